@@ -1,0 +1,299 @@
+"""Tollgate's typed errors, in one place, and the one translation from the SDK's.
+
+Every error carries a stable ``code`` (safe to branch on and to store in the
+ledger), a ``retryable`` flag, a message an analyst can act on, and the
+upstream ``request_id`` when there is one. Messages never contain an API key:
+``translate`` builds them from the status and error type, not from the SDK's
+text, and ``scrub`` removes anything key-shaped from whatever else we quote.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+_KEY_SHAPED = re.compile(r"sk-ant-[A-Za-z0-9_\-]{4,}")
+
+
+def scrub(text: str) -> str:
+    """Replace anything that looks like an Anthropic key with a masked marker."""
+    return _KEY_SHAPED.sub("sk-ant-…[redacted]", text)
+
+
+class TollgateError(Exception):
+    """Base of every error the guarded client raises."""
+
+    code = "error"
+    retryable = False
+    default_message = "The call failed."
+
+    def __init__(self, message: str | None = None, *, request_id: str | None = None,
+                 status_code: int | None = None) -> None:
+        self.message = scrub(message or self.default_message)
+        self.request_id = request_id
+        self.status_code = status_code
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict:
+        """The error as the CLI's and the API's JSON shape."""
+        return {"code": self.code, "message": self.message,
+                "retryable": self.retryable, "request_id": self.request_id}
+
+    def __reduce__(self):  # keep pickling (multiprocessing) working with kw-only args
+        return (_rebuild, (type(self), self.__dict__))
+
+
+def _rebuild(cls, state):
+    obj = cls.__new__(cls)
+    obj.__dict__.update(state)
+    Exception.__init__(obj, state.get("message", ""))
+    return obj
+
+
+# --- refused before anything is sent -------------------------------------------------
+
+class ValidationError(TollgateError):
+    code = "validation_error"
+    default_message = "The request is not valid."
+
+    def __init__(self, message: str | None = None, *, field: str | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.field = field
+
+
+class UnknownModel(ValidationError):
+    code = "unknown_model"
+
+    def __init__(self, model: str, known: list[str]) -> None:
+        super().__init__(f"Unknown model {model!r}. Known models: {', '.join(sorted(known))}.",
+                         field="model")
+        self.model = model
+        self.known = sorted(known)
+
+
+class PromptBlocked(ValidationError):
+    code = "prompt_blocked"
+
+    def __init__(self, phrases: list[str]) -> None:
+        super().__init__("The prompt was blocked by the prompt-injection screen "
+                         f"(matched: {', '.join(phrases)}).", field="messages")
+        self.phrases = phrases
+
+
+class RateLimited(TollgateError):
+    """Tollgate's own limiter refused: waiting would exceed the allowed wait."""
+
+    code = "rate_limited"
+    retryable = True
+
+    def __init__(self, limit: str, retry_after_s: float, *, user: str | None = None) -> None:
+        who = f" for user {user!r}" if user else ""
+        super().__init__(f"Client-side limit reached ({limit}{who}). Try again in "
+                         f"{retry_after_s:.1f} s.")
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+        self.user = user
+
+
+class BudgetExceeded(TollgateError):
+    code = "budget_exceeded"
+
+    def __init__(self, user: str, remaining_usd: Decimal, needed_usd: Decimal,
+                 scope: str = "user") -> None:
+        owner = "The organisation's" if scope == "global" else f"User {user!r}'s"
+        super().__init__(f"{owner} monthly budget does not cover this call: "
+                         f"${remaining_usd} left, up to ${needed_usd} needed. "
+                         "Lower max_tokens, shorten the prompt or ask an admin to raise the budget.")
+        self.user = user
+        self.remaining_usd = remaining_usd
+        self.needed_usd = needed_usd
+        self.scope = scope
+
+
+class CircuitOpen(TollgateError):
+    code = "circuit_open"
+    retryable = True
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__("The Claude API has been failing; calls are paused to let it recover. "
+                         f"Next attempt allowed in {retry_after_s:.1f} s.")
+        self.retry_after_s = retry_after_s
+
+
+class NotConfigured(TollgateError):
+    code = "not_configured"
+    default_message = "Tollgate is not configured for this call."
+
+
+class LedgerUnavailable(TollgateError):
+    code = "ledger_unavailable"
+    retryable = True
+    default_message = ("The usage ledger cannot be reached, so budgets cannot be checked; "
+                       "the call was not sent.")
+
+
+# --- answered by the API --------------------------------------------------------------
+
+class UpstreamError(TollgateError):
+    """An error the API (or the network to it) returned."""
+
+
+class InvalidRequest(UpstreamError):
+    code = "invalid_request"
+    default_message = "The API rejected the request as invalid."
+
+
+class AuthenticationFailed(UpstreamError):
+    code = "authentication_error"
+    default_message = "The API key was rejected. Ask an admin to check the configured key."
+
+
+class PermissionDenied(UpstreamError):
+    code = "permission_error"
+    default_message = "This API key is not allowed to use that model or feature."
+
+
+class NotFound(UpstreamError):
+    code = "not_found"
+    default_message = "The API did not find that model or resource."
+
+
+class RequestTooLarge(UpstreamError):
+    code = "request_too_large"
+    default_message = "The request is larger than the API accepts. Shorten the prompt."
+
+
+class UpstreamRateLimited(UpstreamError):
+    code = "upstream_rate_limited"
+    retryable = True
+    default_message = "Anthropic's rate limit was reached. Try again shortly."
+
+    def __init__(self, message: str | None = None, *, retry_after_s: float | None = None, **kw):
+        super().__init__(message, **kw)
+        self.retry_after_s = retry_after_s
+
+
+class SpendCapReached(UpstreamError):
+    code = "spend_cap_reached"
+    default_message = ("The organisation's monthly Anthropic spend cap is reached. Access "
+                       "resumes at 00:00 UTC on the 1st, or when an admin raises the cap.")
+
+
+class Overloaded(UpstreamError):
+    code = "overloaded"
+    retryable = True
+    default_message = "Claude is overloaded right now. Try again in a minute."
+
+
+class UpstreamServerError(UpstreamError):
+    code = "upstream_server_error"
+    retryable = True
+    default_message = "The Claude API had an internal error. Try again shortly."
+
+
+class ConnectionFailed(UpstreamError):
+    code = "connection_error"
+    retryable = True
+    default_message = "Could not reach the Claude API (network or DNS problem)."
+
+
+class Timeout(UpstreamError):
+    code = "timeout"
+    retryable = True
+    default_message = "The Claude API did not answer in time."
+
+
+class StreamInterrupted(UpstreamError):
+    """A stream broke after text had started to arrive; ``partial_text`` holds what came."""
+
+    code = "stream_interrupted"
+    retryable = False
+
+    def __init__(self, message: str | None = None, *, partial_text: str = "", **kw) -> None:
+        super().__init__(message or "The answer was cut off part-way through.", **kw)
+        self.partial_text = partial_text
+
+
+# Status codes the retry layer may try again (besides connection errors and timeouts).
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+_BY_STATUS: dict[int, type[UpstreamError]] = {
+    400: InvalidRequest, 401: AuthenticationFailed, 403: PermissionDenied, 404: NotFound,
+    408: Timeout, 409: UpstreamServerError, 413: RequestTooLarge, 422: InvalidRequest,
+    429: UpstreamRateLimited, 529: Overloaded,
+}
+
+_BY_TYPE: dict[str, type[UpstreamError]] = {
+    "invalid_request_error": InvalidRequest, "authentication_error": AuthenticationFailed,
+    "permission_error": PermissionDenied, "not_found_error": NotFound,
+    "request_too_large": RequestTooLarge, "rate_limit_error": UpstreamRateLimited,
+    "overloaded_error": Overloaded, "api_error": UpstreamServerError,
+    "timeout_error": Timeout,
+}
+
+
+def retry_after_seconds(headers) -> float | None:
+    """Seconds the server asked us to wait (``retry-after-ms`` wins), or None."""
+    if headers is None:
+        return None
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            return float(raw_ms) / 1000.0
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if raw is not None:
+        try:
+            return float(raw)
+        except ValueError:
+            return None
+    return None
+
+
+def from_status(status: int, error_type: str | None, *, error_code: str | None = None,
+                request_id: str | None = None, headers=None) -> UpstreamError:
+    """Build the typed error for an HTTP status and Anthropic ``error.type``."""
+    if status == 429 and error_code == "enforced_spend_limit_reached":
+        return SpendCapReached(request_id=request_id, status_code=status)
+    cls = _BY_STATUS.get(status)
+    if cls is None and error_type:
+        cls = _BY_TYPE.get(error_type)
+    if cls is None:
+        cls = UpstreamServerError if status >= 500 else InvalidRequest
+    if cls is UpstreamRateLimited:
+        return UpstreamRateLimited(request_id=request_id, status_code=status,
+                                   retry_after_s=retry_after_seconds(headers))
+    err = cls(request_id=request_id, status_code=status)
+    # A 5xx we know about is retryable even when its type is unexpected.
+    if status in RETRYABLE_STATUS and not err.retryable:
+        err.retryable = True
+    return err
+
+
+def translate(exc: BaseException) -> TollgateError:
+    """Translate an exception from the anthropic SDK into a Tollgate error (the only place)."""
+    if isinstance(exc, TollgateError):
+        return exc
+    import anthropic
+
+    if isinstance(exc, anthropic.APITimeoutError):
+        return Timeout()
+    if isinstance(exc, anthropic.APIConnectionError):
+        return ConnectionFailed()
+    if isinstance(exc, anthropic.APIStatusError):
+        err = from_status(exc.status_code, getattr(exc, "type", None),
+                          error_code=getattr(exc, "error_code", None),
+                          request_id=getattr(exc, "request_id", None),
+                          headers=exc.response.headers)
+        err.__cause__ = None
+        return err
+    if isinstance(exc, anthropic.APIError):
+        # e.g. an error event inside a 200 stream: body carries the Anthropic error shape.
+        body = getattr(exc, "body", None)
+        etype = None
+        if isinstance(body, dict):
+            etype = (body.get("error") or {}).get("type") or body.get("type")
+        cls = _BY_TYPE.get(etype or "", UpstreamServerError)
+        return cls()
+    return TollgateError(f"Unexpected failure: {type(exc).__name__}.")

@@ -1,0 +1,91 @@
+"""The ledger's tables, one SQLAlchemy ``MetaData`` for every backend (DuckDB, PostgreSQL).
+
+Timestamps are naive UTC (``TIMESTAMP WITHOUT TIME ZONE``) so that every backend
+stores the same thing; queries convert to the viewer's time zone. Money is an exact
+``NUMERIC(20, 10)`` in USD. No column ever holds an API key: only its label.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer, MetaData, Numeric,
+                        String, Table, Text)
+
+SCHEMA_VERSION = 1
+MONEY = Numeric(20, 10)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "tollgate_schema", metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", DateTime, nullable=False),
+)
+
+calls = Table(
+    "calls", metadata,
+    Column("id", String(36), primary_key=True),  # uuid4 text, made by the client
+    Column("ts", DateTime, nullable=False),  # naive UTC
+    Column("user_id", String(200), nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("status", String(16), nullable=False),  # ok | error | cached | blocked
+    Column("error_code", String(64)),
+    Column("input_tokens", Integer, nullable=False, default=0),
+    Column("output_tokens", Integer, nullable=False, default=0),
+    Column("cache_creation_5m_tokens", Integer, nullable=False, default=0),
+    Column("cache_creation_1h_tokens", Integer, nullable=False, default=0),
+    Column("cache_read_tokens", Integer, nullable=False, default=0),
+    Column("tokens_saved", Integer, nullable=False, default=0),
+    Column("cost_usd", MONEY, nullable=False, default=0),
+    Column("price_version", String(64)),
+    Column("unpriced", Boolean, nullable=False, default=False),
+    Column("latency_ms", Float),
+    Column("ttft_ms", Float),
+    Column("streamed", Boolean, nullable=False, default=False),
+    Column("retries", Integer, nullable=False, default=0),
+    Column("request_id", String(128)),
+    Column("key_label", String(64)),
+    Column("prompt_sha256", String(64)),
+    Column("prompt_text", Text),  # only when TOLLGATE_STORE_PROMPTS=1
+    Column("source", String(16), nullable=False, default="library"),
+    Column("detail", Text),  # why a call was refused or failed, analyst-readable
+)
+Index("ix_calls_ts", calls.c.ts)
+Index("ix_calls_user_ts", calls.c.user_id, calls.c.ts)
+
+response_cache = Table(
+    "response_cache", metadata,
+    Column("key", String(64), primary_key=True),  # SHA-256 of the canonical request
+    Column("payload", Text, nullable=False),  # JSON of the cached result
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
+
+budgets = Table(
+    "budgets", metadata,
+    Column("user_id", String(200), primary_key=True),  # "*" is the organisation-wide budget
+    Column("monthly_usd", MONEY, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("updated_by", String(200)),
+)
+
+budget_reservations = Table(
+    "budget_reservations", metadata,
+    Column("id", String(36), primary_key=True),  # same id as the call's ledger row
+    Column("user_id", String(200), nullable=False),
+    Column("month", String(7), nullable=False),  # YYYY-MM in the budget time zone
+    Column("amount_usd", MONEY, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),  # a crashed reservation stops counting
+)
+Index("ix_reservations_user", budget_reservations.c.user_id, budget_reservations.c.month)
+
+budget_alerts = Table(
+    "budget_alerts", metadata,
+    Column("user_id", String(200), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("threshold_pct", Integer, primary_key=True),
+    Column("ts", DateTime, nullable=False),
+    Column("spent_usd", MONEY, nullable=False),
+    Column("budget_usd", MONEY, nullable=False),
+    Column("webhook_status", String(32)),  # None when no webhook is configured
+)

@@ -1,0 +1,64 @@
+"""The model catalogue (data/models.toml): ids, aliases, limits and the tier mapping."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DEFAULT_CATALOGUE = DATA_DIR / "models.toml"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What validation needs to know about one model (limits in tokens)."""
+
+    id: str
+    family: str
+    context_window: int
+    max_output_tokens: int
+    tokenizer: str
+    status: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    models: dict[str, ModelInfo]
+    aliases: dict[str, str]
+    tiers: dict[str, str]
+
+    def resolve(self, model_or_tier: str) -> str:
+        """Canonical id for a model id, alias or tier name; unchanged if unknown."""
+        name = self.tiers.get(model_or_tier, model_or_tier)
+        return self.aliases.get(name, name)
+
+    def get(self, model: str) -> ModelInfo | None:
+        return self.models.get(self.resolve(model))
+
+    def known(self) -> list[str]:
+        """Every name a caller may use: ids and aliases."""
+        return sorted([*self.models, *self.aliases])
+
+
+def load_catalogue(path: Path | str = DEFAULT_CATALOGUE, tiers: dict[str, str] | None = None) -> Catalogue:
+    """Read the catalogue; ``tiers`` overrides the file's tier mapping entry by entry."""
+    raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    models, aliases = {}, {}
+    for mid, row in raw.get("models", {}).items():
+        info = ModelInfo(id=mid, family=row["family"], context_window=int(row["context_window"]),
+                         max_output_tokens=int(row["max_output_tokens"]),
+                         tokenizer=row.get("tokenizer", "v1"), status=row.get("status", "current"),
+                         aliases=tuple(row.get("aliases", ())))
+        models[mid] = info
+        for alias in info.aliases:
+            aliases[alias] = mid
+    merged = {**raw.get("tiers", {}), **(tiers or {})}
+    return Catalogue(models=models, aliases=aliases, tiers=merged)
+
+
+@lru_cache(maxsize=1)
+def default_catalogue() -> Catalogue:
+    return load_catalogue()

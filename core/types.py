@@ -1,0 +1,120 @@
+"""Value types shared by the client, the ledger and the console: usage, results, records."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one call, each charged once at its own price (Anthropic's split)."""
+
+    input_tokens: int = 0  # uncached input only, as the API reports it
+    output_tokens: int = 0
+    cache_creation_5m_tokens: int = 0
+    cache_creation_1h_tokens: int = 0
+    cache_read_tokens: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every input token of the request: uncached + cache writes + cache reads."""
+        return (self.input_tokens + self.cache_creation_5m_tokens
+                + self.cache_creation_1h_tokens + self.cache_read_tokens)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.output_tokens
+
+    def to_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_api(cls, usage) -> "Usage":
+        """Build from an SDK ``Usage`` (or a dict of the same shape)."""
+        get = usage.get if isinstance(usage, dict) else lambda k, d=None: getattr(usage, k, d)
+        creation = get("cache_creation", None)
+        cget = (creation.get if isinstance(creation, dict)
+                else (lambda k, d=None: getattr(creation, k, d)))
+        c5 = cget("ephemeral_5m_input_tokens", None) if creation is not None else None
+        c1 = cget("ephemeral_1h_input_tokens", None) if creation is not None else None
+        total_creation = get("cache_creation_input_tokens", 0) or 0
+        if c5 is None and c1 is None:
+            c5, c1 = total_creation, 0  # no split reported: writes default to the 5-minute TTL
+        return cls(input_tokens=get("input_tokens", 0) or 0,
+                   output_tokens=get("output_tokens", 0) or 0,
+                   cache_creation_5m_tokens=c5 or 0, cache_creation_1h_tokens=c1 or 0,
+                   cache_read_tokens=get("cache_read_input_tokens", 0) or 0)
+
+
+@dataclass
+class CallResult:
+    """What a guarded call returns: the answer, its exact cost and how it went."""
+
+    text: str
+    model: str
+    usage: Usage
+    cost_usd: Decimal
+    price_version: str | None
+    cached: bool = False
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    request_id: str | None = None
+    retries: int = 0
+    stop_reason: str | None = None
+    key_label: str | None = None
+    unpriced: bool = False
+    tokens_saved: int = 0  # a cache hit: the tokens the original call used
+    flags: tuple[str, ...] = ()  # e.g. prompt-injection phrases flagged (not blocked)
+    ledger_id: str | None = None
+    month_to_date_usd: Decimal | None = None
+    budget_remaining_usd: Decimal | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (the CLI's ``--json``); cost as an exact decimal string."""
+        d = {"text": self.text, "model": self.model, "usage": self.usage.to_dict(),
+             "cost_usd": str(self.cost_usd), "cached": self.cached,
+             "latency_ms": round(self.latency_ms, 3),
+             "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 3),
+             "request_id": self.request_id, "retries": self.retries,
+             "stop_reason": self.stop_reason, "price_version": self.price_version,
+             "unpriced": self.unpriced, "tokens_saved": self.tokens_saved,
+             "flags": list(self.flags), "ledger_id": self.ledger_id}
+        if self.month_to_date_usd is not None:
+            d["month_to_date_usd"] = str(self.month_to_date_usd)
+        d["budget_remaining_usd"] = (None if self.budget_remaining_usd is None
+                                     else str(self.budget_remaining_usd))
+        return d
+
+
+# Statuses a ledger row can have.
+STATUS_OK, STATUS_ERROR, STATUS_CACHED, STATUS_BLOCKED = "ok", "error", "cached", "blocked"
+
+
+@dataclass
+class CallRecord:
+    """One ledger row: a call attempt that reached a decision (never holds a key)."""
+
+    id: str
+    ts: datetime  # UTC, timezone-aware
+    user: str
+    model: str
+    status: str  # ok | error | cached | blocked
+    error_code: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    tokens_saved: int = 0
+    cost_usd: Decimal = Decimal("0")
+    price_version: str | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    streamed: bool = False
+    retries: int = 0
+    request_id: str | None = None
+    key_label: str | None = None
+    prompt_sha256: str | None = None
+    prompt_text: str | None = None  # only when TOLLGATE_STORE_PROMPTS=1
+    source: str = "library"  # console | cli | library | demo
+    unpriced: bool = False
+    detail: str | None = None  # reason for a refusal, analyst-readable, scrubbed
