@@ -137,6 +137,8 @@ class LedgerUnavailable(TollgateError):
 class UpstreamError(TollgateError):
     """An error the API (or the network to it) returned."""
 
+    retry_after_s: float | None = None  # what the server's retry-after headers asked for
+
 
 class InvalidRequest(UpstreamError):
     code = "invalid_request"
@@ -168,9 +170,6 @@ class UpstreamRateLimited(UpstreamError):
     retryable = True
     default_message = "Anthropic's rate limit was reached. Try again shortly."
 
-    def __init__(self, message: str | None = None, *, retry_after_s: float | None = None, **kw):
-        super().__init__(message, **kw)
-        self.retry_after_s = retry_after_s
 
 
 class SpendCapReached(UpstreamError):
@@ -261,10 +260,8 @@ def from_status(status: int, error_type: str | None, *, error_code: str | None =
         cls = _BY_TYPE.get(error_type)
     if cls is None:
         cls = UpstreamServerError if status >= 500 else InvalidRequest
-    if cls is UpstreamRateLimited:
-        return UpstreamRateLimited(request_id=request_id, status_code=status,
-                                   retry_after_s=retry_after_seconds(headers))
     err = cls(request_id=request_id, status_code=status)
+    err.retry_after_s = retry_after_seconds(headers)
     # A 5xx we know about is retryable even when its type is unexpected.
     if status in RETRYABLE_STATUS and not err.retryable:
         err.retryable = True

@@ -1,0 +1,17 @@
+# Tollgate console. Keys come from the environment, a mounted secret (ANTHROPIC_API_KEY_FILE) or
+# st.secrets, never from the image. Without a key it runs in demo mode against the built-in simulator.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY app.py ./
+COPY core ./core
+COPY pages ./pages
+COPY data/*.toml ./data/
+COPY .streamlit/config.toml ./.streamlit/config.toml
+RUN useradd --create-home tollgate && mkdir -p /app/data/spool && chown -R tollgate /app/data
+USER tollgate
+EXPOSE 8501
+HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health')"
+CMD ["streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0"]

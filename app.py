@@ -1,0 +1,12 @@
+"""Tollgate console: the router. Pages render and call ``core``; nothing else lives here."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Tollgate", page_icon="🛂", layout="wide")
+
+pages = [
+    st.Page("pages/playground.py", title="Playground", icon="💬", default=True),
+    st.Page("pages/usage.py", title="Usage & budgets", icon="💵"),
+    st.Page("pages/health.py", title="Health", icon="🩺"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,389 @@
+"""Per-user monthly budgets that are never overshot: reserve the worst case, let the ledger settle.
+
+A call first *reserves* its worst-case cost (USD) inside one transaction that checks
+``spent + reserved + amount <= budget`` for the user's budget and the organisation-wide
+``"*"`` budget, then inserts a ``budget_reservations`` row. The ledger later writes the
+``calls`` row with the real cost and deletes the reservation in the same transaction, so
+``spent + reserved`` never grows past what was checked. Atomicity: on PostgreSQL the
+budget rows are locked with ``SELECT … FOR UPDATE`` (READ COMMITTED, so the sums read after
+the lock see every earlier reservation, across processes); on DuckDB, which is embedded
+and single-process, a per-database process lock serialises the check-and-insert.
+Months are calendar months in the budget time zone, reset at local midnight on the 1st.
+"""
+
+from __future__ import annotations
+
+import threading
+import tomllib
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from core import budget_alerts
+from core.budget_alerts import Alert
+from core.clock import Clock
+from core.errors import BudgetExceeded, LedgerUnavailable
+from core.ledger.schema import budget_reservations, budgets, calls
+
+GLOBAL = "*"  # the organisation-wide budget's user_id
+_CONFLICT_RETRIES = 20
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+__all__ = ["GLOBAL", "Alert", "BudgetBook", "Reservation", "month_bounds", "parse_usd",
+           "parse_budget_config"]
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A worst-case amount held against a budget until the ledger settles the call."""
+
+    id: str
+    user_id: str
+    month: str  # YYYY-MM in the budget time zone
+    amount_usd: Decimal
+    expires_at: datetime  # naive UTC; after it the hold stops counting
+    remaining_usd: Decimal  # what the tightest applicable budget has left after this hold
+
+
+# --- pure helpers ----------------------------------------------------------------------
+
+def _zone(tz: str | ZoneInfo) -> ZoneInfo:
+    if isinstance(tz, ZoneInfo):
+        return tz
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ValueError(f"Unknown budget time zone {tz!r}; use an IANA name such as "
+                         "'UTC' or 'Europe/Paris'.") from exc
+
+
+def _naive_utc(dt: datetime) -> datetime:
+    """The ledger's timestamp form: naive UTC (a naive input is taken as UTC already)."""
+    return dt if dt.tzinfo is None else dt.astimezone(UTC).replace(tzinfo=None)
+
+
+def month_bounds(now_utc: datetime, tz: str | ZoneInfo) -> tuple[datetime, datetime, str]:
+    """The calendar month in ``tz`` holding ``now_utc``: (start, end) as naive UTC, and "YYYY-MM"."""
+    zone = _zone(tz)
+    aware = now_utc if now_utc.tzinfo is not None else now_utc.replace(tzinfo=UTC)
+    local = aware.astimezone(zone)
+    start = datetime(local.year, local.month, 1, tzinfo=zone)
+    nxt = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    end = datetime(nxt[0], nxt[1], 1, tzinfo=zone)
+    return _naive_utc(start), _naive_utc(end), f"{local.year:04d}-{local.month:02d}"
+
+
+def parse_usd(value: object, what: str = "amount") -> Decimal:
+    """A non-negative, finite USD amount from a Decimal, int or decimal string (ValueError otherwise)."""
+    hint = f'{what} must be a non-negative decimal amount in USD such as "25.00"; got {value!r}.'
+    if isinstance(value, bool):
+        raise ValueError(hint)
+    try:
+        if isinstance(value, float):
+            amount = Decimal(str(value))
+        elif isinstance(value, (Decimal, int)):
+            amount = Decimal(value)
+        elif isinstance(value, str):
+            amount = Decimal(value.strip().removeprefix("$"))
+        else:
+            raise ValueError(hint)
+    except InvalidOperation as exc:
+        raise ValueError(hint) from exc
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(hint)
+    return amount
+
+
+def _check_user(user: object) -> str:
+    if not isinstance(user, str) or not user.strip() or len(user) > 200:
+        raise ValueError(f"A budget user id must be a non-empty string of at most 200 characters; "
+                         f"got {user!r}.")
+    return user
+
+
+def _check_thresholds(values: Iterable[object]) -> tuple[int, ...]:
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 1000:
+            raise ValueError(f"Alert thresholds are whole percentages between 1 and 1000; got {v!r}.")
+        out.append(v)
+    return tuple(sorted(set(out)))
+
+
+def parse_budget_config(doc: dict) -> tuple[dict[str, Decimal], str | None, tuple[int, ...] | None]:
+    """Validate a parsed budgets TOML document: (budgets by user, timezone, thresholds)."""
+    raw = doc.get("budgets", {})
+    if not isinstance(raw, dict):
+        raise ValueError("[budgets] must be a table of user = \"amount in USD\".")
+    table = {_check_user(u): parse_usd(v, f"The budget for {u!r}") for u, v in raw.items()}
+    tz = doc.get("timezone")
+    if tz is not None:
+        _zone(tz)
+    thresholds = doc.get("thresholds")
+    if thresholds is not None:
+        if not isinstance(thresholds, list):
+            raise ValueError("thresholds must be a list of percentages, e.g. [50, 80, 100].")
+        thresholds = _check_thresholds(thresholds)
+    return table, tz, thresholds
+
+
+def _dec(value: object) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
+
+
+def _tidy(d: Decimal) -> Decimal:
+    """Drop the column's trailing zeros for messages ($0.05, not $0.0500000000), never an exponent."""
+    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+
+
+def _is_conflict(exc: DBAPIError) -> bool:
+    """A write-write conflict or deadlock: the transaction can simply be run again."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in ("40001", "40P01"):  # PG serialization / deadlock
+        return True
+    return type(orig).__name__ == "TransactionException" and "conflict" in str(orig).lower()
+
+
+# --- the book --------------------------------------------------------------------------
+
+class BudgetBook:
+    """Monthly USD budgets per user (and ``"*"`` for the organisation), held in the ledger DB."""
+
+    def __init__(self, engine: Engine, *, tz: str = "UTC", thresholds: Iterable[int] = (50, 80, 100),
+                 reservation_ttl_s: float = 900, clock: Clock, webhook_url: str | None = None,
+                 post: Callable[[str, dict], object] | None = None) -> None:
+        if reservation_ttl_s <= 0:
+            raise ValueError("reservation_ttl_s must be positive (seconds).")
+        self._engine = engine
+        self._zone = _zone(tz)
+        self.tz = tz
+        self.thresholds = _check_thresholds(thresholds)
+        self._ttl = timedelta(seconds=reservation_ttl_s)
+        self._clock = clock
+        self.webhook_url = webhook_url
+        self._post = post or budget_alerts.post_json
+        self._pg = engine.dialect.name == "postgresql"
+        self._last_purge: datetime | None = None
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def _now(self, now: datetime | None) -> datetime:
+        return _naive_utc(now if now is not None else self._clock.now())
+
+    def _write_lock(self) -> AbstractContextManager:
+        """PostgreSQL locks rows itself; embedded engines get one process lock per database."""
+        if self._pg:
+            return nullcontext()
+        key = str(self._engine.url)
+        with _LOCKS_GUARD:
+            return _LOCKS.setdefault(key, threading.Lock())
+
+    def _tx(self, fn: Callable[[Connection], object]) -> object:
+        """Run ``fn(conn)`` in one write transaction, again on a transient conflict."""
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                with self._write_lock(), self._engine.connect() as conn:
+                    if self._pg:  # each statement must see rows committed while we waited on a lock
+                        conn.execution_options(isolation_level="READ COMMITTED")
+                    with conn.begin():
+                        return fn(conn)
+            except DBAPIError as exc:
+                if attempt == _CONFLICT_RETRIES - 1 or not _is_conflict(exc):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _budgets(self, conn: Connection, users: Iterable[str], *, lock: bool = False) -> dict[str, Decimal]:
+        q = (select(budgets.c.user_id, budgets.c.monthly_usd)
+             .where(budgets.c.user_id.in_(list(users))).order_by(budgets.c.user_id))
+        if lock and self._pg:
+            q = q.with_for_update()  # ordered, so every reserver locks "*" before its own row
+        return {u: _dec(v) for u, v in conn.execute(q).all()}
+
+    def _spent(self, conn: Connection, user: str, start: datetime, end: datetime) -> Decimal:
+        q = select(func.coalesce(func.sum(calls.c.cost_usd), 0)).where(calls.c.ts >= start, calls.c.ts < end)
+        if user != GLOBAL:
+            q = q.where(calls.c.user_id == user)
+        return _dec(conn.execute(q).scalar_one())
+
+    def _reserved(self, conn: Connection, user: str, now: datetime) -> Decimal:
+        # Every live hold counts whatever its month: holds last minutes, and one taken just
+        # before midnight on the 1st may settle into the new month.
+        q = (select(func.coalesce(func.sum(budget_reservations.c.amount_usd), 0))
+             .where(budget_reservations.c.expires_at > now))
+        if user != GLOBAL:
+            q = q.where(budget_reservations.c.user_id == user)
+        return _dec(conn.execute(q).scalar_one())
+
+    def _left(self, conn: Connection, scope_user: str, budget: Decimal, now: datetime) -> Decimal:
+        start, end, _ = month_bounds(now, self._zone)
+        return budget - self._spent(conn, scope_user, start, end) - self._reserved(conn, scope_user, now)
+
+    # --- administration ----------------------------------------------------------------
+
+    def set_budget(self, user: str, usd: Decimal | str | int, by: str | None = None) -> Decimal:
+        """Create or change a user's monthly budget ("*" = organisation-wide); returns the amount."""
+        user, amount = _check_user(user), parse_usd(usd, f"The budget for {user!r}")
+        now = self._now(None)
+
+        def upsert(conn: Connection) -> None:
+            values = {"monthly_usd": amount, "updated_at": now, "updated_by": by}
+            done = conn.execute(update(budgets).where(budgets.c.user_id == user).values(**values))
+            if not done.rowcount:
+                conn.execute(insert(budgets).values(user_id=user, **values))
+
+        try:
+            self._tx(upsert)
+        except IntegrityError:  # another process inserted the row first: update it instead
+            self._tx(upsert)
+        return amount
+
+    def remove_budget(self, user: str) -> bool:
+        """Drop a user's budget (their calls are then limited only by "*", if set)."""
+        return bool(self._tx(lambda c: c.execute(delete(budgets).where(budgets.c.user_id == user)).rowcount))
+
+    def get_budget(self, user: str) -> Decimal | None:
+        """The user's own monthly budget in USD ("*" for the organisation's), or None."""
+        with self._engine.connect() as conn:
+            return self._budgets(conn, [user]).get(user)
+
+    def load_file(self, path: str | Path) -> dict[str, Decimal]:
+        """Apply a budgets TOML file (see data/budgets.example.toml); validated before any write."""
+        path = Path(path)
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path.name} is not valid TOML: {exc}") from exc
+        table, tz, thresholds = parse_budget_config(doc)
+        if tz is not None:
+            self.tz, self._zone = tz, _zone(tz)
+        if thresholds is not None:
+            self.thresholds = thresholds
+        for user, amount in table.items():
+            self.set_budget(user, amount, by=f"file:{path.name}")
+        return table
+
+    # --- accounting --------------------------------------------------------------------
+
+    def spent(self, user: str, now: datetime | None = None) -> Decimal:
+        """USD recorded in the ledger for ``user`` this month, any status ("*" = everyone)."""
+        t = self._now(now)
+        start, end, _ = month_bounds(t, self._zone)
+        with self._engine.connect() as conn:
+            return self._spent(conn, user, start, end)
+
+    def reserved(self, user: str, now: datetime | None = None) -> Decimal:
+        """USD held by live, unsettled reservations of ``user`` ("*" = everyone)."""
+        with self._engine.connect() as conn:
+            return self._reserved(conn, user, self._now(now))
+
+    def remaining(self, user: str, now: datetime | None = None) -> Decimal | None:
+        """USD the user can still reserve this month (tightest of own and "*"), or None if unlimited."""
+        t = self._now(now)
+        with self._engine.connect() as conn:
+            found = self._budgets(conn, {user, GLOBAL})
+            if not found:
+                return None
+            return max(Decimal(0), min(self._left(conn, u, b, t) for u, b in found.items()))
+
+    def reserve(self, user: str, call_id: str, amount_usd: Decimal,
+                now: datetime | None = None) -> Reservation | None:
+        """Hold ``amount_usd`` for a call, or raise BudgetExceeded; None when no budget applies."""
+        user = _check_user(user)
+        if user == GLOBAL:
+            raise ValueError('"*" names the organisation budget; reserve for a real user id.')
+        amount = parse_usd(amount_usd, "The reserved amount")
+        t = self._now(now)
+        _, _, month = month_bounds(t, self._zone)
+
+        def check_and_hold(conn: Connection) -> Reservation | None:
+            found = self._budgets(conn, [user, GLOBAL], lock=True)
+            if not found:
+                return None
+            lefts = []
+            for scope, scope_user in (("user", user), ("global", GLOBAL)):
+                if scope_user in found:
+                    left = self._left(conn, scope_user, found[scope_user], t)
+                    if amount > left:
+                        raise BudgetExceeded(user, _tidy(max(Decimal(0), left)), _tidy(amount), scope=scope)
+                    lefts.append(left)
+            expires = t + self._ttl
+            conn.execute(insert(budget_reservations).values(
+                id=call_id, user_id=user, month=month, amount_usd=amount, created_at=t, expires_at=expires))
+            return Reservation(call_id, user, month, amount, expires, _tidy(min(lefts) - amount))
+
+        try:
+            held = self._tx(check_and_hold)
+        except IntegrityError as exc:
+            raise ValueError(f"A reservation with id {call_id!r} already exists.") from exc
+        except OperationalError as exc:
+            raise LedgerUnavailable() from exc
+        self._maybe_purge(t)
+        return held
+
+    def release(self, call_id: str) -> bool:
+        """Drop a hold for a call that ended before any ledger row; True if one was held."""
+        stmt = delete(budget_reservations).where(budget_reservations.c.id == call_id)
+        return bool(self._tx(lambda c: c.execute(stmt).rowcount))
+
+    def _maybe_purge(self, now: datetime) -> None:
+        """Delete holds long expired (crashed processes), at most once per TTL, best effort."""
+        if self._last_purge is not None and now - self._last_purge < self._ttl:
+            return
+        self._last_purge = now
+        # A grace of one more TTL keeps us clear of a ledger write settling a just-expired hold.
+        stmt = delete(budget_reservations).where(budget_reservations.c.expires_at < now - self._ttl)
+        try:
+            self._tx(lambda c: c.execute(stmt))
+        except DBAPIError:
+            pass  # stale holds already stop counting; the next purge will try again
+
+    # --- alerts and reports ------------------------------------------------------------
+
+    def check_alerts(self, user: str, now: datetime | None = None) -> list[Alert]:
+        """Record (once per month) and post each threshold newly crossed by the user's and "*"'s spend."""
+        t = self._now(now)
+        start, end, month = month_bounds(t, self._zone)
+        with self._engine.connect() as conn:
+            found = self._budgets(conn, {user, GLOBAL})
+            spends = {u: self._spent(conn, u, start, end) for u in found}
+        fired: list[Alert] = []
+        for scope_user, budget in sorted(found.items()):
+            fired += budget_alerts.fire(
+                self._tx, user=scope_user, month=month, spent=spends[scope_user],
+                budget=budget, thresholds=self.thresholds, now=t, webhook_url=self.webhook_url,
+                post=self._post)
+        return fired
+
+    def alerts(self, month: str | None = None):
+        """Alerts recorded so far (optionally one "YYYY-MM"), as a pandas DataFrame."""
+        return budget_alerts.frame(self._engine, month)
+
+    def status(self, now: datetime | None = None):
+        """Every budget this month as a DataFrame: budget, spent, reserved, remaining, pct_used."""
+        import pandas as pd
+
+        t = self._now(now)
+        start, end, month = month_bounds(t, self._zone)
+        rows = []
+        with self._engine.connect() as conn:
+            table = conn.execute(select(budgets.c.user_id, budgets.c.monthly_usd)
+                                 .order_by(budgets.c.user_id)).all()
+            for user, raw in table:
+                budget = _dec(raw)
+                spent, held = self._spent(conn, user, start, end), self._reserved(conn, user, t)
+                pct = float(spent * 100 / budget) if budget else (0.0 if not spent else float("inf"))
+                rows.append({"user_id": user, "month": month, "budget_usd": _tidy(budget),
+                             "spent_usd": _tidy(spent), "reserved_usd": _tidy(held),
+                             "remaining_usd": _tidy(max(Decimal(0), budget - spent - held)),
+                             "pct_used": round(pct, 2)})
+        cols = ["user_id", "month", "budget_usd", "spent_usd", "reserved_usd", "remaining_usd", "pct_used"]
+        return pd.DataFrame(rows, columns=cols)

@@ -1,0 +1,77 @@
+"""What a cache stores (one answer and what it cost) and the interface every backend meets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+from core.types import Usage
+
+PAYLOAD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    """A text answer worth replaying; frozen, so a memory backend can share it safely.
+
+    ``cost_usd`` is what the original call cost (the tokens a hit saves are in ``usage``).
+    Only text is kept: a ``tool_use`` answer should not be stored.
+    """
+
+    text: str
+    model: str
+    usage: Usage
+    stop_reason: str | None
+    request_id: str | None
+    created_at: datetime  # aware UTC: when the original call was answered
+    price_version: str | None
+    cost_usd: Decimal
+
+    def to_json(self) -> str:
+        """Compact JSON; the cost as an exact decimal string, the time as ISO 8601 UTC."""
+        created = self.created_at
+        created = (created.replace(tzinfo=UTC) if created.tzinfo is None
+                   else created.astimezone(UTC))
+        return json.dumps({
+            "v": PAYLOAD_VERSION, "text": self.text, "model": self.model,
+            "usage": self.usage.to_dict(), "stop_reason": self.stop_reason,
+            "request_id": self.request_id, "created_at": created.isoformat(),
+            "price_version": self.price_version, "cost_usd": str(self.cost_usd),
+        }, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> CachedResponse:
+        """Parse ``to_json`` output; raises ValueError on anything else (a backend's miss)."""
+        try:
+            d = json.loads(text)
+            if d.get("v") != PAYLOAD_VERSION:
+                raise ValueError(f"unknown cache payload version {d.get('v')!r}")
+            created = datetime.fromisoformat(d["created_at"])
+            if created.tzinfo is None:
+                created = created.replace(tzinfo=UTC)
+            return cls(text=d["text"], model=d["model"], usage=Usage(**d["usage"]),
+                       stop_reason=d.get("stop_reason"), request_id=d.get("request_id"),
+                       created_at=created.astimezone(UTC),
+                       price_version=d.get("price_version"), cost_usd=Decimal(d["cost_usd"]))
+        except ValueError:
+            raise
+        except Exception as exc:  # KeyError, TypeError, decimal.InvalidOperation, ...
+            raise ValueError(f"not a cached response: {type(exc).__name__}") from None
+
+
+@runtime_checkable
+class ResponseCache(Protocol):
+    """The small interface every backend implements; none of its methods ever raises."""
+
+    def get(self, key: str) -> CachedResponse | None: ...
+
+    def set(self, key: str, value: CachedResponse, ttl_s: float) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def clear(self) -> None: ...
+
+    def stats(self) -> dict: ...  # hits, misses, size (when cheap), backend name

@@ -1,0 +1,227 @@
+"""``python -m core``: the engineers' command line (simulate, ask, usage, budget, reprice, health, config)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+
+from core.errors import TollgateError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m core", description="Tollgate: a guarded Claude client.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("simulate", help="serve the Anthropic-compatible simulator on 127.0.0.1")
+    s.add_argument("--port", type=int, default=8787)
+    s.add_argument("--ttft", type=float, default=0.25, help="seconds to the first token")
+    s.add_argument("--tps", type=float, default=120.0, help="output tokens per second (0: instant)")
+
+    a = sub.add_parser("ask", help="make one guarded call")
+    a.add_argument("--user", required=True)
+    a.add_argument("--model", default=None, help="model id, alias or tier (simple, balanced, complex)")
+    a.add_argument("--max-tokens", type=int, default=None)
+    a.add_argument("--system", default=None)
+    a.add_argument("--temperature", type=float, default=None)
+    a.add_argument("--no-cache", action="store_true", help="skip the response cache")
+    a.add_argument("--stream", action="store_true")
+    a.add_argument("--json", action="store_true")
+    a.add_argument("prompt")
+
+    u = sub.add_parser("usage", help="spend, tokens and calls from the ledger")
+    u.add_argument("--since", type=date.fromisoformat, default=None, help="first day (default: 30 days ago)")
+    u.add_argument("--until", type=date.fromisoformat, default=None, help="last day, included (default: today)")
+    u.add_argument("--by", default="user", help="user, model or day (comma-separate for several)")
+    u.add_argument("--tz", default="UTC")
+    u.add_argument("--json", action="store_true")
+
+    b = sub.add_parser("budget", help="monthly budgets per user")
+    bsub = b.add_subparsers(dest="action", required=True)
+    bs = bsub.add_parser("set")
+    bs.add_argument("--user", required=True, help='a user, or "*" for the organisation-wide budget')
+    bs.add_argument("--usd", required=True)
+    bsh = bsub.add_parser("show")
+    bsh.add_argument("--json", action="store_true")
+
+    r = sub.add_parser("reprice", help="what-if: recompute cost with the price table (nothing is changed)")
+    r.add_argument("--since", type=date.fromisoformat, default=None)
+    r.add_argument("--until", type=date.fromisoformat, default=None)
+    r.add_argument("--table", default=None, help="a hypothetical price table (TOML); default: the real one")
+    r.add_argument("--json", action="store_true")
+
+    h = sub.add_parser("health", help="API, cache, ledger, breaker, limiter and keys (masked)")
+    h.add_argument("--json", action="store_true")
+    sub.add_parser("config", help="list every setting, its variable and default")
+    return p
+
+
+def _emit(obj, as_json: bool, text: str | None = None) -> None:
+    print(json.dumps(obj, default=str, ensure_ascii=False) if as_json else (text if text is not None else obj))
+
+
+def _fail(err: TollgateError, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"error": err.to_dict()}))
+    else:
+        print(f"error [{err.code}]: {err.message}", file=sys.stderr)
+    return 2
+
+
+def cmd_ask(args) -> int:
+    from core.factory import build_client
+
+    with build_client(source="cli") as client:
+        kw = dict(user=args.user, model=args.model, max_tokens=args.max_tokens, system=args.system,
+                  temperature=args.temperature, use_cache=not args.no_cache)
+        try:
+            if args.stream:
+                stream = client.stream(args.prompt, **kw)
+                for delta in stream:
+                    if not args.json:
+                        print(delta, end="", flush=True)
+                result = stream.result
+                if not args.json:
+                    print()
+            else:
+                result = client.create(args.prompt, **kw)
+        except TollgateError as err:
+            return _fail(err, args.json)
+        if client.budgets is not None:
+            result.month_to_date_usd = client.budgets.spent(args.user, client.clock.now())
+            result.budget_remaining_usd = client.budgets.remaining(args.user, client.clock.now())
+        if args.json:
+            _emit(result.to_dict(), True)
+        else:
+            if not args.stream:
+                print(result.text)
+            cost = "unpriced" if result.unpriced else f"${result.cost_usd}"
+            extra = " (cached)" if result.cached else ""
+            print(f"\n— {result.model}: {result.usage.input_tokens} in / {result.usage.output_tokens} out, "
+                  f"{cost}{extra}, {result.latency_ms:.0f} ms, {result.retries} retries", file=sys.stderr)
+    return 0
+
+
+def _range(args) -> tuple[date, date]:
+    until = args.until or date.today()
+    return (args.since or until - timedelta(days=30)), until
+
+
+def _stores():
+    from core.clock import SystemClock
+    from core.config import load_settings
+    from core.factory import build_stores
+
+    settings = load_settings()
+    if not settings.ledger_url:
+        raise TollgateError("The ledger is off (TOLLGATE_LEDGER_URL=off).")
+    ledger, budgets, engine = build_stores(settings, SystemClock())
+    return settings, ledger, budgets, engine
+
+
+def cmd_usage(args) -> int:
+    from core.ledger import queries
+
+    _, ledger, _, engine = _stores()
+    ledger.open()
+    since, until = _range(args)
+    by = [b.strip() for b in args.by.split(",") if b.strip()]
+    df = queries.usage_by(engine, by=by, since=since, until=until, tz=args.tz)
+    if args.json:
+        rows = json.loads(df.to_json(orient="records", date_format="iso", default_handler=str))
+        for row, cost in zip(rows, df["cost_usd"], strict=True):
+            row["cost_usd"] = str(cost)
+        _emit(rows, True)
+    else:
+        _emit(None, False, df.to_string(index=False) if len(df) else "No calls in that range.")
+    return 0
+
+
+def cmd_budget(args) -> int:
+    from core.clock import SystemClock
+
+    _, ledger, budgets, _ = _stores()
+    ledger.open()
+    if args.action == "set":
+        try:
+            usd = Decimal(args.usd)
+        except InvalidOperation:
+            print(f"error: --usd must be a decimal amount, got {args.usd!r}", file=sys.stderr)
+            return 2
+        budgets.set_budget(args.user, usd, by="cli")
+        print(f"Budget for {args.user}: ${usd} a month.")
+        return 0
+    df = budgets.status(SystemClock().now())
+    if args.json:
+        _emit([{k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()}
+               for row in df.to_dict(orient="records")], True)
+    else:
+        _emit(None, False, df.to_string(index=False) if len(df) else "No budgets set.")
+    return 0
+
+
+def cmd_reprice(args) -> int:
+    from core.ledger.reprice import reprice
+    from core.pricing import PriceTable
+
+    settings, ledger, _, engine = _stores()
+    ledger.open()
+    since, until = _range(args)
+    table = PriceTable.load(args.table or settings.pricing_file)
+    df = reprice(engine, since, until, table=table)
+    if args.json:
+        _emit([{k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()}
+               for row in df.to_dict(orient="records")], True)
+    else:
+        _emit(None, False, df.to_string(index=False) if len(df) else "No calls in that range.")
+    return 0
+
+
+def cmd_health(args) -> int:
+    from core.factory import build_client
+    from core.health import check
+
+    with build_client(source="cli") as client:
+        report = check(client)
+    _emit(report, args.json, json.dumps(report, indent=2, default=str))
+    return 0 if report["ok"] else 1
+
+
+def cmd_config(_args) -> int:
+    from core.config import documented
+
+    for name, default, doc in documented():
+        print(f"{name:32} {default or '(unset)':28} {doc}")
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from core.simulator import serve
+
+    print(f"Simulator on http://127.0.0.1:{args.port} (Ctrl-C to stop)", flush=True)
+    serve(args.port, ttft_s=args.ttft, tokens_per_s=args.tps)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    handler = {"simulate": cmd_simulate, "ask": cmd_ask, "usage": cmd_usage, "budget": cmd_budget,
+               "reprice": cmd_reprice, "health": cmd_health, "config": cmd_config}[args.cmd]
+    try:
+        return handler(args)
+    except TollgateError as err:
+        return _fail(err, getattr(args, "json", False))
+    except ValueError as err:  # bad settings or arguments: say which, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""The guarded Claude client: every call flows one way through the same checks.
+
+validate → response cache → budget reservation → limiter → breaker(retry(SDK call))
+→ price → settle → ledger → logs and metrics. A refusal at any step is recorded too.
+Built only by ``core.factory.build_client``; every collaborator is injected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core import validation
+from core.cache import CachedResponse, cacheable, request_key
+from core.errors import (BudgetExceeded, LedgerUnavailable, NotConfigured, TollgateError,
+                         ValidationError)
+from core.pipeline import Call, Recorder
+from core.transport import drain, stream_usage
+from core.types import STATUS_CACHED, CallResult
+
+_SAMPLING = ("temperature", "top_p", "top_k")
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """Per-client behaviour (the rest lives in the collaborators)."""
+
+    default_model: str = "claude-sonnet-5-5"
+    default_max_tokens: int = 1024
+    cache_ttl_s: float = 3600.0
+    cache_sampling: bool = False
+    store_prompts: bool = False
+    estimate_margin: Decimal = Decimal("1.25")
+    source: str = "library"
+
+
+class GuardedClient:
+    """Validated, limited, retried, broken-off, priced, cached and recorded Claude calls."""
+
+    def __init__(self, *, transport, catalogue, pricing, limiter, breaker, retrier, cache, ledger, budgets,
+                 policy: validation.ValidationPolicy, options: ClientOptions, clock, observer) -> None:
+        self.transport, self.catalogue, self.pricing = transport, catalogue, pricing
+        self.limiter, self.breaker, self.retrier = limiter, breaker, retrier
+        self.cache, self.ledger, self.budgets = cache, ledger, budgets
+        self.policy, self.options, self.clock = policy, options, clock
+        self.recorder = Recorder(ledger=ledger, budgets=budgets, pricing=pricing, clock=clock,
+                                 observer=observer, store_prompts=options.store_prompts)
+        self.closers: list = []  # things the factory started for us (e.g. the demo simulator)
+
+    # --- public API -------------------------------------------------------------------------
+
+    def create(self, prompt: str | None = None, *, user: str, model: str | None = None, messages=None,
+               system=None, max_tokens: int | None = None, use_cache: bool = True, source: str | None = None,
+               **params) -> CallResult:
+        """One guarded call; raises a ``core.errors`` type on any refusal or failure."""
+        call = self._begin(prompt, user, model, messages, system, max_tokens, params, use_cache,
+                           source, streamed=False)
+        if isinstance(call, CallResult):
+            return call
+        try:
+            reply, call.retries = self.retrier.run(lambda: self.transport.create(call.body))
+        except TollgateError as err:
+            call.retries = getattr(err, "retries", 0)
+            self._fail(call, err)
+            raise
+        except BaseException as exc:  # KeyboardInterrupt, bugs: still settle and record
+            self._fail(call, TollgateError(f"Interrupted: {type(exc).__name__}"))
+            raise
+        return self._succeed(call, reply.text, reply.usage, reply.stop_reason, reply.request_id,
+                             reply.headers, reply.key_label, None)
+
+    def stream(self, prompt: str | None = None, *, user: str, model: str | None = None, messages=None,
+               system=None, max_tokens: int | None = None, use_cache: bool = True, source: str | None = None,
+               **params) -> GuardedStream:
+        """A guarded streaming call: iterate for text deltas, then read ``.result``.
+
+        Refusals (validation, budget, limits, open circuit) raise here, before any iteration.
+        """
+        call = self._begin(prompt, user, model, messages, system, max_tokens, params, use_cache,
+                           source, streamed=True)
+        return GuardedStream(self, call)
+
+    def count_tokens(self, prompt: str | None = None, *, model: str | None = None, messages=None,
+                     system=None, exact: bool = False) -> int:
+        """Input tokens of a request: the offline per-family estimate, or Anthropic's count if ``exact``."""
+        messages = messages if messages is not None else validation.as_messages(prompt or "")
+        v = validation.validate(model or self.options.default_model, messages, max_tokens=1, system=system,
+                                catalogue=self.catalogue, policy=self.policy)
+        if not exact:
+            return v.prompt_tokens
+        body = {"model": v.model, "messages": messages}
+        if system:
+            body["system"] = system
+        return self.transport.count_tokens(body)
+
+    def close(self) -> None:
+        """Stop what the factory started for this client and flush background records."""
+        self.recorder.flush()
+        for closer in reversed(self.closers):
+            closer()
+        self.closers.clear()
+
+    def __enter__(self) -> GuardedClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- the pipeline ---------------------------------------------------------------------
+
+    def _begin(self, prompt, user, model, messages, system, max_tokens, params, use_cache, source, streamed):
+        call = Call(id=str(uuid.uuid4()), user=(user or "").strip(), model=model or self.options.default_model,
+                    source=source or self.options.source, streamed=streamed,
+                    started=self.clock.monotonic(), ts=self.clock.now())
+        try:
+            if not call.user:
+                raise ValidationError("A user is required, so that cost and limits can be attributed.",
+                                      field="user")
+            messages = messages if messages is not None else validation.as_messages(prompt or "")
+            max_tokens = self.options.default_max_tokens if max_tokens is None else max_tokens
+            v = validation.validate(call.model, messages, max_tokens=max_tokens, system=system,
+                                    temperature=params.get("temperature"), catalogue=self.catalogue,
+                                    policy=self.policy)
+        except TollgateError as err:
+            self.recorder.refused(call, err, prompt_sha=_sha(messages if messages is not None else prompt))
+            raise
+        call.model, call.flags, call.prompt_tokens = v.model, tuple(v.flags), v.prompt_tokens
+        call.body = {"model": v.model, "messages": messages, "max_tokens": max_tokens,
+                     **({"system": system} if system else {}),
+                     **{k: val for k, val in params.items() if val is not None}}
+        call.prompt_sha = _sha([system, messages])
+        if self.options.store_prompts:
+            call.prompt_text = json.dumps({"system": system, "messages": messages}, ensure_ascii=False)
+        if use_cache and self.cache is not None and cacheable(params, allow_sampling=self.options.cache_sampling):
+            call.cache_key = request_key(v.model, system, messages, {"max_tokens": max_tokens, **params})
+            hit = self.cache.get(call.cache_key)
+            if hit is not None:
+                return self._cache_hit(call, hit)
+        self._reserve(call, v, max_tokens)
+        try:
+            call.permit = self.limiter.acquire(call.user, v.prompt_tokens, max_tokens)
+        except TollgateError as err:
+            self.recorder.refused(call, err)
+            raise
+        try:
+            self.breaker.before_call()
+        except TollgateError as err:
+            call.permit.release()
+            self.recorder.refused(call, err)
+            raise
+        return call
+
+    def _reserve(self, call: Call, v, max_tokens: int) -> None:
+        """Reserve the worst case against the user's (and the global) budget, or refuse."""
+        if self.budgets is None:
+            return
+        row = self.pricing.row_for(v.model, call.ts)
+        try:
+            if row is None:
+                if self.budgets.get_budget(call.user) is not None or self.budgets.get_budget("*") is not None:
+                    raise NotConfigured(f"Model {v.model!r} has no price in the price table, so the "
+                                        "budget cannot be enforced; pick a priced model.")
+                return
+            estimate = int((Decimal(v.prompt_tokens) * self.options.estimate_margin).to_integral_value()) + 1
+            worst = self.pricing.worst_case_cost(row, estimate, max_tokens,
+                                                 cache_writes=_uses_cache_control(call.body))
+            call.reservation = self.budgets.reserve(call.user, call.id, worst, now=call.ts)
+        except (BudgetExceeded, NotConfigured) as err:
+            self.recorder.refused(call, err)
+            raise
+        except TollgateError:
+            raise
+        except Exception as exc:  # the budget store is down: refuse rather than risk an overshoot
+            err = LedgerUnavailable()
+            self.recorder.refused(call, err, detail=f"{type(exc).__name__}")
+            raise err from None
+
+    def _cache_hit(self, call: Call, hit: CachedResponse) -> CallResult:
+        latency = (self.clock.monotonic() - call.started) * 1000
+        result = CallResult(text=hit.text, model=hit.model, usage=hit.usage, cost_usd=Decimal(0),
+                            price_version=hit.price_version, cached=True, latency_ms=latency,
+                            request_id=hit.request_id, stop_reason=hit.stop_reason,
+                            tokens_saved=hit.usage.total_tokens, flags=call.flags)
+        result.ledger_id = self.recorder.cached(call, result, STATUS_CACHED)
+        return result
+
+    def _fail(self, call: Call, err: TollgateError, **kw) -> None:
+        """A sent call ended without an answer: tell the breaker, free the slot, record it."""
+        self.breaker.record_failure(err)
+        usage = kw.get("usage")
+        call.permit.settle(call.prompt_tokens, usage.output_tokens if usage else 0)
+        call.permit.release()
+        self.recorder.failed(call, err, **kw)
+
+    def _succeed(self, call: Call, text, usage, stop_reason, request_id, headers, key_label, ttft_s) -> CallResult:
+        self.breaker.record_success()
+        self.limiter.observe_headers(headers)
+        call.permit.settle(usage.prompt_tokens - usage.cache_read_tokens, usage.output_tokens)
+        call.permit.release()
+        priced = self.pricing.price(usage, call.model, call.ts)
+        now = self.clock.monotonic()
+        result = CallResult(text=text, model=call.model, usage=usage, cost_usd=priced.cost,
+                            price_version=priced.price_version, unpriced=priced.unpriced,
+                            latency_ms=(now - call.started) * 1000,
+                            ttft_ms=None if ttft_s is None else ttft_s * 1000, request_id=request_id,
+                            retries=call.retries, stop_reason=stop_reason, key_label=key_label, flags=call.flags)
+        result.ledger_id = self.recorder.succeeded(call, result)
+        if call.cache_key is not None:
+            self.cache.set(call.cache_key, CachedResponse(
+                text=text, model=call.model, usage=usage, stop_reason=stop_reason, request_id=request_id,
+                created_at=self.clock.now(), price_version=priced.price_version, cost_usd=priced.cost),
+                self.options.cache_ttl_s)
+        return result
+
+
+class GuardedStream:
+    """Iterates text deltas of a guarded streaming call; ``result`` is set once it ends."""
+
+    def __init__(self, client: GuardedClient, call) -> None:
+        self._client, self._call = client, call
+        self.result: CallResult | None = call if isinstance(call, CallResult) else None
+        self.partial_text = ""
+
+    def __iter__(self) -> Iterator[str]:
+        if self.result is not None:  # a cache hit: the whole answer at once
+            yield self.result.text
+            return
+        client, call = self._client, self._call
+        try:
+            st, call.retries = client.retrier.run(lambda: client.transport.open_stream(call.body))
+        except TollgateError as err:
+            call.retries = getattr(err, "retries", 0)
+            client._fail(call, err)
+            raise
+        yield from st.texts
+        try:
+            yield from drain(st)
+        except TollgateError as err:
+            self.partial_text = "".join(st.texts)
+            client._fail(call, err, usage=stream_usage(st), partial_text=self.partial_text,
+                                   request_id=st.request_id, key_label=st.key_label)
+            raise
+        except GeneratorExit:  # the caller stopped reading: settle what was used
+            client._fail(call, TollgateError("Stream closed by the caller."), usage=stream_usage(st),
+                                   partial_text="".join(st.texts), request_id=st.request_id,
+                                   key_label=st.key_label)
+            raise
+        self.result = client._succeed(call, "".join(st.texts), stream_usage(st), st.stop_reason,
+                                      st.request_id, st.headers, st.key_label, st.ttft_s)
+
+    def final(self) -> CallResult:
+        """Read the stream to its end and return the result."""
+        for _ in self:
+            pass
+        return self.result
+
+
+def _sha(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def _uses_cache_control(body: dict) -> bool:
+    return '"cache_control"' in json.dumps([body.get("system"), body["messages"]], default=str)

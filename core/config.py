@@ -1,0 +1,190 @@
+"""Tollgate's settings: one frozen object, built once, every variable documented where declared.
+
+Precedence, highest first: explicit arguments > ``st.secrets`` > the environment and
+``.env`` > the defaults below. API keys are loaded by ``core.keys`` from the same
+sources and held only as ``ApiKey`` objects, whose repr never shows the secret.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LEDGER_URL = f"duckdb:///{ROOT / 'data' / 'ledger.duckdb'}"
+
+
+def _bool(raw: str) -> bool:
+    val = raw.strip().lower()
+    if val in {"1", "true", "yes", "on"}:
+        return True
+    if val in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected a boolean (1/0, true/false), got {raw!r}")
+
+
+def _ints(raw: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in raw.replace(" ", "").split(",") if p)
+
+
+def _opt_int(raw: str) -> int | None:
+    return None if raw.strip() in {"", "none", "0"} else int(raw)
+
+
+def _opt_str(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def var(env: str, default, doc: str, parse=str):
+    """Declare a setting: its variable, default, one-line doc and parser."""
+    return field(default=default, metadata={"env": env, "doc": doc, "parse": parse})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the guarded client and console (durations in seconds, money in USD)."""
+
+    base_url: str | None = var("ANTHROPIC_BASE_URL", None,
+        "API address. Unset and no key configured: demo mode against the built-in simulator.", _opt_str)
+    timeout_s: float = var("TOLLGATE_TIMEOUT_S", 60.0, "Total time allowed for one HTTP attempt.", float)
+    connect_timeout_s: float = var("TOLLGATE_CONNECT_TIMEOUT_S", 10.0, "Time allowed to connect.", float)
+    max_attempts: int = var("TOLLGATE_MAX_ATTEMPTS", 4, "Attempts per call, the first included.", int)
+    retry_deadline_s: float = var("TOLLGATE_RETRY_DEADLINE_S", 120.0,
+        "No retry starts after this long since the first attempt.", float)
+    backoff_base_s: float = var("TOLLGATE_BACKOFF_BASE_S", 0.5, "First retry wait (doubles each time).", float)
+    backoff_cap_s: float = var("TOLLGATE_BACKOFF_CAP_S", 8.0, "Longest retry wait without retry-after.", float)
+    breaker_failures: int = var("TOLLGATE_BREAKER_FAILURES", 5,
+        "System failures within the window that open the circuit.", int)
+    breaker_window_s: float = var("TOLLGATE_BREAKER_WINDOW_S", 60.0, "Window for counting failures.", float)
+    breaker_recovery_s: float = var("TOLLGATE_BREAKER_RECOVERY_S", 30.0,
+        "How long the circuit stays open before one probe call.", float)
+    rpm: int | None = var("TOLLGATE_RPM", None, "Requests per minute, all users (unset: no limit).", _opt_int)
+    input_tpm: int | None = var("TOLLGATE_INPUT_TPM", None, "Input tokens per minute, all users.", _opt_int)
+    output_tpm: int | None = var("TOLLGATE_OUTPUT_TPM", None, "Output tokens per minute, all users.", _opt_int)
+    concurrency: int | None = var("TOLLGATE_CONCURRENCY", 32, "Calls in flight at once, all users.", _opt_int)
+    user_rpm: int | None = var("TOLLGATE_USER_RPM", None, "Requests per minute per user.", _opt_int)
+    user_input_tpm: int | None = var("TOLLGATE_USER_INPUT_TPM", None, "Input tokens per minute per user.",
+                                     _opt_int)
+    user_output_tpm: int | None = var("TOLLGATE_USER_OUTPUT_TPM", None, "Output tokens per minute per user.",
+                                      _opt_int)
+    user_concurrency: int | None = var("TOLLGATE_USER_CONCURRENCY", 8, "Calls in flight per user.", _opt_int)
+    limit_max_wait_s: float = var("TOLLGATE_LIMIT_MAX_WAIT_S", 10.0,
+        "How long a call may wait for the limiter before RateLimited.", float)
+    max_prompt_chars: int = var("TOLLGATE_MAX_PROMPT_CHARS", 400_000, "Longest prompt accepted, in characters.",
+                                int)
+    injection_mode: str = var("TOLLGATE_INJECTION_MODE", "flag",
+        "Prompt-injection screen: flag (record, let through), block, or off.")
+    cache: str = var("TOLLGATE_CACHE", "memory", "Response cache: memory, sql (ledger database), redis, off.")
+    cache_ttl_s: float = var("TOLLGATE_CACHE_TTL_S", 3600.0, "How long a cached answer is reused.", float)
+    cache_max_entries: int = var("TOLLGATE_CACHE_MAX_ENTRIES", 1024, "In-memory cache size.", int)
+    cache_sampling: bool = var("TOLLGATE_CACHE_SAMPLING", False,
+        "Also cache calls with temperature > 0 (off: they differ each time).", _bool)
+    redis_url: str = var("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for TOLLGATE_CACHE=redis.")
+    ledger_url: str | None = var("TOLLGATE_LEDGER_URL", DEFAULT_LEDGER_URL,
+        "Usage ledger (SQLAlchemy URL: duckdb:///file or postgresql+psycopg://…); 'off' disables it.",
+        _opt_str)
+    spool_path: str = var("TOLLGATE_SPOOL_PATH", str(ROOT / "data" / "spool" / "ledger.spool"),
+        "Append-only file that holds records while the ledger is unreachable.")
+    store_prompts: bool = var("TOLLGATE_STORE_PROMPTS", False,
+        "Store prompt text in the ledger (off: only its SHA-256).", _bool)
+    budget_file: str | None = var("TOLLGATE_BUDGET_FILE", None, "TOML file of monthly budgets to load.",
+                                  _opt_str)
+    budget_tz: str = var("TOLLGATE_BUDGET_TZ", "UTC", "Time zone whose calendar months budgets follow.")
+    budget_thresholds: tuple[int, ...] = var("TOLLGATE_BUDGET_THRESHOLDS", (50, 80, 100),
+        "Budget alert thresholds, percent.", _ints)
+    budget_webhook_url: str | None = var("TOLLGATE_BUDGET_WEBHOOK_URL", None,
+        "URL that receives budget alerts as JSON.", _opt_str)
+    estimate_margin: Decimal = var("TOLLGATE_ESTIMATE_MARGIN", Decimal("1.25"),
+        "Safety factor on the offline input-token estimate when reserving budget.", Decimal)
+    pricing_file: str = var("TOLLGATE_PRICING_FILE", str(ROOT / "data" / "pricing.toml"),
+        "Price table (USD per million tokens, dated).")
+    default_model: str = var("TOLLGATE_DEFAULT_MODEL", "claude-sonnet-5-5", "Model when none is given.")
+    default_max_tokens: int = var("TOLLGATE_DEFAULT_MAX_TOKENS", 1024, "max_tokens when none is given.", int)
+    tier_simple: str = var("TOLLGATE_TIER_SIMPLE", "claude-haiku-5-5", "Model for the 'simple' tier.")
+    tier_balanced: str = var("TOLLGATE_TIER_BALANCED", "claude-sonnet-5-5", "Model for the 'balanced' tier.")
+    tier_complex: str = var("TOLLGATE_TIER_COMPLEX", "claude-opus-5-5", "Model for the 'complex' tier.")
+    sim_ttft_s: float = var("TOLLGATE_SIM_TTFT_S", 0.25, "Demo simulator: time to first token.", float)
+    sim_tokens_per_s: float = var("TOLLGATE_SIM_TOKENS_PER_S", 120.0, "Demo simulator: output speed.", float)
+    log_level: str = var("TOLLGATE_LOG_LEVEL", "INFO", "Log level of the 'tollgate' logger.")
+    keys: tuple = field(default=(), repr=False, metadata={"doc": "API keys (core.keys); never shown"})
+
+    @property
+    def demo(self) -> bool:
+        """True when no key is configured: calls go to the built-in simulator."""
+        return not self.keys
+
+    @property
+    def tiers(self) -> dict[str, str]:
+        return {"simple": self.tier_simple, "balanced": self.tier_balanced, "complex": self.tier_complex}
+
+
+def documented() -> list[tuple[str, str, str]]:
+    """(variable, default, doc) for every setting, for the README and ``python -m core config``."""
+    rows = [("ANTHROPIC_API_KEY", "", "API key (label 'primary'); also ANTHROPIC_API_KEY_<LABEL> for "
+             "rotation, ANTHROPIC_API_KEY_FILE, or TOLLGATE_AWS_SECRET_ID for AWS Secrets Manager.")]
+    for f in fields(Settings):
+        if "env" in f.metadata:
+            default = f.default
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else ("" if default is None
+                                                                                     else str(default))
+            rows.append((f.metadata["env"], shown.replace(str(ROOT) + "/", ""), f.metadata["doc"]))
+    return rows
+
+
+def _secrets_flat(secrets: Mapping | None) -> dict[str, str]:
+    """Top-level string entries of st.secrets (``TOLLGATE_*`` and ``ANTHROPIC_*`` names)."""
+    if not secrets:
+        return {}
+    out = {}
+    try:
+        for k in secrets:
+            v = secrets[k]
+            if isinstance(v, (str, int, float, bool)):
+                out[str(k)] = str(v)
+    except Exception:  # st.secrets raises when no secrets file exists
+        return {}
+    return out
+
+
+def environment(env: Mapping[str, str] | None = None, dotenv_path: str | Path | None = None) -> dict[str, str]:
+    """The environment with ``.env`` underneath it (real variables win; os.environ is not changed)."""
+    from dotenv import dotenv_values
+
+    path = Path(dotenv_path) if dotenv_path else ROOT / ".env"
+    merged = {k: v for k, v in dotenv_values(path).items() if v is not None} if path.exists() else {}
+    merged.update(os.environ if env is None else env)
+    return merged
+
+
+def load_settings(*, env: Mapping[str, str] | None = None, secrets: Mapping | None = None,
+                  dotenv_path: str | Path | None = None, load_keys: bool = True, **explicit) -> Settings:
+    """Build the settings once: explicit > st.secrets > env/.env > defaults; bad values name the variable."""
+    base = environment(env, dotenv_path)
+    flat = _secrets_flat(secrets)
+    values = {}
+    for f in fields(Settings):
+        name = f.metadata.get("env")
+        if not name or f.name in explicit:
+            continue
+        raw = flat.get(name, base.get(name))
+        if raw is None:
+            continue
+        try:
+            values[f.name] = f.metadata["parse"](raw)
+        except (ValueError, ArithmeticError) as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    values.update(explicit)
+    if values.get("ledger_url", "") and str(values["ledger_url"]).lower() == "off":
+        values["ledger_url"] = None
+    if values.get("injection_mode", "flag") not in {"flag", "block", "off"}:
+        raise ValueError("TOLLGATE_INJECTION_MODE: expected flag, block or off")
+    if values.get("cache", "memory") not in {"memory", "sql", "redis", "off"}:
+        raise ValueError("TOLLGATE_CACHE: expected memory, sql, redis or off")
+    if load_keys and "keys" not in explicit:
+        from core.keys import load_keys as _load
+
+        values["keys"] = tuple(_load(env=base, secrets=secrets))
+    return Settings(**values)

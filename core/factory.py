@@ -1,0 +1,120 @@
+"""The one place a ``GuardedClient`` is assembled from its collaborators."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from core.breaker import CircuitBreaker
+from core.client import ClientOptions, GuardedClient
+from core.clock import Clock, SystemClock
+from core.config import Settings, load_settings
+from core.keys import ApiKey, KeyRing
+from core.limits import LimitConfig, LimitSpec, RateLimiter
+from core.models import load_catalogue
+from core.pricing import PriceTable
+from core.retry import Retrier, RetryPolicy
+from core.transport import Transport
+from core.validation import ValidationPolicy
+
+log = logging.getLogger("tollgate")
+
+# Demo mode talks to the built-in simulator; this placeholder is not a real key and is never sent anywhere else.
+DEMO_KEY = ApiKey("demo", "sk-ant-simulator-fake-key-0000")
+
+
+def build_stores(settings: Settings, clock: Clock):
+    """The ledger, the budget book and the SQL engine behind them (all None when the ledger is off)."""
+    if not settings.ledger_url:
+        return None, None, None
+    from core.budgets import BudgetBook
+    from core.ledger.engine import make_engine
+    from core.ledger.spool import Spool
+    from core.ledger.store import Ledger
+
+    engine = make_engine(settings.ledger_url)
+    ledger = Ledger(engine, Spool(settings.spool_path), clock=clock)
+    budgets = BudgetBook(engine, tz=settings.budget_tz, thresholds=settings.budget_thresholds, clock=clock,
+                         webhook_url=settings.budget_webhook_url)
+    return ledger, budgets, engine
+
+
+def build_cache(settings: Settings, engine, clock: Clock):
+    """The response cache the settings ask for (None when off)."""
+    from core.cache import MemoryCache, RedisCache, SqlCache
+
+    if settings.cache == "off":
+        return None
+    if settings.cache == "sql" and engine is not None:
+        return SqlCache(engine, clock=clock)
+    if settings.cache == "redis":
+        return RedisCache(settings.redis_url, clock=clock)
+    return MemoryCache(max_entries=settings.cache_max_entries, clock=clock)
+
+
+def build_client(settings: Settings | None = None, *, source: str = "library", clock: Clock | None = None,
+                 sleep: Callable[[float], None] | None = None, ledger=None, budgets=None, cache=None,
+                 use_ledger: bool = True, observer=None, http_client=None) -> GuardedClient:
+    """Assemble a guarded client; with no key configured, start and use the built-in simulator.
+
+    Collaborators may be passed in (tests, the console's shared ledger); the rest come from settings.
+    """
+    settings = settings or load_settings()
+    clock = clock or SystemClock()
+    sleep = sleep or time.sleep
+    logging.getLogger("tollgate").setLevel(settings.log_level.upper())
+    closers = []
+    base_url, keys = settings.base_url, list(settings.keys)
+    if not keys:
+        keys = [DEMO_KEY]
+        if not base_url:
+            from core.simulator import Simulator
+
+            sim = Simulator(ttft_s=settings.sim_ttft_s, tokens_per_s=settings.sim_tokens_per_s).start()
+            base_url = sim.url
+            closers.append(sim.stop)
+            log.info("demo mode: no API key configured, calls go to the built-in simulator at %s", sim.url)
+    engine = None
+    if use_ledger and ledger is None and settings.ledger_url:
+        ledger, budgets_built, engine = build_stores(settings, clock)
+        budgets = budgets if budgets is not None else budgets_built
+        if settings.budget_file:
+            budgets.load_file(settings.budget_file)
+    if not use_ledger:
+        ledger, budgets = None, None
+    catalogue = load_catalogue(tiers=settings.tiers)
+    pricing = PriceTable.load(settings.pricing_file, catalogue=catalogue)
+    limiter = RateLimiter(LimitConfig(
+        global_=LimitSpec(rpm=settings.rpm, input_tpm=settings.input_tpm, output_tpm=settings.output_tpm,
+                          concurrency=settings.concurrency),
+        per_user=LimitSpec(rpm=settings.user_rpm, input_tpm=settings.user_input_tpm,
+                           output_tpm=settings.user_output_tpm, concurrency=settings.user_concurrency),
+        max_wait_s=settings.limit_max_wait_s), clock=clock, sleep=sleep)
+    breaker = CircuitBreaker(failure_threshold=settings.breaker_failures, window_s=settings.breaker_window_s,
+                             recovery_s=settings.breaker_recovery_s, clock=clock)
+    retrier = Retrier(RetryPolicy(max_attempts=settings.max_attempts, base_s=settings.backoff_base_s,
+                                  cap_s=settings.backoff_cap_s, deadline_s=settings.retry_deadline_s),
+                      clock=clock, sleep=sleep,
+                      on_retry=lambda n, err, wait: log.warning("attempt %d failed (%s); retrying in %.2f s",
+                                                                n, getattr(err, "code", "error"), wait))
+    transport = Transport(KeyRing(keys, clock=clock), base_url=base_url, timeout_s=settings.timeout_s,
+                          connect_timeout_s=settings.connect_timeout_s, monotonic=clock.monotonic,
+                          http_client=http_client)
+    if cache is None:
+        cache = build_cache(settings, engine if engine is not None else getattr(ledger, "engine", None), clock)
+    client = GuardedClient(
+        transport=transport, catalogue=catalogue, pricing=pricing, limiter=limiter, breaker=breaker,
+        retrier=retrier, cache=cache, ledger=ledger, budgets=budgets,
+        policy=ValidationPolicy(max_prompt_chars=settings.max_prompt_chars,
+                                injection_mode=settings.injection_mode),
+        options=ClientOptions(default_model=settings.default_model,
+                              default_max_tokens=settings.default_max_tokens, cache_ttl_s=settings.cache_ttl_s,
+                              cache_sampling=settings.cache_sampling, store_prompts=settings.store_prompts,
+                              estimate_margin=settings.estimate_margin, source=source),
+        clock=clock, observer=observer)
+    client.settings = settings
+    client.demo = not settings.keys
+    client.base_url = base_url
+    client.closers.extend(closers)
+    return client

@@ -1,0 +1,84 @@
+"""SQLAlchemy engines for the ledger: DuckDB (file or memory) and PostgreSQL, thread-safe.
+
+DuckDB is embedded: every connection of one process to the same file shares one
+database instance, and ``:memory:`` would be a *new* empty database per connection,
+so an in-memory URL is rewritten to a named in-memory database (shared by the pool's
+connections, private to the engine). Pool sizes were chosen by measurement (see
+bench/ledger_queries.py and the report of the ledger work): a small QueuePool lets a
+dashboard query run while calls are recorded, and DuckDB's optimistic concurrency
+keeps concurrent appends of distinct ids conflict-free.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.pool import QueuePool
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+DEFAULT_URL = "duckdb:///data/ledger.duckdb"  # relative paths are taken from the project root
+DUCKDB_POOL_SIZE = 4
+POOL_TIMEOUT_S = 60  # a writer waits this long for a connection before the record is spooled
+PG_CONNECT_TIMEOUT_S = 5  # a down database must not hang a call: fail fast and spool
+
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL with any password replaced by ``***`` (safe for logs, health and the console)."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is still masked by pattern
+        return _PASSWORD_IN_URL.sub(r"\1***@", str(url))
+
+
+def backend_of(engine: Engine) -> str:
+    """``duckdb`` or ``postgresql`` (the dialect name; other dialects are passed through)."""
+    return engine.dialect.name
+
+
+def resolve_url(url: str | None = None) -> URL:
+    """Parse ``url`` (default: the project's DuckDB file), making a relative DuckDB path absolute."""
+    parsed = make_url(url or DEFAULT_URL)
+    if parsed.get_backend_name() != "duckdb":
+        return parsed
+    db = parsed.database or ":memory:"
+    if db.startswith(":memory:"):
+        # One shared named database per engine, so pooled connections see the same data.
+        return parsed.set(database=f":memory:tollgate_{uuid.uuid4().hex}" if db == ":memory:" else db)
+    path = Path(db).expanduser()
+    if not path.is_absolute():
+        path = ROOT / path
+    return parsed.set(database=str(path))
+
+
+def make_engine(url: str | None = None, *, pool_size: int | None = None) -> Engine:
+    """An engine for ``url`` that dozens of threads may write through at once.
+
+    DuckDB: the data directory is created, connections come from a QueuePool of
+    ``pool_size`` (default ``DUCKDB_POOL_SIZE``) over the one shared database
+    instance. PostgreSQL: pre-ping (survives a restart of the server) and a short
+    connect timeout so an outage turns into a spooled record, not a hung call.
+    Nothing is connected here: the first use opens the database.
+    """
+    parsed = resolve_url(url)
+    if parsed.get_backend_name() == "duckdb":
+        db = parsed.database or ""
+        if not db.startswith(":memory:"):
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        size = pool_size or DUCKDB_POOL_SIZE
+        return create_engine(parsed, poolclass=QueuePool, pool_size=size, max_overflow=0,
+                             pool_timeout=POOL_TIMEOUT_S)
+    kwargs: dict = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        kwargs["pool_timeout"] = POOL_TIMEOUT_S
+        if pool_size:
+            kwargs.update(pool_size=pool_size, max_overflow=2 * pool_size)
+    return create_engine(parsed, **kwargs)

@@ -1,0 +1,145 @@
+"""Create or upgrade the ledger schema to ``SCHEMA_VERSION``, idempotently and once at a time.
+
+The applied versions are rows of ``tollgate_schema``. A database without that table
+is version 0: empty, or a legacy ledger whose tables may lack columns. Each step
+``N -> N+1`` is one function in ``STEPS``, run with the version row in ONE
+transaction, so a failed step leaves the previous version intact. Concurrent starts
+are serialised: PostgreSQL with a transaction-scoped advisory lock (across
+processes), DuckDB with a process lock per database file (DuckDB lets only one
+process open a file for writing, so that is every writer there is).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, Table, inspect, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateIndex
+
+from core.ledger.schema import SCHEMA_VERSION, metadata, schema_version
+
+_PG_LOCK_KEY = 0x70_6C_67_74  # pg_advisory_xact_lock key for "tollgate migrate"
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+# The version table is created by hand: an Integer primary key would compile to SERIAL,
+# a type DuckDB does not have.
+_VERSION_DDL = ("CREATE TABLE IF NOT EXISTS tollgate_schema "
+                "(version INTEGER NOT NULL PRIMARY KEY, applied_at TIMESTAMP NOT NULL)")
+
+
+def _process_lock(engine: Engine) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(str(engine.url), threading.Lock())
+
+
+def current_version(conn: Connection) -> int:
+    """The highest applied version (0 for an empty or legacy database)."""
+    if not inspect(conn).has_table("tollgate_schema"):
+        return 0
+    return int(conn.execute(select(schema_version.c.version).order_by(
+        schema_version.c.version.desc()).limit(1)).scalar() or 0)
+
+
+def _default_sql(column, dialect) -> str | None:
+    """A literal DEFAULT for a column added to a table that already has rows."""
+    default = column.default.arg if column.default is not None and column.default.is_scalar else None
+    if default is None:
+        return None
+    if isinstance(default, bool):
+        return "TRUE" if default else "FALSE"
+    if isinstance(default, int | float):
+        return str(default)
+    return "'" + str(default).replace("'", "''") + "'"
+
+
+def add_missing_columns(conn: Connection, table: Table) -> list[str]:
+    """ALTER ``table`` to add every column the metadata has and the database lacks.
+
+    A NOT NULL column is added with its scalar default, which fills existing rows.
+    DuckDB refuses to ALTER a table that has indexes, so on DuckDB the table's
+    secondary indexes are dropped first and recreated afterwards.
+    """
+    insp = inspect(conn)
+    present = {c["name"] for c in insp.get_columns(table.name)}
+    missing = [c for c in table.columns if c.name not in present]
+    if not missing:
+        return []
+    prep = conn.dialect.identifier_preparer
+    duck = conn.dialect.name == "duckdb"
+    dropped = []
+    if duck:
+        for ix in insp.get_indexes(table.name):
+            if ix.get("name"):
+                conn.execute(text(f"DROP INDEX IF EXISTS {prep.quote(ix['name'])}"))
+                dropped.append(ix)
+    for col in missing:
+        ddl = f"ALTER TABLE {prep.quote(table.name)} ADD COLUMN {prep.quote(col.name)} " \
+              f"{col.type.compile(dialect=conn.dialect)}"
+        default = _default_sql(col, conn.dialect)
+        if default is not None:
+            ddl += f" DEFAULT {default}"
+            if not col.nullable:
+                ddl += " NOT NULL"
+        conn.execute(text(ddl))
+    known = {ix.name for ix in table.indexes}
+    for ix in dropped:  # legacy indexes the metadata does not know come back as they were
+        if ix["name"] not in known:
+            cols = ", ".join(prep.quote(c) for c in ix["column_names"])
+            unique = "UNIQUE " if ix.get("unique") else ""
+            conn.execute(text(f"CREATE {unique}INDEX {prep.quote(ix['name'])} "
+                              f"ON {prep.quote(table.name)} ({cols})"))
+    return [c.name for c in missing]
+
+
+def _ensure_indexes(conn: Connection) -> None:
+    """Create every metadata index the database lacks (legacy tables had fewer)."""
+    insp = inspect(conn)
+    for table in metadata.sorted_tables:
+        existing = {ix["name"] for ix in insp.get_indexes(table.name)}
+        for ix in table.indexes:
+            if ix.name not in existing:
+                conn.execute(CreateIndex(ix))
+
+
+def _to_v1(conn: Connection) -> None:
+    """Version 1: every table of schema.py; a legacy (version 0) ledger gains missing columns."""
+    tables = [t for t in metadata.sorted_tables if t is not schema_version]
+    metadata.create_all(conn, tables=tables, checkfirst=True)
+    for table in tables:
+        add_missing_columns(conn, table)
+    _ensure_indexes(conn)
+
+
+# Version N is reached by STEPS[N] from N-1. A new version is one function added here
+# (and SCHEMA_VERSION bumped in schema.py).
+STEPS: dict[int, Callable[[Connection], None]] = {1: _to_v1}
+
+
+def migrate(engine: Engine, target: int = SCHEMA_VERSION, *, now: datetime | None = None) -> int:
+    """Bring the database to ``target`` (default: the code's version); returns the version.
+
+    ``now`` (aware UTC) stamps the applied versions; the system clock when omitted.
+    """
+    with engine.connect() as conn:  # fast path: most starts find the schema current
+        if current_version(conn) == target:
+            return target
+    pg = engine.dialect.name == "postgresql"
+    lock = threading.Lock() if pg else _process_lock(engine)
+    with lock, engine.begin() as conn:
+        if pg:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        conn.execute(text(_VERSION_DDL))
+        version = current_version(conn)
+        if version > target:
+            raise RuntimeError(f"The ledger is at schema version {version}, newer than this code's "
+                               f"{target}: upgrade Tollgate instead of using an old release.")
+        for step in range(version + 1, target + 1):
+            if step not in STEPS:
+                raise RuntimeError(f"No migration to ledger schema version {step}.")
+            STEPS[step](conn)
+            conn.execute(schema_version.insert().values(
+                version=step, applied_at=(now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)))
+        return max(version, target)

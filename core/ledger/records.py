@@ -1,0 +1,82 @@
+"""One CallRecord as a ``calls`` row and as a spool line (JSON), losslessly both ways."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from core.types import STATUS_BLOCKED, STATUS_CACHED, STATUS_ERROR, STATUS_OK, CallRecord, Usage
+
+STATUSES = frozenset({STATUS_OK, STATUS_ERROR, STATUS_CACHED, STATUS_BLOCKED})
+COST_QUANTUM = Decimal("1e-10")  # the scale of the cost_usd column, NUMERIC(20, 10)
+_USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_5m_tokens",
+                 "cache_creation_1h_tokens", "cache_read_tokens")
+_PLAIN = ("id", "model", "status", "error_code", "tokens_saved", "price_version", "latency_ms",
+          "ttft_ms", "streamed", "retries", "request_id", "key_label", "prompt_sha256",
+          "prompt_text", "source", "unpriced", "detail")
+
+
+def naive_utc(ts: datetime) -> datetime:
+    """The column form of a timestamp: naive UTC (an aware time is converted, a naive one kept)."""
+    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
+
+
+def check(rec: CallRecord) -> None:
+    """Refuse a record the table could never hold (a caller bug, not a database fault)."""
+    if not rec.id or len(rec.id) > 36:
+        raise ValueError(f"ledger record id must be 1-36 characters, got {rec.id!r}")
+    if rec.status not in STATUSES:
+        raise ValueError(f"ledger record status must be one of {sorted(STATUSES)}, got {rec.status!r}")
+    if not isinstance(rec.ts, datetime):
+        raise ValueError(f"ledger record ts must be a datetime, got {rec.ts!r}")
+    if not rec.user or not rec.model:
+        raise ValueError("ledger record needs a user and a model")
+    if not Decimal(rec.cost_usd).is_finite():
+        raise ValueError(f"ledger record cost must be finite, got {rec.cost_usd!r}")
+
+
+def to_row(rec: CallRecord) -> dict:
+    """Column values for the ``calls`` table (cost at the column's exact scale)."""
+    row = {name: getattr(rec, name) for name in _PLAIN}
+    row.update({name: getattr(rec.usage, name) for name in _USAGE_FIELDS})
+    row["ts"] = naive_utc(rec.ts)
+    row["user_id"] = rec.user
+    row["cost_usd"] = Decimal(rec.cost_usd).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
+    return row
+
+
+def from_row(row) -> CallRecord:
+    """A CallRecord from a ``calls`` row mapping (ts comes back aware UTC, cost as Decimal)."""
+    m = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
+    usage = Usage(**{name: int(m.get(name) or 0) for name in _USAGE_FIELDS})
+    ts = m["ts"]
+    if isinstance(ts, str):
+        ts = datetime.fromisoformat(ts)
+    kwargs = {name: m.get(name) for name in _PLAIN}
+    kwargs.update(ts=ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC),
+                  user=m["user_id"], usage=usage, cost_usd=Decimal(str(m.get("cost_usd") or 0)))
+    for flag in ("streamed", "unpriced"):
+        kwargs[flag] = bool(kwargs[flag])
+    for count in ("tokens_saved", "retries"):
+        kwargs[count] = int(kwargs[count] or 0)
+    kwargs["source"] = kwargs["source"] or "library"
+    return CallRecord(**kwargs)
+
+
+def to_json(rec: CallRecord) -> str:
+    """One spool line (no newline): every field, cost as an exact decimal string."""
+    row = to_row(rec)
+    row["ts"] = row["ts"].isoformat()
+    row["cost_usd"] = str(row["cost_usd"])
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def row_from_json(line: str) -> dict:
+    """Column values from a spool line (the inverse of ``to_json``)."""
+    row = json.loads(line)
+    if not isinstance(row, dict) or "id" not in row:
+        raise ValueError("spool line is not a ledger record")
+    row["ts"] = datetime.fromisoformat(row["ts"])
+    row["cost_usd"] = Decimal(row["cost_usd"])
+    return row

@@ -1,0 +1,164 @@
+"""One call's state as it moves through the client, and the recording of how it ended.
+
+Billed outcomes (a reply, or a failure with tokens used) are written to the ledger
+before the caller gets the result; $0 outcomes (cache hits, refusals) are queued to
+a background writer so that a cache hit stays well under a millisecond.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from core.errors import TollgateError, scrub
+from core.metrics import METRICS
+from core.types import (STATUS_BLOCKED, STATUS_ERROR, STATUS_OK, CallRecord, CallResult, Usage)
+
+log = logging.getLogger("tollgate.calls")
+
+
+@dataclass
+class Call:
+    """A logical call in flight (never holds a key)."""
+
+    id: str
+    user: str
+    model: str
+    source: str
+    streamed: bool
+    started: float  # monotonic seconds
+    ts: datetime  # aware UTC
+    body: dict = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+    prompt_tokens: int = 0
+    prompt_sha: str | None = None
+    prompt_text: str | None = None
+    cache_key: str | None = None
+    reservation: object | None = None
+    permit: object | None = None
+    retries: int = 0
+
+
+class _Background:
+    """A daemon thread that writes $0 records so the caller doesn't wait for the database."""
+
+    def __init__(self, ledger) -> None:
+        self.ledger = ledger
+        self.q: queue.Queue = queue.Queue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def submit(self, rec: CallRecord) -> None:
+        if self.thread is None:
+            with self.lock:
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self._run, name="tollgate-ledger", daemon=True)
+                    self.thread.start()
+        self.q.put(rec)
+
+    def _run(self) -> None:
+        while True:
+            rec = self.q.get()
+            try:
+                self.ledger.record(rec)
+            except Exception:  # noqa: BLE001 - the ledger spools its own failures; never kill the thread
+                log.exception("ledger write failed for %s", rec.id)
+            finally:
+                self.q.task_done()
+
+    def flush(self) -> None:
+        if self.thread is not None:
+            self.q.join()
+
+
+class Recorder:
+    """Turns each outcome into a ledger row, a log line and metrics."""
+
+    def __init__(self, *, ledger, budgets, pricing, clock, observer, store_prompts: bool) -> None:
+        self.ledger, self.budgets, self.pricing, self.clock = ledger, budgets, pricing, clock
+        self.observer = observer
+        self.store_prompts = store_prompts
+        self.background = _Background(ledger) if ledger is not None else None
+
+    def _record(self, call: Call, status: str, *, durable: bool, usage: Usage | None = None,
+                cost: Decimal = Decimal(0), price_version=None, unpriced=False, error_code=None, detail=None,
+                latency_ms=None, ttft_ms=None, request_id=None, key_label=None, tokens_saved=0,
+                prompt_sha=None) -> str | None:
+        rec = CallRecord(
+            id=call.id, ts=call.ts, user=call.user or "(none)", model=call.model, status=status,
+            error_code=error_code, usage=usage or Usage(), tokens_saved=tokens_saved, cost_usd=cost,
+            price_version=price_version, unpriced=unpriced, streamed=call.streamed, retries=call.retries,
+            latency_ms=latency_ms if latency_ms is not None else (self.clock.monotonic() - call.started) * 1000,
+            ttft_ms=ttft_ms, request_id=request_id, key_label=key_label,
+            prompt_sha256=prompt_sha or call.prompt_sha, prompt_text=call.prompt_text if self.store_prompts else None,
+            source=call.source, detail=scrub(detail) if detail else None)
+        METRICS.observe(rec)
+        if self.observer is not None:
+            self.observer(rec)
+        log.info("call id=%s user=%s model=%s status=%s code=%s cost=%s latency_ms=%.1f retries=%d "
+                 "request_id=%s key=%s", rec.id, rec.user, rec.model, status, error_code or "-", cost,
+                 rec.latency_ms, rec.retries, request_id or "-", key_label or "-")
+        if self.ledger is None:
+            return None
+        if durable:
+            self.ledger.record(rec)
+        else:
+            self.background.submit(rec)
+        return rec.id
+
+    def refused(self, call: Call, err: TollgateError, *, prompt_sha=None, detail=None) -> None:
+        """A refusal before anything was sent: recorded as blocked with its reason; frees the reservation."""
+        if call.reservation is not None and self.budgets is not None:
+            try:
+                self.budgets.release(call.id)
+            except Exception:  # noqa: BLE001 - an unreleased reservation expires by itself
+                log.warning("could not release reservation %s", call.id)
+        self._record(call, STATUS_BLOCKED, durable=False, error_code=err.code,
+                     detail=detail or err.message, prompt_sha=prompt_sha)
+
+    def cached(self, call: Call, result: CallResult, status: str) -> str | None:
+        return self._record(call, status, durable=False, usage=result.usage, price_version=result.price_version,
+                            tokens_saved=result.tokens_saved, latency_ms=result.latency_ms,
+                            request_id=result.request_id)
+
+    def succeeded(self, call: Call, result: CallResult) -> str | None:
+        rid = self._record(call, STATUS_OK, durable=True, usage=result.usage, cost=result.cost_usd,
+                           price_version=result.price_version, unpriced=result.unpriced,
+                           latency_ms=result.latency_ms, ttft_ms=result.ttft_ms, request_id=result.request_id,
+                           key_label=result.key_label,
+                           detail="unpriced model: cost unknown" if result.unpriced else None)
+        self._alerts(call)
+        return rid
+
+    def failed(self, call: Call, err: TollgateError, *, usage: Usage | None = None, partial_text: str = "",
+               request_id=None, key_label=None) -> str | None:
+        """A call that was sent and failed; tokens it used (a cut-off stream) are priced and billed."""
+        cost, version, unpriced = Decimal(0), None, False
+        if usage is not None and usage.total_tokens:
+            if partial_text and not usage.output_tokens:
+                from core.tokens import estimate_text
+                usage = Usage(**{**usage.to_dict(), "output_tokens": estimate_text(partial_text)})
+            priced = self.pricing.price(usage, call.model, call.ts)
+            cost, version, unpriced = priced.cost, priced.price_version, priced.unpriced
+        rid = self._record(call, STATUS_ERROR, durable=True, usage=usage, cost=cost, price_version=version,
+                           unpriced=unpriced, error_code=err.code, detail=err.message,
+                           request_id=request_id or err.request_id, key_label=key_label)
+        if cost:
+            self._alerts(call)
+        return rid
+
+    def _alerts(self, call: Call) -> None:
+        if self.budgets is None:
+            return
+        try:
+            self.budgets.check_alerts(call.user, self.clock.now())
+        except Exception:  # noqa: BLE001 - alerts are best effort; the spend itself is recorded
+            log.warning("budget alert check failed for user %s", call.user)
+
+    def flush(self) -> None:
+        if self.background is not None:
+            self.background.flush()

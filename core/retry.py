@@ -1,0 +1,110 @@
+"""The one retry layer (tenacity): which errors to retry, how long to wait, when to give up.
+
+The SDK's own retries are off (``max_retries=0``) so that every attempt passes through
+here once: exponential backoff with jitter and a cap, ``retry-after`` honoured up to
+60 s, all within a total deadline measured on the injected clock.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import tenacity
+
+from core.clock import Clock
+from core.errors import TollgateError, UpstreamError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retry settings; durations in seconds."""
+
+    max_attempts: int = 4  # the first try plus three retries
+    base_s: float = 0.5  # first backoff
+    cap_s: float = 8.0  # longest backoff without a retry-after
+    retry_after_cap_s: float = 60.0  # a longer retry-after is not honoured: give up instead
+    deadline_s: float = 120.0  # no attempt starts after this much time since the first
+    jitter: float = 0.25  # up to this fraction is taken off each backoff
+
+
+def should_retry(err: BaseException) -> bool:
+    """True for upstream errors marked retryable: connection, timeout, 408/409/429/5xx/529.
+
+    Never for client errors, the spend cap, our own limiter or breaker refusals, or a
+    stream that already delivered text.
+    """
+    return isinstance(err, UpstreamError) and err.retryable
+
+
+def backoff_s(attempt: int, err: BaseException | None, policy: RetryPolicy,
+              rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait after failed ``attempt`` (1-based): retry-after if given, else capped exponential."""
+    asked = getattr(err, "retry_after_s", None)
+    if asked is not None and 0 <= asked <= policy.retry_after_cap_s:
+        return float(asked)
+    raw = min(policy.base_s * 2 ** (attempt - 1), policy.cap_s)
+    return raw * (1 - policy.jitter * rand())
+
+
+class _GiveUp(tenacity.stop.stop_base):
+    """Stop on attempts, on the deadline (counting the coming wait), or on a retry-after over the cap."""
+
+    def __init__(self, policy: RetryPolicy, clock: Clock, started: float) -> None:
+        self.policy, self.clock, self.started = policy, clock, started
+
+    def __call__(self, state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= self.policy.max_attempts:
+            return True
+        err = state.outcome.exception() if state.outcome else None
+        asked = getattr(err, "retry_after_s", None)
+        if asked is not None and asked > self.policy.retry_after_cap_s:
+            return True
+        elapsed = self.clock.monotonic() - self.started
+        return elapsed + state.upcoming_sleep > self.policy.deadline_s
+
+
+class Retrier:
+    """Runs a callable under the policy; ``attempts`` of the last run is readable."""
+
+    def __init__(self, policy: RetryPolicy, *, clock: Clock, sleep: Callable[[float], None],
+                 rand: Callable[[], float] = random.random,
+                 on_retry: Callable[[int, BaseException, float], None] | None = None) -> None:
+        self.policy, self.clock, self.sleep, self.rand = policy, clock, sleep, rand
+        self.on_retry = on_retry
+
+    def run(self, fn: Callable[[], T]) -> tuple[T, int]:
+        """Call ``fn`` until it succeeds or we give up; returns (result, retries made).
+
+        On giving up, the last error is raised with ``retries`` set on it.
+        """
+        policy = self.policy
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            err = state.outcome.exception() if state.outcome else None
+            return backoff_s(state.attempt_number, err, policy, self.rand)
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            if self.on_retry:
+                self.on_retry(state.attempt_number, state.outcome.exception(), state.upcoming_sleep)
+
+        retrying = tenacity.Retrying(
+            sleep=self.sleep, stop=_GiveUp(policy, self.clock, self.clock.monotonic()), wait=wait,
+            retry=tenacity.retry_if_exception(should_retry), before_sleep=before_sleep, reraise=True)
+        attempts = 0
+
+        def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            return fn()
+
+        try:
+            result = retrying(attempt)
+        except TollgateError as err:
+            err.retries = max(0, attempts - 1)
+            raise
+        return result, attempts - 1

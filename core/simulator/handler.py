@@ -1,0 +1,268 @@
+"""The HTTP handler: routes /v1/* like the Anthropic API and /_sim/* to the control endpoints.
+
+Order for an API request: count it, check the key, serve a fault (header first, then the
+script), validate, apply rate limits, then reply (JSON, or SSE with chunked encoding so the
+connection stays reusable). Nothing here logs headers, so a key never reaches a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, urlsplit
+
+from .control import handle_control
+from .faults import ERROR_FAULTS, Fault, error_body, fault_error, parse_fault, retry_after_headers
+from .prompt_cache import PromptUsage, find_breakpoints
+from .replies import (
+    Reply,
+    make_reply,
+    message_json,
+    model_json,
+    new_id,
+    stream_error,
+    stream_head,
+    stream_tail,
+    text_delta,
+)
+from .state import SimState
+from .validate import MessagesRequest, RequestError, invalid, parse_messages_body, resolve_model
+
+_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
+
+
+class SimHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
+    server_version = "anthropic-simulator"
+    sys_version = ""
+    timeout = 120  # idle keep-alive connections end after this many seconds
+
+    @property
+    def state(self) -> SimState:
+        return self.server.state
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        if self.state.verbose:
+            super().log_message(format, *args)
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    # --- plumbing -----------------------------------------------------------------
+
+    def _dispatch(self, method: str) -> None:
+        self.rid = new_id("req_sim_")
+        self._api_headers = False
+        url = urlsplit(self.path)
+        path = url.path.rstrip("/") or "/"
+        try:
+            raw = self._read_body()
+            if path.startswith("/_sim/"):
+                status, body = handle_control(self.state, method, path, raw, self.rid)
+                self._send_json(status, body)
+            else:
+                self._api_headers = True
+                self._api(method, path, url.query, raw)
+        except _GONE:
+            self.close_connection = True  # the client went away (e.g. its read timed out)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("content-length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _common_headers(self) -> None:
+        self.send_header("request-id", self.rid)
+        if self._api_headers:
+            for name, value in self.state.limiter.headers().items():
+                self.send_header(name, value)
+
+    def _send_json(self, status: int, body: dict, extra: dict | None = None) -> None:
+        data = json.dumps(body, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self._common_headers()
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+        if self._api_headers:
+            self.state.stats.status(status)
+
+    def _send_error(self, status: int, etype: str, message: str, details: dict | None = None,
+                    extra: dict | None = None) -> None:
+        self._send_json(status, error_body(etype, message, self.rid, details), extra)
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _disconnect(self) -> None:
+        """Close the socket without a byte of response."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # --- the API ------------------------------------------------------------------
+
+    def _api(self, method: str, path: str, query: str, raw: bytes) -> None:
+        st = self.state
+        st.stats.request(path)
+        key = _api_key(self.headers)
+        if not key:
+            return self._send_error(401, "authentication_error",
+                                    "An API key is required (x-api-key or Authorization: Bearer header)")
+        if st.key_rejected(key):
+            return self._send_error(401, "authentication_error", "invalid x-api-key")
+        is_messages = method == "POST" and path == "/v1/messages"
+        try:
+            fault = self._pick_fault(is_messages)
+        except ValueError as exc:
+            return self._send_error(400, "invalid_request_error", f"x-simulate-fault: {exc}")
+        try:
+            if fault is not None and self._serve_fault(fault, raw):
+                return None
+            if is_messages:
+                return self._messages(_json_body(raw), fault)
+            if method == "POST" and path == "/v1/messages/count_tokens":
+                req = parse_messages_body(_json_body(raw), st.catalogue, count_only=True)
+                return self._send_json(200, {"input_tokens": req.prompt_tokens})
+            if method == "GET" and path == "/v1/models":
+                return self._send_json(200, self._models_page(parse_qs(query)))
+            if method == "GET" and path.startswith("/v1/models/"):
+                info = resolve_model(st.catalogue, path.removeprefix("/v1/models/"), for_inference=False)
+                return self._send_json(200, model_json(info))
+            return self._send_error(404, "not_found_error", f"Not found: {method} {path}")
+        except RequestError as exc:
+            return self._send_error(exc.status, exc.error_type, exc.message)
+
+    def _pick_fault(self, is_messages: bool) -> Fault | None:
+        header = self.headers.get("x-simulate-fault")
+        if header:
+            return parse_fault(header, self.headers.get("x-simulate-retry-after"))
+        return self.state.script.next() if is_messages else None
+
+    def _serve_fault(self, fault: Fault, raw: bytes) -> bool:
+        """Serve a fault; True when the request is finished (False: carry on normally)."""
+        st = self.state
+        st.stats.fault(fault.kind)
+        if fault.kind == "disconnect":
+            self._disconnect()
+            return True
+        if fault.kind == "timeout":
+            st.sleep(st.timeout_hold_s if fault.hold_s is None else fault.hold_s)
+            return False
+        if fault.kind in ERROR_FAULTS:
+            status, etype, message, details = fault_error(fault)
+            self._send_error(status, etype, message, details, retry_after_headers(fault.retry_after))
+            return True
+        # stream-error: a broken stream when streaming, else a plain 500.
+        try:
+            streaming = json.loads(raw).get("stream") is True
+        except (ValueError, AttributeError):
+            streaming = False
+        if not streaming:
+            self._send_error(500, "api_error", "Internal server error")
+            return True
+        return False
+
+    def _models_page(self, params: dict) -> dict:
+        ids = [m for m in self.state.catalogue.models]
+        try:
+            limit = int(params.get("limit", ["20"])[0])
+        except ValueError:
+            raise invalid("limit: Input should be a valid integer") from None
+        if not 1 <= limit <= 1000:
+            raise invalid("limit: Input should be between 1 and 1000")
+        after, before = params.get("after_id", [None])[0], params.get("before_id", [None])[0]
+        if after in ids:
+            page = ids[ids.index(after) + 1:][:limit]
+            more = ids.index(after) + 1 + limit < len(ids)
+        elif before in ids:
+            page = ids[:ids.index(before)][-limit:]
+            more = ids.index(before) - limit > 0
+        else:
+            page, more = ids[:limit], limit < len(ids)
+        data = [model_json(self.state.catalogue.models[m]) for m in page]
+        return {"data": data, "has_more": more, "first_id": page[0] if page else None,
+                "last_id": page[-1] if page else None}
+
+    def _messages(self, body, fault: Fault | None) -> None:
+        st = self.state
+        req = parse_messages_body(body, st.catalogue)
+        breakpoints = find_breakpoints(req.model.id, req.system, req.messages, req.model.tokenizer)
+        total = req.prompt_tokens
+        peek = st.cache.account(breakpoints, total, commit=False)
+        refusal = st.limiter.admit(peek.rate_limited_input, req.max_tokens)
+        if refusal is not None:
+            st.stats.limited()
+            return self._send_error(429, "rate_limit_error", refusal.message,
+                                    extra=retry_after_headers(math.ceil(refusal.retry_after_s)))
+        prompt = st.cache.account(breakpoints, total)
+        reply = make_reply(req.model.id, req.system, req.messages, req.max_tokens, req.stop_sequences)
+        st.limiter.settle(req.max_tokens, reply.output_tokens)
+        if req.stream:
+            st.stats.stream()
+            return self._stream(req, prompt, reply, broken=fault is not None and fault.kind == "stream-error")
+        ttft, per_token = st.latency()
+        wait = ttft + per_token * reply.output_tokens
+        if wait > 0:
+            st.sleep(wait)
+        return self._send_json(200, message_json(req.model, reply, prompt))
+
+    def _stream(self, req: MessagesRequest, prompt: PromptUsage, reply: Reply, *, broken: bool) -> None:
+        """SSE as Anthropic sends it; ``broken`` stops after a few deltas with an error event."""
+        st = self.state
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("transfer-encoding", "chunked")
+        self._common_headers()
+        self.end_headers()
+        st.stats.status(200)
+        for event in stream_head(req.model, prompt):
+            self._chunk(event)
+        ttft, per_token = st.latency()
+        if ttft > 0:
+            st.sleep(ttft)
+        chunks = reply.chunks()
+        if broken:
+            chunks = chunks[:3]
+        for i, text in enumerate(chunks):
+            if i and per_token > 0:
+                st.sleep(per_token)
+            self._chunk(text_delta(text))
+        if broken:
+            self._chunk(stream_error("overloaded_error", "Overloaded", self.rid))
+        else:
+            for event in stream_tail(reply):
+                self._chunk(event)
+        self.wfile.write(b"0\r\n\r\n")
+
+
+def _api_key(headers) -> str | None:
+    """The key from ``x-api-key`` or, as SDK 2.x sends it, ``Authorization: Bearer``."""
+    key = headers.get("x-api-key")
+    if key:
+        return key.strip()
+    scheme, _, token = (headers.get("authorization") or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _json_body(raw: bytes):
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise invalid("Invalid JSON in request body") from None

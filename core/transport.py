@@ -1,0 +1,190 @@
+"""One attempt at the Messages API through the official SDK, and nothing else.
+
+Holds one ``anthropic.Anthropic`` per key label (SDK retries off; the retry layer
+above owns retrying), moves to the next key when one is rejected, and turns a
+response or an SSE stream into a ``Reply``. SDK errors are translated here, once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from core.errors import AuthenticationFailed, StreamInterrupted, translate
+from core.keys import ApiKey, KeyRing
+from core.types import Usage
+
+
+@dataclass
+class Reply:
+    """What one successful attempt produced."""
+
+    text: str
+    usage: Usage
+    stop_reason: str | None
+    request_id: str | None
+    headers: Mapping[str, str]
+    key_label: str
+    ttft_s: float | None = None  # monotonic seconds from attempt start to the first text
+
+
+@dataclass
+class OpenStream:
+    """A stream that has delivered its first text (or ended): the rest is read by the caller."""
+
+    events: Iterator
+    texts: list[str]
+    usage_start: dict
+    request_id: str | None
+    headers: Mapping[str, str]
+    key_label: str
+    ttft_s: float | None
+    stop_reason: str | None = None
+    output_tokens: int | None = None
+    done: bool = False
+    closer: Callable[[], None] = field(default=lambda: None)
+
+
+# Parameters the SDK's ``messages.create`` takes by name; the rest (temperature, top_p, top_k for the
+# models that still accept them) travel in ``extra_body`` so the SDK passes them through untouched.
+_SDK_PARAMS = frozenset({"max_tokens", "messages", "model", "cache_control", "container", "diagnostics",
+                         "inference_geo", "metadata", "output_config", "service_tier", "speed",
+                         "stop_sequences", "system", "thinking", "tool_choice", "tools", "user_profile_id",
+                         "workspace_id"})
+
+
+def sdk_kwargs(body: dict) -> dict:
+    """Split a request body into the SDK's named arguments and ``extra_body``."""
+    kw = {k: v for k, v in body.items() if k in _SDK_PARAMS}
+    extra = {k: v for k, v in body.items() if k not in _SDK_PARAMS}
+    if extra:
+        kw["extra_body"] = extra
+    return kw
+
+
+class Transport:
+    """Makes SDK calls with the ring's current key; builds SDK clients lazily."""
+
+    def __init__(self, keyring: KeyRing, *, base_url: str | None, timeout_s: float, connect_timeout_s: float,
+                 monotonic: Callable[[], float], http_client=None) -> None:
+        self.keyring = keyring
+        self.base_url = base_url
+        self.timeout_s, self.connect_timeout_s = timeout_s, connect_timeout_s
+        self.monotonic = monotonic
+        self.http_client = http_client
+        self._sdks: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def sdk(self, key: ApiKey):
+        """The SDK client for a key (one per label; SDK retries off)."""
+        sdk = self._sdks.get(key.label)
+        if sdk is None:
+            import anthropic
+            import httpx2
+
+            with self._lock:
+                sdk = self._sdks.get(key.label)
+                if sdk is None:
+                    sdk = anthropic.Anthropic(
+                        api_key=key.secret, base_url=self.base_url, max_retries=0,
+                        timeout=httpx2.Timeout(self.timeout_s, connect=self.connect_timeout_s),
+                        http_client=self.http_client)
+                    self._sdks[key.label] = sdk
+        return sdk
+
+    def _with_key(self, fn):
+        """Run ``fn(sdk, key)``; on a rejected key, mark it failing and try the next one once each."""
+        tried: set[str] = set()
+        while True:
+            key = self.keyring.current()
+            try:
+                out = fn(self.sdk(key), key)
+            except Exception as exc:  # noqa: BLE001 - every SDK error is translated here
+                err = translate(exc)
+                if isinstance(err, AuthenticationFailed):
+                    tried.add(key.label)
+                    self.keyring.mark_failing(key.label)
+                    if self.keyring.current().label not in tried:
+                        continue
+                raise err from None
+            self.keyring.mark_ok(key.label)  # a key that failed once and works again is healthy
+            return out
+
+    def create(self, body: dict) -> Reply:
+        """One non-streaming attempt."""
+        def call(sdk, key: ApiKey) -> Reply:
+            raw = sdk.messages.with_raw_response.create(**sdk_kwargs(body))
+            msg = raw.parse()
+            text = "".join(b.text for b in msg.content if getattr(b, "type", "") == "text")
+            return Reply(text=text, usage=Usage.from_api(msg.usage), stop_reason=msg.stop_reason,
+                         request_id=raw.headers.get("request-id") or getattr(msg, "_request_id", None),
+                         headers=raw.headers, key_label=key.label)
+        return self._with_key(call)
+
+    def open_stream(self, body: dict) -> OpenStream:
+        """Start a stream and read up to its first text delta (failures so far are retryable)."""
+        started = self.monotonic()
+
+        def call(sdk, key: ApiKey) -> OpenStream:
+            stream = sdk.messages.create(**sdk_kwargs(body), stream=True)
+            headers = stream.response.headers
+            it = iter(stream)
+            st = OpenStream(events=it, texts=[], usage_start={}, request_id=headers.get("request-id"),
+                            headers=headers, key_label=key.label, ttft_s=None, closer=stream.close)
+            try:
+                for ev in it:
+                    if _absorb(st, ev):
+                        st.ttft_s = self.monotonic() - started
+                        return st
+                st.done = True
+                return st
+            except BaseException:
+                stream.close()
+                raise
+        return self._with_key(call)
+
+    def count_tokens(self, body: dict) -> int:
+        """Anthropic's own count for a request (free, separately rate limited)."""
+        keep = {k: body[k] for k in ("model", "messages", "system", "tools", "tool_choice", "thinking")
+                if k in body}
+        return self._with_key(lambda sdk, key: sdk.messages.count_tokens(**keep).input_tokens)
+
+
+def _absorb(st: OpenStream, ev) -> bool:
+    """Fold one SSE event into ``st``; True when it carried text."""
+    kind = getattr(ev, "type", "")
+    if kind == "message_start":
+        st.usage_start = ev.message.usage.model_dump()
+    elif kind == "content_block_delta" and getattr(ev.delta, "type", "") == "text_delta":
+        st.texts.append(ev.delta.text)
+        return True
+    elif kind == "message_delta":
+        st.stop_reason = ev.delta.stop_reason
+        if ev.usage is not None:
+            st.output_tokens = ev.usage.output_tokens
+    elif kind == "message_stop":
+        st.done = True
+    return False
+
+
+def drain(st: OpenStream) -> Iterator[str]:
+    """Yield the rest of the stream's text; a failure now is final, with what arrived kept."""
+    try:
+        for ev in st.events:
+            if _absorb(st, ev):
+                yield st.texts[-1]
+    except Exception as exc:  # noqa: BLE001 - translated once, then reported with the partial text
+        err = translate(exc)
+        raise StreamInterrupted(f"The answer was cut off part-way through ({err.code}).",
+                                partial_text="".join(st.texts), request_id=st.request_id) from None
+    finally:
+        st.closer()
+
+
+def stream_usage(st: OpenStream) -> Usage:
+    """Merge usage: input and cache counts from message_start, output from message_delta."""
+    merged = dict(st.usage_start)
+    if st.output_tokens is not None:
+        merged["output_tokens"] = st.output_tokens
+    return Usage.from_api(merged)

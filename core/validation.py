@@ -1,0 +1,244 @@
+"""Request validation before anything is sent: shape, sizes, limits and an injection screen.
+
+Every refusal is a ``ValidationError`` naming the field and the limit; messages quote
+sizes, positions and code points, never the prompt text. The injection screen is a short,
+documented list of phrases, matched case-insensitively on normalised text: a tripwire
+for obvious attempts, not a defence.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from core.errors import PromptBlocked, UnknownModel, ValidationError
+from core.models import Catalogue, ModelInfo
+from core.tokens import estimate_request, iter_texts
+
+# The seed's list: phrases seen in common prompt-injection attempts. Keep it short; every
+# entry costs false positives ("system prompt" also appears in honest questions).
+DEFAULT_INJECTION_PHRASES: tuple[str, ...] = (
+    "ignore previous instructions",
+    "ignore all previous instructions",
+    "disregard previous instructions",
+    "system prompt",
+    "you are now",
+    "forget your instructions",
+    "developer mode",
+    "jailbreak",
+)
+INJECTION_MODES = ("flag", "block", "off")
+ROLES = ("user", "assistant")
+BLOCK_TYPES = ("text", "image", "tool_use", "tool_result")
+# Unicode category Cc is exactly U+0000-001F and U+007F-009F; \t \n \r are allowed.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# What each block type needs (key -> type) beyond "type"; "cache_control" is allowed on all.
+_BLOCK_REQUIRED = {"text": {"text": str}, "image": {"source": Mapping},
+                   "tool_use": {"id": str, "name": str, "input": Mapping},
+                   "tool_result": {"tool_use_id": str}}
+
+
+@dataclass(frozen=True)
+class ValidationPolicy:
+    """Limits and the injection screen (sizes in characters and estimated tokens)."""
+
+    max_prompt_chars: int = 400_000
+    max_prompt_tokens: int | None = None  # None: the model's context window minus max_tokens
+    injection_mode: str = "flag"
+    injection_phrases: tuple[str, ...] = DEFAULT_INJECTION_PHRASES
+
+    def __post_init__(self) -> None:
+        if self.injection_mode not in INJECTION_MODES:
+            raise ValueError(f"injection_mode must be one of {', '.join(INJECTION_MODES)}")
+
+
+@dataclass(frozen=True)
+class Validated:
+    """A request that passed: the resolved model, its limits and the prompt's measured size."""
+
+    model: str
+    info: ModelInfo
+    messages: list
+    system: str | list | None
+    max_tokens: int
+    temperature: float | None
+    prompt_tokens: int  # offline estimate with the model's tokenizer
+    prompt_chars: int
+    flags: tuple[str, ...] = ()  # injection phrases matched in "flag" mode
+
+
+def as_messages(prompt: str) -> list[dict]:
+    """A plain prompt as a one-message conversation."""
+    if not isinstance(prompt, str):
+        raise ValidationError(f"The prompt must be text, not {type(prompt).__name__}.", field="messages")
+    return [{"role": "user", "content": prompt}]
+
+
+def validate(model: str, messages, *, max_tokens: int, system=None, temperature=None,
+             catalogue: Catalogue, policy: ValidationPolicy | None = None) -> Validated:
+    """Check a Messages request against the catalogue and policy; raise on the first problem."""
+    policy = policy or ValidationPolicy()
+    info = _model(model, catalogue)
+    _max_tokens(max_tokens, info)
+    _temperature(temperature)
+    _system(system)
+    _messages(messages)
+    texts = [("system", t) for t in iter_texts(system)] if system else []
+    for i, msg in enumerate(messages):
+        texts.extend((f"messages[{i}].content", t) for t in iter_texts(msg["content"]))
+    if not _has_content(messages):
+        raise ValidationError("The prompt is empty: write something to send.", field="messages")
+    chars = sum(len(t) for _, t in texts)
+    if chars > policy.max_prompt_chars:
+        raise ValidationError(f"The prompt is {chars:,} characters; the limit is "
+                              f"{policy.max_prompt_chars:,}. Shorten it.", field="messages")
+    for where, text in texts:
+        _control_chars(where, text)
+    tokens = estimate_request(system, messages, info.tokenizer)
+    window_left = info.context_window - max_tokens
+    limit = window_left if policy.max_prompt_tokens is None else min(policy.max_prompt_tokens, window_left)
+    if tokens > limit:
+        why = (f"{info.id}'s context window of {info.context_window:,} minus max_tokens={max_tokens:,}"
+               if limit == window_left else "the configured maximum")
+        raise ValidationError(f"The prompt is about {tokens:,} tokens; the limit is {limit:,} ({why}). "
+                              "Shorten it or lower max_tokens.", field="messages")
+    flags: tuple[str, ...] = ()
+    if policy.injection_mode != "off":
+        user_texts = [t for msg in messages if msg["role"] == "user" for t in iter_texts(msg["content"])]
+        matched = match_phrases(user_texts, policy.injection_phrases)
+        if matched and policy.injection_mode == "block":
+            raise PromptBlocked(list(matched))
+        flags = matched
+    return Validated(model=info.id, info=info, messages=messages, system=system, max_tokens=max_tokens,
+                     temperature=temperature, prompt_tokens=tokens, prompt_chars=chars, flags=flags)
+
+
+# --- the injection screen ---------------------------------------------------------------
+
+def normalise(text: str) -> str:
+    """Casefolded NFKC text with invisible format characters dropped and whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")  # zero-width tricks
+    return re.sub(r"\s+", " ", text.casefold()).strip()
+
+
+def match_phrases(texts, phrases) -> tuple[str, ...]:
+    """The phrases (as configured) found as whole words in any of ``texts``, in list order."""
+    haystack = "\n".join(normalise(t) for t in texts)
+    found = []
+    for phrase in phrases:
+        needle = normalise(phrase)
+        if needle and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", haystack):
+            found.append(phrase)
+    return tuple(found)
+
+
+# --- one check per field ----------------------------------------------------------------
+
+def _model(model, catalogue: Catalogue) -> ModelInfo:
+    info = catalogue.get(model) if isinstance(model, str) else None
+    if info is None:
+        raise UnknownModel(str(model), [*catalogue.known(), *catalogue.tiers])
+    return info
+
+
+def _max_tokens(max_tokens, info: ModelInfo) -> None:
+    limit = info.max_output_tokens
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
+        raise ValidationError(f"max_tokens must be a whole number from 1 to {limit:,} for {info.id}, "
+                              f"not {type(max_tokens).__name__}.", field="max_tokens")
+    if not 1 <= max_tokens <= limit:
+        raise ValidationError(f"max_tokens must be from 1 to {limit:,} for {info.id} (its output "
+                              f"limit); got {max_tokens:,}.", field="max_tokens")
+
+
+def _temperature(temperature) -> None:
+    if temperature is None:
+        return
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise ValidationError(f"temperature must be a number from 0 to 1, not {type(temperature).__name__}.",
+                              field="temperature")
+    if not 0 <= temperature <= 1:  # also refuses NaN
+        raise ValidationError(f"temperature must be from 0 to 1; got {temperature}.", field="temperature")
+
+
+def _system(system) -> None:
+    if system is None or isinstance(system, str):
+        return
+    if not isinstance(system, list):
+        raise ValidationError("system must be text or a list of text blocks, not "
+                              f"{type(system).__name__}.", field="system")
+    for j, block in enumerate(system):
+        if not (isinstance(block, Mapping) and block.get("type") == "text"):
+            raise ValidationError(f"system[{j}] must be a text block ({{'type': 'text', 'text': ...}}).",
+                                  field="system")
+        _block(block, f"system[{j}]", "system")
+
+
+def _messages(messages) -> None:
+    if not isinstance(messages, list | tuple):
+        raise ValidationError("messages must be a list of {role, content} objects, not "
+                              f"{type(messages).__name__}.", field="messages")
+    if not messages:
+        raise ValidationError("messages is empty: send at least one user message.", field="messages")
+    for i, msg in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(msg, Mapping) or set(msg) != {"role", "content"}:
+            raise ValidationError(f"{where} must be an object with exactly 'role' and 'content'.",
+                                  field=where)
+        role = msg["role"]
+        if role not in ROLES:
+            raise ValidationError(f"{where}.role must be 'user' or 'assistant'.", field=f"{where}.role")
+        if i == 0 and role != "user":
+            raise ValidationError("The first message must be from the user.", field=f"{where}.role")
+        if i > 0 and role == messages[i - 1]["role"]:
+            raise ValidationError(f"Roles must alternate user/assistant; {where} repeats {role!r}.",
+                                  field=f"{where}.role")
+        _content(msg["content"], f"{where}.content")
+
+
+def _content(content, where: str, allowed=BLOCK_TYPES) -> None:
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list) or not content:
+        raise ValidationError(f"{where} must be text or a non-empty list of content blocks.", field=where)
+    for j, block in enumerate(content):
+        if not isinstance(block, Mapping) or block.get("type") not in allowed:
+            raise ValidationError(f"{where}[{j}] must be a block of type {', '.join(allowed)}.",
+                                  field=where)
+        _block(block, f"{where}[{j}]", where)
+
+
+def _block(block: Mapping, where: str, field: str) -> None:
+    for key, kind in _BLOCK_REQUIRED[block["type"]].items():
+        if not isinstance(block.get(key), kind):
+            raise ValidationError(f"{where} ({block['type']}) needs '{key}'.", field=field)
+    cache_control = block.get("cache_control")
+    if cache_control is not None and not isinstance(cache_control, Mapping):
+        raise ValidationError(f"{where}.cache_control must be an object.", field=field)
+    if block["type"] == "tool_result" and "content" in block:
+        _content(block["content"], f"{where}.content", ("text", "image"))
+
+
+def _control_chars(where: str, text: str) -> None:
+    bad = _CONTROL.search(text)
+    if bad:
+        raise ValidationError(f"{where} contains a control character U+{ord(bad.group()):04X} at position "
+                              f"{bad.start()}; remove it (only newline, carriage return and tab are "
+                              "allowed).", field=where)
+
+
+def _has_content(messages) -> bool:
+    """True when some message has non-blank text or a non-text block (an image, a tool call)."""
+    for msg in messages:
+        content = msg["content"]
+        if isinstance(content, str):
+            if content.strip():
+                return True
+            continue
+        for block in content:
+            if block["type"] != "text" or str(block.get("text", "")).strip():
+                return True
+    return False

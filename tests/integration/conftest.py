@@ -1,0 +1,51 @@
+"""Fixtures for driving the guarded client through the real SDK against the simulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.clock import FakeClock
+from core.config import load_settings
+from core.factory import build_client
+from core.keys import ApiKey
+from core.simulator import Simulator
+
+PRIMARY = ApiKey("primary", "sk-ant-test-fake-primary-0000")
+
+
+@pytest.fixture(scope="session")
+def sim():
+    with Simulator() as s:
+        yield s
+
+
+@pytest.fixture
+def fresh_sim(sim):
+    sim.reset()
+    sim.configure(rpm=None, input_tpm=None, output_tpm=None, reject_keys=[], ttft_s=0.0, tokens_per_s=0.0)
+    return sim
+
+
+@pytest.fixture
+def make_client(fresh_sim):
+    """Build a client on the simulator with a fake clock (retries and limits never really sleep)."""
+    made = []
+
+    def make(*, keys=(PRIMARY,), clock=None, ledger_url=None, **overrides):
+        clock = clock or FakeClock()
+        settings = load_settings(env={}, load_keys=False, keys=tuple(keys), base_url=fresh_sim.url,
+                                 ledger_url=ledger_url, timeout_s=overrides.pop("timeout_s", 2.0),
+                                 **overrides)
+        client = build_client(settings, clock=clock, sleep=clock.sleep, use_ledger=ledger_url is not None)
+        client.fake_clock = clock
+        made.append(client)
+        return client
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def messages_seen(sim) -> int:
+    """How many /v1/messages requests the simulator answered (or failed)."""
+    return sim.stats()["messages_requests"]
