@@ -1,4 +1,4 @@
-"""Budget threshold alerts: one row per user, month and threshold (the primary key), then a webhook.
+"""Budget alerts and reports: each threshold once per user and month, a webhook, status frames.
 
 The ``budget_alerts`` primary key makes an alert fire once even when several threads or
 processes cross the same threshold together: whoever inserts the row owns the alert and
@@ -22,6 +22,26 @@ from sqlalchemy.exc import IntegrityError
 from core.ledger.schema import budget_alerts
 
 WEBHOOK_TIMEOUT_S = 3.0
+
+
+def as_usd(value: object) -> Decimal:
+    """A database sum or amount as an exact Decimal (NULL is zero)."""
+    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
+
+
+def tidy_usd(d: Decimal) -> Decimal:
+    """Drop the column's trailing zeros ($0.05, not $0.0500000000) without ever writing an exponent."""
+    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+
+
+def check_thresholds(values: Iterable[object]) -> tuple[int, ...]:
+    """Alert thresholds as sorted, distinct whole percentages (ValueError otherwise)."""
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise ValueError("thresholds must be a list of percentages, e.g. [50, 80, 100].")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 1000:
+            raise ValueError(f"Alert thresholds are whole percentages between 1 and 1000; got {v!r}.")
+    return tuple(sorted(set(values)))
 
 
 @dataclass(frozen=True)
@@ -105,3 +125,18 @@ def frame(engine: Engine, month: str | None = None):
         rows = [dict(r._mapping) for r in conn.execute(q)]
     cols = [c.name for c in budget_alerts.columns]
     return pd.DataFrame(rows, columns=cols)
+
+
+def status_frame(rows: Iterable[tuple[str, Decimal, Decimal, Decimal]], month: str):
+    """(user, budget, spent, reserved) rows as the status DataFrame, with remaining and pct_used."""
+    import pandas as pd
+
+    out = []
+    for user, budget, spent, held in rows:
+        pct = float(spent * 100 / budget) if budget else (0.0 if not spent else float("inf"))
+        out.append({"user_id": user, "month": month, "budget_usd": tidy_usd(budget),
+                    "spent_usd": tidy_usd(spent), "reserved_usd": tidy_usd(held),
+                    "remaining_usd": tidy_usd(max(Decimal(0), budget - spent - held)),
+                    "pct_used": round(pct, 2)})
+    cols = ["user_id", "month", "budget_usd", "spent_usd", "reserved_usd", "remaining_usd", "pct_used"]
+    return pd.DataFrame(out, columns=cols)

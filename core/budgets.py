@@ -1,14 +1,11 @@
 """Per-user monthly budgets that are never overshot: reserve the worst case, let the ledger settle.
 
-A call first *reserves* its worst-case cost (USD) inside one transaction that checks
-``spent + reserved + amount <= budget`` for the user's budget and the organisation-wide
-``"*"`` budget, then inserts a ``budget_reservations`` row. The ledger later writes the
-``calls`` row with the real cost and deletes the reservation in the same transaction, so
-``spent + reserved`` never grows past what was checked. Atomicity: on PostgreSQL the
-budget rows are locked with ``SELECT … FOR UPDATE`` (READ COMMITTED, so the sums read after
-the lock see every earlier reservation, across processes); on DuckDB, which is embedded
-and single-process, a per-database process lock serialises the check-and-insert.
-Months are calendar months in the budget time zone, reset at local midnight on the 1st.
+``reserve`` checks ``spent + reserved + amount <= budget`` for the user's and the organisation's
+(``"*"``) budget and inserts a hold, in one transaction; the ledger later writes the real cost
+and deletes the hold in one transaction, so ``spent + reserved`` never passes what was checked.
+PostgreSQL: the budget rows are locked ``FOR UPDATE`` under READ COMMITTED, so sums read after
+the lock see every earlier hold, across processes. DuckDB (embedded, one process): a lock per
+database serialises the check-and-insert. Months are calendar months in the budget time zone.
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from core import budget_alerts
-from core.budget_alerts import Alert
+from core.budget_alerts import Alert, as_usd, check_thresholds, tidy_usd
 from core.clock import Clock
 from core.errors import BudgetExceeded, LedgerUnavailable
 from core.ledger.schema import budget_reservations, budgets, calls
@@ -37,9 +34,6 @@ GLOBAL = "*"  # the organisation-wide budget's user_id
 _CONFLICT_RETRIES = 20
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
-
-__all__ = ["GLOBAL", "Alert", "BudgetBook", "Reservation", "month_bounds", "parse_usd",
-           "parse_budget_config"]
 
 
 @dataclass(frozen=True)
@@ -85,17 +79,10 @@ def month_bounds(now_utc: datetime, tz: str | ZoneInfo) -> tuple[datetime, datet
 def parse_usd(value: object, what: str = "amount") -> Decimal:
     """A non-negative, finite USD amount from a Decimal, int or decimal string (ValueError otherwise)."""
     hint = f'{what} must be a non-negative decimal amount in USD such as "25.00"; got {value!r}.'
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
         raise ValueError(hint)
     try:
-        if isinstance(value, float):
-            amount = Decimal(str(value))
-        elif isinstance(value, (Decimal, int)):
-            amount = Decimal(value)
-        elif isinstance(value, str):
-            amount = Decimal(value.strip().removeprefix("$"))
-        else:
-            raise ValueError(hint)
+        amount = Decimal(value.strip().removeprefix("$") if isinstance(value, str) else str(value))
     except InvalidOperation as exc:
         raise ValueError(hint) from exc
     if not amount.is_finite() or amount < 0:
@@ -110,15 +97,6 @@ def _check_user(user: object) -> str:
     return user
 
 
-def _check_thresholds(values: Iterable[object]) -> tuple[int, ...]:
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 1000:
-            raise ValueError(f"Alert thresholds are whole percentages between 1 and 1000; got {v!r}.")
-        out.append(v)
-    return tuple(sorted(set(out)))
-
-
 def parse_budget_config(doc: dict) -> tuple[dict[str, Decimal], str | None, tuple[int, ...] | None]:
     """Validate a parsed budgets TOML document: (budgets by user, timezone, thresholds)."""
     raw = doc.get("budgets", {})
@@ -129,20 +107,7 @@ def parse_budget_config(doc: dict) -> tuple[dict[str, Decimal], str | None, tupl
     if tz is not None:
         _zone(tz)
     thresholds = doc.get("thresholds")
-    if thresholds is not None:
-        if not isinstance(thresholds, list):
-            raise ValueError("thresholds must be a list of percentages, e.g. [50, 80, 100].")
-        thresholds = _check_thresholds(thresholds)
-    return table, tz, thresholds
-
-
-def _dec(value: object) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
-
-
-def _tidy(d: Decimal) -> Decimal:
-    """Drop the column's trailing zeros for messages ($0.05, not $0.0500000000), never an exponent."""
-    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+    return table, tz, None if thresholds is None else check_thresholds(thresholds)
 
 
 def _is_conflict(exc: DBAPIError) -> bool:
@@ -163,15 +128,11 @@ class BudgetBook:
                  post: Callable[[str, dict], object] | None = None) -> None:
         if reservation_ttl_s <= 0:
             raise ValueError("reservation_ttl_s must be positive (seconds).")
-        self._engine = engine
-        self._zone = _zone(tz)
-        self.tz = tz
-        self.thresholds = _check_thresholds(thresholds)
+        self._engine, self._clock, self._pg = engine, clock, engine.dialect.name == "postgresql"
+        self.tz, self._zone = tz, _zone(tz)
+        self.thresholds = check_thresholds(thresholds)
         self._ttl = timedelta(seconds=reservation_ttl_s)
-        self._clock = clock
-        self.webhook_url = webhook_url
-        self._post = post or budget_alerts.post_json
-        self._pg = engine.dialect.name == "postgresql"
+        self.webhook_url, self._post = webhook_url, post or budget_alerts.post_json
         self._last_purge: datetime | None = None
 
     # --- plumbing ----------------------------------------------------------------------
@@ -183,9 +144,8 @@ class BudgetBook:
         """PostgreSQL locks rows itself; embedded engines get one process lock per database."""
         if self._pg:
             return nullcontext()
-        key = str(self._engine.url)
         with _LOCKS_GUARD:
-            return _LOCKS.setdefault(key, threading.Lock())
+            return _LOCKS.setdefault(str(self._engine.url), threading.Lock())
 
     def _tx(self, fn: Callable[[Connection], object]) -> object:
         """Run ``fn(conn)`` in one write transaction, again on a transient conflict."""
@@ -203,41 +163,36 @@ class BudgetBook:
 
     def _budgets(self, conn: Connection, users: Iterable[str], *, lock: bool = False) -> dict[str, Decimal]:
         q = (select(budgets.c.user_id, budgets.c.monthly_usd)
-             .where(budgets.c.user_id.in_(list(users))).order_by(budgets.c.user_id))
+             .where(budgets.c.user_id.in_(sorted(users))).order_by(budgets.c.user_id))
         if lock and self._pg:
             q = q.with_for_update()  # ordered, so every reserver locks "*" before its own row
-        return {u: _dec(v) for u, v in conn.execute(q).all()}
+        return {u: as_usd(v) for u, v in conn.execute(q).all()}
 
-    def _spent(self, conn: Connection, user: str, start: datetime, end: datetime) -> Decimal:
-        q = select(func.coalesce(func.sum(calls.c.cost_usd), 0)).where(calls.c.ts >= start, calls.c.ts < end)
-        if user != GLOBAL:
-            q = q.where(calls.c.user_id == user)
-        return _dec(conn.execute(q).scalar_one())
-
-    def _reserved(self, conn: Connection, user: str, now: datetime) -> Decimal:
+    def _used(self, conn: Connection, user: str, now: datetime) -> tuple[Decimal, Decimal]:
+        """(spent this month, held by live reservations) for ``user``, or everyone for "*"."""
+        start, end, _ = month_bounds(now, self._zone)
+        spent = select(func.coalesce(func.sum(calls.c.cost_usd), 0)).where(calls.c.ts >= start, calls.c.ts < end)
         # Every live hold counts whatever its month: holds last minutes, and one taken just
         # before midnight on the 1st may settle into the new month.
-        q = (select(func.coalesce(func.sum(budget_reservations.c.amount_usd), 0))
-             .where(budget_reservations.c.expires_at > now))
+        held = (select(func.coalesce(func.sum(budget_reservations.c.amount_usd), 0))
+                .where(budget_reservations.c.expires_at > now))
         if user != GLOBAL:
-            q = q.where(budget_reservations.c.user_id == user)
-        return _dec(conn.execute(q).scalar_one())
+            spent, held = spent.where(calls.c.user_id == user), held.where(budget_reservations.c.user_id == user)
+        return as_usd(conn.execute(spent).scalar_one()), as_usd(conn.execute(held).scalar_one())
 
-    def _left(self, conn: Connection, scope_user: str, budget: Decimal, now: datetime) -> Decimal:
-        start, end, _ = month_bounds(now, self._zone)
-        return budget - self._spent(conn, scope_user, start, end) - self._reserved(conn, scope_user, now)
+    def _left(self, conn: Connection, user: str, budget: Decimal, now: datetime) -> Decimal:
+        spent, held = self._used(conn, user, now)
+        return budget - spent - held
 
     # --- administration ----------------------------------------------------------------
 
     def set_budget(self, user: str, usd: Decimal | str | int, by: str | None = None) -> Decimal:
         """Create or change a user's monthly budget ("*" = organisation-wide); returns the amount."""
         user, amount = _check_user(user), parse_usd(usd, f"The budget for {user!r}")
-        now = self._now(None)
+        values = {"monthly_usd": amount, "updated_at": self._now(None), "updated_by": by}
 
         def upsert(conn: Connection) -> None:
-            values = {"monthly_usd": amount, "updated_at": now, "updated_by": by}
-            done = conn.execute(update(budgets).where(budgets.c.user_id == user).values(**values))
-            if not done.rowcount:
+            if not conn.execute(update(budgets).where(budgets.c.user_id == user).values(**values)).rowcount:
                 conn.execute(insert(budgets).values(user_id=user, **values))
 
         try:
@@ -275,50 +230,45 @@ class BudgetBook:
 
     def spent(self, user: str, now: datetime | None = None) -> Decimal:
         """USD recorded in the ledger for ``user`` this month, any status ("*" = everyone)."""
-        t = self._now(now)
-        start, end, _ = month_bounds(t, self._zone)
         with self._engine.connect() as conn:
-            return self._spent(conn, user, start, end)
+            return tidy_usd(self._used(conn, user, self._now(now))[0])
 
     def reserved(self, user: str, now: datetime | None = None) -> Decimal:
         """USD held by live, unsettled reservations of ``user`` ("*" = everyone)."""
         with self._engine.connect() as conn:
-            return self._reserved(conn, user, self._now(now))
+            return tidy_usd(self._used(conn, user, self._now(now))[1])
 
     def remaining(self, user: str, now: datetime | None = None) -> Decimal | None:
         """USD the user can still reserve this month (tightest of own and "*"), or None if unlimited."""
         t = self._now(now)
         with self._engine.connect() as conn:
             found = self._budgets(conn, {user, GLOBAL})
-            if not found:
-                return None
-            return max(Decimal(0), min(self._left(conn, u, b, t) for u, b in found.items()))
+            lefts = [self._left(conn, u, b, t) for u, b in found.items()]
+        return tidy_usd(max(Decimal(0), min(lefts))) if lefts else None
 
     def reserve(self, user: str, call_id: str, amount_usd: Decimal,
                 now: datetime | None = None) -> Reservation | None:
         """Hold ``amount_usd`` for a call, or raise BudgetExceeded; None when no budget applies."""
-        user = _check_user(user)
-        if user == GLOBAL:
+        if _check_user(user) == GLOBAL:
             raise ValueError('"*" names the organisation budget; reserve for a real user id.')
-        amount = parse_usd(amount_usd, "The reserved amount")
-        t = self._now(now)
-        _, _, month = month_bounds(t, self._zone)
+        amount, t = parse_usd(amount_usd, "The reserved amount"), self._now(now)
+        month = month_bounds(t, self._zone)[2]
 
         def check_and_hold(conn: Connection) -> Reservation | None:
-            found = self._budgets(conn, [user, GLOBAL], lock=True)
-            if not found:
-                return None
+            found = self._budgets(conn, {user, GLOBAL}, lock=True)
             lefts = []
             for scope, scope_user in (("user", user), ("global", GLOBAL)):
                 if scope_user in found:
                     left = self._left(conn, scope_user, found[scope_user], t)
                     if amount > left:
-                        raise BudgetExceeded(user, _tidy(max(Decimal(0), left)), _tidy(amount), scope=scope)
+                        raise BudgetExceeded(user, tidy_usd(max(Decimal(0), left)), tidy_usd(amount), scope)
                     lefts.append(left)
+            if not lefts:
+                return None
             expires = t + self._ttl
             conn.execute(insert(budget_reservations).values(
                 id=call_id, user_id=user, month=month, amount_usd=amount, created_at=t, expires_at=expires))
-            return Reservation(call_id, user, month, amount, expires, _tidy(min(lefts) - amount))
+            return Reservation(call_id, user, month, amount, expires, tidy_usd(min(lefts) - amount))
 
         try:
             held = self._tx(check_and_hold)
@@ -346,44 +296,27 @@ class BudgetBook:
         except DBAPIError:
             pass  # stale holds already stop counting; the next purge will try again
 
-    # --- alerts and reports ------------------------------------------------------------
+    # --- alerts and reports (core.budget_alerts) ---------------------------------------
 
     def check_alerts(self, user: str, now: datetime | None = None) -> list[Alert]:
-        """Record (once per month) and post each threshold newly crossed by the user's and "*"'s spend."""
+        """Record once a month, and post, each threshold crossed by the user's and by "*"'s spend."""
         t = self._now(now)
-        start, end, month = month_bounds(t, self._zone)
         with self._engine.connect() as conn:
             found = self._budgets(conn, {user, GLOBAL})
-            spends = {u: self._spent(conn, u, start, end) for u in found}
-        fired: list[Alert] = []
-        for scope_user, budget in sorted(found.items()):
-            fired += budget_alerts.fire(
-                self._tx, user=scope_user, month=month, spent=spends[scope_user],
-                budget=budget, thresholds=self.thresholds, now=t, webhook_url=self.webhook_url,
-                post=self._post)
-        return fired
+            spends = {u: self._used(conn, u, t)[0] for u in found}
+        month = month_bounds(t, self._zone)[2]
+        return [alert for u, budget in sorted(found.items()) for alert in budget_alerts.fire(
+            self._tx, user=u, month=month, spent=tidy_usd(spends[u]), budget=tidy_usd(budget),
+            thresholds=self.thresholds, now=t, webhook_url=self.webhook_url, post=self._post)]
 
     def alerts(self, month: str | None = None):
-        """Alerts recorded so far (optionally one "YYYY-MM"), as a pandas DataFrame."""
+        """Alerts recorded so far (optionally of one "YYYY-MM"), as a pandas DataFrame."""
         return budget_alerts.frame(self._engine, month)
 
     def status(self, now: datetime | None = None):
         """Every budget this month as a DataFrame: budget, spent, reserved, remaining, pct_used."""
-        import pandas as pd
-
         t = self._now(now)
-        start, end, month = month_bounds(t, self._zone)
-        rows = []
         with self._engine.connect() as conn:
-            table = conn.execute(select(budgets.c.user_id, budgets.c.monthly_usd)
-                                 .order_by(budgets.c.user_id)).all()
-            for user, raw in table:
-                budget = _dec(raw)
-                spent, held = self._spent(conn, user, start, end), self._reserved(conn, user, t)
-                pct = float(spent * 100 / budget) if budget else (0.0 if not spent else float("inf"))
-                rows.append({"user_id": user, "month": month, "budget_usd": _tidy(budget),
-                             "spent_usd": _tidy(spent), "reserved_usd": _tidy(held),
-                             "remaining_usd": _tidy(max(Decimal(0), budget - spent - held)),
-                             "pct_used": round(pct, 2)})
-        cols = ["user_id", "month", "budget_usd", "spent_usd", "reserved_usd", "remaining_usd", "pct_used"]
-        return pd.DataFrame(rows, columns=cols)
+            table = conn.execute(select(budgets.c.user_id, budgets.c.monthly_usd).order_by(budgets.c.user_id))
+            rows = [(u, as_usd(b), *self._used(conn, u, t)) for u, b in table.all()]
+        return budget_alerts.status_frame(rows, month_bounds(t, self._zone)[2])

@@ -50,6 +50,8 @@ class GuardedClient:
         self.recorder = Recorder(ledger=ledger, budgets=budgets, pricing=pricing, clock=clock,
                                  observer=observer, store_prompts=options.store_prompts)
         self.closers: list = []  # things the factory started for us (e.g. the demo simulator)
+        self._stores_opened = False
+        self._unbudgeted: set[str] = set()  # users seen with no budget (user's nor global) in this process
 
     # --- public API -------------------------------------------------------------------------
 
@@ -158,6 +160,10 @@ class GuardedClient:
         """Reserve the worst case against the user's (and the global) budget, or refuse."""
         if self.budgets is None:
             return
+        if not self._stores_opened:  # migrate and replay the spool once, before budgets are read
+            self._stores_opened = True
+            if self.ledger is not None:
+                self.ledger.open()
         row = self.pricing.row_for(v.model, call.ts)
         try:
             if row is None:
@@ -169,12 +175,18 @@ class GuardedClient:
             worst = self.pricing.worst_case_cost(row, estimate, max_tokens,
                                                  cache_writes=_uses_cache_control(call.body))
             call.reservation = self.budgets.reserve(call.user, call.id, worst, now=call.ts)
+            if call.reservation is None:
+                self._unbudgeted.add(call.user)
         except (BudgetExceeded, NotConfigured) as err:
             self.recorder.refused(call, err)
             raise
         except TollgateError:
             raise
-        except Exception as exc:  # the budget store is down: refuse rather than risk an overshoot
+        except Exception as exc:
+            # The budget store is down. A user this process has seen without any budget may go on
+            # (the record is spooled); anyone else is refused rather than risk an overshoot.
+            if call.user in self._unbudgeted:
+                return
             err = LedgerUnavailable()
             self.recorder.refused(call, err, detail=f"{type(exc).__name__}")
             raise err from None
@@ -198,9 +210,9 @@ class GuardedClient:
 
     def _succeed(self, call: Call, text, usage, stop_reason, request_id, headers, key_label, ttft_s) -> CallResult:
         self.breaker.record_success()
-        self.limiter.observe_headers(headers)
         call.permit.settle(usage.prompt_tokens - usage.cache_read_tokens, usage.output_tokens)
         call.permit.release()
+        self.limiter.observe_headers(headers)  # after settling, so the server's figures have the last word
         priced = self.pricing.price(usage, call.model, call.ts)
         now = self.clock.monotonic()
         result = CallResult(text=text, model=call.model, usage=usage, cost_usd=priced.cost,

@@ -9,6 +9,7 @@ for obvious attempts, not a defence.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -120,19 +121,21 @@ def validate(model: str, messages, *, max_tokens: int, system=None, temperature=
 def normalise(text: str) -> str:
     """Casefolded NFKC text with invisible format characters dropped and whitespace collapsed."""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")  # zero-width tricks
+    if not text.isascii():
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")  # zero-width tricks
     return re.sub(r"\s+", " ", text.casefold()).strip()
+
+
+@lru_cache(maxsize=32)
+def _screen(phrases: tuple[str, ...]) -> list[tuple[str, re.Pattern]]:
+    """Each configured phrase with its whole-word pattern, compiled once per phrase list."""
+    return [(p, re.compile(rf"(?<!\w){re.escape(normalise(p))}(?!\w)")) for p in phrases if normalise(p)]
 
 
 def match_phrases(texts, phrases) -> tuple[str, ...]:
     """The phrases (as configured) found as whole words in any of ``texts``, in list order."""
     haystack = "\n".join(normalise(t) for t in texts)
-    found = []
-    for phrase in phrases:
-        needle = normalise(phrase)
-        if needle and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", haystack):
-            found.append(phrase)
-    return tuple(found)
+    return tuple(phrase for phrase, pattern in _screen(tuple(phrases)) if pattern.search(haystack))
 
 
 # --- one check per field ----------------------------------------------------------------

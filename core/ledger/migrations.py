@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, Table, inspect, select, text
+from sqlalchemy import Engine, Table, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateIndex
 
@@ -35,15 +35,38 @@ def _process_lock(engine: Engine) -> threading.Lock:
         return _LOCKS.setdefault(str(engine.url), threading.Lock())
 
 
+def _has_table(conn: Connection, name: str) -> bool:
+    return bool(conn.execute(text(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_name = :t"), {"t": name}).scalar())
+
+
+def _columns(conn: Connection, table: str) -> set[str]:
+    return set(conn.execute(text(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = :t"), {"t": table}).scalars())
+
+
+def _indexes(conn: Connection, table: str) -> dict[str, str]:
+    """Secondary indexes of ``table`` as {name: the SQL that creates it}."""
+    if conn.dialect.name == "duckdb":
+        q = ("SELECT index_name, sql FROM duckdb_indexes() "
+             "WHERE schema_name = current_schema() AND table_name = :t")
+    else:  # SQLAlchemy's reflection does not work on duckdb_engine; the catalogues do
+        q = ("SELECT indexname, indexdef FROM pg_indexes "
+             "WHERE schemaname = current_schema() AND tablename = :t")
+    return {name: sql for name, sql in conn.execute(text(q), {"t": table}).all()}
+
+
 def current_version(conn: Connection) -> int:
     """The highest applied version (0 for an empty or legacy database)."""
-    if not inspect(conn).has_table("tollgate_schema"):
+    if not _has_table(conn, "tollgate_schema"):
         return 0
     return int(conn.execute(select(schema_version.c.version).order_by(
         schema_version.c.version.desc()).limit(1)).scalar() or 0)
 
 
-def _default_sql(column, dialect) -> str | None:
+def _default_sql(column) -> str | None:
     """A literal DEFAULT for a column added to a table that already has rows."""
     default = column.default.arg if column.default is not None and column.default.is_scalar else None
     if default is None:
@@ -60,45 +83,34 @@ def add_missing_columns(conn: Connection, table: Table) -> list[str]:
 
     A NOT NULL column is added with its scalar default, which fills existing rows.
     DuckDB refuses to ALTER a table that has indexes, so on DuckDB the table's
-    secondary indexes are dropped first and recreated afterwards.
+    secondary indexes are dropped first and recreated from their own SQL afterwards.
     """
-    insp = inspect(conn)
-    present = {c["name"] for c in insp.get_columns(table.name)}
+    present = _columns(conn, table.name)
     missing = [c for c in table.columns if c.name not in present]
     if not missing:
         return []
     prep = conn.dialect.identifier_preparer
-    duck = conn.dialect.name == "duckdb"
-    dropped = []
-    if duck:
-        for ix in insp.get_indexes(table.name):
-            if ix.get("name"):
-                conn.execute(text(f"DROP INDEX IF EXISTS {prep.quote(ix['name'])}"))
-                dropped.append(ix)
+    dropped = _indexes(conn, table.name) if conn.dialect.name == "duckdb" else {}
+    for name in dropped:
+        conn.execute(text(f"DROP INDEX {prep.quote(name)}"))
     for col in missing:
-        ddl = f"ALTER TABLE {prep.quote(table.name)} ADD COLUMN {prep.quote(col.name)} " \
-              f"{col.type.compile(dialect=conn.dialect)}"
-        default = _default_sql(col, conn.dialect)
+        ddl = (f"ALTER TABLE {prep.quote(table.name)} ADD COLUMN {prep.quote(col.name)} "
+               f"{col.type.compile(dialect=conn.dialect)}")
+        default = _default_sql(col)
         if default is not None:
             ddl += f" DEFAULT {default}"
             if not col.nullable:
                 ddl += " NOT NULL"
         conn.execute(text(ddl))
-    known = {ix.name for ix in table.indexes}
-    for ix in dropped:  # legacy indexes the metadata does not know come back as they were
-        if ix["name"] not in known:
-            cols = ", ".join(prep.quote(c) for c in ix["column_names"])
-            unique = "UNIQUE " if ix.get("unique") else ""
-            conn.execute(text(f"CREATE {unique}INDEX {prep.quote(ix['name'])} "
-                              f"ON {prep.quote(table.name)} ({cols})"))
+    for sql in dropped.values():
+        conn.execute(text(sql))
     return [c.name for c in missing]
 
 
 def _ensure_indexes(conn: Connection) -> None:
     """Create every metadata index the database lacks (legacy tables had fewer)."""
-    insp = inspect(conn)
     for table in metadata.sorted_tables:
-        existing = {ix["name"] for ix in insp.get_indexes(table.name)}
+        existing = _indexes(conn, table.name)
         for ix in table.indexes:
             if ix.name not in existing:
                 conn.execute(CreateIndex(ix))

@@ -64,6 +64,7 @@ class SimHandler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         self.rid = new_id("req_sim_")
         self._api_headers = False
+        self._started = False
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         try:
@@ -76,6 +77,20 @@ class SimHandler(BaseHTTPRequestHandler):
                 self._api(method, path, url.query, raw)
         except _GONE:
             self.close_connection = True  # the client went away (e.g. its read timed out)
+        except Exception:  # a simulator bug: answer like the API would rather than hang up
+            if self._started:
+                self.close_connection = True  # mid-response: the only honest signal left
+            else:
+                try:
+                    self._send_error(500, "api_error", "Internal server error (simulator)")
+                except OSError:
+                    self.close_connection = True
+            if self.state.verbose:
+                raise
+
+    def end_headers(self) -> None:
+        self._started = True
+        super().end_headers()
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("content-length") or 0)

@@ -50,11 +50,14 @@ def generate_words(seed: int) -> list[str]:
     count = rng.randint(MIN_WORDS, MAX_WORDS)
     words: list[str] = []
     sentence_left = 0
-    for _ in range(count):
+    for i in range(count):
         word = rng.choice(_WORDS)
         if sentence_left == 0:
             word = word.capitalize()
+            remaining = count - i
             sentence_left = rng.randint(5, 13)
+            if remaining - sentence_left < 4:  # no stub sentence at the end
+                sentence_left = remaining
         sentence_left -= 1
         if sentence_left == 0:
             word += "."

@@ -133,6 +133,8 @@ def _check_block(where: str, block) -> None:
         raise invalid(f"{where}: Input should be a content block with a 'type'")
     if block["type"] == "text" and not isinstance(block.get("text"), str):
         raise invalid(f"{where}.text: Field required")
+    if block["type"] == "tool_result" and not isinstance(block.get("content", ""), str | list):
+        raise invalid(f"{where}.content: Input should be a valid string or list of blocks")
     cc = block.get("cache_control")
     if cc is None:
         return

@@ -31,12 +31,15 @@ def make_client(fresh_sim):
     """Build a client on the simulator with a fake clock (retries and limits never really sleep)."""
     made = []
 
-    def make(*, keys=(PRIMARY,), clock=None, ledger_url=None, **overrides):
-        clock = clock or FakeClock()
+    def make(*, keys=(PRIMARY,), clock=None, ledger_url=None, real_time=False, **overrides):
+        from core.clock import SystemClock
+
+        clock = SystemClock() if real_time else (clock or FakeClock())
         settings = load_settings(env={}, load_keys=False, keys=tuple(keys), base_url=fresh_sim.url,
                                  ledger_url=ledger_url, timeout_s=overrides.pop("timeout_s", 2.0),
                                  **overrides)
-        client = build_client(settings, clock=clock, sleep=clock.sleep, use_ledger=ledger_url is not None)
+        sleep = __import__("time").sleep if real_time else clock.sleep
+        client = build_client(settings, clock=clock, sleep=sleep, use_ledger=ledger_url is not None)
         client.fake_clock = clock
         made.append(client)
         return client

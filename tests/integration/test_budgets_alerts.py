@@ -116,9 +116,10 @@ def test_the_organisation_budget_alerts_under_its_own_name(engine, clock):
     assert poster.posts[0][1]["user"] == "*"
 
 
-def test_concurrent_checks_alert_once_per_threshold(engine, clock, request):
-    if "memory" in request.node.callspec.id:
-        pytest.skip("one shared in-memory connection cannot host concurrent transactions")
+# An in-memory DuckDB shares one connection, which cannot host concurrent transactions.
+@pytest.mark.parametrize("engine", ["duckdb-file", pytest.param("postgres", marks=pytest.mark.postgres)],
+                         indirect=True)
+def test_concurrent_checks_alert_once_per_threshold(engine, clock):
     poster = FakePoster()
     book = BudgetBook(engine, clock=clock, webhook_url=HOOK, post=poster)
     book.set_budget("alice", D("1"))
@@ -158,7 +159,7 @@ class _Hook(BaseHTTPRequestHandler):
 def hook_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
     server.received, server.answer = [], 200
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server
     server.shutdown()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import anthropic

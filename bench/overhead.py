@@ -1,0 +1,91 @@
+"""What the guard adds to a call: raw SDK vs guarded client, side by side, against a zero-latency simulator.
+
+    python bench/overhead.py [--n 2000]
+
+Prints p50/p99 per path, the time the guard adds and the ratio. Targets: the guard adds
+< 0.5 ms at p50 on a cache miss (ledger off: the guard itself), and a cache hit returns in
+< 0.2 ms. A miss with the DuckDB ledger is printed too: a durable write is part of that path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import anthropic  # noqa: E402
+
+from core.config import load_settings  # noqa: E402
+from core.factory import build_client  # noqa: E402
+from core.keys import ApiKey  # noqa: E402
+from core.simulator import Simulator  # noqa: E402
+
+KEY = ApiKey("bench", "sk-ant-test-fake-bench-0000")
+MODEL = "claude-haiku-5-5"
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=2000)
+    n = ap.parse_args().n
+    with Simulator() as sim, tempfile.TemporaryDirectory() as tmp:
+        raw = anthropic.Anthropic(api_key=KEY.secret, base_url=sim.url, max_retries=0)
+        base = dict(env={}, load_keys=False, keys=(KEY,), base_url=sim.url)
+        guard = build_client(load_settings(**base, ledger_url=None, cache="off", concurrency=None,
+                                           user_concurrency=None), use_ledger=False)
+        hits = build_client(load_settings(**base, ledger_url=None, cache="memory"), use_ledger=False)
+        ledgered = build_client(load_settings(**base, ledger_url=f"duckdb:///{tmp}/bench.duckdb",
+                                              spool_path=f"{tmp}/spool", cache="off"))
+        body = dict(model=MODEL, max_tokens=32)
+        hits.create("cached question", user="bench", model=MODEL, max_tokens=32, temperature=0)
+
+        paths = {
+            "raw SDK": lambda p: raw.messages.create(messages=[{"role": "user", "content": p}], **body),
+            "guarded, miss": lambda p: guard.create(p, user="bench", **body),
+            "guarded, miss + DuckDB ledger": lambda p: ledgered.create(p, user="bench", **body),
+            "guarded, cache hit": lambda p: hits.create("cached question", user="bench", temperature=0, **body),
+        }
+        for fn in paths.values():  # warm up connections and imports
+            for i in range(50):
+                fn(f"warm {i}")
+        times: dict[str, list[float]] = {k: [] for k in paths}
+        for i in range(n):  # interleaved, so drift on the machine hits every path alike
+            prompt = f"Question number {i}: what changed this week?"
+            for name, fn in paths.items():
+                times[name].append(timed(lambda fn=fn, p=prompt: fn(p)))
+        for c in (guard, hits, ledgered):
+            c.close()
+
+    raw50, raw99 = pct(times["raw SDK"], 0.5), pct(times["raw SDK"], 0.99)
+    print(f"{n} calls per path, interleaved, simulator at zero latency\n")
+    print(f"{'path':32} {'p50 ms':>9} {'p99 ms':>9} {'added p50':>10} {'added p99':>10} {'ratio p50':>10}")
+    for name, xs in times.items():
+        p50, p99 = pct(xs, 0.5), pct(xs, 0.99)
+        added = "" if name == "raw SDK" or "hit" in name else f"{p50 - raw50:10.3f} {p99 - raw99:10.3f}"
+        added = added or f"{'':10} {'':10}"
+        print(f"{name:32} {p50:9.3f} {p99:9.3f} {added} {p50 / raw50:10.2f}")
+    added50 = pct(times["guarded, miss"], 0.5) - raw50
+    hit50 = pct(times["guarded, cache hit"], 0.5)
+    print(f"\nguard adds {added50:.3f} ms at p50 on a miss (target < 0.5): {'OK' if added50 < 0.5 else 'MISSED'}")
+    print(f"cache hit returns in {hit50:.3f} ms at p50 (target < 0.2): {'OK' if hit50 < 0.2 else 'MISSED'}")
+    print(f"mean raw {statistics.mean(times['raw SDK']):.3f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""The usage ledger: one durable row per call, or a spooled line when the database is down.
+
+``record`` writes the ``calls`` row and deletes the call's ``budget_reservations`` row
+in ONE transaction (a settled call releases its hold), and returns only once the row
+is committed or its spool line is fsync'd. It never raises for a database fault:
+the record goes to the spool and comes back through ``replay_spool``, which inserts
+if absent (so a line replayed twice lands once). After a fault the database is left
+alone for ``retry_after_s`` so a dead server costs one failed connect, not one per call.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+
+from core.clock import Clock, SystemClock
+from core.errors import LedgerUnavailable, scrub
+from core.ledger.engine import mask_url
+from core.ledger.migrations import migrate
+from core.ledger.records import check, from_row, row_from_json, to_json, to_row
+from core.ledger.schema import budget_reservations, calls
+from core.ledger.spool import Spool
+from core.types import CallRecord
+
+log = logging.getLogger("tollgate.ledger")
+REPLAY_CHUNK = 500  # rows per INSERT during replay: one statement, one transaction
+_CONFLICT_RETRIES = 5
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+
+
+def _insert_if_absent(dialect_name: str):
+    """``INSERT … ON CONFLICT (id) DO NOTHING`` (PostgreSQL, DuckDB and SQLite alike)."""
+    mod = sqlite if dialect_name == "sqlite" else postgresql
+    return mod.insert(calls).on_conflict_do_nothing(index_elements=[calls.c.id])
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    """A transient write-write conflict (DuckDB's optimistic concurrency, PG serialisation)."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) in ("40001", "40P01"):
+        return True
+    return type(orig).__name__ == "TransactionException" and "conflict" in str(orig).lower()
+
+
+def _is_permanent(exc: BaseException) -> bool:
+    """The database refused this row itself (bad data), as opposed to being unavailable."""
+    return isinstance(exc, IntegrityError | DataError)
+
+
+class Ledger:
+    """Records calls into ``engine`` (schema migrated on first use), spooling on any fault."""
+
+    def __init__(self, engine: Engine, spool: Spool | None = None, clock: Clock | None = None, *,
+                 retry_after_s: float = 5.0) -> None:
+        self.engine = engine
+        self.spool = spool if spool is not None else Spool()
+        self.clock = clock if clock is not None else SystemClock()
+        self.retry_after_s = retry_after_s
+        self.backend = engine.dialect.name
+        self.url = mask_url(engine.url)
+        self.last_error: str | None = None
+        self.schema_version: int | None = None
+        self._insert = _insert_if_absent(self.backend)
+        self._schema_lock = threading.Lock()
+        self._replay_lock = threading.Lock()
+        self._down_until: float | None = None
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def _scrub(self, exc: BaseException) -> str:
+        """The error's type and first line, with no SQL, parameters, password or key in it."""
+        orig = getattr(exc, "orig", None) or exc
+        lines = str(orig).strip().splitlines()
+        msg = f"{type(orig).__name__}: {lines[0] if lines else ''}"[:300]
+        password = self.engine.url.password
+        if password:
+            msg = msg.replace(str(password), "***")
+        return scrub(_PASSWORD_IN_URL.sub(r"\1***@", msg))
+
+    def _fault(self, exc: BaseException, what: str) -> None:
+        self.last_error = self._scrub(exc)
+        self._down_until = self.clock.monotonic() + self.retry_after_s
+        log.warning("ledger (%s %s) unavailable during %s: %s", self.backend, self.url, what,
+                    self.last_error)
+
+    def _backing_off(self) -> bool:
+        return self._down_until is not None and self.clock.monotonic() < self._down_until
+
+    def _ensure_schema(self) -> None:
+        if self.schema_version is None:
+            with self._schema_lock:
+                if self.schema_version is None:
+                    self.schema_version = migrate(self.engine, now=self.clock.now())
+
+    def _write(self, rows: list[dict]) -> None:
+        """Insert-if-absent ``rows`` and release their reservations, in one transaction."""
+        ids = [r["id"] for r in rows]
+        stmt = self._insert if len(rows) == 1 else self._insert.values(rows)
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                with self.engine.begin() as conn:
+                    if len(rows) == 1:
+                        conn.execute(stmt, rows)
+                    else:
+                        conn.execute(stmt)
+                    conn.execute(delete(budget_reservations).where(budget_reservations.c.id.in_(ids)))
+                return
+            except DBAPIError as exc:
+                if attempt == _CONFLICT_RETRIES - 1 or not _is_conflict(exc):
+                    raise
+
+    # --- the contract ------------------------------------------------------------------
+
+    def open(self) -> bool:
+        """Migrate the schema and replay the spool now; True when the database answered."""
+        try:
+            self._ensure_schema()
+        except Exception as exc:  # noqa: BLE001 - any fault: report, keep spooling
+            self._fault(exc, "open")
+            return False
+        self._down_until = None
+        self.replay_spool()
+        return not self._backing_off()
+
+    def record(self, rec: CallRecord) -> str:
+        """Store one call durably (database, else spool) and return its id.
+
+        Raises ValueError for a malformed record, and LedgerUnavailable only when
+        neither the database nor the spool file could keep it.
+        """
+        check(rec)
+        row = to_row(rec)
+        if not self._backing_off():
+            try:
+                self._ensure_schema()
+                self._write([row])
+            except Exception as exc:  # noqa: BLE001 - a DB fault of any kind: spool instead
+                self._fault(exc, f"record {rec.id}")
+            else:
+                self._down_until = None
+                if self.spool.pending():
+                    self._replay(wait=False)
+                return rec.id
+        try:
+            self.spool.append(to_json(rec))
+        except OSError as exc:
+            log.error("ledger record %s could not be spooled to %s: %s", rec.id, self.spool.path,
+                      type(exc).__name__)
+            raise LedgerUnavailable("The usage record could not be stored: the ledger database and "
+                                    "its spool file are both unavailable.") from None
+        return rec.id
+
+    def replay_spool(self) -> int:
+        """Move every spooled record into the database (once each); returns how many were moved."""
+        return self._replay(wait=True)
+
+    def _replay(self, *, wait: bool) -> int:
+        if not self.spool.pending():
+            return 0
+        if not self._replay_lock.acquire(blocking=wait):
+            return 0  # another thread is replaying already
+        try:
+            self._ensure_schema()
+            moved = self.spool.drain(self._apply_lines)
+        except Exception as exc:  # noqa: BLE001 - still down: the spool keeps everything
+            self._fault(exc, "spool replay")
+            return 0
+        finally:
+            self._replay_lock.release()
+        if moved:
+            log.info("ledger: replayed %d spooled record(s) into %s", moved, self.url)
+        return moved
+
+    def _apply_lines(self, lines: list[str]) -> None:
+        rows, rejected = {}, []
+        for line in lines:
+            try:
+                row = row_from_json(line)
+                rows[row["id"]] = row  # a record spooled twice is one row
+            except (ValueError, KeyError, TypeError):
+                rejected.append(line)
+        ordered = list(rows.values())
+        for start in range(0, len(ordered), REPLAY_CHUNK):
+            chunk = ordered[start:start + REPLAY_CHUNK]
+            try:
+                self._write(chunk)
+            except DBAPIError as exc:
+                if not _is_permanent(exc):
+                    raise  # unavailable: keep the whole spool for the next try
+                rejected.extend(self._write_one_by_one(chunk))
+        for line in rejected:
+            log.error("ledger: a spooled record was refused for good; kept in %s",
+                      self.spool.rejected_path)
+            self.spool.reject(line)
+
+    def _write_one_by_one(self, rows: Iterable[dict]) -> list[str]:
+        """Write rows singly; return the spool lines of those the database refuses for good."""
+        refused = []
+        for row in rows:
+            try:
+                self._write([row])
+            except DBAPIError as exc:
+                if not _is_permanent(exc):
+                    raise
+                refused.append(to_json(from_row(row)))
+        return refused
+
+    def get(self, call_id: str) -> CallRecord | None:
+        """The stored record with this id, or None (the database only, not the spool)."""
+        self._ensure_schema()
+        with self.engine.connect() as conn:
+            row = conn.execute(select(calls).where(calls.c.id == call_id)).first()
+        return from_row(row) if row is not None else None
+
+    def health(self) -> dict:
+        """Reachability, row count, spool backlog and the last error (scrubbed) for the console."""
+        report = {"ok": False, "backend": self.backend, "url": self.url, "rows": None,
+                  "spool_pending": 0, "last_error": self.last_error,
+                  "schema_version": self.schema_version}
+        try:
+            report["spool_pending"] = self.spool.count()
+        except OSError as exc:
+            report["spool_error"] = type(exc).__name__
+        try:
+            self._ensure_schema()
+            with self.engine.connect() as conn:
+                report["rows"] = int(conn.execute(select(func.count()).select_from(calls)).scalar_one())
+        except Exception as exc:  # noqa: BLE001 - health reports, never raises
+            self._fault(exc, "health check")
+            report["last_error"] = self.last_error
+            return report
+        report["ok"] = True
+        report["schema_version"] = self.schema_version
+        return report
