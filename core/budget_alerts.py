@@ -64,11 +64,13 @@ class Alert:
 
 def post_json(url: str, body: dict, timeout: float = WEBHOOK_TIMEOUT_S) -> int:
     """POST ``body`` as JSON and return the HTTP status (an HTTP error status is returned, not raised)."""
+    if not url.lower().startswith(("http://", "https://")):  # urllib would also open file:// URLs
+        raise ValueError("The budget webhook URL must be http:// or https://.")
     req = urllib.request.Request(url, data=json.dumps(body).encode("utf-8"), method="POST",
                                  headers={"Content-Type": "application/json",
                                           "User-Agent": "tollgate-budget-alerts"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (admin-set URL)
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code

@@ -51,6 +51,7 @@ class Reservation:
 # --- pure helpers ----------------------------------------------------------------------
 
 def _zone(tz: str | ZoneInfo) -> ZoneInfo:
+    """The IANA time zone budgets follow; ValueError names a bad one."""
     if isinstance(tz, ZoneInfo):
         return tz
     try:
@@ -77,7 +78,7 @@ def month_bounds(now_utc: datetime, tz: str | ZoneInfo) -> tuple[datetime, datet
 
 
 def parse_usd(value: object, what: str = "amount") -> Decimal:
-    """A non-negative, finite USD amount from a Decimal, int or decimal string (ValueError otherwise)."""
+    """A non-negative, finite USD amount from a Decimal, int, float or decimal string, else ValueError."""
     hint = f'{what} must be a non-negative decimal amount in USD such as "25.00"; got {value!r}.'
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
         raise ValueError(hint)
@@ -91,6 +92,7 @@ def parse_usd(value: object, what: str = "amount") -> Decimal:
 
 
 def _check_user(user: object) -> str:
+    """A user id that fits the ledger's column; ValueError otherwise."""
     if not isinstance(user, str) or not user.strip() or len(user) > 200:
         raise ValueError(f"A budget user id must be a non-empty string of at most 200 characters; "
                          f"got {user!r}.")
@@ -178,7 +180,10 @@ class BudgetBook:
                 .where(budget_reservations.c.expires_at > now))
         if user != GLOBAL:
             spent, held = spent.where(calls.c.user_id == user), held.where(budget_reservations.c.user_id == user)
-        return as_usd(conn.execute(spent).scalar_one()), as_usd(conn.execute(held).scalar_one())
+        # One statement, hence one snapshot even under READ COMMITTED: read apart, a settlement
+        # committing in between would hide both its hold and its cost.
+        both = conn.execute(select(spent.scalar_subquery(), held.scalar_subquery())).one()
+        return as_usd(both[0]), as_usd(both[1])
 
     def _left(self, conn: Connection, user: str, budget: Decimal, now: datetime) -> Decimal:
         spent, held = self._used(conn, user, now)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,13 +17,12 @@ from decimal import Decimal
 
 from core import validation
 from core.cache import CachedResponse, cacheable, request_key
-from core.errors import (BudgetExceeded, LedgerUnavailable, NotConfigured, TollgateError,
-                         ValidationError)
+from core.errors import BudgetExceeded, LedgerUnavailable, NotConfigured, TollgateError, ValidationError
 from core.pipeline import Call, Recorder
 from core.transport import drain, stream_usage
 from core.types import STATUS_CACHED, CallResult
 
-_SAMPLING = ("temperature", "top_p", "top_k")
+log = logging.getLogger("tollgate")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ class GuardedClient:
                                  observer=observer, store_prompts=options.store_prompts)
         self.closers: list = []  # things the factory started for us (e.g. the demo simulator)
         self._stores_opened = False
-        self._unbudgeted: set[str] = set()  # users seen with no budget (user's nor global) in this process
+        self.budgeted: set[str] = set()  # users known to have a budget ("*": a global one): the budget file,
+        # and every reservation or refusal seen by this process
 
     # --- public API -------------------------------------------------------------------------
 
@@ -175,20 +176,22 @@ class GuardedClient:
             worst = self.pricing.worst_case_cost(row, estimate, max_tokens,
                                                  cache_writes=_uses_cache_control(call.body))
             call.reservation = self.budgets.reserve(call.user, call.id, worst, now=call.ts)
-            if call.reservation is None:
-                self._unbudgeted.add(call.user)
+            if call.reservation is not None:
+                self.budgeted.add(call.user)
         except (BudgetExceeded, NotConfigured) as err:
+            self.budgeted.add(call.user)
             self.recorder.refused(call, err)
             raise
-        except TollgateError:
-            raise
         except Exception as exc:
-            # The budget store is down. A user this process has seen without any budget may go on
-            # (the record is spooled); anyone else is refused rather than risk an overshoot.
-            if call.user in self._unbudgeted:
+            # The budget store is unreachable (database down, DuckDB file locked by another process).
+            # A user known to have a budget (or any user, under a global one) is refused rather than
+            # risk an overshoot; anyone else goes on, and the record waits in the spool.
+            if call.user not in self.budgeted and "*" not in self.budgeted:
+                log.warning("budget store unavailable (%s); user %s has no known budget: call proceeds",
+                            type(exc).__name__, call.user)
                 return
-            err = LedgerUnavailable()
-            self.recorder.refused(call, err, detail=f"{type(exc).__name__}")
+            err = exc if isinstance(exc, LedgerUnavailable) else LedgerUnavailable()
+            self.recorder.refused(call, err, detail=f"budget store unavailable ({type(exc).__name__})")
             raise err from None
 
     def _cache_hit(self, call: Call, hit: CachedResponse) -> CallResult:

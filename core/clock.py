@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -19,14 +19,14 @@ class SystemClock:
 
     @staticmethod
     def now() -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FakeClock:
     """A clock that moves only when told; ``sleep`` advances it (pass it as the sleep)."""
 
     def __init__(self, start: float = 1_000.0,
-                 wall: datetime = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)) -> None:
+                 wall: datetime = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)) -> None:
         self._t = start
         self._wall0 = wall
         self._start = start

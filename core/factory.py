@@ -24,6 +24,16 @@ log = logging.getLogger("tollgate")
 DEMO_KEY = ApiKey("demo", "sk-ant-simulator-fake-key-0000")
 
 
+def read_budget_file(path: str) -> dict:
+    """The budgets a TOML file sets, read without touching the database."""
+    import tomllib
+    from pathlib import Path
+
+    from core.budgets import parse_budget_config
+
+    return parse_budget_config(tomllib.loads(Path(path).read_text(encoding="utf-8")))[0]
+
+
 def build_stores(settings: Settings, clock: Clock):
     """The ledger, the budget book and the SQL engine behind them (all None when the ledger is off)."""
     if not settings.ledger_url:
@@ -75,12 +85,18 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
             base_url = sim.url
             closers.append(sim.stop)
             log.info("demo mode: no API key configured, calls go to the built-in simulator at %s", sim.url)
-    engine = None
+    engine, known_budgets = None, set()
     if use_ledger and ledger is None and settings.ledger_url:
         ledger, budgets_built, engine = build_stores(settings, clock)
         budgets = budgets if budgets is not None else budgets_built
         if settings.budget_file:
-            budgets.load_file(settings.budget_file)
+            try:
+                known_budgets = set(budgets.load_file(settings.budget_file))
+            except ValueError:
+                raise
+            except Exception as exc:  # the ledger is unreachable now: the file still says who is budgeted
+                log.warning("budget file not applied yet (%s); enforcing from the file's list", type(exc).__name__)
+                known_budgets = set(read_budget_file(settings.budget_file))
     if not use_ledger:
         ledger, budgets = None, None
     catalogue = load_catalogue(tiers=settings.tiers)
@@ -113,6 +129,7 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
                               cache_sampling=settings.cache_sampling, store_prompts=settings.store_prompts,
                               estimate_margin=settings.estimate_margin, source=source),
         clock=clock, observer=observer)
+    client.budgeted.update(known_budgets)
     client.settings = settings
     client.demo = not settings.keys
     client.base_url = base_url

@@ -37,7 +37,9 @@ class Metrics:
     def snapshot(self) -> dict:
         with self._lock:
             lat = sorted(self.latencies)
-        pct = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None)
+
+        def pct(q: float) -> float | None:
+            return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
         return {"calls": dict(self.by_status), "errors": dict(self.by_code), "cost_usd": str(self.cost_usd),
                 "retries": self.retries, "latency_p50_ms": pct(0.5), "latency_p95_ms": pct(0.95)}
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from core.errors import TollgateError, scrub
 from core.metrics import METRICS
-from core.types import (STATUS_BLOCKED, STATUS_ERROR, STATUS_OK, CallRecord, CallResult, Usage)
+from core.types import STATUS_BLOCKED, STATUS_ERROR, STATUS_OK, CallRecord, CallResult, Usage
 
 log = logging.getLogger("tollgate.calls")
 

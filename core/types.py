@@ -32,7 +32,7 @@ class Usage:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_api(cls, usage) -> "Usage":
+    def from_api(cls, usage) -> Usage:
         """Build from an SDK ``Usage`` (or a dict of the same shape)."""
         get = usage.get if isinstance(usage, dict) else lambda k, d=None: getattr(usage, k, d)
         creation = get("cache_creation", None)

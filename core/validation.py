@@ -9,10 +9,10 @@ for obvious attempts, not a defence.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from core.errors import PromptBlocked, UnknownModel, ValidationError
 from core.models import Catalogue, ModelInfo

@@ -23,7 +23,7 @@ def mode_banner(c) -> None:
     """Say plainly whether calls are real (and billed) or go to the simulator."""
     if c.demo:
         st.info("Demo mode: no API key is configured, so calls go to the built-in simulator. "
-                "Costs shown are what the same call would cost on the real API.", icon="🧪")
+                "Costs shown are what the same call would cost on the real API.", icon=":material/science:")
 
 
 def show_error(err: TollgateError) -> None:

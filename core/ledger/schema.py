@@ -7,8 +7,19 @@ stores the same thing; queries convert to the viewer's time zone. Money is an ex
 
 from __future__ import annotations
 
-from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer, MetaData, Numeric,
-                        String, Table, Text)
+from sqlalchemy import (
+                        Boolean,
+                        Column,
+                        DateTime,
+                        Float,
+                        Index,
+                        Integer,
+                        MetaData,
+                        Numeric,
+                        String,
+                        Table,
+                        Text,
+)
 
 SCHEMA_VERSION = 1
 MONEY = Numeric(20, 10)

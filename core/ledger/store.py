@@ -15,7 +15,7 @@ import re
 import threading
 from collections.abc import Iterable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
@@ -99,19 +99,29 @@ class Ledger:
                 if self.schema_version is None:
                     self.schema_version = migrate(self.engine, now=self.clock.now())
 
-    def _write(self, rows: list[dict]) -> None:
-        """Insert-if-absent ``rows`` and release their reservations, in one transaction."""
+    def _write(self, rows: list[dict], *, if_absent: bool = True) -> None:
+        """Insert ``rows`` and release their reservations, in one transaction.
+
+        ``if_absent`` adds ON CONFLICT DO NOTHING; the single-record path leaves it off
+        because it doubles DuckDB's insert time, and falls back to it on a duplicate id.
+        """
         ids = [r["id"] for r in rows]
-        stmt = self._insert if len(rows) == 1 else self._insert.values(rows)
+        stmt = self._insert if if_absent else insert(calls)
+        if len(rows) > 1:
+            stmt = stmt.values(rows)
         for attempt in range(_CONFLICT_RETRIES):
             try:
                 with self.engine.begin() as conn:
                     if len(rows) == 1:
-                        conn.execute(stmt, rows)
+                        conn.execute(stmt, rows[0])
                     else:
                         conn.execute(stmt)
                     conn.execute(delete(budget_reservations).where(budget_reservations.c.id.in_(ids)))
                 return
+            except IntegrityError:
+                if if_absent:
+                    raise
+                if_absent, stmt = True, self._insert  # already recorded (a retried call): a no-op
             except DBAPIError as exc:
                 if attempt == _CONFLICT_RETRIES - 1 or not _is_conflict(exc):
                     raise
@@ -140,7 +150,7 @@ class Ledger:
         if not self._backing_off():
             try:
                 self._ensure_schema()
-                self._write([row])
+                self._write([row], if_absent=False)
             except Exception as exc:  # noqa: BLE001 - a DB fault of any kind: spool instead
                 self._fault(exc, f"record {rec.id}")
             else:

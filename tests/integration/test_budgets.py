@@ -246,3 +246,29 @@ def test_status_lists_every_budget(book, engine, clock):
         D("10"), D("2.5"), D("1"), D("6.5"))
     assert alice.pct_used == pytest.approx(25.0) and alice.month == "2026-11"
     assert (org.spent_usd, org.remaining_usd) == (D("4"), D("95"))
+
+
+@pytest.mark.parametrize("backend", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_real_ledger_settles_holds(backend, tmp_path, clock, request):
+    from core.ledger.engine import make_engine
+    from core.ledger.migrations import migrate
+    from core.ledger.spool import Spool
+    from core.ledger.store import Ledger
+    from core.types import CallRecord
+
+    url = f"duckdb:///{tmp_path / 'ledger.duckdb'}" if backend == "duckdb" else request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    migrate(engine)
+    book, ledger = BudgetBook(engine, clock=clock), Ledger(engine, Spool(tmp_path / "spool.jsonl"), clock)
+    book.set_budget("alice", D("1"))
+    ok, failed = new_id(), new_id()
+    book.reserve("alice", ok, D("0.6"))
+    book.reserve("alice", failed, D("0.3"))
+    assert book.remaining("alice") == D("0.1")
+    ledger.record(CallRecord(id=ok, ts=clock.now(), user="alice", model="claude-test", status="ok",
+                             cost_usd=D("0.25")))
+    ledger.record(CallRecord(id=failed, ts=clock.now(), user="alice", model="claude-test", status="error",
+                             error_code="overloaded"))
+    assert (book.spent("alice"), book.reserved("alice"), book.remaining("alice")) == (D("0.25"), 0, D("0.75"))
+    assert holds(engine) == 0
+    engine.dispose()

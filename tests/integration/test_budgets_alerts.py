@@ -194,3 +194,13 @@ def test_the_default_poster_records_an_unreachable_webhook(engine, clock):
     (alert,) = book.check_alerts("alice")
     assert alert.webhook_status == "error: URLError"
     assert list(book.alerts().threshold_pct) == [50]
+
+
+@pytest.mark.parametrize("engine", ["duckdb-memory"], indirect=True)
+def test_the_default_poster_refuses_a_non_http_webhook(engine, clock, tmp_path):
+    target = tmp_path / "hook.txt"
+    book = BudgetBook(engine, clock=clock, thresholds=(50,), webhook_url=f"file://{target}")
+    book.set_budget("alice", D("2"))
+    record(engine, "alice", D("1.5"), clock.now())
+    assert [a.webhook_status for a in book.check_alerts("alice")] == ["error: ValueError"]
+    assert not target.exists()
