@@ -167,6 +167,9 @@ class GuardedClient:
                 self.ledger.open()
         row = self.pricing.row_for(v.model, call.ts)
         try:
+            if self.ledger is not None and self.ledger.spool.pending():
+                # Spooled costs count against budgets only once they are in the ledger: replay first.
+                self.ledger.replay_spool()
             if row is None:
                 if self.budgets.get_budget(call.user) is not None or self.budgets.get_budget("*") is not None:
                     raise NotConfigured(f"Model {v.model!r} has no price in the price table, so the "

@@ -52,21 +52,22 @@ class _Background:
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
 
-    def submit(self, rec: CallRecord) -> None:
+    def submit(self, item) -> None:
+        """Queue a record to write, or a callable to run (e.g. a budget-alert check)."""
         if self.thread is None:
             with self.lock:
                 if self.thread is None:
                     self.thread = threading.Thread(target=self._run, name="tollgate-ledger", daemon=True)
                     self.thread.start()
-        self.q.put(rec)
+        self.q.put(item)
 
     def _run(self) -> None:
         while True:
-            rec = self.q.get()
+            item = self.q.get()
             try:
-                self.ledger.record(rec)
+                item() if callable(item) else self.ledger.record(item)
             except Exception:  # noqa: BLE001 - the ledger spools its own failures; never kill the thread
-                log.exception("ledger write failed for %s", rec.id)
+                log.exception("background ledger work failed")
             finally:
                 self.q.task_done()
 
@@ -152,12 +153,17 @@ class Recorder:
         return rid
 
     def _alerts(self, call: Call) -> None:
-        if self.budgets is None:
+        """Check budget thresholds off the caller's path (a webhook may take seconds)."""
+        if self.budgets is None or self.background is None:
             return
-        try:
-            self.budgets.check_alerts(call.user, self.clock.now())
-        except Exception:  # noqa: BLE001 - alerts are best effort; the spend itself is recorded
-            log.warning("budget alert check failed for user %s", call.user)
+        user, now = call.user, self.clock.now()
+
+        def check() -> None:
+            try:
+                self.budgets.check_alerts(user, now)
+            except Exception:  # noqa: BLE001 - alerts are best effort; the spend itself is recorded
+                log.warning("budget alert check failed for user %s", user)
+        self.background.submit(check)
 
     def flush(self) -> None:
         if self.background is not None:

@@ -28,7 +28,7 @@ metadata = MetaData()
 
 schema_version = Table(
     "tollgate_schema", metadata,
-    Column("version", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
     Column("applied_at", DateTime, nullable=False),
 )
 

@@ -1,0 +1,185 @@
+"""Dashboard aggregates over the ledger, computed in SQL and returned as small DataFrames.
+
+Every function takes a period ``since``/``until`` in the time zone ``tz``: a ``date``
+is a whole local calendar day (both ends inclusive), a ``datetime`` an instant
+(``since`` inclusive, ``until`` exclusive; a naive one is read in ``tz``). The period
+becomes a UTC range on the stored naive-UTC ``ts`` (so DuckDB's zone maps and the
+``ts`` indexes apply), and only the grouping converts UTC to local time, in SQL, the
+same way on DuckDB and PostgreSQL. Costs come back as exact ``Decimal``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
+from sqlalchemy import Date, and_, cast, func, literal_column, select
+from sqlalchemy.engine import Engine
+
+from core.ledger.schema import calls
+from core.types import STATUS_BLOCKED, STATUS_CACHED, STATUS_ERROR, STATUS_OK
+
+Moment = date | datetime
+GROUPS = ("day", "user", "model")
+TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_creation_5m_tokens",
+                 "cache_creation_1h_tokens", "cache_read_tokens", "tokens_saved")
+_SAFE_ZONE = re.compile(r"^[A-Za-z0-9_+\-/]+$")
+c = calls.c
+
+
+def zone(tz: str) -> ZoneInfo:
+    """The IANA zone ``tz``; ValueError for an unknown name (it is also inlined into SQL)."""
+    if not isinstance(tz, str) or not _SAFE_ZONE.match(tz):
+        raise ValueError(f"Not a time zone name: {tz!r}")
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"Unknown time zone {tz!r} (use an IANA name such as 'Europe/Paris').") from None
+
+
+def _instant(value: Moment, tz: ZoneInfo, *, end: bool) -> datetime:
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=tz)
+    elif isinstance(value, date):
+        day = value + timedelta(days=1) if end else value
+        aware = datetime.combine(day, time(0), tz)
+    else:
+        raise TypeError(f"expected a date or datetime, got {value!r}")
+    return aware.astimezone(UTC).replace(tzinfo=None)
+
+
+def window(since: Moment, until: Moment, tz: str = "UTC") -> tuple[datetime, datetime]:
+    """The period as a naive-UTC half-open range ``[start, end)`` (see the module doc)."""
+    z = zone(tz)
+    return _instant(since, z, end=False), _instant(until, z, end=True)
+
+
+def local_ts(tz: str):
+    """SQL for ``ts`` as local wall time in ``tz`` (UTC -> tz; works on DuckDB and PostgreSQL)."""
+    zone(tz)
+    if tz == "UTC":
+        return c.ts
+    # timezone(z, naive) reads the naive value in z; timezone(z, aware) gives z's wall time.
+    utc = func.timezone(literal_column("'UTC'"), c.ts)
+    return func.timezone(literal_column(f"'{tz}'"), utc)
+
+
+def _as_list(values: str | Iterable[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return [values] if isinstance(values, str) else list(values)
+
+
+def _where(since: Moment, until: Moment, tz: str, users=None, models=None, status: str | None = None):
+    start, end = window(since, until, tz)
+    conds = [c.ts >= start, c.ts < end]
+    if (u := _as_list(users)) is not None:
+        conds.append(c.user_id.in_(u))
+    if (m := _as_list(models)) is not None:
+        conds.append(c.model.in_(m))
+    if status is not None:
+        conds.append(c.status == status)
+    return and_(*conds)
+
+
+def metrics() -> list:
+    """The measures of every usage view: counts by outcome, exact cost, token sums."""
+    def count(status: str):
+        return func.count().filter(c.status == status)
+
+    cols = [func.count().label("calls"), count(STATUS_OK).label("ok"),
+            count(STATUS_ERROR).label("errors"), count(STATUS_CACHED).label("cache_hits"),
+            count(STATUS_BLOCKED).label("blocked"), func.count().filter(c.unpriced).label("unpriced"),
+            func.coalesce(func.sum(c.cost_usd), 0).label("cost_usd")]
+    cols += [func.coalesce(func.sum(getattr(c, name)), 0).label(name) for name in TOKEN_COLUMNS]
+    return cols
+
+
+def _key(name: str, tz: str):
+    if name == "day":
+        return cast(local_ts(tz), Date).label("day")
+    if name == "user":
+        return c.user_id.label("user")
+    if name == "model":
+        return c.model.label("model")
+    raise ValueError(f"Cannot group usage by {name!r}; choose from {', '.join(GROUPS)}.")
+
+
+def frame(engine: Engine, stmt) -> pd.DataFrame:
+    """Run ``stmt`` and return its (already aggregated) rows as a DataFrame."""
+    with engine.connect() as conn:
+        result = conn.execute(stmt)
+        return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def usage_by(engine: Engine, by: str | Iterable[str], since: Moment, until: Moment, tz: str = "UTC",
+             users=None, models=None) -> pd.DataFrame:
+    """Usage grouped by ``by`` ("day" in ``tz``, "user", "model" or a list): one row per group."""
+    names = _as_list(by) or []
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"Group by one or more distinct keys of {', '.join(GROUPS)}.")
+    keys = [_key(n, tz) for n in names]
+    stmt = (select(*keys, *metrics()).where(_where(since, until, tz, users, models))
+            .group_by(*keys).order_by(*keys))
+    return frame(engine, stmt)
+
+
+def totals(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
+           models=None) -> pd.DataFrame:
+    """One row: every measure over the period, plus how many distinct users called."""
+    stmt = select(*metrics(), func.count(c.user_id.distinct()).label("users")).where(
+        _where(since, until, tz, users, models))
+    return frame(engine, stmt)
+
+
+def latency_by_model(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
+                     models=None) -> pd.DataFrame:
+    """p50/p95 latency and time-to-first-token (ms) per model, successful calls only."""
+    def pct(q: str, col):
+        return func.percentile_cont(literal_column(q)).within_group(col)
+
+    stmt = (select(c.model.label("model"), func.count().label("calls"),
+                   pct("0.5", c.latency_ms).label("p50_latency_ms"),
+                   pct("0.95", c.latency_ms).label("p95_latency_ms"),
+                   pct("0.5", c.ttft_ms).label("p50_ttft_ms"),
+                   pct("0.95", c.ttft_ms).label("p95_ttft_ms"))
+            .where(_where(since, until, tz, users, models, status=STATUS_OK))
+            .group_by(c.model).order_by(c.model))
+    return frame(engine, stmt)
+
+
+def month_bounds(now: datetime, tz: str = "UTC") -> tuple[datetime, datetime]:
+    """The start of ``now``'s calendar month in ``tz`` and ``now`` itself, both aware."""
+    z = zone(tz)
+    local = (now if now.tzinfo else now.replace(tzinfo=UTC)).astimezone(z)
+    return datetime.combine(local.date().replace(day=1), time(0), z), local
+
+
+def month_to_date_by_user(engine: Engine, now: datetime, tz: str = "UTC", users=None) -> pd.DataFrame:
+    """Each user's usage from the 1st of ``now``'s month (local midnight in ``tz``) until ``now``."""
+    start, end = month_bounds(now, tz)
+    return usage_by(engine, "user", start, end, tz, users=users)
+
+
+def top_users(engine: Engine, since: Moment, until: Moment, n: int = 10, tz: str = "UTC",
+              models=None) -> pd.DataFrame:
+    """The ``n`` users who spent the most over the period, dearest first."""
+    key = c.user_id.label("user")
+    stmt = (select(key, *metrics()).where(_where(since, until, tz, None, models))
+            .group_by(c.user_id).order_by(literal_column("cost_usd").desc(), c.user_id).limit(int(n)))
+    return frame(engine, stmt)
+
+
+def most_expensive_calls(engine: Engine, since: Moment, until: Moment, n: int = 20, tz: str = "UTC",
+                         users=None, models=None) -> pd.DataFrame:
+    """The ``n`` dearest single calls of the period (``ts`` shown as local time in ``tz``)."""
+    stmt = (select(c.id, local_ts(tz).label("ts"), c.user_id.label("user"), c.model, c.status,
+                   c.cost_usd, c.price_version, c.input_tokens, c.output_tokens,
+                   c.cache_creation_5m_tokens, c.cache_creation_1h_tokens, c.cache_read_tokens,
+                   c.latency_ms, c.request_id)
+            .where(_where(since, until, tz, users, models))
+            .order_by(c.cost_usd.desc(), c.ts.desc()).limit(int(n)))
+    return frame(engine, stmt)
