@@ -1,12 +1,13 @@
 """Time the ledger's dashboard queries on a big synthetic DuckDB ledger.
 
-    python bench/ledger_queries.py [--rows 10000000] [--db path] [--runs 5] [--keep]
+    python bench/ledger_queries.py [--rows 10000000] [--db path] [--runs 5] [--keep] [--writes]
 
 Rows are generated straight in DuckDB SQL (generate_series): a year of timestamps in
 order, 200 users with a skewed share, six models, ~90 % ok / 5 % cached / 3 % error
 / 2 % blocked, plausible token counts and costs. The schema comes from
 ``migrate`` (so the indexes are the real ones). Each query is timed cold (first run
 on a fresh engine) and warm (median of ``--runs``), over a month and over the year.
+``--writes`` also times ``Ledger.record`` from 50 threads for several DuckDB pool sizes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy import text  # noqa: E402
 from core.ledger import queries  # noqa: E402
 from core.ledger.engine import make_engine  # noqa: E402
 from core.ledger.migrations import migrate  # noqa: E402
+from core.ledger.reprice import reprice  # noqa: E402
 
 START = datetime(2025, 12, 1)
 SECONDS = 365 * 86400
@@ -116,8 +118,9 @@ def cases() -> list[tuple[str, callable]]:
         ]
     out.append(("month_to_date_by_user (NY)",
                 lambda e: queries.month_to_date_by_user(e, datetime(2026, 11, 20, tzinfo=UTC), ny)))
-    out.append(("usage_by user, one user (year)",
+    out.append(("usage_by day, one user (year)",
                 lambda e: queries.usage_by(e, "day", *year, users=["user007"])))
+    out.append(("reprice by model (year)", lambda e: reprice(e, *year)))
     return out
 
 
@@ -139,12 +142,55 @@ def time_queries(db: Path, runs: int) -> list[tuple[str, float, float, int]]:
     return results
 
 
+def time_writes(pool_sizes=(1, 2, 4, 8), threads: int = 50, per_thread: int = 40) -> None:
+    """Ledger.record throughput with ``threads`` writers, per DuckDB pool size (file and memory)."""
+    import threading
+    import uuid
+    from decimal import Decimal
+
+    from core.ledger.spool import Spool
+    from core.ledger.store import Ledger
+    from core.types import CallRecord, Usage
+
+    def rec() -> CallRecord:
+        return CallRecord(id=str(uuid.uuid4()), ts=datetime.now(UTC), user="bench", model=MODELS[0],
+                          status="ok", usage=Usage(1200, 300), cost_usd=Decimal("0.0012"), latency_ms=900.0)
+
+    print(f"\nLedger.record, {threads} threads x {per_thread} records (fsync'd commits)")
+    print(f"{'backend':10} {'pool':>4} {'1 thread ms/rec':>16} {'threads rec/s':>14} {'spooled':>8}")
+    with tempfile.TemporaryDirectory(prefix="tollgate-writes-") as tmp:
+        for size in pool_sizes:
+            for kind, url in (("file", f"duckdb:///{tmp}/w{size}.duckdb"), ("memory", "duckdb:///:memory:")):
+                engine = make_engine(url, pool_size=size)
+                ledger = Ledger(engine, Spool(f"{tmp}/w{size}{kind}.spool"))
+                ledger.open()
+                t0 = time.perf_counter()
+                for _ in range(100):
+                    ledger.record(rec())
+                single = (time.perf_counter() - t0) * 10
+
+                def work(led: Ledger) -> None:
+                    for _ in range(per_thread):
+                        led.record(rec())
+
+                workers = [threading.Thread(target=work, args=(ledger,)) for _ in range(threads)]
+                t0 = time.perf_counter()
+                for w in workers:
+                    w.start()
+                for w in workers:
+                    w.join()
+                rate = threads * per_thread / (time.perf_counter() - t0)
+                print(f"{kind:10} {size:4d} {single:16.2f} {rate:14.0f} {ledger.spool.count():8d}")
+                engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--db", type=Path, help="DuckDB file to create (default: a temporary one)")
     ap.add_argument("--runs", type=int, default=5, help="warm runs per query (median reported)")
     ap.add_argument("--keep", action="store_true", help="reuse --db if it exists, keep it afterwards")
+    ap.add_argument("--writes", action="store_true", help="also time Ledger.record per DuckDB pool size")
     args = ap.parse_args(argv)
     tmp = None
     if args.db is None:
@@ -164,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         worst = max(worst, warm)
         print(f"{label:40} {cold * 1000:9.1f} {warm * 1000:9.1f} {n:6d}")
     print(f"slowest warm query: {worst * 1000:.1f} ms")
+    if args.writes:
+        time_writes()
     if tmp is not None:
         tmp.cleanup()
     elif not args.keep:

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.errors import TollgateError
-from pages.widgets import client, mode_banner, show_error
+from pages.widgets import client, mode_banner, show_error, usd
 
 c = client()
 st.title("Playground")
@@ -34,9 +34,9 @@ if go:
     except TollgateError as err:
         show_error(err)
     else:
-        cost = "unpriced" if result.unpriced else f"${result.cost_usd}"
+        cost = "unpriced" if result.unpriced else usd(result.cost_usd)
         cols = st.columns(5)
-        cols[0].metric("Cost", cost, help=result.price_version or "no price row")
+        cols[0].metric("Cost", cost, help=f"exact: ${result.cost_usd} ({result.price_version or 'no price row'})")
         cols[1].metric("Input tokens", result.usage.prompt_tokens)
         cols[2].metric("Output tokens", result.usage.output_tokens)
         cols[3].metric("Latency", f"{result.latency_ms:.0f} ms")

@@ -32,3 +32,8 @@ def show_error(err: TollgateError) -> None:
     if err.request_id:
         text += f" · request `{err.request_id}`"
     (st.warning if err.retryable else st.error)(text)
+
+
+def usd(amount) -> str:
+    """A dollar amount for display: exact figures stay in the ledger; six decimals fit a metric."""
+    return f"${amount:,.6f}" if amount < 1 else f"${amount:,.2f}"

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
-from sqlalchemy import Date, and_, cast, func, literal_column, select
+from sqlalchemy import BigInteger, Date, Numeric, and_, cast, func, literal_column, select
 from sqlalchemy.engine import Engine
 
 from core.ledger.schema import calls
@@ -73,7 +73,7 @@ def _as_list(values: str | Iterable[str] | None) -> list[str] | None:
     return [values] if isinstance(values, str) else list(values)
 
 
-def _where(since: Moment, until: Moment, tz: str, users=None, models=None, status: str | None = None):
+def period_filter(since: Moment, until: Moment, tz: str, users=None, models=None, status: str | None = None):
     start, end = window(since, until, tz)
     conds = [c.ts >= start, c.ts < end]
     if (u := _as_list(users)) is not None:
@@ -108,11 +108,48 @@ def _key(name: str, tz: str):
     raise ValueError(f"Cannot group usage by {name!r}; choose from {', '.join(GROUPS)}.")
 
 
+def to_frame(rows, columns: list[str]) -> pd.DataFrame:
+    """A DataFrame that keeps SQL NULL as None (pandas would turn a missing string into NaN)."""
+    df = pd.DataFrame(rows, columns=columns)
+    for col in df.columns:
+        if pd.api.types.is_string_dtype(df[col].dtype) and df[col].isna().any():
+            df[col] = df[col].astype(object).where(df[col].notna(), None)
+    return df
+
+
 def frame(engine: Engine, stmt) -> pd.DataFrame:
     """Run ``stmt`` and return its (already aggregated) rows as a DataFrame."""
     with engine.connect() as conn:
         result = conn.execute(stmt)
-        return pd.DataFrame(result.all(), columns=list(result.keys()))
+        return to_frame(result.all(), list(result.keys()))
+
+
+def _bucket(dialect: str):
+    """``ts`` floored to 15 minutes: every zone offset in use is a multiple of that, so all
+    calls of one bucket share a local calendar day, and only buckets need converting."""
+    if dialect == "postgresql":
+        return func.date_bin(literal_column("INTERVAL '15 minutes'"), c.ts,
+                             literal_column("TIMESTAMP '2000-01-01'"))
+    return func.time_bucket(literal_column("INTERVAL '15 minutes'"), c.ts)
+
+
+def _usage_by_local_day(engine: Engine, names: list[str], where, tz: str):
+    """Two stages: aggregate per UTC bucket (and the other keys), then per local day.
+
+    Converting 10 million timestamps one by one costs over a second; converting the
+    ~35,000 buckets of a year costs nothing, and sums of sums are the same sums.
+    """
+    others = [_key(n, tz) for n in names if n != "day"]
+    inner_keys = [_bucket(engine.dialect.name).label("bucket"), *others]
+    inner = select(*inner_keys, *metrics()).where(where).group_by(*inner_keys).subquery()
+    bucket_local = func.timezone(literal_column(f"'{tz}'"),
+                                 func.timezone(literal_column("'UTC'"), inner.c.bucket))
+    outer = {"day": cast(bucket_local, Date).label("day")}
+    outer.update({n: inner.c[n] for n in names if n != "day"})
+    keys = [outer[n] for n in names]
+    sums = [cast(func.sum(inner.c[m.name]), Numeric(38, 10) if m.name == "cost_usd" else BigInteger)
+            .label(m.name) for m in metrics()]
+    return select(*keys, *sums).group_by(*keys).order_by(*keys)
 
 
 def usage_by(engine: Engine, by: str | Iterable[str], since: Moment, until: Moment, tz: str = "UTC",
@@ -122,8 +159,10 @@ def usage_by(engine: Engine, by: str | Iterable[str], since: Moment, until: Mome
     if not names or len(set(names)) != len(names):
         raise ValueError(f"Group by one or more distinct keys of {', '.join(GROUPS)}.")
     keys = [_key(n, tz) for n in names]
-    stmt = (select(*keys, *metrics()).where(_where(since, until, tz, users, models))
-            .group_by(*keys).order_by(*keys))
+    where = period_filter(since, until, tz, users, models)
+    if "day" in names and tz != "UTC":
+        return frame(engine, _usage_by_local_day(engine, names, where, tz))
+    stmt = select(*keys, *metrics()).where(where).group_by(*keys).order_by(*keys)
     return frame(engine, stmt)
 
 
@@ -131,24 +170,27 @@ def totals(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=
            models=None) -> pd.DataFrame:
     """One row: every measure over the period, plus how many distinct users called."""
     stmt = select(*metrics(), func.count(c.user_id.distinct()).label("users")).where(
-        _where(since, until, tz, users, models))
+        period_filter(since, until, tz, users, models))
     return frame(engine, stmt)
 
 
 def latency_by_model(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
                      models=None) -> pd.DataFrame:
-    """p50/p95 latency and time-to-first-token (ms) per model, successful calls only."""
-    def pct(q: str, col):
-        return func.percentile_cont(literal_column(q)).within_group(col)
+    """p50/p95 latency and time-to-first-token (ms) per model, successful calls only (exact)."""
+    def p50_p95(col):  # one ordered-set aggregate for both fractions: a third faster than two
+        return func.percentile_cont(literal_column("ARRAY[0.5, 0.95]")).within_group(col)
 
     stmt = (select(c.model.label("model"), func.count().label("calls"),
-                   pct("0.5", c.latency_ms).label("p50_latency_ms"),
-                   pct("0.95", c.latency_ms).label("p95_latency_ms"),
-                   pct("0.5", c.ttft_ms).label("p50_ttft_ms"),
-                   pct("0.95", c.ttft_ms).label("p95_ttft_ms"))
-            .where(_where(since, until, tz, users, models, status=STATUS_OK))
+                   p50_p95(c.latency_ms).label("latency"), p50_p95(c.ttft_ms).label("ttft"))
+            .where(period_filter(since, until, tz, users, models, status=STATUS_OK))
             .group_by(c.model).order_by(c.model))
-    return frame(engine, stmt)
+    raw = frame(engine, stmt)
+    out = raw[["model", "calls"]].copy()
+    for name in ("latency", "ttft"):
+        pairs = [tuple(v) if v is not None else (None, None) for v in raw[name]]
+        out[f"p50_{name}_ms"] = [p[0] for p in pairs]
+        out[f"p95_{name}_ms"] = [p[1] for p in pairs]
+    return out
 
 
 def month_bounds(now: datetime, tz: str = "UTC") -> tuple[datetime, datetime]:
@@ -168,7 +210,7 @@ def top_users(engine: Engine, since: Moment, until: Moment, n: int = 10, tz: str
               models=None) -> pd.DataFrame:
     """The ``n`` users who spent the most over the period, dearest first."""
     key = c.user_id.label("user")
-    stmt = (select(key, *metrics()).where(_where(since, until, tz, None, models))
+    stmt = (select(key, *metrics()).where(period_filter(since, until, tz, None, models))
             .group_by(c.user_id).order_by(literal_column("cost_usd").desc(), c.user_id).limit(int(n)))
     return frame(engine, stmt)
 
@@ -180,6 +222,6 @@ def most_expensive_calls(engine: Engine, since: Moment, until: Moment, n: int = 
                    c.cost_usd, c.price_version, c.input_tokens, c.output_tokens,
                    c.cache_creation_5m_tokens, c.cache_creation_1h_tokens, c.cache_read_tokens,
                    c.latency_ms, c.request_id)
-            .where(_where(since, until, tz, users, models))
+            .where(period_filter(since, until, tz, users, models))
             .order_by(c.cost_usd.desc(), c.ts.desc()).limit(int(n)))
     return frame(engine, stmt)

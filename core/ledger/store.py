@@ -87,8 +87,8 @@ class Ledger:
     def _fault(self, exc: BaseException, what: str) -> None:
         self.last_error = self._scrub(exc)
         self._down_until = self.clock.monotonic() + self.retry_after_s
-        log.warning("ledger (%s %s) unavailable during %s: %s", self.backend, self.url, what,
-                    self.last_error)
+        log.warning("ledger (%s %s) unavailable during %s, so records go to the spool: %s",
+                    self.backend, self.url, what, self.last_error)
 
     def _backing_off(self) -> bool:
         return self._down_until is not None and self.clock.monotonic() < self._down_until
@@ -106,22 +106,20 @@ class Ledger:
         because it doubles DuckDB's insert time, and falls back to it on a duplicate id.
         """
         ids = [r["id"] for r in rows]
-        stmt = self._insert if if_absent else insert(calls)
-        if len(rows) > 1:
-            stmt = stmt.values(rows)
         for attempt in range(_CONFLICT_RETRIES):
+            stmt = self._insert if if_absent else insert(calls)
             try:
                 with self.engine.begin() as conn:
                     if len(rows) == 1:
                         conn.execute(stmt, rows[0])
                     else:
-                        conn.execute(stmt)
+                        conn.execute(stmt.values(rows))
                     conn.execute(delete(budget_reservations).where(budget_reservations.c.id.in_(ids)))
                 return
             except IntegrityError:
                 if if_absent:
                     raise
-                if_absent, stmt = True, self._insert  # already recorded (a retried call): a no-op
+                if_absent = True  # the id is already there (a retried write): make it a no-op
             except DBAPIError as exc:
                 if attempt == _CONFLICT_RETRIES - 1 or not _is_conflict(exc):
                     raise
@@ -189,18 +187,19 @@ class Ledger:
         return moved
 
     def _apply_lines(self, lines: list[str]) -> None:
-        rows, rejected = {}, []
+        parsed: dict[str, tuple[dict, str]] = {}
+        rejected = []
         for line in lines:
             try:
                 row = row_from_json(line)
-                rows[row["id"]] = row  # a record spooled twice is one row
+                parsed[row["id"]] = (row, line)  # a record spooled twice is one row
             except (ValueError, KeyError, TypeError):
                 rejected.append(line)
-        ordered = list(rows.values())
-        for start in range(0, len(ordered), REPLAY_CHUNK):
-            chunk = ordered[start:start + REPLAY_CHUNK]
+        entries = list(parsed.values())
+        for start in range(0, len(entries), REPLAY_CHUNK):
+            chunk = entries[start:start + REPLAY_CHUNK]
             try:
-                self._write(chunk)
+                self._write([row for row, _ in chunk])
             except DBAPIError as exc:
                 if not _is_permanent(exc):
                     raise  # unavailable: keep the whole spool for the next try
@@ -210,16 +209,16 @@ class Ledger:
                       self.spool.rejected_path)
             self.spool.reject(line)
 
-    def _write_one_by_one(self, rows: Iterable[dict]) -> list[str]:
+    def _write_one_by_one(self, entries: Iterable[tuple[dict, str]]) -> list[str]:
         """Write rows singly; return the spool lines of those the database refuses for good."""
         refused = []
-        for row in rows:
+        for row, line in entries:
             try:
                 self._write([row])
             except DBAPIError as exc:
                 if not _is_permanent(exc):
                     raise
-                refused.append(to_json(from_row(row)))
+                refused.append(line)
         return refused
 
     def get(self, call_id: str) -> CallRecord | None:

@@ -77,7 +77,7 @@ def test_usage_json_groups(cli):
     for user in ("ana", "bo", "ana"):
         cli("ask", "--user", user, "--model", "simple", "--json", f"Hi from {user} {time.time()}")
     rows = json.loads(cli("usage", "--by", "user", "--json").stdout)
-    by_user = {r["user_id"]: r for r in rows}
+    by_user = {r["user"]: r for r in rows}
     assert by_user["ana"]["calls"] == 2 and by_user["bo"]["calls"] == 1
     assert all(isinstance(r["cost_usd"], str) and Decimal(r["cost_usd"]) > 0 for r in rows)
 
