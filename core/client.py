@@ -102,7 +102,7 @@ class GuardedClient:
 
     def close(self) -> None:
         """Stop what the factory started for this client and flush background records."""
-        self.recorder.flush()
+        self.recorder.close()
         for closer in reversed(self.closers):
             closer()
         self.closers.clear()

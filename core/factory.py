@@ -129,6 +129,8 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
                               cache_sampling=settings.cache_sampling, store_prompts=settings.store_prompts,
                               estimate_margin=settings.estimate_margin, source=source),
         clock=clock, observer=observer)
+    if engine is not None:  # built here, so closed here (the simulator too, via closers)
+        closers.append(engine.dispose)
     client.budgeted.update(known_budgets)
     client.settings = settings
     client.demo = not settings.keys

@@ -43,6 +43,9 @@ class Call:
     retries: int = 0
 
 
+_STOP = object()
+
+
 class _Background:
     """A daemon thread that writes $0 records so the caller doesn't wait for the database."""
 
@@ -64,6 +67,9 @@ class _Background:
     def _run(self) -> None:
         while True:
             item = self.q.get()
+            if item is _STOP:
+                self.q.task_done()
+                return
             try:
                 item() if callable(item) else self.ledger.record(item)
             except Exception:  # noqa: BLE001 - the ledger spools its own failures; never kill the thread
@@ -74,6 +80,14 @@ class _Background:
     def flush(self) -> None:
         if self.thread is not None:
             self.q.join()
+
+    def stop(self) -> None:
+        """Finish what is queued and end the thread (a later submit starts a new one)."""
+        with self.lock:
+            thread, self.thread = self.thread, None
+        if thread is not None:
+            self.q.put(_STOP)
+            thread.join(timeout=30)
 
 
 class Recorder:
@@ -168,3 +182,7 @@ class Recorder:
     def flush(self) -> None:
         if self.background is not None:
             self.background.flush()
+
+    def close(self) -> None:
+        if self.background is not None:
+            self.background.stop()

@@ -9,7 +9,7 @@ from core.errors import TollgateError
 from core.factory import build_client
 
 
-@st.cache_resource(show_spinner="Starting the guarded client…")
+@st.cache_resource(show_spinner="Starting the guarded client…", on_release=lambda c: c.close())
 def client():
     """One guarded client per console process (demo simulator included when no key is set)."""
     try:
