@@ -10,20 +10,25 @@ Prints p50/p99 per path, the time the guard adds and the ratio. Targets: the gua
 from __future__ import annotations
 
 import argparse
+import contextlib
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 import anthropic  # noqa: E402
+import httpx2  # noqa: E402
 
 from core.config import load_settings  # noqa: E402
 from core.factory import build_client  # noqa: E402
 from core.keys import ApiKey  # noqa: E402
-from core.simulator import Simulator  # noqa: E402
 
 KEY = ApiKey("bench", "sk-ant-test-fake-bench-0000")
 MODEL = "claude-haiku-5-5"
@@ -32,6 +37,28 @@ MODEL = "claude-haiku-5-5"
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+@contextlib.contextmanager
+def simulator():
+    """The simulator in its own process, so its work doesn't share our interpreter's GIL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "core", "simulate", "--port", str(port), "--ttft", "0",
+                             "--tps", "0"], cwd=ROOT, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url + "/_sim/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def timed(fn) -> float:
@@ -44,9 +71,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
     n = ap.parse_args().n
-    with Simulator() as sim, tempfile.TemporaryDirectory() as tmp:
-        raw = anthropic.Anthropic(api_key=KEY.secret, base_url=sim.url, max_retries=0)
-        base = dict(env={}, load_keys=False, keys=(KEY,), base_url=sim.url)
+    with simulator() as url, tempfile.TemporaryDirectory() as tmp:
+        # The raw client is configured exactly as the guard configures its own (timeouts, no retries).
+        raw = anthropic.Anthropic(api_key=KEY.secret, base_url=url, max_retries=0,
+                                  timeout=httpx2.Timeout(60.0, connect=10.0))
+        base = dict(env={}, load_keys=False, keys=(KEY,), base_url=url)
         guard = build_client(load_settings(**base, ledger_url=None, cache="off", concurrency=None,
                                            user_concurrency=None), use_ledger=False)
         hits = build_client(load_settings(**base, ledger_url=None, cache="memory"), use_ledger=False)
@@ -69,6 +98,8 @@ def main() -> None:
             prompt = f"Question number {i}: what changed this week?"
             for name, fn in paths.items():
                 times[name].append(timed(lambda fn=fn, p=prompt: fn(p)))
+                # The ledger's background work (alert checks) must not run into the next path's timing.
+                ledgered.recorder.flush()
         for c in (guard, hits, ledgered):
             c.close()
 

@@ -35,6 +35,7 @@ _GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutE
 
 class SimHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
     server_version = "anthropic-simulator"
     sys_version = ""
     timeout = 120  # idle keep-alive connections end after this many seconds
