@@ -100,6 +100,7 @@ def main() -> None:
                 times[name].append(timed(lambda fn=fn, p=prompt: fn(p)))
                 # The ledger's background work (alert checks) must not run into the next path's timing.
                 ledgered.recorder.flush()
+        hot = [timed(lambda: paths["guarded, cache hit"]("")) for _ in range(n)]  # back to back
         for c in (guard, hits, ledgered):
             c.close()
 
@@ -114,7 +115,11 @@ def main() -> None:
     added50 = pct(times["guarded, miss"], 0.5) - raw50
     hit50 = pct(times["guarded, cache hit"], 0.5)
     print(f"\nguard adds {added50:.3f} ms at p50 on a miss (target < 0.5): {'OK' if added50 < 0.5 else 'MISSED'}")
-    print(f"cache hit returns in {hit50:.3f} ms at p50 (target < 0.2): {'OK' if hit50 < 0.2 else 'MISSED'}")
+    hot50, hot99 = pct(hot, 0.5), pct(hot, 0.99)
+    print(f"cache hit, back to back: p50 {hot50:.3f} ms, p99 {hot99:.3f} ms (target < 0.2): "
+          f"{'OK' if hot50 < 0.2 else 'MISSED'}")
+    print(f"cache hit, interleaved with real calls: p50 {hit50:.3f} ms (target < 0.2): "
+          f"{'OK' if hit50 < 0.2 else 'MISSED'} (CPU caches are cold after each HTTP round trip)")
     print(f"mean raw {statistics.mean(times['raw SDK']):.3f} ms")
 
 

@@ -64,15 +64,7 @@ class GuardedClient:
                            source, streamed=False)
         if isinstance(call, CallResult):
             return call
-        try:
-            reply, call.retries = self.retrier.run(lambda: self.transport.create(call.body))
-        except TollgateError as err:
-            call.retries = getattr(err, "retries", 0)
-            self._fail(call, err)
-            raise
-        except BaseException as exc:  # KeyboardInterrupt, bugs: still settle and record
-            self._fail(call, TollgateError(f"Interrupted: {type(exc).__name__}"))
-            raise
+        reply = self._send(call, self.transport.create)
         return self._succeed(call, reply.text, reply.usage, reply.stop_reason, reply.request_id,
                              reply.headers, reply.key_label, None)
 
@@ -206,6 +198,26 @@ class GuardedClient:
         result.ledger_id = self.recorder.cached(call, result, STATUS_CACHED)
         return result
 
+    def _send(self, call: Call, attempt):
+        """Breaker → retry loop → one SDK attempt; a failure is settled and recorded, then raised."""
+        try:
+            out, call.retries = self.retrier.run(lambda: attempt(call.body))
+            return out
+        except TollgateError as err:
+            call.retries = getattr(err, "retries", 0)
+            self._fail(call, err)
+            raise
+        except BaseException as exc:  # KeyboardInterrupt, bugs: still settle and record
+            self._fail(call, TollgateError(f"Interrupted: {type(exc).__name__}"))
+            raise
+
+    def _cancel(self, call: Call) -> None:
+        """A call abandoned before anything was sent: free its limiter slot, record it as blocked."""
+        err = TollgateError("Cancelled by the caller before it was sent.")
+        self.breaker.record_failure(err)  # a local outcome: frees a half-open probe, counts nothing
+        call.permit.release()
+        self.recorder.refused(call, err)
+
     def _fail(self, call: Call, err: TollgateError, **kw) -> None:
         """A sent call ended without an answer: tell the breaker, free the slot, record it."""
         self.breaker.record_failure(err)
@@ -236,37 +248,47 @@ class GuardedClient:
 
 
 class GuardedStream:
-    """Iterates text deltas of a guarded streaming call; ``result`` is set once it ends."""
+    """Iterates text deltas of a guarded streaming call; ``result`` is set once it ends.
+
+    Use it as a context manager (or call ``close``) when you may stop early: a stream that is
+    abandoned is settled and recorded as cancelled, and its limiter slot and budget hold are freed.
+    """
 
     def __init__(self, client: GuardedClient, call) -> None:
         self._client, self._call = client, call
         self.result: CallResult | None = call if isinstance(call, CallResult) else None
         self.partial_text = ""
+        self._gen: Iterator[str] | None = None
+        self._ended = self.result is not None
 
     def __iter__(self) -> Iterator[str]:
+        if self._gen is None:
+            self._gen = self._run()
+        return self._gen
+
+    def _run(self) -> Iterator[str]:
         if self.result is not None:  # a cache hit: the whole answer at once
             yield self.result.text
             return
         client, call = self._client, self._call
+        st = client._send(call, client.transport.open_stream)
         try:
-            st, call.retries = client.retrier.run(lambda: client.transport.open_stream(call.body))
-        except TollgateError as err:
-            call.retries = getattr(err, "retries", 0)
-            client._fail(call, err)
-            raise
-        yield from st.texts
-        try:
+            yield from list(st.texts)
             yield from drain(st)
         except TollgateError as err:
+            self._ended = True
             self.partial_text = "".join(st.texts)
             client._fail(call, err, usage=stream_usage(st), partial_text=self.partial_text,
-                                   request_id=st.request_id, key_label=st.key_label)
+                         request_id=st.request_id, key_label=st.key_label)
             raise
         except GeneratorExit:  # the caller stopped reading: settle what was used
+            self._ended = True
+            st.closer()
+            self.partial_text = "".join(st.texts)
             client._fail(call, TollgateError("Stream closed by the caller."), usage=stream_usage(st),
-                                   partial_text="".join(st.texts), request_id=st.request_id,
-                                   key_label=st.key_label)
+                         partial_text=self.partial_text, request_id=st.request_id, key_label=st.key_label)
             raise
+        self._ended = True
         self.result = client._succeed(call, "".join(st.texts), stream_usage(st), st.stop_reason,
                                       st.request_id, st.headers, st.key_label, st.ttft_s)
 
@@ -275,6 +297,22 @@ class GuardedStream:
         for _ in self:
             pass
         return self.result
+
+    def close(self) -> None:
+        """Stop here: settle and record a stream that has not ended (idempotent)."""
+        if self._ended:
+            return
+        if self._gen is not None:
+            self._gen.close()
+        if not self._ended:  # never started: nothing was sent, so release what was held
+            self._ended = True
+            self._client._cancel(self._call)
+
+    def __enter__(self) -> GuardedStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _sha(obj) -> str:

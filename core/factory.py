@@ -78,6 +78,7 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
     base_url, keys = settings.base_url, list(settings.keys)
     if not keys:
         keys = [DEMO_KEY]
+        source = "demo"  # simulated calls are kept apart from real spend in the ledger
         if not base_url:
             from core.simulator import Simulator
 

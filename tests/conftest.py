@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
 import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -32,26 +35,55 @@ def require_service(name: str, host: str, port: int) -> None:
     pytest.skip(msg)
 
 
+def run_threads(target: Callable[[int], object], n: int, timeout_s: float | None = None) -> list[Exception]:
+    """Run ``target(i)`` on ``n`` threads released together; what they raised, for the test to assert on."""
+    barrier, errors = threading.Barrier(n, timeout=timeout_s), []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            target(i)
+        except Exception as exc:  # a thread's failure must fail the test, so it is handed back
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout_s)
+    stuck = sum(t.is_alive() for t in threads)
+    return errors + ([TimeoutError(f"{stuck} of {n} threads still running")] if stuck else [])
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def pg_url() -> str:
-    """A PostgreSQL URL with a fresh schema of its own, dropped afterwards."""
+@contextlib.contextmanager
+def pg_schema(prefix: str = "t_") -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped on exit."""
     require_service("PostgreSQL", "127.0.0.1", 5432)
     import sqlalchemy as sa
 
-    schema = "t_" + uuid.uuid4().hex[:12]
+    schema = prefix + uuid.uuid4().hex[:12]
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.connect() as c:
-        c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """A PostgreSQL URL with a fresh schema of its own, dropped afterwards."""
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture

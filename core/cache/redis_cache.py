@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 import threading
 
-from core.cache._guard import FailureGuard, describe, log
+from core.cache._guard import SharedBackend
 from core.cache.entry import CachedResponse
 from core.clock import Clock, SystemClock
 
 
-class RedisCache:
+class RedisCache(SharedBackend):
     """Answers under ``prefix + key``; any Redis error is a miss (or a skipped set)."""
 
     backend = "redis"
@@ -23,10 +23,7 @@ class RedisCache:
         self._client_lock = threading.Lock()
         self.prefix = prefix
         self._socket_timeout_s = socket_timeout_s
-        self._guard = FailureGuard(self.backend, (clock or SystemClock()).monotonic,
-                                   pause_after_error_s)
-        self._count_lock = threading.Lock()
-        self._hits = self._misses = 0
+        super().__init__((clock or SystemClock()).monotonic, pause_after_error_s)
 
     def _redis(self):
         if self._client is None:
@@ -39,13 +36,6 @@ class RedisCache:
                         socket_connect_timeout=self._socket_timeout_s)
         return self._client
 
-    def _count(self, hit: bool) -> None:
-        with self._count_lock:
-            if hit:
-                self._hits += 1
-            else:
-                self._misses += 1
-
     def _run(self, op: str, fn):
         """Call ``fn(client)``; None (logged, backend paused) on any error."""
         if not self._guard.available():
@@ -56,25 +46,10 @@ class RedisCache:
             self._guard.failed(op, exc)
             return None
 
-    def get(self, key: str) -> CachedResponse | None:
-        raw = self._run("get", lambda r: r.get(self.prefix + key))
-        if raw is None:
-            self._count(False)
-            return None
-        try:
-            value = CachedResponse.from_json(raw)
-        except ValueError as exc:
-            log.warning("redis cache: unreadable entry dropped: %s", describe(exc))
-            self.delete(key)
-            self._count(False)
-            return None
-        self._count(True)
-        return value
+    def _load(self, key: str) -> bytes | None:
+        return self._run("get", lambda r: r.get(self.prefix + key))
 
-    def set(self, key: str, value: CachedResponse, ttl_s: float) -> None:
-        if ttl_s <= 0:
-            self.delete(key)
-            return
+    def _store(self, key: str, value: CachedResponse, ttl_s: float) -> None:
         px = max(1, round(ttl_s * 1000))  # milliseconds: sub-second TTLs stay exact
         payload = value.to_json().encode("utf-8")
         self._run("set", lambda r: r.set(self.prefix + key, payload, px=px))
@@ -99,6 +74,4 @@ class RedisCache:
         self._run("clear", wipe)
 
     def stats(self) -> dict:
-        with self._count_lock:  # size would need a SCAN: not cheap, so not reported
-            return {"backend": self.backend, "hits": self._hits, "misses": self._misses,
-                    "size": None, "errors": self._guard.errors}
+        return self._stats(size=None)  # size would need a SCAN: not cheap, so not reported

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from core.cache._guard import FailureGuard, describe, log
+from core.cache._guard import SharedBackend
 from core.cache.entry import CachedResponse
 from core.clock import Clock, SystemClock
 from core.ledger.schema import metadata, response_cache
@@ -21,7 +21,7 @@ from core.ledger.schema import metadata, response_cache
 _T = response_cache
 
 
-class SqlCache:
+class SqlCache(SharedBackend):
     """Answers in a SQL table (DuckDB or PostgreSQL; SQLite works too); created on first use."""
 
     backend = "sql"
@@ -37,9 +37,7 @@ class SqlCache:
         # A DuckDB connection must not be used by two threads at once (StaticPool shares one).
         self._serial = (threading.Lock() if engine.dialect.name == "duckdb"
                         else contextlib.nullcontext())
-        self._guard = FailureGuard(self.backend, self._clock.monotonic, pause_after_error_s)
-        self._count_lock = threading.Lock()
-        self._hits = self._misses = 0
+        super().__init__(self._clock.monotonic, pause_after_error_s)
 
     # -- helpers ---------------------------------------------------------------------
     def _utcnow(self) -> datetime:
@@ -52,27 +50,27 @@ class SqlCache:
                     metadata.create_all(self._engine, tables=[_T])
                     self._ready = True
 
-    def _count(self, hit: bool) -> None:
-        with self._count_lock:
-            if hit:
-                self._hits += 1
-            else:
-                self._misses += 1
-
-    def _write(self, op: str, *statements) -> bool:
-        """Run statements in one transaction; False (logged) on any error."""
+    def _run(self, op: str, work, *, write: bool = False):
+        """``work(conn)`` (in one transaction if ``write``); None (logged, backend paused) on any error."""
         if not self._guard.available():
-            return False
+            return None
         try:
             with self._serial:
                 self._ensure_table()
-                with self._engine.begin() as conn:
-                    for stmt in statements:
-                        conn.execute(stmt)
-            return True
+                with (self._engine.begin() if write else self._engine.connect()) as conn:
+                    return work(conn)
         except Exception as exc:
             self._guard.failed(op, exc)
-            return False
+            return None
+
+    def _write(self, op: str, *statements) -> bool:
+        """Run statements in one transaction; False (logged) on any error."""
+        def run_all(conn) -> bool:
+            for stmt in statements:
+                conn.execute(stmt)
+            return True
+
+        return self._run(op, run_all, write=True) is True
 
     def _upsert(self, row: dict):
         """INSERT … ON CONFLICT (key) DO UPDATE; both DuckDB and PostgreSQL speak it."""
@@ -89,37 +87,13 @@ class SqlCache:
             set_={c: stmt.excluded[c] for c in ("payload", "created_at", "expires_at")})
         return [stmt]
 
-    # -- the ResponseCache interface ----------------------------------------------------
-    def get(self, key: str) -> CachedResponse | None:
-        if not self._guard.available():
-            self._count(False)
-            return None
+    # -- what SharedBackend builds get, set and stats on --------------------------------
+    def _load(self, key: str) -> str | None:
         query = sa.select(_T.c.payload).where(_T.c.key == key, _T.c.expires_at > self._utcnow())
-        try:
-            with self._serial:
-                self._ensure_table()
-                with self._engine.connect() as conn:
-                    row = conn.execute(query).first()
-        except Exception as exc:
-            self._guard.failed("get", exc)
-            row = None
-        if row is None:
-            self._count(False)
-            return None
-        try:
-            value = CachedResponse.from_json(row[0])
-        except ValueError as exc:
-            log.warning("sql cache: unreadable entry dropped: %s", describe(exc))
-            self.delete(key)
-            self._count(False)
-            return None
-        self._count(True)
-        return value
+        row = self._run("get", lambda conn: conn.execute(query).first())
+        return None if row is None else row[0]
 
-    def set(self, key: str, value: CachedResponse, ttl_s: float) -> None:
-        if ttl_s <= 0:
-            self.delete(key)
-            return
+    def _store(self, key: str, value: CachedResponse, ttl_s: float) -> None:
         now = self._utcnow()
         row = {"key": key, "payload": value.to_json(), "created_at": now,
                "expires_at": now + timedelta(seconds=ttl_s)}
@@ -145,16 +119,5 @@ class SqlCache:
         self._write("clear", sa.delete(_T))
 
     def stats(self) -> dict:
-        size = None
-        if self._guard.available():
-            query = sa.select(sa.func.count()).select_from(_T).where(_T.c.expires_at > self._utcnow())
-            try:
-                with self._serial:
-                    self._ensure_table()
-                    with self._engine.connect() as conn:
-                        size = conn.execute(query).scalar_one()
-            except Exception as exc:
-                self._guard.failed("stats", exc)
-        with self._count_lock:
-            return {"backend": self.backend, "hits": self._hits, "misses": self._misses,
-                    "size": size, "errors": self._guard.errors}
+        query = sa.select(sa.func.count()).select_from(_T).where(_T.c.expires_at > self._utcnow())
+        return self._stats(size=self._run("stats", lambda conn: conn.execute(query).scalar_one()))

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import StaticPool
 
 from core.clock import FakeClock
 from core.config import load_settings
 from core.factory import build_client
 from core.keys import ApiKey
+from core.ledger.schema import metadata
 from core.simulator import Simulator
 
 PRIMARY = ApiKey("primary", "sk-ant-test-fake-primary-0000")
+
+
+@pytest.fixture(params=["duckdb-file", "duckdb-memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request, tmp_path):
+    """An empty ledger database (every table) on each backend: DuckDB file, DuckDB in memory, PostgreSQL."""
+    if request.param == "duckdb-file":
+        eng = sa.create_engine(f"duckdb:///{tmp_path / 'ledger.duckdb'}")
+    elif request.param == "duckdb-memory":  # one shared connection, else each one is its own DB
+        eng = sa.create_engine("duckdb:///:memory:", poolclass=StaticPool)
+    else:
+        eng = sa.create_engine(request.getfixturevalue("pg_url"))
+    metadata.create_all(eng)
+    yield eng
+    eng.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +39,8 @@ def sim():
 @pytest.fixture
 def fresh_sim(sim):
     sim.reset()
-    sim.configure(rpm=None, input_tpm=None, output_tpm=None, reject_keys=[], ttft_s=0.0, tokens_per_s=0.0)
+    sim.configure(rpm=None, input_tpm=None, output_tpm=None, reject_keys=[], ttft_s=0.0, tokens_per_s=0.0,
+                  timeout_hold_s=5.0)
     return sim
 
 

@@ -9,30 +9,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.pool import StaticPool
 
 from core.budgets import BudgetBook
 from core.clock import FakeClock
 from core.errors import BudgetExceeded
-from core.ledger.schema import budget_alerts, budget_reservations, budgets, calls, metadata
+from core.ledger.schema import budget_reservations, budgets, calls
 
-# tollgate_schema's integer key compiles to SERIAL, which DuckDB lacks; budgets need only these.
-TABLES = [calls, budgets, budget_reservations, budget_alerts]
 EXAMPLE = Path(__file__).resolve().parents[2] / "data" / "budgets.example.toml"
 D = Decimal
-
-
-@pytest.fixture(params=["duckdb-file", "duckdb-memory", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path):
-    if request.param == "duckdb-file":
-        eng = sa.create_engine(f"duckdb:///{tmp_path / 'ledger.duckdb'}")
-    elif request.param == "duckdb-memory":  # one shared connection, else each one is its own DB
-        eng = sa.create_engine("duckdb:///:memory:", poolclass=StaticPool)
-    else:
-        eng = sa.create_engine(request.getfixturevalue("pg_url"))
-    metadata.create_all(eng, tables=TABLES)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

@@ -12,26 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.pool import StaticPool
 
 from core.budgets import BudgetBook
-from core.ledger.schema import budget_alerts, budget_reservations, budgets, calls, metadata
+from core.ledger.schema import calls
+from tests.conftest import run_threads
 
-TABLES = [calls, budgets, budget_reservations, budget_alerts]
 D = Decimal
-
-
-@pytest.fixture(params=["duckdb-file", "duckdb-memory", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path):
-    if request.param == "duckdb-file":
-        eng = sa.create_engine(f"duckdb:///{tmp_path / 'ledger.duckdb'}")
-    elif request.param == "duckdb-memory":  # one shared connection, else each one is its own DB
-        eng = sa.create_engine("duckdb:///:memory:", poolclass=StaticPool)
-    else:
-        eng = sa.create_engine(request.getfixturevalue("pg_url"))
-    metadata.create_all(eng, tables=TABLES)
-    yield eng
-    eng.dispose()
 
 
 def record(engine, user: str, cost: Decimal, ts: datetime) -> None:
@@ -124,21 +110,8 @@ def test_concurrent_checks_alert_once_per_threshold(engine, clock):
     book = BudgetBook(engine, clock=clock, webhook_url=HOOK, post=poster)
     book.set_budget("alice", D("1"))
     record(engine, "alice", D("1.2"), clock.now())
-    barrier, results, errors = threading.Barrier(16), [], []
-
-    def check():
-        barrier.wait()
-        try:
-            results.append(book.check_alerts("alice"))
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=check) for _ in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert errors == []
+    results = []
+    assert run_threads(lambda _: results.append(book.check_alerts("alice")), 16, timeout_s=30) == []
     assert sorted(a.threshold_pct for r in results for a in r) == [50, 80, 100]
     assert sorted(body["threshold_pct"] for _, body in poster.posts) == [50, 80, 100]
     assert len(book.alerts()) == 3

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import threading
 import uuid
 from datetime import UTC
 from decimal import Decimal
@@ -14,9 +13,9 @@ import sqlalchemy as sa
 from core.budgets import BudgetBook
 from core.clock import FakeClock
 from core.errors import BudgetExceeded
-from core.ledger.schema import budget_alerts, budget_reservations, budgets, calls, metadata
+from core.ledger.schema import budget_reservations, calls, metadata
+from tests.conftest import run_threads
 
-TABLES = [calls, budgets, budget_reservations, budget_alerts]
 BUDGET = Decimal("0.05")
 WORST = Decimal("0.004")  # the worst case each call reserves
 FIT = int(BUDGET / WORST)  # calls that must succeed at least: each settles at most WORST
@@ -69,24 +68,12 @@ def check_outcomes(outcomes: list[tuple[str, Decimal]], engine, n_calls: int) ->
 
 def test_200_threads_on_duckdb_never_overshoot(tmp_path, clock):
     engine = sa.create_engine(f"duckdb:///{tmp_path / 'ledger.duckdb'}", pool_size=10, max_overflow=40)
-    metadata.create_all(engine, tables=TABLES)
+    metadata.create_all(engine)
     book = BudgetBook(engine, clock=clock)
     book.set_budget("alice", BUDGET)
-    barrier, outcomes, errors = threading.Barrier(200), [], []
-
-    def worker(i: int) -> None:
-        barrier.wait()
-        try:
-            outcomes.append(one_call(book, engine, "alice", i, clock))
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(200)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    outcomes = []
+    assert run_threads(lambda i: outcomes.append(one_call(book, engine, "alice", i, clock)), 200,
+                       timeout_s=60) == []
     check_outcomes(outcomes, engine, 200)
     assert book.remaining("alice") == BUDGET - sum(v for kind, v in outcomes if kind == "ok")
     engine.dispose()
@@ -115,7 +102,7 @@ def _run_processes(url: str, users: list[str], procs: int = 4, per_proc: int = 5
 @pytest.mark.postgres
 def test_four_processes_on_postgres_never_overshoot_a_user_budget(pg_url):
     engine = sa.create_engine(pg_url)
-    metadata.create_all(engine, tables=TABLES)
+    metadata.create_all(engine)
     BudgetBook(engine, clock=FakeClock()).set_budget("alice", BUDGET)
     outcomes = _run_processes(pg_url, ["alice"])
     check_outcomes(outcomes, engine, 200)
@@ -125,7 +112,7 @@ def test_four_processes_on_postgres_never_overshoot_a_user_budget(pg_url):
 @pytest.mark.postgres
 def test_four_processes_on_postgres_never_overshoot_the_global_budget(pg_url):
     engine = sa.create_engine(pg_url)
-    metadata.create_all(engine, tables=TABLES)
+    metadata.create_all(engine)
     book = BudgetBook(engine, clock=FakeClock())
     book.set_budget("*", BUDGET)
     book.set_budget("bob", Decimal("1"))  # bob's own budget is loose: "*" must still bind him

@@ -7,7 +7,6 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from core.cache import CachedResponse, MemoryCache, RedisCache, ResponseCache, S
 from core.clock import FakeClock, SystemClock
 from core.ledger.schema import response_cache
 from core.types import Usage
+from tests.conftest import run_threads
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "a" * 64
@@ -194,11 +194,7 @@ def test_sql_on_one_shared_duckdb_connection_is_thread_safe(clock, engines):
             if got is None or got.text != key:
                 failures.append(key)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert run_threads(worker, 4) == []
     assert failures == [] and cache.stats()["errors"] == 0
     assert cache.stats()["size"] == 100
 

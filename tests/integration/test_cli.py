@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def cli(tmp_path, sim):
+def cli(tmp_path, fresh_sim):
     """Run the CLI in a subprocess: no key, the session simulator, a private DuckDB ledger."""
-    sim.reset()
+    sim = fresh_sim
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "TOLLGATE_"))}
     env.update(ANTHROPIC_BASE_URL=sim.url, TOLLGATE_LEDGER_URL=f"duckdb:///{tmp_path / 'l.duckdb'}",
                TOLLGATE_SPOOL_PATH=str(tmp_path / "spool"))

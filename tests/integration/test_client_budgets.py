@@ -84,13 +84,13 @@ WORKER = textwrap.dedent("""
 
 
 @pytest.mark.postgres
-def test_200_concurrent_calls_four_processes_postgres(pg_url, sim, tmp_path):
+def test_200_concurrent_calls_four_processes_postgres(pg_url, fresh_sim, tmp_path):
     from core.budgets import BudgetBook
     from core.clock import SystemClock
     from core.ledger.engine import make_engine
     from core.ledger.migrations import migrate
 
-    sim.reset()
+    sim = fresh_sim
     engine = make_engine(pg_url)
     migrate(engine)
     BudgetBook(engine, clock=SystemClock()).set_budget("ana", BUDGET)

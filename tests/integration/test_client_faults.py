@@ -227,3 +227,15 @@ def test_count_tokens_offline_matches_the_api(make_client, fresh_sim):
     client = make_client()
     offline = client.count_tokens(PROMPT, model="claude-sonnet-5-5")
     assert offline == client.count_tokens(PROMPT, model="claude-sonnet-5-5", exact=True)
+
+
+def test_abandoned_stream_frees_its_slot_and_is_recorded(make_client, fresh_sim):
+    client = make_client(concurrency=1, limit_max_wait_s=0)
+    with client.stream(PROMPT, user="ana", model="claude-haiku-5-5", max_tokens=64) as s:
+        first = next(iter(s))  # read one delta, then walk away
+    assert first and s.partial_text.startswith(first) and s.result is None
+    never_read = client.stream(PROMPT + "?", user="ana", model="claude-haiku-5-5", max_tokens=64)
+    never_read.close()
+    # Both slots were given back: with concurrency 1 and no waiting, another call still gets through.
+    assert client.create(PROMPT + "!", user="ana", model="claude-haiku-5-5").text
+    assert client.limiter.snapshot()["global"]["concurrency"]["in_use"] == 0

@@ -22,6 +22,7 @@ from core.ledger.schema import budget_reservations, calls
 from core.ledger.spool import Spool
 from core.ledger.store import Ledger
 from core.types import CallRecord, Usage
+from tests.conftest import run_threads
 
 REPO = Path(__file__).resolve().parents[2]
 BACKENDS = ["duckdb_file", "duckdb_memory", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -118,26 +119,18 @@ def test_recording_the_same_id_twice_keeps_one_row(ledger):
 
 
 def test_fifty_threads_writing_at_once_all_land_once(ledger):
-    per_thread, ids, errors = 6, [], []
+    per_thread, ids = 6, []
     lock = threading.Lock()
 
     def work(t: int) -> None:
-        try:
-            for i in range(per_thread):
-                rec = make_record(user=f"u{t}", cost_usd=Decimal(t * 100 + i) / 10**10)
-                reserve(ledger.engine, rec.id, user=f"u{t}")
-                got = ledger.record(rec)
-                with lock:
-                    ids.append(got)
-        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
-            errors.append(exc)
+        for i in range(per_thread):
+            rec = make_record(user=f"u{t}", cost_usd=Decimal(t * 100 + i) / 10**10)
+            reserve(ledger.engine, rec.id, user=f"u{t}")
+            got = ledger.record(rec)
+            with lock:
+                ids.append(got)
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not run_threads(work, 50)
     assert len(ids) == len(set(ids)) == 50 * per_thread
     assert not ledger.spool.pending(), "a concurrent write fell back to the spool"
     counts = count_ids(ledger.engine, ids)
@@ -239,12 +232,12 @@ def test_spool_appends_from_processes_and_threads_never_interleave(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", SPOOL_WRITER, str(path), f"p{i}", "150"], env=env)
              for i in range(3)]
     spool = Spool(path)
-    threads = [threading.Thread(target=lambda t=t: [spool.append(json.dumps({"writer": f"t{t}", "n": n}))
-                                                   for n in range(100)]) for t in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+
+    def write(t: int) -> None:
+        for n in range(100):
+            spool.append(json.dumps({"writer": f"t{t}", "n": n}))
+
+    assert run_threads(write, 4) == []
     assert all(p.wait(timeout=60) == 0 for p in procs)
     lines = [json.loads(x) for x in path.read_text().splitlines()]  # every line whole
     seen = {(x["writer"], x["n"]) for x in lines}

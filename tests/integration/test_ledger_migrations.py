@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -15,6 +14,7 @@ from core.ledger.migrations import STEPS, current_version, migrate
 from core.ledger.schema import SCHEMA_VERSION, calls, metadata
 from core.ledger.spool import Spool
 from core.ledger.store import Ledger
+from tests.conftest import run_threads
 from tests.integration.test_ledger import make_record
 
 # The calls table as an early release had it: no cache split, no flags, no source/detail.
@@ -119,21 +119,8 @@ def test_migrate_is_idempotent_and_creates_every_table(url):
 
 def test_concurrent_starts_migrate_once(url):
     engines = [make_engine(url) for _ in range(6)]
-    results, errors = [], []
-    barrier = threading.Barrier(len(engines))
-
-    def start(engine):
-        barrier.wait()
-        try:
-            results.append(migrate(engine))
-        except Exception as exc:  # noqa: BLE001 - asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = []
+    errors = run_threads(lambda i: results.append(migrate(engines[i])), len(engines))
     assert not errors and results == [SCHEMA_VERSION] * len(engines)
     assert versions(engines[0]) == list(range(1, SCHEMA_VERSION + 1))
     for e in engines:

@@ -27,7 +27,7 @@ from core.ledger.spool import Spool
 from core.ledger.store import Ledger
 from core.models import default_catalogue
 from core.types import CallRecord, Usage
-from tests.conftest import PG_URL, require_service
+from tests.conftest import pg_schema
 from tests.integration.test_ledger import BACKENDS
 
 NY = "America/New_York"
@@ -65,16 +65,8 @@ def dataset() -> list[CallRecord]:
 @pytest.fixture(scope="module")
 def pg_module_url():
     """A PostgreSQL schema for this module's read-only data set (loaded once, dropped after)."""
-    require_service("PostgreSQL", "127.0.0.1", 5432)
-    schema = "tq_" + uuid.uuid4().hex[:12]
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.connect() as c:
-        c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with pg_schema("tq_") as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -18,19 +18,7 @@ MODEL = "claude-haiku-5-5"  # a "v2" tokenizer model
 V1_MODEL = "claude-haiku-4-5"  # an alias of a "v1" tokenizer model
 HELLO = [{"role": "user", "content": "Summarise our token spend for November, please."}]
 
-
-@pytest.fixture(scope="module")
-def sim():
-    with Simulator() as s:
-        yield s
-
-
-@pytest.fixture(autouse=True)
-def fresh(sim):
-    sim.configure(ttft_s=0.0, tokens_per_s=0.0, timeout_hold_s=5.0, rpm=None, input_tpm=None,
-                  output_tpm=None, reject_keys=[])
-    sim.reset()
-    yield
+pytestmark = pytest.mark.usefixtures("fresh_sim")  # the shared simulator, reset and configured
 
 
 @pytest.fixture

@@ -11,26 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 import anthropic
 import pytest
 
-from core.simulator import Simulator
-
 KEY = "sk-ant-test-fake-0000"
 BAD_KEY = "sk-ant-test-fake-0bad"
 MODEL = "claude-haiku-5-5"
 HELLO = [{"role": "user", "content": "How much did the team spend this week?"}]
 
-
-@pytest.fixture(scope="module")
-def sim():
-    with Simulator() as s:
-        yield s
-
-
-@pytest.fixture(autouse=True)
-def fresh(sim):
-    sim.configure(ttft_s=0.0, tokens_per_s=0.0, timeout_hold_s=5.0, rpm=None, input_tpm=None,
-                  output_tpm=None, reject_keys=[])
-    sim.reset()
-    yield
+pytestmark = pytest.mark.usefixtures("fresh_sim")  # the shared simulator, reset and configured
 
 
 def make_client(sim, key=KEY, timeout=5.0):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from core import errors as E
 from core.breaker import CircuitBreaker, is_system_failure
+from tests.conftest import run_threads
 
 SYSTEM = [E.Overloaded(), E.UpstreamServerError(), E.ConnectionFailed(), E.Timeout(),
           E.StreamInterrupted(partial_text="Hel")]
@@ -31,6 +30,14 @@ def trip(breaker):
     for _ in range(breaker.failure_threshold):
         breaker.before_call()
         breaker.record_failure(E.Overloaded())
+
+
+def probe_fails(breaker, clock, err, after_s: float = 30) -> None:
+    """Open the breaker, wait ``after_s`` seconds, then let the half-open probe fail with ``err``."""
+    trip(breaker)
+    clock.advance(after_s)
+    breaker.before_call()
+    breaker.record_failure(err)
 
 
 def test_opens_after_threshold_failures_and_refuses(breaker, clock, changes):
@@ -85,10 +92,7 @@ def test_half_open_after_recovery_admits_exactly_one_probe(breaker, clock, chang
 
 
 def test_failed_probe_reopens_with_a_fresh_recovery(breaker, clock):
-    trip(breaker)
-    clock.advance(45)
-    breaker.before_call()
-    breaker.record_failure(E.UpstreamServerError())
+    probe_fails(breaker, clock, E.UpstreamServerError(), after_s=45)
     assert breaker.state == "open"
     snap = breaker.snapshot()
     assert snap["opened_at"] == clock.monotonic()
@@ -109,19 +113,13 @@ def test_client_errors_never_count(breaker, err):
 
 @pytest.mark.parametrize("err", ANSWERED, ids=lambda e: type(e).__name__)
 def test_an_api_answer_in_half_open_closes(breaker, clock, err):
-    trip(breaker)
-    clock.advance(30)
-    breaker.before_call()
-    breaker.record_failure(err)
+    probe_fails(breaker, clock, err)
     assert breaker.state == "closed"
 
 
 @pytest.mark.parametrize("err", LOCAL, ids=lambda e: type(e).__name__)
 def test_a_local_error_frees_the_probe_without_deciding(breaker, clock, err):
-    trip(breaker)
-    clock.advance(30)
-    breaker.before_call()
-    breaker.record_failure(err)
+    probe_fails(breaker, clock, err)
     assert breaker.state == "half_open"
     breaker.before_call()  # the slot is free again: the next caller probes
     with pytest.raises(E.CircuitOpen):
@@ -140,22 +138,16 @@ def test_late_results_while_open_change_nothing(breaker, clock):
 def test_many_threads_get_exactly_one_probe(breaker, clock):
     trip(breaker)
     clock.advance(30)
-    n = 32
-    barrier, admitted, refused = threading.Barrier(n), [], []
+    n, admitted, refused = 32, [], []
 
-    def call():
-        barrier.wait(2)
+    def call(_):
         try:
             breaker.before_call()
             admitted.append(1)
         except E.CircuitOpen:
             refused.append(1)
 
-    threads = [threading.Thread(target=call) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(2)
+    assert run_threads(call, n, timeout_s=2) == []
     assert (len(admitted), len(refused)) == (1, n - 1)
 
 

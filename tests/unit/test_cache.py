@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -24,6 +23,7 @@ from core.cache import (
 from core.clock import FakeClock
 from core.errors import NotConfigured
 from core.types import Usage
+from tests.conftest import run_threads
 
 MODEL = "claude-haiku-5-5"
 BASE_PARAMS = {"max_tokens": 256, "temperature": 0}
@@ -230,26 +230,17 @@ def test_memory_rejects_empty_capacity():
 
 def test_memory_thread_safety_smoke(clock):
     cache = MemoryCache(max_entries=50, clock=clock)
-    errors = []
 
     def worker(n):
-        try:
-            for i in range(2000):
-                k = f"k{(n * 7 + i) % 80}"
-                cache.set(k, answer(text=k), 60)
-                got = cache.get(k)
-                assert got is None or got.text == k
-                if i % 97 == 0:
-                    cache.delete(k)
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
+        for i in range(2000):
+            k = f"k{(n * 7 + i) % 80}"
+            cache.set(k, answer(text=k), 60)
+            got = cache.get(k)
+            assert got is None or got.text == k
+            if i % 97 == 0:
+                cache.delete(k)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert run_threads(worker, 8) == []
     stats = cache.stats()
     assert len(cache) <= 50 and stats["hits"] + stats["misses"] == 8 * 2000
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import pickle
-import threading
 
 import pytest
 
 from core.errors import NotConfigured
 from core.keys import ApiKey, KeyRing, mask
+from tests.conftest import run_threads
 
 OLD = "sk-ant-test-fake-0000"
 NEW = "sk-ant-test-fake-1111"
@@ -169,26 +169,17 @@ def test_ring_logs_labels_not_secrets(clock, caplog):
 
 def test_ring_is_consistent_under_concurrent_marks(clock):
     keys = ring(clock, *[(f"k{i}", f"sk-ant-test-fake-{i:04d}") for i in range(6)])
-    errors = []
 
     def worker(n):
-        try:
-            for j in range(300):
-                label = f"k{(n + j) % 6}"
-                keys.mark_failing(label)
-                assert keys.current().label in keys.labels()
-                keys.snapshot()
-                if j % 3:
-                    keys.mark_ok(label)
-        except Exception as exc:  # surfaced below: a thread's failure must fail the test
-            errors.append(exc)
+        for j in range(300):
+            label = f"k{(n + j) % 6}"
+            keys.mark_failing(label)
+            assert keys.current().label in keys.labels()
+            keys.snapshot()
+            if j % 3:
+                keys.mark_ok(label)
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert run_threads(worker, 4) == []
     for label in keys.labels():
         keys.mark_ok(label)
     assert keys.current().label == "k0" and not any(s["failing"] for s in keys.snapshot())
