@@ -13,6 +13,7 @@ from core.errors import TollgateError
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core", description="Tollgate: a guarded Claude client.")
+    p.add_argument("-v", "--verbose", action="store_true", help="show every call's log line")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     s = sub.add_parser("simulate", help="serve the Anthropic-compatible simulator on 127.0.0.1")
@@ -60,6 +61,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def _emit(obj, as_json: bool, text: str | None = None) -> None:
     print(json.dumps(obj, default=str, ensure_ascii=False) if as_json else (text if text is not None else obj))
+
+
+def _emit_frame(df, as_json: bool, empty: str) -> int:
+    """A DataFrame as JSON records (money and dates as exact strings) or as a text table."""
+    if as_json:
+        rows = [{k: (v.isoformat() if hasattr(v, "isoformat") else str(v) if isinstance(v, Decimal) else v)
+                 for k, v in row.items()} for row in df.to_dict(orient="records")]
+        print(json.dumps(rows, default=str, ensure_ascii=False))
+    else:
+        print(df.to_string(index=False) if len(df) else empty)
+    return 0
 
 
 def _fail(err: TollgateError, as_json: bool) -> int:
@@ -129,14 +141,7 @@ def cmd_usage(args) -> int:
     since, until = _range(args)
     by = [b.strip() for b in args.by.split(",") if b.strip()]
     df = queries.usage_by(engine, by=by, since=since, until=until, tz=args.tz)
-    if args.json:
-        rows = json.loads(df.to_json(orient="records", date_format="iso", default_handler=str))
-        for row, cost in zip(rows, df["cost_usd"], strict=True):
-            row["cost_usd"] = str(cost)
-        _emit(rows, True)
-    else:
-        _emit(None, False, df.to_string(index=False) if len(df) else "No calls in that range.")
-    return 0
+    return _emit_frame(df, args.json, "No calls in that range.")
 
 
 def cmd_budget(args) -> int:
@@ -153,13 +158,7 @@ def cmd_budget(args) -> int:
         budgets.set_budget(args.user, usd, by="cli")
         print(f"Budget for {args.user}: ${usd} a month.")
         return 0
-    df = budgets.status(SystemClock().now())
-    if args.json:
-        _emit([{k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()}
-               for row in df.to_dict(orient="records")], True)
-    else:
-        _emit(None, False, df.to_string(index=False) if len(df) else "No budgets set.")
-    return 0
+    return _emit_frame(budgets.status(SystemClock().now()), args.json, "No budgets set.")
 
 
 def cmd_reprice(args) -> int:
@@ -171,12 +170,7 @@ def cmd_reprice(args) -> int:
     since, until = _range(args)
     table = PriceTable.load(args.table or settings.pricing_file)
     df = reprice(engine, since, until, table=table)
-    if args.json:
-        _emit([{k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()}
-               for row in df.to_dict(orient="records")], True)
-    else:
-        _emit(None, False, df.to_string(index=False) if len(df) else "No calls in that range.")
-    return 0
+    return _emit_frame(df, args.json, "No calls in that range.")
 
 
 def cmd_health(args) -> int:
@@ -208,8 +202,10 @@ def cmd_simulate(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     import logging
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    # Per-call log lines are for services; on a terminal only warnings show unless --verbose.
+    logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.WARNING)
     handler = {"simulate": cmd_simulate, "ask": cmd_ask, "usage": cmd_usage, "budget": cmd_budget,
                "reprice": cmd_reprice, "health": cmd_health, "config": cmd_config}[args.cmd]
     try:

@@ -118,6 +118,7 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
     transport = Transport(KeyRing(keys, clock=clock), base_url=base_url, timeout_s=settings.timeout_s,
                           connect_timeout_s=settings.connect_timeout_s, monotonic=clock.monotonic,
                           http_client=http_client)
+    transport.sdk(transport.keyring.current())  # build the SDK client now (no request), not in the first call
     if cache is None:
         cache = build_cache(settings, engine if engine is not None else getattr(ledger, "engine", None), clock)
     client = GuardedClient(

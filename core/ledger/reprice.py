@@ -88,7 +88,7 @@ def _by_model(engine: Engine, where, table: pricing.PriceTable) -> pd.DataFrame:
             acc["new_cost_usd"] += pricing.cost(usage, _flat(row, long_prompt))
     df = pd.DataFrame(sorted(out.values(), key=lambda r: r["model"]),
                       columns=["model", "calls", "unpriced_calls", "original_cost_usd", "new_cost_usd"])
-    df["difference_usd"] = [n - o for n, o in zip(df["new_cost_usd"], df["original_cost_usd"], strict=True)]
+    df["difference_usd"] = [_diff(n, o) for n, o in zip(df["new_cost_usd"], df["original_cost_usd"], strict=True)]
     return df
 
 
@@ -108,7 +108,7 @@ def _per_call(engine: Engine, where, table: pricing.PriceTable) -> pd.DataFrame:
                         "status": r["status"], "original_price_version": r["price_version"],
                         "new_price_version": row.version if row is not None else None,
                         "original_cost_usd": original, "new_cost_usd": new,
-                        "difference_usd": None if new is None else new - original})
+                        "difference_usd": None if new is None else _diff(new, original)})
     cols = ["id", "ts", "user", "model", "status", "original_price_version", "new_price_version",
             "original_cost_usd", "new_cost_usd", "difference_usd"]
     return to_frame(out, cols)
@@ -126,3 +126,9 @@ def reprice(engine: Engine, since: Moment, until: Moment, table: pricing.PriceTa
     table = table if table is not None else pricing.PriceTable.load()
     where = period_filter(since, until, tz, users, models) & c.status.in_(BILLED)
     return _per_call(engine, where, table) if per_call else _by_model(engine, where, table)
+
+
+def _diff(new, original):
+    """new - original, exact; a zero difference reads as 0, not 0E-10."""
+    d = new - original
+    return d if d else type(d)(0)
