@@ -82,6 +82,16 @@ def main() -> None:
         ledgered = build_client(load_settings(**base, ledger_url=f"duckdb:///{tmp}/bench.duckdb",
                                               spool_path=f"{tmp}/spool", cache="off"))
         body = dict(model=MODEL, max_tokens=32)
+        inner: list[float] = []  # time spent inside the SDK attempt, to isolate the guard's own work
+        send = guard.transport.create
+
+        def timed_send(b):
+            t0 = time.perf_counter()
+            try:
+                return send(b)
+            finally:
+                inner.append((time.perf_counter() - t0) * 1000)
+        guard.transport.create = timed_send
         hits.create("cached question", user="bench", model=MODEL, max_tokens=32, temperature=0)
 
         paths = {
@@ -115,6 +125,9 @@ def main() -> None:
     added50 = pct(times["guarded, miss"], 0.5) - raw50
     hit50 = pct(times["guarded, cache hit"], 0.5)
     print(f"\nguard adds {added50:.3f} ms at p50 on a miss (target < 0.5): {'OK' if added50 < 0.5 else 'MISSED'}")
+    own = [t - i for t, i in zip(times["guarded, miss"], inner[-len(times["guarded, miss"]):], strict=True)]
+    print(f"guard's own work on a miss (total minus the SDK attempt): p50 {pct(own, 0.5):.3f} ms, "
+          f"p99 {pct(own, 0.99):.3f} ms (target < 0.5): {'OK' if pct(own, 0.5) < 0.5 else 'MISSED'}")
     hot50, hot99 = pct(hot, 0.5), pct(hot, 0.99)
     print(f"cache hit, back to back: p50 {hot50:.3f} ms, p99 {hot99:.3f} ms (target < 0.2): "
           f"{'OK' if hot50 < 0.2 else 'MISSED'}")
