@@ -44,8 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     bs = bsub.add_parser("set")
     bs.add_argument("--user", required=True, help='a user, or "*" for the organisation-wide budget')
     bs.add_argument("--usd", required=True)
+    brm = bsub.add_parser("remove")
+    brm.add_argument("--user", required=True)
     bsh = bsub.add_parser("show")
     bsh.add_argument("--json", action="store_true")
+    bal = bsub.add_parser("alerts", help="alerts fired this month (or --month YYYY-MM)")
+    bal.add_argument("--month", default=None)
+    bal.add_argument("--json", action="store_true")
 
     r = sub.add_parser("reprice", help="what-if: recompute cost with the price table (nothing is changed)")
     r.add_argument("--since", type=date.fromisoformat, default=None)
@@ -158,6 +163,12 @@ def cmd_budget(args) -> int:
         budgets.set_budget(args.user, usd, by="cli")
         print(f"Budget for {args.user}: ${usd} a month.")
         return 0
+    if args.action == "remove":
+        found = budgets.remove_budget(args.user)
+        print(f"Budget for {args.user} removed." if found else f"{args.user} had no budget.")
+        return 0
+    if args.action == "alerts":
+        return _emit_frame(budgets.alerts(args.month), args.json, "No alerts.")
     return _emit_frame(budgets.status(SystemClock().now()), args.json, "No budgets set.")
 
 

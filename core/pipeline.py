@@ -144,8 +144,7 @@ class Recorder:
         rid = self._record(call, STATUS_OK, durable=True, usage=result.usage, cost=result.cost_usd,
                            price_version=result.price_version, unpriced=result.unpriced,
                            latency_ms=result.latency_ms, ttft_ms=result.ttft_ms, request_id=result.request_id,
-                           key_label=result.key_label,
-                           detail="unpriced model: cost unknown" if result.unpriced else None)
+                           key_label=result.key_label, detail=_notes(result))
         self._alerts(call)
         return rid
 
@@ -186,3 +185,13 @@ class Recorder:
     def close(self) -> None:
         if self.background is not None:
             self.background.stop()
+
+
+def _notes(result: CallResult) -> str | None:
+    """What an auditor should see on an ok row: an unpriced model, phrases the injection screen flagged."""
+    notes = []
+    if result.unpriced:
+        notes.append("unpriced model: cost unknown")
+    if result.flags:
+        notes.append("prompt-injection screen flagged: " + ", ".join(result.flags))
+    return "; ".join(notes) or None

@@ -28,7 +28,7 @@ def cli(tmp_path, fresh_sim):
     def run(*args, check_rc=0):
         p = subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=60)
-        assert p.returncode == check_rc, p.stdout + p.stderr
+        assert check_rc is None or p.returncode == check_rc, p.stdout + p.stderr
         return p
     return run
 
@@ -118,3 +118,14 @@ def test_simulate_serves_the_sdk():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_alerts_fire_once_and_budgets_can_be_removed(cli):
+    cli("budget", "set", "--user", "ana", "--usd", "0.00005")
+    for i in range(3):
+        cli("ask", "--user", "ana", "--model", "simple", "--max-tokens", "32", "--json", f"q{i}", check_rc=None)
+    alerts = json.loads(cli("budget", "alerts", "--json").stdout)
+    fired = sorted(a["threshold_pct"] for a in alerts if a["user_id"] == "ana")
+    assert fired and fired == sorted(set(fired)) and set(fired) <= {50, 80, 100}
+    assert "removed" in cli("budget", "remove", "--user", "ana").stdout
+    assert json.loads(cli("budget", "show", "--json").stdout) == []
