@@ -97,6 +97,8 @@ class Settings:
         "Budget alert thresholds, percent.", _ints)
     budget_webhook_url: str | None = var("TOLLGATE_BUDGET_WEBHOOK_URL", None,
         "URL that receives budget alerts as JSON.", _opt_str)
+    reservation_ttl_s: float = var("TOLLGATE_RESERVATION_TTL_S", 3600.0,
+        "How long a budget hold outlives a crashed process; longer than any call (long streams).", float)
     estimate_margin: Decimal = var("TOLLGATE_ESTIMATE_MARGIN", Decimal("1.25"),
         "Safety factor on the offline input-token estimate when reserving budget.", Decimal)
     pricing_file: str = var("TOLLGATE_PRICING_FILE", str(ROOT / "data" / "pricing.toml"),
