@@ -125,9 +125,30 @@ def _to_v1(conn: Connection) -> None:
     _ensure_indexes(conn)
 
 
+def _to_v2(conn: Connection) -> None:
+    """Version 2: latency and time to first token become 8-byte floats (rows kept, values widened)."""
+    narrow = [c for c in ("latency_ms", "ttft_ms") if _data_type(conn, "calls", c) in ("float", "real")]
+    if not narrow:  # created by this code's schema: already DOUBLE
+        return
+    # DuckDB cannot change a column's type while the table has indexes: drop, alter, rebuild.
+    indexes = _indexes(conn, "calls") if conn.dialect.name == "duckdb" else {}
+    for name in indexes:
+        conn.execute(text(f'DROP INDEX "{name}"'))
+    for column in narrow:
+        conn.execute(text(f"ALTER TABLE calls ALTER COLUMN {column} TYPE DOUBLE PRECISION"))
+    for sql in indexes.values():
+        conn.execute(text(sql))
+
+
+def _data_type(conn: Connection, table: str, column: str) -> str:
+    return str(conn.execute(text(
+        "SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = :t AND column_name = :c"), {"t": table, "c": column}).scalar() or "").lower()
+
+
 # Version N is reached by STEPS[N] from N-1. A new version is one function added here
 # (and SCHEMA_VERSION bumped in schema.py).
-STEPS: dict[int, Callable[[Connection], None]] = {1: _to_v1}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _to_v1, 2: _to_v2}
 
 
 def migrate(engine: Engine, target: int = SCHEMA_VERSION, *, now: datetime | None = None) -> int:

@@ -11,7 +11,7 @@ from sqlalchemy import (
                         Boolean,
                         Column,
                         DateTime,
-                        Float,
+                        Double,
                         Index,
                         Integer,
                         MetaData,
@@ -21,7 +21,7 @@ from sqlalchemy import (
                         Text,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MONEY = Numeric(20, 10)
 
 metadata = MetaData()
@@ -49,8 +49,8 @@ calls = Table(
     Column("cost_usd", MONEY, nullable=False, default=0),
     Column("price_version", String(64)),
     Column("unpriced", Boolean, nullable=False, default=False),
-    Column("latency_ms", Float),
-    Column("ttft_ms", Float),
+    Column("latency_ms", Double),  # 8-byte: version 1's 4-byte REAL kept only ~7 digits
+    Column("ttft_ms", Double),
     Column("streamed", Boolean, nullable=False, default=False),
     Column("retries", Integer, nullable=False, default=0),
     Column("request_id", String(128)),

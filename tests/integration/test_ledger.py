@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from core.clock import FakeClock
 from core.ledger.engine import make_engine, mask_url, resolve_url
 from core.ledger.records import to_json
-from core.ledger.schema import budget_reservations, calls
+from core.ledger.schema import SCHEMA_VERSION, budget_reservations, calls
 from core.ledger.spool import Spool
 from core.ledger.store import Ledger
 from core.types import CallRecord, Usage
@@ -145,7 +145,7 @@ def test_health_reports_rows_and_schema(ledger):
     ledger.record(make_record())
     h = ledger.health()
     assert h["ok"] is True and h["rows"] == 1 and h["spool_pending"] == 0
-    assert h["schema_version"] == 1 and h["backend"] in ("duckdb", "postgresql")
+    assert h["schema_version"] == SCHEMA_VERSION and h["backend"] in ("duckdb", "postgresql")
 
 
 def test_replay_rejects_a_poison_line_and_keeps_the_rest(ledger):
