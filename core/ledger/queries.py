@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -112,6 +113,9 @@ def to_frame(rows, columns: list[str]) -> pd.DataFrame:
     """A DataFrame that keeps SQL NULL as None (pandas would turn a missing string into NaN)."""
     df = pd.DataFrame(rows, columns=columns)
     for col in df.columns:
+        if df[col].dtype == object and len(df) and isinstance(df[col].iloc[0], Decimal):
+            # A zero sum of NUMERIC(20, 10) comes back as Decimal("0E-10"): show it as 0.
+            df[col] = [Decimal(0) if isinstance(v, Decimal) and not v else v for v in df[col]]
         if pd.api.types.is_string_dtype(df[col].dtype) and df[col].isna().any():
             df[col] = df[col].astype(object).where(df[col].notna(), None)
     return df
