@@ -107,8 +107,12 @@ def cmd_ask(args) -> int:
         except TollgateError as err:
             return _fail(err, args.json)
         if client.budgets is not None:
-            result.month_to_date_usd = client.budgets.spent(args.user, client.clock.now())
-            result.budget_remaining_usd = client.budgets.remaining(args.user, client.clock.now())
+            try:
+                result.month_to_date_usd = client.budgets.spent(args.user, client.clock.now())
+                result.budget_remaining_usd = client.budgets.remaining(args.user, client.clock.now())
+            except Exception:  # noqa: BLE001 - the ledger is unreachable: the call itself succeeded
+                print("warning: the ledger is unreachable; spend figures left out (the record is spooled)",
+                      file=sys.stderr)
         if args.json:
             _emit(result.to_dict(), True)
         else:

@@ -11,13 +11,14 @@ import hashlib
 import json
 import logging
 import uuid
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
 from core import validation
 from core.cache import CachedResponse, cacheable, request_key
-from core.errors import BudgetExceeded, LedgerUnavailable, NotConfigured, TollgateError, ValidationError
+from core.errors import TollgateError, ValidationError
 from core.pipeline import Call, Recorder
 from core.transport import drain, stream_usage
 from core.types import STATUS_CACHED, CallResult
@@ -34,7 +35,6 @@ class ClientOptions:
     cache_ttl_s: float = 3600.0
     cache_sampling: bool = False
     store_prompts: bool = False
-    estimate_margin: Decimal = Decimal("1.25")
     source: str = "library"
 
 
@@ -42,7 +42,7 @@ class GuardedClient:
     """Validated, limited, retried, broken-off, priced, cached and recorded Claude calls."""
 
     def __init__(self, *, transport, catalogue, pricing, limiter, breaker, retrier, cache, ledger, budgets,
-                 policy: validation.ValidationPolicy, options: ClientOptions, clock, observer) -> None:
+                 gate, policy: validation.ValidationPolicy, options: ClientOptions, clock, observer) -> None:
         self.transport, self.catalogue, self.pricing = transport, catalogue, pricing
         self.limiter, self.breaker, self.retrier = limiter, breaker, retrier
         self.cache, self.ledger, self.budgets = cache, ledger, budgets
@@ -50,9 +50,7 @@ class GuardedClient:
         self.recorder = Recorder(ledger=ledger, budgets=budgets, pricing=pricing, clock=clock,
                                  observer=observer, store_prompts=options.store_prompts)
         self.closers: list = []  # things the factory started for us (e.g. the demo simulator)
-        self._stores_opened = False
-        self.budgeted: set[str] = set()  # users known to have a budget ("*": a global one): the budget file,
-        # and every reservation or refusal seen by this process
+        self.gate = gate
 
     # --- public API -------------------------------------------------------------------------
 
@@ -112,9 +110,7 @@ class GuardedClient:
                     source=source or self.options.source, streamed=streamed,
                     started=self.clock.monotonic(), ts=self.clock.now())
         try:
-            if not call.user:
-                raise ValidationError("A user is required, so that cost and limits can be attributed.",
-                                      field="user")
+            _check_user(call.user)
             messages = messages if messages is not None else validation.as_messages(prompt or "")
             max_tokens = self.options.default_max_tokens if max_tokens is None else max_tokens
             v = validation.validate(call.model, messages, max_tokens=max_tokens, system=system,
@@ -124,6 +120,7 @@ class GuardedClient:
             self.recorder.refused(call, err, prompt_sha=_sha(messages if messages is not None else prompt))
             raise
         call.model, call.flags, call.prompt_tokens = v.model, tuple(v.flags), v.prompt_tokens
+        call.tokenizer = v.info.tokenizer
         call.body = {"model": v.model, "messages": messages, "max_tokens": max_tokens,
                      **({"system": system} if system else {}),
                      **{k: val for k, val in params.items() if val is not None}}
@@ -144,50 +141,21 @@ class GuardedClient:
         try:
             self.breaker.before_call()
         except TollgateError as err:
+            call.permit.settle(0, 0)  # nothing was sent: only the request itself stays counted
             call.permit.release()
             self.recorder.refused(call, err)
             raise
         return call
 
     def _reserve(self, call: Call, v, max_tokens: int) -> None:
-        """Reserve the worst case against the user's (and the global) budget, or refuse."""
-        if self.budgets is None:
+        """Reserve the worst case against the user's (and the global) budget, or refuse (recorded)."""
+        if self.gate is None:
             return
-        if not self._stores_opened:  # migrate and replay the spool once, before budgets are read
-            self._stores_opened = True
-            if self.ledger is not None:
-                self.ledger.open()
-        row = self.pricing.row_for(v.model, call.ts)
         try:
-            if self.ledger is not None and self.ledger.spool.pending():
-                # Spooled costs count against budgets only once they are in the ledger: replay first.
-                self.ledger.replay_spool()
-            if row is None:
-                if self.budgets.get_budget(call.user) is not None or self.budgets.get_budget("*") is not None:
-                    raise NotConfigured(f"Model {v.model!r} has no price in the price table, so the "
-                                        "budget cannot be enforced; pick a priced model.")
-                return
-            estimate = int((Decimal(v.prompt_tokens) * self.options.estimate_margin).to_integral_value()) + 1
-            worst = self.pricing.worst_case_cost(row, estimate, max_tokens,
-                                                 cache_writes=_uses_cache_control(call.body))
-            call.reservation = self.budgets.reserve(call.user, call.id, worst, now=call.ts)
-            if call.reservation is not None:
-                self.budgeted.add(call.user)
-        except (BudgetExceeded, NotConfigured) as err:
-            self.budgeted.add(call.user)
+            call.reservation = self.gate.reserve(call, v, max_tokens)
+        except TollgateError as err:
             self.recorder.refused(call, err)
             raise
-        except Exception as exc:
-            # The budget store is unreachable (database down, DuckDB file locked by another process).
-            # A user known to have a budget (or any user, under a global one) is refused rather than
-            # risk an overshoot; anyone else goes on, and the record waits in the spool.
-            if call.user not in self.budgeted and "*" not in self.budgeted:
-                log.warning("budget store unavailable (%s); user %s has no known budget: call proceeds",
-                            type(exc).__name__, call.user)
-                return
-            err = exc if isinstance(exc, LedgerUnavailable) else LedgerUnavailable()
-            self.recorder.refused(call, err, detail=f"budget store unavailable ({type(exc).__name__})")
-            raise err from None
 
     def _cache_hit(self, call: Call, hit: CachedResponse) -> CallResult:
         latency = (self.clock.monotonic() - call.started) * 1000
@@ -215,6 +183,7 @@ class GuardedClient:
         """A call abandoned before anything was sent: free its limiter slot, record it as blocked."""
         err = TollgateError("Cancelled by the caller before it was sent.")
         self.breaker.record_failure(err)  # a local outcome: frees a half-open probe, counts nothing
+        call.permit.settle(0, 0)
         call.permit.release()
         self.recorder.refused(call, err)
 
@@ -247,11 +216,27 @@ class GuardedClient:
         return result
 
 
+class _StreamState:
+    """What the finaliser of an abandoned stream needs, kept apart from the stream itself."""
+
+    def __init__(self, ended: bool) -> None:
+        self.started = False
+        self.ended = ended
+
+
+def _abandoned(client: GuardedClient, call, state: _StreamState) -> None:
+    """A stream dropped without being read or closed: free what it held (runs at garbage collection)."""
+    if not state.started and not state.ended:
+        state.ended = True
+        client._cancel(call)
+
+
 class GuardedStream:
     """Iterates text deltas of a guarded streaming call; ``result`` is set once it ends.
 
-    Use it as a context manager (or call ``close``) when you may stop early: a stream that is
-    abandoned is settled and recorded as cancelled, and its limiter slot and budget hold are freed.
+    Use it as a context manager (or call ``close``) when you may stop early. A stream that is
+    abandoned, even never read, is settled and recorded as cancelled, and its limiter slot,
+    budget hold and breaker probe are freed.
     """
 
     def __init__(self, client: GuardedClient, call) -> None:
@@ -259,7 +244,9 @@ class GuardedStream:
         self.result: CallResult | None = call if isinstance(call, CallResult) else None
         self.partial_text = ""
         self._gen: Iterator[str] | None = None
-        self._ended = self.result is not None
+        self._state = _StreamState(ended=self.result is not None)
+        if self.result is None:
+            weakref.finalize(self, _abandoned, client, call, self._state).atexit = False
 
     def __iter__(self) -> Iterator[str]:
         if self._gen is None:
@@ -267,28 +254,36 @@ class GuardedStream:
         return self._gen
 
     def _run(self) -> Iterator[str]:
+        state = self._state
+        state.started = True
         if self.result is not None:  # a cache hit: the whole answer at once
             yield self.result.text
             return
         client, call = self._client, self._call
-        st = client._send(call, client.transport.open_stream)
+        try:
+            st = client._send(call, client.transport.open_stream)
+        except BaseException:  # _send settled and recorded it
+            state.ended = True
+            raise
         try:
             yield from list(st.texts)
             yield from drain(st)
         except TollgateError as err:
-            self._ended = True
+            state.ended = True
             self.partial_text = "".join(st.texts)
             client._fail(call, err, usage=stream_usage(st), partial_text=self.partial_text,
                          request_id=st.request_id, key_label=st.key_label)
             raise
-        except GeneratorExit:  # the caller stopped reading: settle what was used
-            self._ended = True
+        except BaseException as exc:  # the caller stopped reading (GeneratorExit) or was interrupted
+            state.ended = True
             st.closer()
             self.partial_text = "".join(st.texts)
-            client._fail(call, TollgateError("Stream closed by the caller."), usage=stream_usage(st),
-                         partial_text=self.partial_text, request_id=st.request_id, key_label=st.key_label)
+            why = "Stream closed by the caller." if isinstance(exc, GeneratorExit) else \
+                f"Interrupted: {type(exc).__name__}"
+            client._fail(call, TollgateError(why), usage=stream_usage(st), partial_text=self.partial_text,
+                         request_id=st.request_id, key_label=st.key_label)
             raise
-        self._ended = True
+        state.ended = True
         self.result = client._succeed(call, "".join(st.texts), stream_usage(st), st.stop_reason,
                                       st.request_id, st.headers, st.key_label, st.ttft_s)
 
@@ -300,12 +295,12 @@ class GuardedStream:
 
     def close(self) -> None:
         """Stop here: settle and record a stream that has not ended (idempotent)."""
-        if self._ended:
+        if self._state.ended:
             return
         if self._gen is not None:
             self._gen.close()
-        if not self._ended:  # never started: nothing was sent, so release what was held
-            self._ended = True
+        if not self._state.ended:  # never started: nothing was sent, so release what was held
+            self._state.ended = True
             self._client._cancel(self._call)
 
     def __enter__(self) -> GuardedStream:
@@ -319,5 +314,10 @@ def _sha(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
-def _uses_cache_control(body: dict) -> bool:
-    return '"cache_control"' in json.dumps([body.get("system"), body["messages"]], default=str)
+def _check_user(user: str) -> None:
+    """A user id the ledger and budgets can hold: 1-200 printable characters, not the global "*"."""
+    if not user:
+        raise ValidationError("A user is required, so that cost and limits can be attributed.", field="user")
+    if user == "*" or len(user) > 200 or not user.isprintable():
+        raise ValidationError("The user id must be 1 to 200 printable characters, and not \"*\" (which "
+                              "names the organisation-wide budget).", field="user")

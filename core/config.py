@@ -183,6 +183,8 @@ def load_settings(*, env: Mapping[str, str] | None = None, secrets: Mapping | No
         values["ledger_url"] = None
     if values.get("injection_mode", "flag") not in {"flag", "block", "off"}:
         raise ValueError("TOLLGATE_INJECTION_MODE: expected flag, block or off")
+    if Decimal(values.get("estimate_margin", 1)) < 1:
+        raise ValueError("TOLLGATE_ESTIMATE_MARGIN: must be at least 1 (it only ever adds headroom)")
     if values.get("cache", "memory") not in {"memory", "sql", "redis", "off"}:
         raise ValueError("TOLLGATE_CACHE: expected memory, sql, redis or off")
     if load_keys and "keys" not in explicit:

@@ -273,10 +273,12 @@ def translate(exc: BaseException) -> TollgateError:
     if isinstance(exc, TollgateError):
         return exc
     import anthropic
+    import httpx2
 
-    if isinstance(exc, anthropic.APITimeoutError):
+    # The SDK wraps transport errors of a request, but not those raised while a stream is read.
+    if isinstance(exc, (anthropic.APITimeoutError, httpx2.TimeoutException)):
         return Timeout()
-    if isinstance(exc, anthropic.APIConnectionError):
+    if isinstance(exc, (anthropic.APIConnectionError, httpx2.TransportError)):
         return ConnectionFailed()
     if isinstance(exc, anthropic.APIStatusError):
         err = from_status(exc.status_code, getattr(exc, "type", None),

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from core.breaker import CircuitBreaker
+from core.budget_gate import BudgetGate
 from core.client import ClientOptions, GuardedClient
 from core.clock import Clock, SystemClock
 from core.config import Settings, load_settings
@@ -22,16 +23,6 @@ log = logging.getLogger("tollgate")
 
 # Demo mode talks to the built-in simulator; this placeholder is not a real key and is never sent anywhere else.
 DEMO_KEY = ApiKey("demo", "sk-ant-simulator-fake-key-0000")
-
-
-def read_budget_file(path: str) -> dict:
-    """The budgets a TOML file sets, read without touching the database."""
-    import tomllib
-    from pathlib import Path
-
-    from core.budgets import parse_budget_config
-
-    return parse_budget_config(tomllib.loads(Path(path).read_text(encoding="utf-8")))[0]
 
 
 def build_stores(settings: Settings, clock: Clock):
@@ -86,18 +77,10 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
             base_url = sim.url
             closers.append(sim.stop)
             log.info("demo mode: no API key configured, calls go to the built-in simulator at %s", sim.url)
-    engine, known_budgets = None, set()
+    engine = None
     if use_ledger and ledger is None and settings.ledger_url:
         ledger, budgets_built, engine = build_stores(settings, clock)
         budgets = budgets if budgets is not None else budgets_built
-        if settings.budget_file:
-            try:
-                known_budgets = set(budgets.load_file(settings.budget_file))
-            except ValueError:
-                raise
-            except Exception as exc:  # the ledger is unreachable now: the file still says who is budgeted
-                log.warning("budget file not applied yet (%s); enforcing from the file's list", type(exc).__name__)
-                known_budgets = set(read_budget_file(settings.budget_file))
     if not use_ledger:
         ledger, budgets = None, None
     catalogue = load_catalogue(tiers=settings.tiers)
@@ -121,19 +104,21 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
     transport.sdk(transport.keyring.current())  # build the SDK client now (no request), not in the first call
     if cache is None:
         cache = build_cache(settings, engine if engine is not None else getattr(ledger, "engine", None), clock)
+    gate = None if budgets is None else BudgetGate(
+        budgets=budgets, ledger=ledger, pricing=pricing, clock=clock, margin=settings.estimate_margin,
+        budget_file=settings.budget_file)
     client = GuardedClient(
         transport=transport, catalogue=catalogue, pricing=pricing, limiter=limiter, breaker=breaker,
-        retrier=retrier, cache=cache, ledger=ledger, budgets=budgets,
+        retrier=retrier, cache=cache, ledger=ledger, budgets=budgets, gate=gate,
         policy=ValidationPolicy(max_prompt_chars=settings.max_prompt_chars,
                                 injection_mode=settings.injection_mode),
         options=ClientOptions(default_model=settings.default_model,
                               default_max_tokens=settings.default_max_tokens, cache_ttl_s=settings.cache_ttl_s,
                               cache_sampling=settings.cache_sampling, store_prompts=settings.store_prompts,
-                              estimate_margin=settings.estimate_margin, source=source),
+                              source=source),
         clock=clock, observer=observer)
     if engine is not None:  # built here, so closed here (the simulator too, via closers)
         closers.append(engine.dispose)
-    client.budgeted.update(known_budgets)
     client.settings = settings
     client.demo = not settings.keys
     client.base_url = base_url

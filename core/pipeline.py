@@ -41,6 +41,7 @@ class Call:
     reservation: object | None = None
     permit: object | None = None
     retries: int = 0
+    tokenizer: str = "v1"
 
 
 _STOP = object()
@@ -113,7 +114,10 @@ class Recorder:
             source=call.source, detail=scrub(detail) if detail else None)
         METRICS.observe(rec)
         if self.observer is not None:
-            self.observer(rec)
+            try:
+                self.observer(rec)
+            except Exception:  # noqa: BLE001 - a faulty observer must not cost the ledger its record
+                log.exception("call observer failed for %s", rec.id)
         log.info("call id=%s user=%s model=%s status=%s code=%s cost=%s latency_ms=%.1f retries=%d "
                  "request_id=%s key=%s", rec.id, rec.user, rec.model, status, error_code or "-", cost,
                  rec.latency_ms, rec.retries, request_id or "-", key_label or "-")
@@ -136,7 +140,8 @@ class Recorder:
                      detail=detail or err.message, prompt_sha=prompt_sha)
 
     def cached(self, call: Call, result: CallResult, status: str) -> str | None:
-        return self._record(call, status, durable=False, usage=result.usage, price_version=result.price_version,
+        # No tokens were used: the row keeps only what the hit saved, so usage sums stay true.
+        return self._record(call, status, durable=False, price_version=result.price_version,
                             tokens_saved=result.tokens_saved, latency_ms=result.latency_ms,
                             request_id=result.request_id)
 
@@ -152,10 +157,11 @@ class Recorder:
                request_id=None, key_label=None) -> str | None:
         """A call that was sent and failed; tokens it used (a cut-off stream) are priced and billed."""
         cost, version, unpriced = Decimal(0), None, False
-        if usage is not None and usage.total_tokens:
-            if partial_text and not usage.output_tokens:
+        if usage is not None and usage.total_tokens + len(partial_text):
+            if partial_text:  # a cut-off stream reports no final count: bill at least what arrived
                 from core.tokens import estimate_text
-                usage = Usage(**{**usage.to_dict(), "output_tokens": estimate_text(partial_text)})
+                arrived = estimate_text(partial_text, call.tokenizer)
+                usage = Usage(**{**usage.to_dict(), "output_tokens": max(usage.output_tokens, arrived)})
             priced = self.pricing.price(usage, call.model, call.ts)
             cost, version, unpriced = priced.cost, priced.price_version, priced.unpriced
         rid = self._record(call, STATUS_ERROR, durable=True, usage=usage, cost=cost, price_version=version,

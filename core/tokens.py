@@ -14,6 +14,7 @@ CHARS_PER_TOKEN_V1 = 4.0
 V2_FACTOR = 1.3
 MESSAGE_OVERHEAD = 4  # role and separators, per message
 REQUEST_OVERHEAD = 3
+MEDIA_TOKENS = 1600  # an image or document block: about what a 1-megapixel image costs
 
 
 def estimate_text(text: str, tokenizer: str = "v1") -> int:
@@ -41,11 +42,27 @@ def iter_texts(content) -> Iterable[str]:
                 yield str(block.get("input", ""))
 
 
+def count_media(content) -> int:
+    """Image and document blocks in a message ``content`` (tool results included)."""
+    if isinstance(content, str):
+        return 0
+    n = 0
+    for block in content or ():
+        if isinstance(block, dict):
+            if block.get("type") in ("image", "document"):
+                n += 1
+            elif block.get("type") == "tool_result":
+                n += count_media(block.get("content", ""))
+    return n
+
+
 def estimate_request(system, messages, tokenizer: str = "v1") -> int:
-    """Input tokens of a whole Messages request: system, every message and overheads."""
+    """Input tokens of a whole Messages request: system, every message, media and overheads."""
     total = REQUEST_OVERHEAD
     if system:
         total += sum(estimate_text(t, tokenizer) for t in iter_texts(system))
     for msg in messages or ():
-        total += MESSAGE_OVERHEAD + sum(estimate_text(t, tokenizer) for t in iter_texts(msg.get("content")))
+        content = msg.get("content")
+        total += (MESSAGE_OVERHEAD + sum(estimate_text(t, tokenizer) for t in iter_texts(content))
+                  + MEDIA_TOKENS * count_media(content))
     return total

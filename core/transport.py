@@ -185,6 +185,6 @@ def drain(st: OpenStream) -> Iterator[str]:
 def stream_usage(st: OpenStream) -> Usage:
     """Merge usage: input and cache counts from message_start, output from message_delta."""
     merged = dict(st.usage_start)
-    if st.output_tokens is not None:
-        merged["output_tokens"] = st.output_tokens
+    # message_start's output count is a placeholder; only message_delta carries the real one.
+    merged["output_tokens"] = st.output_tokens or 0
     return Usage.from_api(merged)

@@ -82,8 +82,7 @@ class CallResult:
              "stop_reason": self.stop_reason, "price_version": self.price_version,
              "unpriced": self.unpriced, "tokens_saved": self.tokens_saved,
              "flags": list(self.flags), "ledger_id": self.ledger_id}
-        if self.month_to_date_usd is not None:
-            d["month_to_date_usd"] = str(self.month_to_date_usd)
+        d["month_to_date_usd"] = None if self.month_to_date_usd is None else str(self.month_to_date_usd)
         d["budget_remaining_usd"] = (None if self.budget_remaining_usd is None
                                      else str(self.budget_remaining_usd))
         return d

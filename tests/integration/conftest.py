@@ -30,8 +30,8 @@ def engine(request, tmp_path):
     eng.dispose()
 
 
-@pytest.fixture(scope="session")
-def sim():
+@pytest.fixture(scope="module")
+def sim():  # one per test module: no module sees another's leftover requests or settings
     with Simulator() as s:
         yield s
 

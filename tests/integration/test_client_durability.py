@@ -9,7 +9,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
+
+from core import errors
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,39 +91,73 @@ def test_sigkill_mid_burst_loses_no_returned_call(tmp_path):
     assert all(str(on_record[i].cost_usd).rstrip("0") == returned[i].rstrip("0") for i in returned)
 
 
-def test_ledger_locked_by_another_process_spools_then_replays(tmp_path):
-    """A DuckDB file held by another process: calls still succeed, records wait in the spool."""
-    url = f"duckdb:///{tmp_path / 'ledger.duckdb'}"
-    spool = tmp_path / "ledger.spool"
+def _hold(path: Path) -> subprocess.Popen:
+    """Another process that opens the DuckDB file (taking its lock) until told to stop."""
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import duckdb, sys, time
-        con = duckdb.connect({str(tmp_path / 'ledger.duckdb')!r})
+        import duckdb, sys
+        con = duckdb.connect({str(path)!r})
         print("held", flush=True)
         sys.stdin.readline()
     """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        from core.config import load_settings
-        from core.factory import build_client
+    assert holder.stdout.readline().strip() == "held"
+    return holder
 
-        settings = load_settings(env={}, load_keys=False, ledger_url=url, spool_path=str(spool), cache="off",
-                                 sim_ttft_s=0.0, sim_tokens_per_s=0.0)
-        with build_client(settings) as client:
-            ids = [client.create(f"locked {i}", user="ana", model="claude-haiku-5-5", max_tokens=16).ledger_id
-                   for i in range(5)]
-            assert client.ledger.health()["spool_pending"] >= 5
-    finally:
-        holder.communicate("\n", timeout=10)
+
+def _client(url: str, spool: Path):
+    from core.config import load_settings
+    from core.factory import build_client
+
+    return build_client(load_settings(env={}, load_keys=False, ledger_url=url, spool_path=str(spool), cache="off",
+                                      sim_ttft_s=0.0, sim_tokens_per_s=0.0))
+
+
+def _reopen(url: str, spool: Path):
     from core.clock import SystemClock
     from core.ledger.engine import make_engine
     from core.ledger.spool import Spool
     from core.ledger.store import Ledger
 
-    engine = make_engine(url)
-    ledger = Ledger(engine, Spool(str(spool)), clock=SystemClock())
-    assert ledger.open()
-    with engine.connect() as conn:
-        found = conn.execute(sa.text("SELECT id FROM calls")).scalars().all()
-    engine.dispose()
-    assert sorted(i for i in found if i in ids) == sorted(ids) and len(found) == len(set(found))
-    assert ledger.health()["spool_pending"] == 0
+    ledger = Ledger(make_engine(url), Spool(str(spool)), clock=SystemClock())
+    assert ledger.open()  # replays the spool
+    return ledger
+
+
+def test_ledger_locked_mid_run_spools_then_replays_exactly_once(tmp_path):
+    """The ledger becomes unreachable: calls by users known to have no budget go on, records wait in
+    the spool, and land exactly once when it is back."""
+    url, spool = f"duckdb:///{tmp_path / 'ledger.duckdb'}", tmp_path / "ledger.spool"
+    with _client(url, spool) as client:
+        before = client.create("before", user="ana", model="claude-haiku-5-5", max_tokens=16).ledger_id
+        client.recorder.flush()
+        client.ledger.engine.dispose()  # let another process take the file
+        holder = _hold(tmp_path / "ledger.duckdb")
+        try:
+            ids = [client.create(f"locked {i}", user="ana", model="claude-haiku-5-5", max_tokens=16).ledger_id
+                   for i in range(5)]
+            assert client.ledger.health()["spool_pending"] >= 5
+            with pytest.raises(errors.LedgerUnavailable):  # never seen: its budget cannot be known
+                client.create("who am I", user="newcomer", model="claude-haiku-5-5", max_tokens=16)
+        finally:
+            holder.communicate("\n", timeout=10)
+            client.ledger.engine.dispose()
+    ledger = _reopen(url, spool)
+    with ledger.engine.connect() as conn:
+        found = conn.execute(sa.text("SELECT id FROM calls WHERE status = 'ok'")).scalars().all()
+    ledger.engine.dispose()
+    assert sorted(found) == sorted([before, *ids]) and ledger.health()["spool_pending"] == 0
+
+
+def test_fresh_process_with_a_locked_ledger_refuses_rather_than_overshoot(tmp_path):
+    url, spool = f"duckdb:///{tmp_path / 'ledger.duckdb'}", tmp_path / "ledger.spool"
+    _reopen(url, spool).engine.dispose()
+    holder = _hold(tmp_path / "ledger.duckdb")
+    try:
+        with _client(url, spool) as client, pytest.raises(errors.LedgerUnavailable):
+            client.create("hello", user="ana", model="claude-haiku-5-5", max_tokens=16)
+    finally:
+        holder.communicate("\n", timeout=10)
+    ledger = _reopen(url, spool)  # the refusal itself was recorded (spooled, then replayed)
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT status, error_code FROM calls")).all()
+    ledger.engine.dispose()
+    assert rows == [("blocked", "ledger_unavailable")]
