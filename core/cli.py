@@ -154,9 +154,11 @@ def cmd_usage(args) -> int:
 
 
 def cmd_budget(args) -> int:
+    from core.budget_gate import write_snapshot
     from core.clock import SystemClock
+    from core.factory import snapshot_path
 
-    _, ledger, budgets, _ = _stores()
+    settings, ledger, budgets, engine = _stores()
     ledger.open()
     if args.action == "set":
         try:
@@ -165,10 +167,12 @@ def cmd_budget(args) -> int:
             print(f"error: --usd must be a decimal amount, got {args.usd!r}", file=sys.stderr)
             return 2
         budgets.set_budget(args.user, usd, by="cli")
+        write_snapshot(engine, snapshot_path(settings))
         print(f"Budget for {args.user}: ${usd} a month.")
         return 0
     if args.action == "remove":
         found = budgets.remove_budget(args.user)
+        write_snapshot(engine, snapshot_path(settings))
         print(f"Budget for {args.user} removed." if found else f"{args.user} had no budget.")
         return 0
     if args.action == "alerts":

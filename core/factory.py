@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from core.breaker import CircuitBreaker
 from core.budget_gate import BudgetGate
@@ -23,6 +24,11 @@ log = logging.getLogger("tollgate")
 
 # Demo mode talks to the built-in simulator; this placeholder is not a real key and is never sent anywhere else.
 DEMO_KEY = ApiKey("demo", "sk-ant-simulator-fake-key-0000")
+
+
+def snapshot_path(settings: Settings) -> Path:
+    """Where the list of budgeted users is kept for ledger outages: beside the spool."""
+    return Path(settings.spool_path).with_name("budgets.snapshot.json")
 
 
 def build_stores(settings: Settings, clock: Clock):
@@ -106,7 +112,7 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
         cache = build_cache(settings, engine if engine is not None else getattr(ledger, "engine", None), clock)
     gate = None if budgets is None else BudgetGate(
         budgets=budgets, ledger=ledger, pricing=pricing, clock=clock, margin=settings.estimate_margin,
-        budget_file=settings.budget_file)
+        budget_file=settings.budget_file, snapshot_path=snapshot_path(settings))
     client = GuardedClient(
         transport=transport, catalogue=catalogue, pricing=pricing, limiter=limiter, breaker=breaker,
         retrier=retrier, cache=cache, ledger=ledger, budgets=budgets, gate=gate,

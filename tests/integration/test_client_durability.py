@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -127,6 +128,8 @@ def test_ledger_locked_mid_run_spools_then_replays_exactly_once(tmp_path):
     the spool, and land exactly once when it is back."""
     url, spool = f"duckdb:///{tmp_path / 'ledger.duckdb'}", tmp_path / "ledger.spool"
     with _client(url, spool) as client:
+        client.ledger.open()
+        client.budgets.set_budget("bo", Decimal("5"))
         before = client.create("before", user="ana", model="claude-haiku-5-5", max_tokens=16).ledger_id
         client.recorder.flush()
         client.ledger.engine.dispose()  # let another process take the file
@@ -135,8 +138,9 @@ def test_ledger_locked_mid_run_spools_then_replays_exactly_once(tmp_path):
             ids = [client.create(f"locked {i}", user="ana", model="claude-haiku-5-5", max_tokens=16).ledger_id
                    for i in range(5)]
             assert client.ledger.health()["spool_pending"] >= 5
-            with pytest.raises(errors.LedgerUnavailable):  # never seen: its budget cannot be known
-                client.create("who am I", user="newcomer", model="claude-haiku-5-5", max_tokens=16)
+            with pytest.raises(errors.LedgerUnavailable):  # bo has a budget that cannot be checked now
+                client.create("budgeted", user="bo", model="claude-haiku-5-5", max_tokens=16)
+            ids.append(client.create("new", user="newcomer", model="claude-haiku-5-5", max_tokens=16).ledger_id)
         finally:
             holder.communicate("\n", timeout=10)
             client.ledger.engine.dispose()
@@ -147,9 +151,31 @@ def test_ledger_locked_mid_run_spools_then_replays_exactly_once(tmp_path):
     assert sorted(found) == sorted([before, *ids]) and ledger.health()["spool_pending"] == 0
 
 
+def test_fresh_process_uses_the_budget_snapshot_while_the_ledger_is_locked(tmp_path):
+    """The console holds the DuckDB file; a CLI process started now knows budgets from the snapshot."""
+    url, spool = f"duckdb:///{tmp_path / 'ledger.duckdb'}", tmp_path / "ledger.spool"
+    with _client(url, spool) as console:
+        console.ledger.open()
+        console.budgets.set_budget("bo", Decimal("5"))
+        console.create("hi", user="ana", model="claude-haiku-5-5", max_tokens=16)  # writes the snapshot
+    holder = _hold(tmp_path / "ledger.duckdb")
+    try:
+        with _client(url, spool) as cli:
+            free = cli.create("no budget here", user="cy", model="claude-haiku-5-5", max_tokens=16)
+            with pytest.raises(errors.LedgerUnavailable):
+                cli.create("budgeted", user="bo", model="claude-haiku-5-5", max_tokens=16)
+    finally:
+        holder.communicate("\n", timeout=10)
+    ledger = _reopen(url, spool)
+    with ledger.engine.connect() as conn:
+        rows = dict(conn.execute(sa.text("SELECT user_id, status FROM calls WHERE user_id IN ('bo', 'cy')")).all())
+    ledger.engine.dispose()
+    assert free.ledger_id and rows == {"cy": "ok", "bo": "blocked"}
+
+
 def test_fresh_process_with_a_locked_ledger_refuses_rather_than_overshoot(tmp_path):
     url, spool = f"duckdb:///{tmp_path / 'ledger.duckdb'}", tmp_path / "ledger.spool"
-    _reopen(url, spool).engine.dispose()
+    _reopen(url, spool).engine.dispose()  # a ledger no process has read budgets from: no snapshot
     holder = _hold(tmp_path / "ledger.duckdb")
     try:
         with _client(url, spool) as client, pytest.raises(errors.LedgerUnavailable):
