@@ -223,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-    # Per-call log lines are for services; on a terminal only warnings show unless --verbose.
-    logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.WARNING)
+    # Per-call log lines and the ledger's retry warnings are for services and operators; on a terminal
+    # only errors show (with a one-line note where it matters) unless --verbose.
+    logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.ERROR)
     handler = {"simulate": cmd_simulate, "ask": cmd_ask, "usage": cmd_usage, "budget": cmd_budget,
                "reprice": cmd_reprice, "health": cmd_health, "config": cmd_config}[args.cmd]
     try:
