@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import uuid
 import weakref
 from collections.abc import Iterator
@@ -106,7 +107,7 @@ class GuardedClient:
     # --- the pipeline ---------------------------------------------------------------------
 
     def _begin(self, prompt, user, model, messages, system, max_tokens, params, use_cache, source, streamed):
-        call = Call(id=str(uuid.uuid4()), user=(user or "").strip(), model=model or self.options.default_model,
+        call = Call(id=_call_id(), user=(user or "").strip(), model=model or self.options.default_model,
                     source=source or self.options.source, streamed=streamed,
                     started=self.clock.monotonic(), ts=self.clock.now())
         try:
@@ -308,6 +309,11 @@ class GuardedStream:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _call_id() -> str:
+    """A random (version 4) UUID without a system call per call: ids need uniqueness, not secrecy."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def _sha(obj) -> str:

@@ -203,10 +203,13 @@ class RateLimiter:
         The server's limits are organisation-wide, so ``user`` (whose response carried the
         headers) is only logged. Call it after ``Permit.settle`` so the reservation is final.
         """
-        try:
-            lower = {str(k).lower(): v for k, v in headers.items()}
-        except (AttributeError, TypeError):
-            return
+        if hasattr(headers, "multi_items"):  # httpx2.Headers: already case-insensitive, no copy needed
+            lower = headers
+        else:
+            try:
+                lower = {str(k).lower(): v for k, v in headers.items()}
+            except (AttributeError, TypeError):
+                return
         reports = {}
         for family in (*_FAMILIES, "tokens"):
             prefix = f"anthropic-ratelimit-{family}"

@@ -83,6 +83,15 @@ class Retrier:
         On giving up, the last error is raised with ``retries`` set on it.
         """
         policy = self.policy
+        started = self.clock.monotonic()
+        # The first attempt runs bare: most calls succeed, and tenacity's machinery is then skipped.
+        try:
+            return fn(), 0
+        except TollgateError as err:
+            if not should_retry(err) or policy.max_attempts <= 1:
+                err.retries = 0
+                raise
+            first: TollgateError | None = err
 
         def wait(state: tenacity.RetryCallState) -> float:
             err = state.outcome.exception() if state.outcome else None
@@ -93,13 +102,16 @@ class Retrier:
                 self.on_retry(state.attempt_number, state.outcome.exception(), state.upcoming_sleep)
 
         retrying = tenacity.Retrying(
-            sleep=self.sleep, stop=_GiveUp(policy, self.clock, self.clock.monotonic()), wait=wait,
+            sleep=self.sleep, stop=_GiveUp(policy, self.clock, started), wait=wait,
             retry=tenacity.retry_if_exception(should_retry), before_sleep=before_sleep, reraise=True)
         attempts = 0
 
         def attempt() -> T:
-            nonlocal attempts
+            nonlocal attempts, first
             attempts += 1
+            if first is not None:  # attempt 1 already ran above: tenacity sees its outcome and waits
+                err, first = first, None
+                raise err
             return fn()
 
         try:
