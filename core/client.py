@@ -43,14 +43,17 @@ class GuardedClient:
     """Validated, limited, retried, broken-off, priced, cached and recorded Claude calls."""
 
     def __init__(self, *, transport, catalogue, pricing, limiter, breaker, retrier, cache, ledger, budgets,
-                 gate, policy: validation.ValidationPolicy, options: ClientOptions, clock, observer) -> None:
+                 gate, policy: validation.ValidationPolicy, options: ClientOptions, clock, observer,
+                 settings=None, base_url: str | None = None, closers: list | None = None) -> None:
         self.transport, self.catalogue, self.pricing = transport, catalogue, pricing
         self.limiter, self.breaker, self.retrier = limiter, breaker, retrier
         self.cache, self.ledger, self.budgets = cache, ledger, budgets
         self.policy, self.options, self.clock = policy, options, clock
         self.recorder = Recorder(ledger=ledger, budgets=budgets, pricing=pricing, clock=clock,
                                  observer=observer, store_prompts=options.store_prompts)
-        self.closers: list = []  # things the factory started for us (e.g. the demo simulator)
+        self.settings, self.base_url = settings, base_url
+        self.demo = settings is not None and not settings.keys  # no key: calls go to the simulator
+        self.closers: list = closers if closers is not None else []  # what the factory started for us
         self.gate = gate
 
     # --- public API -------------------------------------------------------------------------

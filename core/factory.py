@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core.breaker import CircuitBreaker
 from core.budget_gate import BudgetGate
+from core.cache import build_cache
 from core.client import ClientOptions, GuardedClient
 from core.clock import Clock, SystemClock
 from core.config import Settings, load_settings
@@ -45,19 +46,6 @@ def build_stores(settings: Settings, clock: Clock):
     budgets = BudgetBook(engine, tz=settings.budget_tz, thresholds=settings.budget_thresholds, clock=clock,
                          webhook_url=settings.budget_webhook_url, reservation_ttl_s=settings.reservation_ttl_s)
     return ledger, budgets, engine
-
-
-def build_cache(settings: Settings, engine, clock: Clock):
-    """The response cache the settings ask for (None when off)."""
-    from core.cache import MemoryCache, RedisCache, SqlCache
-
-    if settings.cache == "off":
-        return None
-    if settings.cache == "sql" and engine is not None:
-        return SqlCache(engine, clock=clock)
-    if settings.cache == "redis":
-        return RedisCache(settings.redis_url, clock=clock)
-    return MemoryCache(max_entries=settings.cache_max_entries, clock=clock)
 
 
 def build_client(settings: Settings | None = None, *, source: str = "library", clock: Clock | None = None,
@@ -109,7 +97,10 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
                           http_client=http_client)
     transport.sdk(transport.keyring.current())  # build the SDK client now (no request), not in the first call
     if cache is None:
-        cache = build_cache(settings, engine if engine is not None else getattr(ledger, "engine", None), clock)
+        cache = build_cache(settings.cache, engine=getattr(ledger, "engine", None), redis=settings.redis_url,
+                            max_entries=settings.cache_max_entries, clock=clock)
+    if engine is not None:  # built here, so closed here (the simulator too, via closers)
+        closers.append(engine.dispose)
     gate = None if budgets is None else BudgetGate(
         budgets=budgets, ledger=ledger, pricing=pricing, clock=clock, margin=settings.estimate_margin,
         budget_file=settings.budget_file, snapshot_path=snapshot_path(settings))
@@ -122,11 +113,5 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
                               default_max_tokens=settings.default_max_tokens, cache_ttl_s=settings.cache_ttl_s,
                               cache_sampling=settings.cache_sampling, store_prompts=settings.store_prompts,
                               source=source),
-        clock=clock, observer=observer)
-    if engine is not None:  # built here, so closed here (the simulator too, via closers)
-        closers.append(engine.dispose)
-    client.settings = settings
-    client.demo = not settings.keys
-    client.base_url = base_url
-    client.closers.extend(closers)
+        clock=clock, observer=observer, settings=settings, base_url=base_url, closers=closers)
     return client
