@@ -1,37 +1,37 @@
-"""Health of everything a call depends on: API, cache, ledger (and its spool), breaker, limiter, keys."""
+"""Health of everything a call depends on, as one report whose overall status is its worst part.
+
+Parts (``core.health_parts``): upstream, ledger, cache, limiter, breaker, keys, errors;
+each ``{"status": ok|warn|fail, "reason": one line, ...detail}``. ``ok`` stays for the
+CLI's exit status: False only when some part fails.
+"""
 
 from __future__ import annotations
 
-import time
+from core import health_parts as parts
+from core.health_parts import FAIL, OK, WARN
 
-from core.errors import TollgateError
-
-
-def check_api(client) -> dict:
-    """Ask the API for its model list (free); report latency or the typed error."""
-    t0 = time.perf_counter()
-    try:
-        key = client.transport.keyring.current()
-        client.transport.sdk(key).models.list(limit=1)
-        return {"ok": True, "latency_ms": round((time.perf_counter() - t0) * 1000, 1),
-                "base_url": client.base_url or "https://api.anthropic.com", "demo": client.demo}
-    except Exception as exc:  # noqa: BLE001 - any failure is the report
-        from core.errors import translate
-
-        err = exc if isinstance(exc, TollgateError) else translate(exc)
-        return {"ok": False, "error": err.to_dict(), "base_url": client.base_url, "demo": client.demo}
+RANK = {OK: 0, WARN: 1, FAIL: 2}
+ORDER = ("upstream", "ledger", "cache", "limiter", "breaker", "keys", "errors")
 
 
-def check(client) -> dict:
-    """The whole report; ``ok`` is False when the API or the ledger is down or the circuit is open."""
+def overall(report_parts: dict[str, dict]) -> dict:
+    """The worst status among the parts, and the reasons of the parts that have it."""
+    status = max((p["status"] for p in report_parts.values()), key=RANK.__getitem__, default=OK)
+    worst = [f"{name}: {p['reason']}" for name, p in report_parts.items() if p["status"] == status]
+    reason = "Everything a call depends on is healthy." if status == OK else " · ".join(worst)
+    return {"status": status, "reason": reason}
+
+
+def check(client, user: str | None = None, errors: int = 10) -> dict:
+    """The whole report; ``user`` limits recent errors to that user's calls (None: everyone's)."""
     from core.metrics import METRICS
 
-    api = check_api(client)
-    ledger = client.ledger.health() if client.ledger is not None else {"ok": True, "backend": "off"}
-    cache = client.cache.stats() if client.cache is not None else {"backend": "off"}
-    breaker = client.breaker.snapshot()
-    report = {"api": api, "ledger": ledger, "cache": cache, "breaker": breaker,
-              "limiter": client.limiter.snapshot(), "keys": client.transport.keyring.snapshot(),
-              "metrics": METRICS.snapshot()}
-    report["ok"] = bool(api["ok"] and ledger.get("ok", False) and breaker.get("state") != "open")
-    return report
+    found = {"upstream": parts.upstream(client), "ledger": parts.ledger(client), "cache": parts.cache(client),
+             "limiter": parts.limiter(client), "breaker": parts.breaker(client), "keys": parts.keys(client),
+             "errors": parts.errors(client, user=user, n=errors)}
+    summary = overall(found)
+    return {**summary, "ok": summary["status"] != FAIL, "checked_at": parts.stamp(client),
+            "demo": client.demo, "parts": found, "metrics": METRICS.snapshot()}
+
+
+__all__ = ["FAIL", "OK", "ORDER", "RANK", "WARN", "check", "overall"]

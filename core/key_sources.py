@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from core.errors import NotConfigured, scrub
@@ -21,6 +22,7 @@ ENV_FILE = "ANTHROPIC_API_KEY_FILE"
 AWS_SECRET_ID = "TOLLGATE_AWS_SECRET_ID"
 AWS_REGION = "TOLLGATE_AWS_REGION"
 AWS_ENDPOINT = "TOLLGATE_AWS_ENDPOINT_URL"
+KEY_CREATED = "TOLLGATE_KEY_CREATED"
 DEFAULT_AWS_REGION = "us-east-1"
 
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -148,7 +150,11 @@ def from_aws(env: Mapping[str, str], secrets: Mapping | None = None, client=None
     text = reply.get("SecretString")
     if not isinstance(text, str):
         raise NotConfigured(f"The {where} has no SecretString (binary secrets are not supported).")
-    return parse_aws_secret(text, where)
+    created = reply.get("CreatedDate")  # when this version of the secret was stored: the key's age
+    if not isinstance(created, datetime):
+        return parse_aws_secret(text, where)
+    created = created if created.tzinfo else created.replace(tzinfo=UTC)
+    return [(*found, created.astimezone(UTC)) for found in parse_aws_secret(text, where)]
 
 
 def _aws_error_code(exc: BaseException) -> str:
@@ -177,3 +183,18 @@ def parse_aws_secret(text: str, where: str) -> list[Found]:
         label = PRIMARY if name == ENV_KEY else check_label(name, f"{where}, entry {scrub(name)!r}")
         found.append((label, value, f"{where}, entry {label!r}"))
     return found
+
+
+def created_dates(env: Mapping[str, str], secrets: Mapping | None = None) -> dict[str, datetime]:
+    """TOLLGATE_KEY_CREATED as {label: midnight UTC}: 'YYYY-MM-DD' dates 'primary', or 'label=YYYY-MM-DD,…'."""
+    raw = (secrets_setting(secrets, KEY_CREATED) or env.get(KEY_CREATED) or "").strip()
+    dates: dict[str, datetime] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        label, _, day = part.rpartition("=")
+        label = check_label(label, KEY_CREATED) if label else PRIMARY
+        try:
+            dates[label] = datetime.combine(date.fromisoformat(day.strip()), datetime.min.time(), UTC)
+        except ValueError:
+            raise NotConfigured(f"{KEY_CREATED}: expected YYYY-MM-DD or label=YYYY-MM-DD, "
+                                f"got {scrub(part)!r}.") from None
+    return dates

@@ -44,6 +44,7 @@ class ApiKey:
     label: str
     secret: str = field(repr=False)
     source: str = "explicit"  # where it was configured: st.secrets, env, file, aws
+    created: datetime | None = field(default=None, compare=False)  # aware UTC, when known (key age)
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not self.label:
@@ -66,7 +67,7 @@ class ApiKey:
 
     def __reduce__(self):
         # Pickling stays possible (multiprocessing) but goes through the checks again.
-        return (ApiKey, (self.label, self.secret, self.source))
+        return (ApiKey, (self.label, self.secret, self.source, self.created))
 
 
 def check_secret(value, where: str) -> str:
@@ -136,17 +137,19 @@ class KeyRing:
             log.info("API key %r is healthy again", label)
 
     def snapshot(self) -> list[dict]:
-        """Per key, for the health page: label, masked, source, failing, since (UTC), current."""
+        """Per key, for the health page: label, masked, source, failing, since (UTC), current, age."""
         with self._lock:
             failing = dict(self._failing)
         try:
             current = self.current().label
         except NotConfigured:
             current = None
+        now = self._clock.now()
         return [{"label": k.label, "masked": k.masked, "source": k.source,
                  "failing": k.label in failing,
                  "since": failing[k.label][1] if k.label in failing else None,
-                 "current": k.label == current} for k in self._keys]
+                 "current": k.label == current, "created": k.created,
+                 "age_days": (now - k.created).days if k.created else None} for k in self._keys]
 
 
 def load_keys(*, env: Mapping[str, str], secrets: Mapping | None = None, aws=None) -> list[ApiKey]:
@@ -163,16 +166,18 @@ def load_keys(*, env: Mapping[str, str], secrets: Mapping | None = None, aws=Non
     keys: list[ApiKey] = []
     seen_secrets: set[str] = set()
     labels: set[str] = set()
+    dated = key_sources.created_dates(env, secrets)
     for source, read in readers:
-        for label, raw, where in read():
+        for label, raw, where, *known in read():  # AWS adds the secret version's CreatedDate
             secret = check_secret(raw, where)
             if secret in seen_secrets:
                 log.debug("API key from %s is a duplicate; kept once", where)
                 continue
             seen_secrets.add(secret)
+            created = dated.get(label, known[0] if known else None)
             label = _unique(label, source, labels)
             labels.add(label)
-            keys.append(ApiKey(label, secret, source))
+            keys.append(ApiKey(label, secret, source, created))
     if keys:
         log.info("Loaded %d API key(s): %s", len(keys), ", ".join(str(k) for k in keys))
     return keys

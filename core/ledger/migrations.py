@@ -19,7 +19,7 @@ from sqlalchemy import Engine, Table, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateIndex
 
-from core.ledger.schema import SCHEMA_VERSION, metadata, schema_version
+from core.ledger.schema import ADDED_IN, SCHEMA_VERSION, metadata, schema_version
 
 _PG_LOCK_KEY = 0x70_6C_67_74  # pg_advisory_xact_lock key for "tollgate migrate"
 _LOCKS: dict[str, threading.Lock] = {}
@@ -107,9 +107,15 @@ def add_missing_columns(conn: Connection, table: Table) -> list[str]:
     return [c.name for c in missing]
 
 
+def _tables_of(version: int) -> list[Table]:
+    """The tables (besides the version table) that ``version`` introduced; 1 means the originals."""
+    return [t for t in metadata.sorted_tables
+            if t is not schema_version and ADDED_IN.get(t.name, 1) == version]
+
+
 def _ensure_indexes(conn: Connection) -> None:
-    """Create every metadata index the database lacks (legacy tables had fewer)."""
-    for table in metadata.sorted_tables:
+    """Create every version-1 index the database lacks (legacy tables had fewer)."""
+    for table in _tables_of(1):
         existing = _indexes(conn, table.name)
         for ix in table.indexes:
             if ix.name not in existing:
@@ -118,7 +124,7 @@ def _ensure_indexes(conn: Connection) -> None:
 
 def _to_v1(conn: Connection) -> None:
     """Version 1: every table of schema.py; a legacy (version 0) ledger gains missing columns."""
-    tables = [t for t in metadata.sorted_tables if t is not schema_version]
+    tables = _tables_of(1)
     metadata.create_all(conn, tables=tables, checkfirst=True)
     for table in tables:
         add_missing_columns(conn, table)
@@ -146,9 +152,14 @@ def _data_type(conn: Connection, table: str, column: str) -> str:
         "AND table_name = :t AND column_name = :c"), {"t": table, "c": column}).scalar() or "").lower()
 
 
+def _to_v3(conn: Connection) -> None:
+    """Version 3: checklist ticks (who vouched for a manual item, when) and the health probe row."""
+    metadata.create_all(conn, tables=_tables_of(3), checkfirst=True)
+
+
 # Version N is reached by STEPS[N] from N-1. A new version is one function added here
 # (and SCHEMA_VERSION bumped in schema.py).
-STEPS: dict[int, Callable[[Connection], None]] = {1: _to_v1, 2: _to_v2}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _to_v1, 2: _to_v2, 3: _to_v3}
 
 
 def migrate(engine: Engine, target: int = SCHEMA_VERSION, *, now: datetime | None = None) -> int:

@@ -21,7 +21,7 @@ from sqlalchemy import (
                         Text,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MONEY = Numeric(20, 10)
 
 metadata = MetaData()
@@ -100,3 +100,28 @@ budget_alerts = Table(
     Column("budget_usd", MONEY, nullable=False),
     Column("webhook_status", String(32)),  # None when no webhook is configured
 )
+
+# --- version 3 ----------------------------------------------------------------------------
+
+checklist_ticks = Table(
+    "checklist_ticks", metadata,
+    # An admin's tick on a production-checklist item no code can check; an untick closes the
+    # row instead of deleting it, so who vouched for what, and when, is kept.
+    Column("id", String(36), primary_key=True),  # uuid4 text
+    Column("item_id", String(64), nullable=False),
+    Column("ticked_by", String(200), nullable=False),
+    Column("ticked_at", DateTime, nullable=False),  # naive UTC
+    Column("note", Text),
+    Column("unticked_by", String(200)),
+    Column("unticked_at", DateTime),  # NULL while the tick stands
+)
+
+health_probe = Table(
+    "health_probe", metadata,
+    # One row per console process, rewritten by each health check to time a real write and read.
+    Column("probe_id", String(200), primary_key=True),
+    Column("ts", DateTime, nullable=False),
+)
+
+# Tables each version after 1 introduced: version 1 creates only the others.
+ADDED_IN = {checklist_ticks.name: 3, health_probe.name: 3}
