@@ -181,20 +181,11 @@ def totals(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=
 def latency_by_model(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
                      models=None) -> pd.DataFrame:
     """p50/p95 latency and time-to-first-token (ms) per model, successful calls only (exact)."""
-    def p50_p95(col):  # one ordered-set aggregate for both fractions: a third faster than two
-        return func.percentile_cont(literal_column("ARRAY[0.5, 0.95]")).within_group(col)
-
     stmt = (select(c.model.label("model"), func.count().label("calls"),
-                   p50_p95(c.latency_ms).label("latency"), p50_p95(c.ttft_ms).label("ttft"))
+                   _p50_p95(c.latency_ms).label("latency"), _p50_p95(c.ttft_ms).label("ttft"))
             .where(period_filter(since, until, tz, users, models, status=STATUS_OK))
             .group_by(c.model).order_by(c.model))
-    raw = frame(engine, stmt)
-    out = raw[["model", "calls"]].copy()
-    for name in ("latency", "ttft"):
-        pairs = [tuple(v) if v is not None else (None, None) for v in raw[name]]
-        out[f"p50_{name}_ms"] = [p[0] for p in pairs]
-        out[f"p95_{name}_ms"] = [p[1] for p in pairs]
-    return out
+    return _split_pairs(frame(engine, stmt), ["model"])
 
 
 def month_bounds(now: datetime, tz: str = "UTC") -> tuple[datetime, datetime]:
@@ -228,4 +219,73 @@ def most_expensive_calls(engine: Engine, since: Moment, until: Moment, n: int = 
                    c.latency_ms, c.request_id)
             .where(period_filter(since, until, tz, users, models))
             .order_by(c.cost_usd.desc(), c.ts.desc()).limit(int(n)))
+    return frame(engine, stmt)
+
+
+def _p50_p95(col):
+    """One ordered-set aggregate for both fractions: a third faster than two."""
+    return func.percentile_cont(literal_column("ARRAY[0.5, 0.95]")).within_group(col)
+
+
+def _split_pairs(raw: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    out = raw[[*keys, "calls"]].copy()
+    for name in ("latency", "ttft"):
+        pairs = [tuple(v) if v is not None else (None, None) for v in raw[name]]
+        out[f"p50_{name}_ms"] = [p[0] for p in pairs]
+        out[f"p95_{name}_ms"] = [p[1] for p in pairs]
+    return out
+
+
+def latency_summary(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
+                    models=None) -> pd.DataFrame:
+    """One row: p50/p95 latency and time to first token (ms) over the period, successful calls only."""
+    stmt = (select(func.count().label("calls"), _p50_p95(c.latency_ms).label("latency"),
+                   _p50_p95(c.ttft_ms).label("ttft"))
+            .where(period_filter(since, until, tz, users, models, status=STATUS_OK)))
+    return _split_pairs(frame(engine, stmt), [])
+
+
+def latency_by_day(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
+                   models=None) -> pd.DataFrame:
+    """p50/p95 latency and time to first token (ms) per local day in ``tz``, successful calls only."""
+    day = cast(local_ts(tz), Date).label("day")
+    stmt = (select(day, func.count().label("calls"), _p50_p95(c.latency_ms).label("latency"),
+                   _p50_p95(c.ttft_ms).label("ttft"))
+            .where(period_filter(since, until, tz, users, models, status=STATUS_OK))
+            .group_by(day).order_by(day))
+    return _split_pairs(frame(engine, stmt), ["day"])
+
+
+def errors_by_code(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
+                   models=None) -> pd.DataFrame:
+    """Failed (``error``) and refused (``blocked``) calls per status and code, most frequent first."""
+    stmt = (select(c.status, func.coalesce(c.error_code, "unknown").label("error_code"),
+                   func.count().label("calls"))
+            .where(period_filter(since, until, tz, users, models), c.status.in_([STATUS_ERROR, STATUS_BLOCKED]))
+            .group_by(c.status, literal_column("error_code"))
+            .order_by(literal_column("calls").desc(), c.status, literal_column("error_code")))
+    return frame(engine, stmt)
+
+
+def distinct(engine: Engine, column: str, users=None) -> list[str]:
+    """Every distinct ``user`` or ``model`` in the ledger (of ``users`` only, if given), sorted."""
+    col = {"user": c.user_id, "model": c.model}[column]
+    stmt = select(col).distinct().order_by(col)
+    if (u := _as_list(users)) is not None:
+        stmt = stmt.where(c.user_id.in_(u))
+    with engine.connect() as conn:
+        return [v for (v,) in conn.execute(stmt)]
+
+
+EXPORT_COLUMNS = ("id", "ts", "user", "model", "status", "error_code", *TOKEN_COLUMNS, "cost_usd",
+                  "price_version", "unpriced", "latency_ms", "ttft_ms", "streamed", "retries", "request_id",
+                  "key_label", "source", "detail")
+
+
+def call_rows(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
+              models=None) -> pd.DataFrame:
+    """Every call of the period, oldest first, ``ts`` as local time in ``tz`` (prompt text left out)."""
+    picked = [local_ts(tz).label("ts") if n == "ts" else c.user_id.label("user") if n == "user" else c[n]
+              for n in EXPORT_COLUMNS]
+    stmt = select(*picked).where(period_filter(since, until, tz, users, models)).order_by(c.ts, c.id)
     return frame(engine, stmt)
