@@ -1,27 +1,145 @@
-"""Spend, tokens and calls by user, model and day, with budgets and their alerts."""
+"""Usage & cost: spend, calls, tokens, cache, errors and latency against the previous period; budgets; what-if."""
 
-from datetime import date, timedelta
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
+import plotly.express as px
 import streamlit as st
 
-from core.ledger import queries
-from pages.widgets import client, mode_banner
+from core import usage_report
+from core.errors import TollgateError
+from pages.widgets import client, mode_banner, require_user, show_error, usd
 
+ZONES = ("UTC", "Europe/London", "Europe/Paris", "America/New_York", "America/Chicago", "America/Los_Angeles",
+         "Asia/Kolkata", "Asia/Tokyo", "Australia/Sydney")
+TTL_S = 30  # figures may lag the ledger by this much; a filter change is always fresh
+
+
+@st.cache_data(ttl=TTL_S, show_spinner="Reading the ledger…")
+def _options(url: str, _engine, me):
+    return usage_report.options(_engine, me)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner="Reading the ledger…")
+def _report(url: str, _engine, me, filters: usage_report.Filters) -> usage_report.Report:
+    return usage_report.build(_engine, me, filters)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner="Re-pricing…")
+def _what_if(url: str, _engine, me, filters: usage_report.Filters, mapping: tuple) -> usage_report.WhatIf:
+    return usage_report.what_if(_engine, me, filters, dict(mapping), client().pricing)
+
+
+def _fmt(kind: str, v, delta: bool = False) -> str | None:
+    if v is None:
+        return None
+    sign = ("-" if v < 0 else "+") if delta else ""
+    a = abs(v) if delta else v
+    return sign + {"usd": lambda: usd(a), "count": lambda: f"{a:,}", "pct": lambda: f"{a * 100:.1f} %"
+                   if not delta else f"{a * 100:.1f} pts", "ms": lambda: f"{a:,.0f} ms"}[kind]()
+
+
+me = require_user()
 c = client()
-st.title("Usage & budgets")
+st.title("Usage & cost")
 mode_banner(c)
 if c.ledger is None:
     st.warning("The ledger is off (TOLLGATE_LEDGER_URL=off): nothing is recorded.")
     st.stop()
+engine, url = c.ledger.engine, c.ledger.url
 
-c.ledger.open()
-col1, col2, col3 = st.columns(3)
-since = col1.date_input("From", date.today() - timedelta(days=30))
-until = col2.date_input("To", date.today())
-by = col3.selectbox("Group by", ["user", "model", "day"])
-engine = c.ledger.engine
-st.dataframe(queries.usage_by(engine, by=[by], since=since, until=until), hide_index=True)
+try:
+    user_opts, model_opts = _options(url, engine, me)
+except TollgateError as err:
+    show_error(err)
+    st.stop()
+if not model_opts:
+    st.info("No calls recorded yet." + (" Fill the ledger with 90 days of demo calls from **Users & budgets → "
+            "Demo data** (or `python -m core demo-data`), then come back." if me.is_admin else
+            " Make a call in the Playground and it shows up here."), icon=":material/inbox:")
+    st.stop()
+
+default_tz = c.settings.budget_tz if c.settings is not None else "UTC"
+zones = [default_tz, *[z for z in ZONES if z != default_tz]]
+f1, f2, f3, f4 = st.columns([2, 1, 2, 2])
+tz = f2.selectbox("Time zone", zones, key="usage_tz")
+today = c.clock.now().astimezone(ZoneInfo(tz)).date()
+period = f1.date_input("Period", (today - timedelta(days=29), today), max_value=today, key="usage_period")
+if not isinstance(period, tuple) or len(period) != 2:
+    st.info("Pick the last day of the period.")
+    st.stop()
+users = f3.multiselect("Users", user_opts, key="usage_users", placeholder="Everyone") if me.is_admin else None
+models = f4.multiselect("Models", model_opts, key="usage_models", placeholder="Every model")
+filters = usage_report.Filters(period[0], period[1], tz, tuple(users) if users else None,
+                               tuple(models) if models else None)
+report = _report(url, engine, me, filters)
+
+st.caption(f"{filters.since:%d %b %Y} – {filters.until:%d %b %Y} ({tz}), compared with the {filters.days} days before."
+           + ("" if me.is_admin else f" Only your own calls (`{me.username}`)."))
+for col, t in zip(st.columns(len(report.tiles)), report.tiles, strict=True):
+    col.metric(t.label, _fmt(t.kind, t.value) or "—", _fmt(t.kind, t.delta, delta=True),
+               delta_color="normal" if t.up_is_good else "inverse", help=f"Previous period: {_fmt(t.kind, t.previous)}")
+
+if report.empty:
+    st.info("No calls match these filters.", icon=":material/filter_alt_off:")
+else:
+    a, b = st.columns(2)
+    a.plotly_chart(px.bar(report.spend_by_day, x="day", y="spend_usd", color="model",
+                          title="Spend per day by model (USD)"), key="chart_spend_day")
+    b.plotly_chart(px.bar(report.spend_by_user, x="user", y="spend_usd", title="Spend by user (USD)"),
+                   key="chart_spend_user")
+    a.plotly_chart(px.line(report.tokens_by_day, x="day", y=["input_tokens", "output_tokens"],
+                           title="Tokens per day"), key="chart_tokens")
+    b.plotly_chart(px.line(report.latency_by_day, x="day",
+                           y=["p50_latency_ms", "p95_latency_ms", "p50_ttft_ms", "p95_ttft_ms"],
+                           title="Latency and time to first token (ms, successful calls)"), key="chart_latency")
+    if len(report.errors):
+        st.plotly_chart(px.bar(report.errors, x="error_code", y="calls", color="status",
+                               title="Errors and refusals by code"), key="chart_errors")
+
 st.subheader("Budgets this month")
-st.dataframe(c.budgets.status(c.clock.now()), hide_index=True)
-st.subheader("Budget alerts")
-st.dataframe(c.budgets.alerts(), hide_index=True)
+if c.budgets is None:
+    st.caption("Budgets need the ledger.")
+else:
+    board = usage_report.budgets(c.budgets, me, c.clock.now())
+    if board.empty:
+        st.caption("No budget set." + (" Set one in **Users & budgets**." if me.is_admin else ""))
+    for row in board.itertuples(index=False):
+        who = "Organisation" if row.user_id == "*" else row.user_id
+        st.progress(row.progress, text=f"**{who}**: {usd(row.spent_usd)} of {usd(row.budget_usd)} "
+                    f"({row.pct_used:.0f} %), {usd(row.reserved_usd)} reserved · alert: **{row.alert}**")
+
+st.subheader("Most expensive calls")
+st.dataframe(report.expensive, hide_index=True)
+
+d1, d2, _ = st.columns([1, 1, 4])
+stem = f"tollgate-usage-{filters.since}-{filters.until}"
+d1.download_button("Download CSV", lambda: usage_report.to_csv(usage_report.rows(engine, me, filters)),
+                   file_name=f"{stem}.csv", mime="text/csv", key="dl_csv", on_click="ignore")
+d2.download_button("Download Parquet", lambda: usage_report.to_parquet(usage_report.rows(engine, me, filters)),
+                   file_name=f"{stem}.parquet", mime="application/octet-stream", key="dl_parquet",
+                   on_click="ignore")
+
+st.subheader("What if")
+st.caption("Re-price the calls above as if they had gone to another model, or to another tier mapping. "
+           "Nothing stored changes.")
+how = st.radio("Re-price as", ["One model for everything", "Another tier mapping"], horizontal=True, key="wi_how")
+priced = c.pricing.models()
+if how == "One model for everything":
+    target = st.selectbox("Model", priced, index=None, placeholder="Choose a model", key="wi_model")
+    mapping = usage_report.all_on(target, filters.models or model_opts) if target else None
+else:
+    current = c.catalogue.tiers
+    cols = st.columns(len(current))
+    proposed = {t: col.selectbox(t, priced, index=priced.index(m) if m in priced else None, key=f"wi_tier_{t}")
+                for col, (t, m) in zip(cols, current.items(), strict=True)}
+    mapping = usage_report.tier_mapping(current, {t: m for t, m in proposed.items() if m})
+if mapping:
+    w = _what_if(url, engine, me, filters, tuple(sorted(mapping.items())))
+    m1, m2, m3 = st.columns(3)
+    m1.metric("As recorded", usd(w.original_usd))
+    m2.metric("Re-priced", usd(w.new_usd))
+    m3.metric("Difference", _fmt("usd", w.difference_usd, delta=True), delta_color="off")
+    st.dataframe(w.by_model, hide_index=True)
+elif mapping is not None:
+    st.caption("That mapping is today's: nothing to re-price.")
