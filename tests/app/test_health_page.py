@@ -1,0 +1,45 @@
+"""The Health page: one verdict per part for admins and analysts, live in a fragment, keys only masked."""
+
+from __future__ import annotations
+
+import pytest
+
+PAGE = "pages/health.py"
+PARTS = ("Upstream API", "Ledger", "Response cache", "Limiter headroom", "Circuit breaker", "API keys",
+         "Recent errors")
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+def test_health_renders_every_part_for_admin_and_analyst(console, user):
+    at = console(PAGE, user=user)
+    assert at.title[0].value == "Health"
+    overall = next(m for m in at.metric if m.label == "Overall")
+    assert overall.value == "healthy"  # demo mode on a fresh ledger: every part is ok
+    headings = " ".join(h.value for h in at.subheader)
+    assert all(title in headings for title in PARTS), headings
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Spool backlog"] == "0" and metrics["Write (probe row)"].endswith(" ms")
+    assert metrics["State"] == "closed"
+
+
+def test_only_admins_see_the_ledger_address(console):
+    admin, analyst = console(PAGE, user="alice"), console(PAGE, user="bob")
+    assert any("duckdb://" in c.value for c in admin.caption)
+    assert not any("duckdb://" in c.value for c in analyst.caption)
+
+
+def test_keys_are_shown_masked(console):
+    at = console(PAGE, user="alice")
+    frames = [df.value for df in at.dataframe]
+    keys = next(f for f in frames if "key" in f.columns)
+    assert list(keys["key"]) == ["sk-ant-…0000"] and list(keys["label"]) == ["demo"]
+    shown = " ".join([f.to_string() for f in frames] + [e.value for e in (*at.caption, *at.markdown)])
+    assert "simulator-fake-key" not in shown
+
+
+def test_the_refresh_interval_can_be_changed(console):
+    at = console(PAGE, user="bob")
+    assert any("refreshes every 10 s" in c.value for c in at.caption)
+    at.segmented_control(key="health_refresh").set_value("off").run()
+    assert not at.exception, at.exception
+    assert not any("refreshes every" in c.value for c in at.caption)
