@@ -1,4 +1,4 @@
-"""``python -m core``: the engineers' command line (simulate, ask, usage, budget, reprice, health, config)."""
+"""``python -m core``: the engineers' command line (simulate, ask, usage, budget, reprice, health, config, demo-data, user)."""
 
 from __future__ import annotations
 
@@ -61,6 +61,25 @@ def _parser() -> argparse.ArgumentParser:
     h = sub.add_parser("health", help="API, cache, ledger, breaker, limiter and keys (masked)")
     h.add_argument("--json", action="store_true")
     sub.add_parser("config", help="list every setting, its variable and default")
+    us = sub.add_parser("user", help="console accounts: add, list, remove, passwd, role")
+    usub = us.add_subparsers(dest="action", required=True)
+    ua = usub.add_parser("add", help="add an account (password read from stdin or asked for)")
+    ua.add_argument("username")
+    ua.add_argument("--name", default="")
+    ua.add_argument("--role", choices=["admin", "analyst"], default="analyst")
+    usub.add_parser("list")
+    urm = usub.add_parser("remove")
+    urm.add_argument("username")
+    upw = usub.add_parser("passwd", help="set a new password (read from stdin or asked for)")
+    upw.add_argument("username")
+    uro = usub.add_parser("role")
+    uro.add_argument("username")
+    uro.add_argument("role", choices=["admin", "analyst"])
+    dd = sub.add_parser("demo-data", help="fill the ledger with demo calls (source demo-data), or --remove them")
+    dd.add_argument("--days", type=int, default=90, help="days of calls ending now (default 90)")
+    dd.add_argument("--seed", type=int, default=0)
+    dd.add_argument("--append", action="store_true", help="keep earlier demo data (default: replace it)")
+    dd.add_argument("--remove", action="store_true", help="delete every demo-data row and demo budget")
     return p
 
 
@@ -202,6 +221,72 @@ def cmd_health(args) -> int:
     return 0 if report["ok"] else 1
 
 
+def cmd_demo_data(args) -> int:
+    from sqlalchemy.exc import DBAPIError
+
+    from core import demo_data
+    from core.budget_gate import write_snapshot
+    from core.config import load_settings
+    from core.factory import snapshot_path
+    from core.ledger.engine import make_engine, mask_url
+
+    settings = load_settings()
+    if not settings.ledger_url:
+        raise TollgateError("The ledger is off (TOLLGATE_LEDGER_URL=off).")
+    engine = make_engine(settings.ledger_url, pool_size=1)
+    try:
+        if args.remove:
+            n = demo_data.remove(engine)
+            print(f"Removed {n:,} demo calls (real calls untouched).")
+        else:
+            n = demo_data.generate(engine, days=args.days, seed=args.seed, replace=not args.append)
+            print(f"Added {n:,} demo calls over {args.days} days (remove them with --remove).")
+        write_snapshot(engine, snapshot_path(settings))
+    except DBAPIError as exc:
+        if "lock" in str(exc.orig).lower():  # DuckDB: one process may write a file at a time
+            print(f"error: the ledger {mask_url(engine.url)} is in use by another process (the console?). "
+                  "Stop it, or use the Demo data buttons on the console's Users & budgets page.", file=sys.stderr)
+            return 2
+        raise
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _password() -> str:
+    """A password from a terminal prompt (never echoed), or the first line of stdin when piped."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != first:
+            raise TollgateError("The two passwords differ.")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def cmd_user(args) -> int:
+    from core.auth import UserStore
+    from core.config import load_settings
+
+    store = UserStore(load_settings().users_file)
+    if args.action == "list":
+        for u in store.users():
+            print(f"{u['username']:24} {u['role']:8} {u['name']}{'  (demo account)' if u['demo'] else ''}")
+    elif args.action == "add":
+        who = store.add(args.username, args.name, args.role, _password())
+        print(f"Added {who.username} ({who.role}) to {store.path}.")
+    elif args.action == "remove":
+        print(f"Removed {args.username}." if store.remove(args.username) else f"No user {args.username!r}.")
+    elif args.action == "passwd":
+        store.set_password(args.username, _password())
+        print(f"New password set for {args.username}.")
+    else:
+        store.set_role(args.username, args.role)
+        print(f"{args.username} is now {args.role}.")
+    return 0
+
+
 def cmd_config(_args) -> int:
     from core.config import documented
 
@@ -227,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     # only errors show (with a one-line note where it matters) unless --verbose.
     logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.ERROR)
     handler = {"simulate": cmd_simulate, "ask": cmd_ask, "usage": cmd_usage, "budget": cmd_budget,
-               "reprice": cmd_reprice, "health": cmd_health, "config": cmd_config}[args.cmd]
+               "reprice": cmd_reprice, "health": cmd_health, "config": cmd_config,
+               "demo-data": cmd_demo_data, "user": cmd_user}[args.cmd]
     try:
         return handler(args)
     except TollgateError as err:
