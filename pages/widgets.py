@@ -1,22 +1,107 @@
-"""Widgets shared by the console's pages, and the one cached guarded client of this process."""
+"""Widgets shared by the console's pages: login, sidebar, the process's guarded client, errors, money."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 import streamlit as st
 
-from core.config import load_settings
+from core import auth
+from core.advice import advice
+from core.config import Settings, load_settings
 from core.errors import TollgateError
 from core.factory import build_client
+
+PRINCIPAL = "tollgate_principal"
+
+
+@st.cache_resource(show_spinner=False)
+def settings() -> Settings:
+    """The console's settings, built once per process (st.secrets > env/.env > defaults)."""
+    try:
+        secrets = dict(st.secrets)
+    except Exception:  # no secrets file: that's fine
+        secrets = None
+    return load_settings(secrets=secrets)
 
 
 @st.cache_resource(show_spinner="Starting the guarded client…", on_release=lambda c: c.close())
 def client():
     """One guarded client per console process (demo simulator included when no key is set)."""
+    c = build_client(settings(), source="console")
+    if c.ledger is not None:
+        c.ledger.open()  # migrate and replay the spool now, so pages can read at once (False: Health says why)
+    return c
+
+
+def login() -> auth.Principal:
+    """Show only the login form until someone logs in; then return who it is (re-read from the users file)."""
+    import streamlit_authenticator as stauth
+
+    cfg = settings()
+    store = auth.UserStore(cfg.users_file)
+    auth.ensure_demo_accounts(store, cfg)
     try:
-        secrets = dict(st.secrets)
-    except Exception:  # no secrets file: that's fine
-        secrets = None
-    return build_client(load_settings(secrets=secrets), source="console")
+        key = auth.cookie_key(cfg)
+    except auth.RefuseToStart as exc:
+        st.error(str(exc), icon=":material/block:")
+        st.stop()
+    authenticator = stauth.Authenticate(store.credentials(), "tollgate_auth", key, cfg.cookie_expiry_days,
+                                        auto_hash=False)
+    st.session_state["tollgate_authenticator"] = authenticator
+    if not st.session_state.get("authentication_status"):
+        st.title("Tollgate")
+        st.caption("The guarded console for Claude: every call validated, limited, priced and recorded.")
+        authenticator.login(location="main", key="login")
+        if st.session_state.get("authentication_status") is False:
+            st.error("Wrong username or password.")
+        demo = store.demo_accounts()
+        if demo:
+            st.info(f"Demo accounts: {', '.join(f'`{u}`' for u in demo)}, password `{auth.DEMO_PASSWORD}` "
+                    "(demo mode only; the production checklist fails while they exist).", icon=":material/key:")
+        if not st.session_state.get("authentication_status"):
+            st.session_state.pop(PRINCIPAL, None)
+            st.stop()
+        st.rerun()  # logged in just now: draw the console without the login form
+    me = store.principal(st.session_state.get("username"))
+    if me is None:  # the account was removed while logged in
+        authenticator.logout(location="unrendered")
+        st.session_state.pop(PRINCIPAL, None)
+        st.rerun()
+    st.session_state[PRINCIPAL] = me
+    return me
+
+
+def require_user() -> auth.Principal:
+    """The logged-in user; an anonymous visitor sees a notice and nothing else of the page."""
+    me = st.session_state.get(PRINCIPAL)
+    if me is None:
+        st.warning("Log in to use the console.", icon=":material/lock:")
+        st.stop()
+    return me
+
+
+def sidebar(me: auth.Principal) -> None:
+    """Who is logged in, their month-to-date spend and budget left, demo mode, log out."""
+    c = client()
+    with st.sidebar:
+        st.markdown(f"**{me.name}** · `{me.username}` · {me.role}")
+        if c.budgets is not None:
+            try:
+                spent, left = c.budgets.spent(me.username), c.budgets.remaining(me.username)
+            except Exception:  # noqa: BLE001 - the ledger may be down; the Health page says why
+                st.caption("Month-to-date spend unavailable (ledger unreachable).")
+            else:
+                cols = st.columns(2)
+                cols[0].metric("Spent this month", usd(spent))
+                cols[1].metric("Budget left", "no limit" if left is None else usd(left))
+        if c.demo:
+            st.info("Demo mode: calls go to the built-in simulator; costs are what the real API would charge.",
+                    icon=":material/science:")
+        authenticator = st.session_state.get("tollgate_authenticator")
+        if authenticator is not None:
+            authenticator.logout("Log out", location="sidebar", key="tg_logout")
 
 
 def mode_banner(c) -> None:
@@ -27,8 +112,9 @@ def mode_banner(c) -> None:
 
 
 def show_error(err: TollgateError) -> None:
-    """An analyst-readable error box (the code helps engineers; the message never holds a key)."""
-    text = f"**{err.message}**  \n`{err.code}`"
+    """An analyst-readable error box with what to do next (never a traceback, never a key)."""
+    tz = ZoneInfo(settings().budget_tz)
+    text = f"**{err.message}**  \n{advice(err, datetime.now(UTC), tz)}  \n`{err.code}`"
     if err.request_id:
         text += f" · request `{err.request_id}`"
     (st.warning if err.retryable else st.error)(text)
@@ -36,4 +122,14 @@ def show_error(err: TollgateError) -> None:
 
 def usd(amount) -> str:
     """A dollar amount for display: exact figures stay in the ledger; six decimals fit a metric."""
+    if amount is None:
+        return "—"
     return f"${amount:,.6f}" if amount < 1 else f"${amount:,.2f}"
+
+
+def model_label(c, model: str) -> str:
+    """A model with its tier and prices, for selectors: 'claude-haiku-5-5 · simple · $1 / $5 per MTok'."""
+    tiers = [t for t, m in c.catalogue.tiers.items() if m == model]
+    row = c.pricing.row_for(model)
+    price = "unpriced" if row is None else f"${row.input:g} in / ${row.output:g} out per MTok"
+    return " · ".join([model, *tiers, price])

@@ -1,0 +1,41 @@
+"""Models and prices: the dated price table, the tier mapping, and a cost calculator across models."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.quote import cost_on_every_model, price_sheet
+from core.types import Usage
+from pages.widgets import client, require_user
+
+require_user()
+c = client()
+st.title("Models & prices")
+st.caption(f"Price table version `{c.pricing.version}` · USD per million tokens · each call is priced with "
+           "the row in effect on its UTC date.")
+
+sheet = pd.DataFrame(price_sheet(c.pricing, c.catalogue))
+show_all = st.toggle("Show superseded price rows", value=False)
+if not show_all:
+    sheet = sheet[sheet["in_effect"]]
+st.dataframe(sheet.drop(columns=["in_effect"]), hide_index=True, width="stretch",
+             column_config={"effective_from": st.column_config.DateColumn("effective from"),
+                            "source": st.column_config.TextColumn("source", width="small")})
+
+st.subheader("Tiers")
+st.caption("Ask for a tier instead of a model; engineers change the mapping with TOLLGATE_TIER_* settings.")
+st.dataframe(pd.DataFrame([{"tier": t, "model": m} for t, m in c.catalogue.tiers.items()]), hide_index=True)
+
+st.subheader("Calculator")
+st.caption("What the same call would cost on every model, cheapest first.")
+cols = st.columns(5)
+usage = Usage(input_tokens=int(cols[0].number_input("Input tokens", 0, 10_000_000, 2_000, step=100)),
+              output_tokens=int(cols[1].number_input("Output tokens", 0, 1_000_000, 500, step=100)),
+              cache_creation_5m_tokens=int(cols[2].number_input("Cache writes (5 min)", 0, 10_000_000, 0, step=100)),
+              cache_creation_1h_tokens=int(cols[3].number_input("Cache writes (1 hour)", 0, 10_000_000, 0,
+                                                                step=100)),
+              cache_read_tokens=int(cols[4].number_input("Cache reads", 0, 10_000_000, 0, step=100)))
+costs = pd.DataFrame(cost_on_every_model(c.pricing, usage))
+st.dataframe(costs, hide_index=True, width="stretch",
+             column_config={"cost_usd": st.column_config.NumberColumn("cost (USD)", format="$%.6f")})
