@@ -77,6 +77,12 @@ class Settings:
                                 int)
     injection_mode: str = var("TOLLGATE_INJECTION_MODE", "flag",
         "Prompt-injection screen: flag (record, let through), block, or off.")
+    public_url: str | None = var("TOLLGATE_PUBLIC_URL", None,
+        "Address users open the console at (e.g. https://tollgate.example.com); the checklist checks HTTPS.",
+        _opt_str)
+    key_created: str | None = var("TOLLGATE_KEY_CREATED", None,
+        "When the API keys were created, for the 90-day age check: YYYY-MM-DD, or label=YYYY-MM-DD,…",
+        _opt_str)
     cache: str = var("TOLLGATE_CACHE", "memory", "Response cache: memory, sql (ledger database), redis, off.")
     cache_ttl_s: float = var("TOLLGATE_CACHE_TTL_S", 3600.0, "How long a cached answer is reused.", float)
     cache_max_entries: int = var("TOLLGATE_CACHE_MAX_ENTRIES", 1024, "In-memory cache size.", int)
