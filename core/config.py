@@ -114,9 +114,38 @@ class Settings:
     tier_simple: str = var("TOLLGATE_TIER_SIMPLE", "claude-haiku-5-5", "Model for the 'simple' tier.")
     tier_balanced: str = var("TOLLGATE_TIER_BALANCED", "claude-sonnet-5-5", "Model for the 'balanced' tier.")
     tier_complex: str = var("TOLLGATE_TIER_COMPLEX", "claude-opus-5-5", "Model for the 'complex' tier.")
+    environment: str = var("TOLLGATE_ENVIRONMENT", "development",
+        "development, staging or production. Production refuses a missing or example cookie key.")
+    users_file: str = var("TOLLGATE_USERS_FILE", str(ROOT / "data" / "users.yaml"),
+        "Console accounts: usernames, bcrypt password hashes, roles (python -m core user …).")
+    cookie_key: str | None = field(default=None, repr=False, metadata={
+        "env": "TOLLGATE_COOKIE_KEY", "parse": _opt_str, "secret": True,
+        "doc": "Secret that signs the console's login cookie (32+ characters; from st.secrets or env)."})
+    cookie_expiry_days: float = var("TOLLGATE_COOKIE_EXPIRY_DAYS", 1.0,
+        "How long a console login lasts without logging in again, days.", float)
+    demo_accounts: bool = var("TOLLGATE_DEMO_ACCOUNTS", True,
+        "In demo mode with no users file, create the documented demo accounts.", _bool)
     sim_ttft_s: float = var("TOLLGATE_SIM_TTFT_S", 0.25, "Demo simulator: time to first token.", float)
     sim_tokens_per_s: float = var("TOLLGATE_SIM_TOKENS_PER_S", 120.0, "Demo simulator: output speed.", float)
     log_level: str = var("TOLLGATE_LOG_LEVEL", "INFO", "Log level of the 'tollgate' logger.")
+    log_format: str = var("TOLLGATE_LOG_FORMAT", "json",
+        "Format of the log lines the console writes: json (one object a line) or text.")
+    log_prompts: bool = var("TOLLGATE_LOG_PROMPTS", False,
+        "Put prompts and replies in call logs, redacted (keys, emails, phones, cards masked).", _bool)
+    log_file: str | None = var("TOLLGATE_LOG_FILE", None, "Also write logs to this file, rotated by size.",
+                               _opt_str)
+    log_file_max_bytes: int = var("TOLLGATE_LOG_FILE_MAX_BYTES", 10_000_000,
+        "Size at which the log file is rotated, in bytes.", int)
+    log_file_backups: int = var("TOLLGATE_LOG_FILE_BACKUPS", 5, "Rotated log files kept.", int)
+    metrics_per_user: bool = var("TOLLGATE_METRICS_PER_USER", False,
+        "Prometheus: also count cost by user (one series per user: mind the cardinality).", _bool)
+    metrics_budget_gauge: bool = var("TOLLGATE_METRICS_BUDGET_GAUGE", False,
+        "Prometheus: each budgeted user's share of their monthly budget used (one ledger query a scrape).",
+        _bool)
+    tracing: str = var("TOLLGATE_TRACING", "auto",
+        "OpenTelemetry spans per call: auto (when an SDK tracer provider is configured), on, or off.")
+    sentry_dsn: str | None = var("SENTRY_DSN", None,
+        "Send script errors and failed calls to Sentry (prompts never included).", _opt_str)
     keys: tuple = field(default=(), repr=False, metadata={"doc": "API keys (core.keys); never shown"})
 
     @property
@@ -191,6 +220,10 @@ def load_settings(*, env: Mapping[str, str] | None = None, secrets: Mapping | No
         raise ValueError("TOLLGATE_INJECTION_MODE: expected flag, block or off")
     if Decimal(values.get("estimate_margin", 1)) < 1:
         raise ValueError("TOLLGATE_ESTIMATE_MARGIN: must be at least 1 (it only ever adds headroom)")
+    if values.get("log_format", "json") not in {"json", "text"}:
+        raise ValueError("TOLLGATE_LOG_FORMAT: expected json or text")
+    if values.get("tracing", "auto") not in {"auto", "on", "off"}:
+        raise ValueError("TOLLGATE_TRACING: expected auto, on or off")
     if values.get("cache", "memory") not in {"memory", "sql", "redis", "off"}:
         raise ValueError("TOLLGATE_CACHE: expected memory, sql, redis or off")
     if load_keys and "keys" not in explicit:
