@@ -2,9 +2,9 @@
 
     python bench/ledger_queries.py [--rows 10000000] [--db path] [--runs 5] [--keep] [--writes]
 
-Rows are generated straight in DuckDB SQL (generate_series): a year of timestamps in
-order, 200 users with a skewed share, six models, ~90 % ok / 5 % cached / 3 % error
-/ 2 % blocked, plausible token counts and costs. The schema comes from
+Rows come from ``core.demo_data``'s generator (the console's demo data, vectorised): a
+year of calls from 200 users with a skewed share, the demo models, ~91 % ok / 5 % cached /
+2 % error / 1.5 % blocked, realistic token mixes, exact costs from the price table. The schema comes from
 ``migrate`` (so the indexes are the real ones). Each query is timed cold (first run
 on a fresh engine) and warm (median of ``--runs``), over a month and over the year.
 ``--writes`` also times ``Ledger.record`` from 50 threads for several DuckDB pool sizes.
@@ -24,72 +24,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text  # noqa: E402
 
+from core import demo_data  # noqa: E402
 from core.ledger import queries  # noqa: E402
 from core.ledger.engine import make_engine  # noqa: E402
 from core.ledger.migrations import migrate  # noqa: E402
 from core.ledger.reprice import reprice  # noqa: E402
 
 START = datetime(2025, 12, 1)
-SECONDS = 365 * 86400
-MODELS = ["claude-haiku-5-5", "claude-sonnet-5-5", "claude-opus-5-5", "claude-fable-5-1",
-          "claude-sonnet-4-5", "claude-haiku-4-5"]
-# USD per token (input, output) per model, for plausible costs only.
-PRICES = [(1, 5), (3, 15), (5, 25), (10, 50), (3, 15), (1, 5)]
-
-GENERATE = """
-INSERT INTO calls (id, ts, user_id, model, status, error_code, input_tokens, output_tokens,
-  cache_creation_5m_tokens, cache_creation_1h_tokens, cache_read_tokens, tokens_saved, cost_usd,
-  price_version, unpriced, latency_ms, ttft_ms, streamed, retries, request_id, key_label,
-  prompt_sha256, prompt_text, source, detail)
-SELECT
-  gen_random_uuid()::VARCHAR,
-  TIMESTAMP '{start}' + to_milliseconds((i * {span_ms} // {rows})::BIGINT),
-  'user' || lpad((floor(pow(random(), 2) * 200))::INT::VARCHAR, 3, '0'),
-  m.model,
-  s.status,
-  CASE s.status WHEN 'error' THEN 'overloaded' WHEN 'blocked' THEN 'budget_exceeded' END,
-  t.inp, t.outp, t.c5, t.c1, t.cr,
-  CASE s.status WHEN 'cached' THEN t.inp + t.outp ELSE 0 END,
-  CASE WHEN s.status IN ('ok', 'error')
-       THEN ((t.inp * m.pin + t.outp * m.pout + t.c5 * m.pin * 1.25 + t.c1 * m.pin * 2
-              + t.cr * m.pin * 0.1) / 1000000.0)::DECIMAL(20, 10)
-       ELSE 0 END,
-  'bench/' || m.model || '@2025-01-01',
-  FALSE,
-  CASE WHEN s.status = 'blocked' THEN NULL ELSE 300 + random() * 4000 + t.outp * 8 END,
-  CASE WHEN s.status = 'ok' THEN 150 + random() * 900 END,
-  random() < 0.3,
-  CASE WHEN random() < 0.05 THEN 1 ELSE 0 END,
-  'req_' || i, 'primary', NULL, NULL,
-  CASE WHEN random() < 0.7 THEN 'library' ELSE 'console' END,
-  NULL
-FROM (SELECT i, random() AS r, random() AS rm, random() AS rt FROM generate_series(0, {last}) g(i)) g
-CROSS JOIN LATERAL (SELECT
-    CASE WHEN g.r < 0.90 THEN 'ok' WHEN g.r < 0.95 THEN 'cached'
-         WHEN g.r < 0.98 THEN 'error' ELSE 'blocked' END AS status) s
-CROSS JOIN LATERAL (SELECT
-    list_extract({models}, 1 + (floor(g.rm * 6))::INT) AS model,
-    list_extract({pin}, 1 + (floor(g.rm * 6))::INT) AS pin,
-    list_extract({pout}, 1 + (floor(g.rm * 6))::INT) AS pout) m
-CROSS JOIN LATERAL (SELECT
-    (50 + g.rt * 4000)::INT AS inp, (20 + g.rt * g.rt * 2000)::INT AS outp,
-    CASE WHEN g.rt < 0.2 THEN 2000 ELSE 0 END AS c5, 0 AS c1,
-    CASE WHEN g.rt > 0.6 THEN 8000 ELSE 0 END AS cr) t
-"""
+DAYS = 365
+USERS = [f"user{i:03d}" for i in range(200)]
+USER_WEIGHTS = [1 / (i + 1) ** 0.8 for i in range(200)]  # a few heavy users, a long tail
 
 
-def generate(db: Path, rows: int) -> float:
-    """Create the ledger at ``db`` with ``rows`` synthetic calls; returns the seconds it took."""
+def generate(db: Path, rows: int, *, start: datetime = START, days: int = DAYS, users=USERS,
+             weights=USER_WEIGHTS) -> float:
+    """Create the ledger at ``db`` with ``rows`` demo calls (core.demo_data's generator); returns seconds."""
     engine = make_engine(f"duckdb:///{db}", pool_size=1)
     t0 = time.perf_counter()
     migrate(engine)
-    sql = GENERATE.format(
-        start=START.isoformat(sep=" "), span_ms=SECONDS * 1000, rows=rows, last=rows - 1,
-        models="[" + ", ".join(f"'{m}'" for m in MODELS) + "]",
-        pin="[" + ", ".join(str(p[0]) for p in PRICES) + "]",
-        pout="[" + ", ".join(str(p[1]) for p in PRICES) + "]")
-    with engine.begin() as conn:
-        conn.execute(text(sql))
+    for df in demo_data.chunks(rows, start, days, users=users, weights=weights):
+        demo_data.insert_frame(engine, df)
     with engine.begin() as conn:
         conn.execute(text("CHECKPOINT"))
     engine.dispose()
@@ -153,7 +107,7 @@ def time_writes(pool_sizes=(1, 2, 4, 8), threads: int = 50, per_thread: int = 40
     from core.types import CallRecord, Usage
 
     def rec() -> CallRecord:
-        return CallRecord(id=str(uuid.uuid4()), ts=datetime.now(UTC), user="bench", model=MODELS[0],
+        return CallRecord(id=str(uuid.uuid4()), ts=datetime.now(UTC), user="bench", model=demo_data.FALLBACK_MODEL,
                           status="ok", usage=Usage(1200, 300), cost_usd=Decimal("0.0012"), latency_ms=900.0)
 
     print(f"\nLedger.record, {threads} threads x {per_thread} records (fsync'd commits)")

@@ -134,7 +134,8 @@ def synth(n: int, start: datetime, days: int, *, seed: int = 0, users: Sequence[
 
     inp = _lognormal(rng, n, 1200, 0.9, 20, 90_000)
     out = _lognormal(rng, n, 350, 0.8, 5, 16_000)
-    opus = np.array(["opus" in m for m in model])
+    kinds = np.unique(model)
+    opus = np.isin(model, [m for m in kinds if _family(m) == "opus"])
     out = np.where(opus, out * 2, out)
     caching = rng.random(n)
     c_read = np.where(caching < 0.30, _lognormal(rng, n, 6000, 0.7, 1024, 60_000), 0)
@@ -151,8 +152,8 @@ def synth(n: int, start: datetime, days: int, *, seed: int = 0, users: Sequence[
     cost, version = _price(model, utc_day, tokens, table)
     version = np.where(billed | cached, version, None)
 
-    fam = [SPEED[_family(m)] for m in model]
-    base, per_tok, ttft0 = (np.array([f[i] for f in fam], float) for i in range(3))
+    speed = np.array([SPEED[_family(m)] for m in kinds], float)[np.searchsorted(kinds, model)]
+    base, per_tok, ttft0 = speed.T
     jitter = rng.lognormal(0, 0.25, n)
     latency = (base + per_tok * tokens[1]) * jitter
     latency = np.where(cached, rng.uniform(2, 15, n), latency)
@@ -170,27 +171,27 @@ def synth(n: int, start: datetime, days: int, *, seed: int = 0, users: Sequence[
         "price_version": version, "latency_ms": latency.round(1), "ttft_ms": ttft.round(1),
         "streamed": rng.random(n) < 0.4, "retries": retries,
         "key_label": np.where(ok | err, "primary", None),
-        "source": SOURCE, "detail": np.array([BLOCK_DETAIL.get(c) if b else None for c, b in zip(code, blocked, strict=True)],
-                                             dtype=object)})
+        "source": SOURCE, "detail": pd.Series(code).map(BLOCK_DETAIL).where(blocked, None).to_numpy(object)})
 
 
 def _price(model: np.ndarray, day: np.ndarray, tokens: np.ndarray,
            table: pricing.PriceTable) -> tuple[np.ndarray, np.ndarray]:
     """Exact cost (1e-10 USD) and price_version of each call, one price lookup per (model, day)."""
-    keys, inverse = np.unique(np.stack([model.astype(str), day.astype(str)]), axis=1, return_inverse=True)
-    prices = np.zeros((keys.shape[1], 5), np.int64)
-    band = np.zeros((keys.shape[1], 5), np.int64)
-    threshold = np.full(keys.shape[1], np.iinfo(np.int64).max)
-    versions = np.empty(keys.shape[1], dtype=object)
-    for k, (m, d) in enumerate(keys.T):
-        row = table.row_for(m, date.fromisoformat(d))
+    codes, names = pd.factorize(model)
+    inverse, keys = pd.factorize(codes.astype(np.int64) * 1_000_000 + day.astype(np.int64))
+    prices = np.zeros((len(keys), 5), np.int64)
+    band = np.zeros((len(keys), 5), np.int64)
+    threshold = np.full(len(keys), np.iinfo(np.int64).max)
+    versions = np.empty(len(keys), dtype=object)
+    for k, key in enumerate(keys):
+        m, d = names[key // 1_000_000], date(1970, 1, 1) + timedelta(days=int(key % 1_000_000))
+        row = table.row_for(m, d)
         if row is None:
             raise ValueError(f"no price for {m} on {d}")
         prices[k], versions[k] = _price_units(row), row.version
         band[k] = prices[k]
         if row.band is not None:
             band[k], threshold[k] = _price_units(row.band), row.band.threshold_tokens
-    inverse = inverse.reshape(-1)
     prompt = tokens[0] + tokens[2] + tokens[3] + tokens[4]
     per = np.where((prompt > threshold[inverse])[:, None], band[inverse], prices[inverse])
     return (tokens.T * per).sum(axis=1), versions[inverse]
