@@ -89,3 +89,31 @@ def test_remove_deletes_only_demo_data_and_generating_twice_replaces(engine, tmp
     assert left == sorted(real)
     assert budgets == [("bob", "admin")]
     assert demo_data.remove(engine) == 0
+
+
+def test_cli_fills_and_removes_and_explains_a_locked_file(tmp_path, monkeypatch, capsys):
+    import subprocess
+    import sys
+
+    from core.cli import main
+
+    db = tmp_path / "cli.duckdb"
+    monkeypatch.setenv("TOLLGATE_LEDGER_URL", f"duckdb:///{db}")
+    monkeypatch.setenv("TOLLGATE_SPOOL_PATH", str(tmp_path / "spool" / "l.spool"))
+    assert main(["demo-data", "--days", "5"]) == 0
+    added = int(capsys.readouterr().out.split()[1].replace(",", ""))
+    engine = make_engine(f"duckdb:///{db}")
+    assert demo_data.count(engine) == added > 0
+    engine.dispose()
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+                               "print('ready', flush=True); sys.stdin.read()", str(db)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        assert main(["demo-data", "--remove"]) == 2
+        assert "in use by another process" in capsys.readouterr().err
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert main(["demo-data", "--remove"]) == 0
+    assert f"Removed {added:,} demo calls" in capsys.readouterr().out
