@@ -25,6 +25,7 @@ from core.errors import (
     UpstreamServerError,
     translate,
 )
+from core.observability import events
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class CircuitBreaker:
         for change in changes:
             if change is None:
                 continue
-            log.info("circuit breaker %s -> %s", *change)
+            events.breaker_changed(*change)
             if self._on_change is not None:
                 try:
                     self._on_change(*change)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from core.ledger.schema import budget_alerts
+from core.observability import events
 
 WEBHOOK_TIMEOUT_S = 3.0
 
@@ -111,6 +112,7 @@ def fire(tx: Callable[[Callable[[Connection], object]], object], *, user: str, m
             tx(lambda c, key=key, status=status:
                c.execute(update(budget_alerts).where(key).values(webhook_status=status)))
             alert = Alert(user, month, pct, spent, budget, now, status)
+        events.budget_alert(alert)
         fired.append(alert)
     return fired
 

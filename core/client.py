@@ -20,6 +20,8 @@ from decimal import Decimal
 from core import validation
 from core.cache import CachedResponse, cacheable, request_key
 from core.errors import TollgateError, ValidationError
+from core.observability import events, registry, tracing
+from core.observability.redact import redact
 from core.pipeline import Call, Recorder
 from core.transport import drain, stream_usage
 from core.types import STATUS_CACHED, CallResult
@@ -37,6 +39,9 @@ class ClientOptions:
     cache_sampling: bool = False
     store_prompts: bool = False
     source: str = "library"
+    log_prompts: bool = False  # redacted prompts and replies in call logs
+    metrics_per_user: bool = False  # cost by user in Prometheus
+    tracing: str = "auto"  # OpenTelemetry spans: auto, on, off
 
 
 class GuardedClient:
@@ -50,7 +55,8 @@ class GuardedClient:
         self.cache, self.ledger, self.budgets = cache, ledger, budgets
         self.policy, self.options, self.clock = policy, options, clock
         self.recorder = Recorder(ledger=ledger, budgets=budgets, pricing=pricing, clock=clock,
-                                 observer=observer, store_prompts=options.store_prompts)
+                                 observer=observer, store_prompts=options.store_prompts,
+                                 log_prompts=options.log_prompts, metrics_per_user=options.metrics_per_user)
         self.settings, self.base_url = settings, base_url
         self.demo = settings is not None and not settings.keys  # no key: calls go to the simulator
         self.closers: list = closers if closers is not None else []  # what the factory started for us
@@ -96,6 +102,7 @@ class GuardedClient:
 
     def close(self) -> None:
         """Stop what the factory started for this client and flush background records."""
+        registry.unregister(self)
         self.recorder.close()
         for closer in reversed(self.closers):
             closer()
@@ -113,10 +120,16 @@ class GuardedClient:
         call = Call(id=_call_id(), user=(user or "").strip(), model=model or self.options.default_model,
                     source=source or self.options.source, streamed=streamed,
                     started=self.clock.monotonic(), ts=self.clock.now())
+        if self.options.tracing != "off":
+            call.span = tracing.start(self.options.tracing, call.model, streamed)
         try:
             _check_user(call.user)
             messages = messages if messages is not None else validation.as_messages(prompt or "")
             max_tokens = self.options.default_max_tokens if max_tokens is None else max_tokens
+            call.max_tokens = max_tokens
+            if self.options.log_prompts:
+                call.log_prompt = redact(json.dumps({"system": system, "messages": messages}, ensure_ascii=False,
+                                                    default=str))
             v = validation.validate(call.model, messages, max_tokens=max_tokens, system=system,
                                     temperature=params.get("temperature"), catalogue=self.catalogue,
                                     policy=self.policy)
@@ -173,7 +186,9 @@ class GuardedClient:
     def _send(self, call: Call, attempt):
         """Breaker → retry loop → one SDK attempt; a failure is settled and recorded, then raised."""
         try:
-            out, call.retries = self.retrier.run(lambda: attempt(call.body))
+            with tracing.current(call.span):
+                out, call.retries = self.retrier.run(lambda: attempt(call.body),
+                                                     on_retry=lambda n, err, wait: self._retried(call, n, err, wait))
             return out
         except TollgateError as err:
             call.retries = getattr(err, "retries", 0)
@@ -182,6 +197,13 @@ class GuardedClient:
         except BaseException as exc:  # KeyboardInterrupt, bugs: still settle and record
             self._fail(call, TollgateError(f"Interrupted: {type(exc).__name__}"))
             raise
+
+    def _retried(self, call: Call, attempt: int, err: BaseException, wait_s: float) -> None:
+        """Attempt ``attempt`` failed and another follows in ``wait_s``: a log event, a metric, a span event."""
+        code = getattr(err, "code", type(err).__name__)
+        events.retried(call.id, call.model, attempt, code, wait_s)
+        if call.span is not None:
+            tracing.retry(call.span, attempt, code, wait_s)
 
     def _cancel(self, call: Call) -> None:
         """A call abandoned before anything was sent: free its limiter slot, record it as blocked."""

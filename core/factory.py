@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from core import observability
 from core.breaker import CircuitBreaker
 from core.budget_gate import BudgetGate
 from core.cache import build_cache
@@ -89,9 +90,7 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
                              recovery_s=settings.breaker_recovery_s, clock=clock)
     retrier = Retrier(RetryPolicy(max_attempts=settings.max_attempts, base_s=settings.backoff_base_s,
                                   cap_s=settings.backoff_cap_s, deadline_s=settings.retry_deadline_s),
-                      clock=clock, sleep=sleep,
-                      on_retry=lambda n, err, wait: log.warning("attempt %d failed (%s); retrying in %.2f s",
-                                                                n, getattr(err, "code", "error"), wait))
+                      clock=clock, sleep=sleep)  # each retry is logged, counted and traced by the client
     transport = Transport(KeyRing(keys, clock=clock), base_url=base_url, timeout_s=settings.timeout_s,
                           connect_timeout_s=settings.connect_timeout_s, monotonic=clock.monotonic,
                           http_client=http_client)
@@ -112,6 +111,8 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
         options=ClientOptions(default_model=settings.default_model,
                               default_max_tokens=settings.default_max_tokens, cache_ttl_s=settings.cache_ttl_s,
                               cache_sampling=settings.cache_sampling, store_prompts=settings.store_prompts,
-                              source=source),
+                              source=source, log_prompts=settings.log_prompts,
+                              metrics_per_user=settings.metrics_per_user, tracing=settings.tracing),
         clock=clock, observer=observer, settings=settings, base_url=base_url, closers=closers)
+    observability.attach(client, settings)  # /metrics and /readyz see it; Sentry if SENTRY_DSN
     return client

@@ -18,6 +18,7 @@ from datetime import datetime
 from core import key_sources
 from core.clock import Clock, SystemClock
 from core.errors import NotConfigured, scrub
+from core.observability import events
 
 log = logging.getLogger("tollgate.keys")
 
@@ -125,8 +126,8 @@ class KeyRing:
         self._check(label)
         with self._lock:
             self._failing[label] = (self._clock.monotonic(), self._clock.now())
-        log.warning("API key %r marked failing; %d of %d keys healthy", label,
-                    len(self._keys) - len(self._failing), len(self._keys))
+            healthy = len(self._keys) - len(self._failing)
+        events.key_failing(label, healthy, len(self._keys))
 
     def mark_ok(self, label: str) -> None:
         """Record a success on ``label``: it is healthy again."""

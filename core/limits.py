@@ -19,6 +19,7 @@ from datetime import datetime
 from core.buckets import TokenBucket
 from core.clock import Clock
 from core.errors import RateLimited, scrub
+from core.observability import events
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +168,19 @@ class RateLimiter:
         """Admit one call, waiting up to ``max_wait_s`` in total, or raise RateLimited."""
         if input_tokens < 0 or max_tokens < 0:
             raise ValueError("token counts cannot be negative")
-        amounts = {"requests": 1, "input_tokens": input_tokens, "output_tokens": max_tokens}
         start = self._clock.monotonic()
+        waited: list[str] = []  # the limits waited for, reported once the call is admitted
+        try:
+            permit = self._admit(user, input_tokens, max_tokens, start, waited)
+        except RateLimited as err:
+            events.limiter_rejected(user, err.limit, err.retry_after_s)
+            raise
+        if waited:
+            events.limiter_waited(user, self._clock.monotonic() - start, waited[-1])
+        return permit
+
+    def _admit(self, user: str, input_tokens: int, max_tokens: int, start: float, waited: list[str]) -> Permit:
+        amounts = {"requests": 1, "input_tokens": input_tokens, "output_tokens": max_tokens}
         while True:
             with self._lock:
                 scopes = (self._global, self._user_scope(user))
@@ -191,10 +203,12 @@ class RateLimiter:
             if binding is not None and wait > left + _EPS:
                 raise RateLimited(binding[0], retry_after_s=wait, user=binding[1])
             if busy is None:
+                waited[:] = [binding[0]]
                 self._sleep(wait)
             elif left <= _EPS:
                 raise RateLimited(CONCURRENCY, retry_after_s=max(wait, _SLOT_RETRY_HINT_S), user=busy.user)
             else:
+                waited[:] = [CONCURRENCY]
                 self._sleep(min(max(wait, self._poll_s), left))
 
     def observe_headers(self, headers: Mapping[str, str], user: str | None = None) -> None:

@@ -77,10 +77,12 @@ class Retrier:
         self.policy, self.clock, self.sleep, self.rand = policy, clock, sleep, rand
         self.on_retry = on_retry
 
-    def run(self, fn: Callable[[], T]) -> tuple[T, int]:
+    def run(self, fn: Callable[[], T], *,
+            on_retry: Callable[[int, BaseException, float], None] | None = None) -> tuple[T, int]:
         """Call ``fn`` until it succeeds or we give up; returns (result, retries made).
 
-        On giving up, the last error is raised with ``retries`` set on it.
+        ``on_retry(attempt, error, wait_s)`` is told of each retry of this run, after the
+        retrier's own hook. On giving up, the last error is raised with ``retries`` set on it.
         """
         policy = self.policy
         started = self.clock.monotonic()
@@ -98,8 +100,9 @@ class Retrier:
             return backoff_s(state.attempt_number, err, policy, self.rand)
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
-            if self.on_retry:
-                self.on_retry(state.attempt_number, state.outcome.exception(), state.upcoming_sleep)
+            for hook in (self.on_retry, on_retry):
+                if hook is not None:
+                    hook(state.attempt_number, state.outcome.exception(), state.upcoming_sleep)
 
         retrying = tenacity.Retrying(
             sleep=self.sleep, stop=_GiveUp(policy, self.clock, started), wait=wait,

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from core.ledger.engine import ROOT
+from core.observability import events
 
 DEFAULT_SPOOL = ROOT / "data" / "spool" / "ledger.spool"
 log = logging.getLogger("tollgate.ledger")
@@ -82,6 +83,7 @@ class Spool:
             raise ValueError("a spool line must not contain a newline")
         with self._locked() as fd:
             self._append(fd, line)
+        events.spool_used(self.path)
 
     def reject(self, line: str) -> None:
         """Keep a line the database refused for good in ``<spool>.rejected`` for an operator."""
@@ -124,4 +126,6 @@ class Spool:
                 handle(lines)
             os.ftruncate(fd, 0)
             os.fsync(fd)
-            return len(lines)
+        if lines:
+            events.spool_replayed(self.path, len(lines))
+        return len(lines)

@@ -1,0 +1,35 @@
+"""The observability routes served beside the console: /metrics, /healthz and /readyz (Starlette).
+
+``routes(settings)`` is what ``server.py`` hands to ``st.App(routes=…)``, so one port
+serves the console and its probes. Handlers are plain functions: Starlette runs them in
+its thread pool, so a slow ledger probe never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY
+from prometheus_client.exposition import choose_encoder
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from core.observability import prom, readiness
+
+
+def routes(settings=None) -> list[Route]:
+    """/metrics (Prometheus text or OpenMetrics), /healthz (alive) and /readyz (ready, else 503 + reasons)."""
+    prom.install_collector()
+
+    def metrics(request: Request) -> Response:
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(REGISTRY), media_type=content_type)
+
+    def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "alive"})
+
+    def readyz(request: Request) -> Response:
+        state = readiness.check(settings)
+        return JSONResponse(state.to_dict(), status_code=200 if state.ready else 503)
+
+    return [Route("/metrics", metrics, methods=["GET"]), Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"])]

@@ -1,0 +1,30 @@
+"""The console's launcher: Streamlit's ``st.App`` serving app.py plus /metrics, /healthz and /readyz.
+
+``streamlit run server.py`` (``make run``) finds the module-level ``app`` and serves it, so the
+probes share the console's port and process (its guarded client included). Logging, Sentry
+and the routes come from ``core.observability``; the pages stay unaware of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+
+from core.config import load_settings
+from core.observability import configure, sentry, web
+
+ROOT = Path(__file__).resolve().parent
+
+_settings = load_settings(load_keys=False)  # logging and probes need no key; the client loads its own
+configure(_settings)
+sentry.init(_settings.sentry_dsn)
+
+# app.py routes with st.navigation. Streamlit still treats a folder named pages/ beside the main
+# script as a v1 multipage app until the first st.navigation call, so a process's first visitor
+# could open any pages/*.py by URL, past the login. Declaring v2 up front closes that gap (each
+# page also refuses anonymous visitors on its own).
+PagesManager.uses_pages_directory = False
+
+app = st.App(str(ROOT / "app.py"), routes=web.routes(_settings), on_script_error=sentry.on_script_error)
