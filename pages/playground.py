@@ -11,12 +11,11 @@ from core import conversation
 from core.conversation import Turn
 from core.errors import StreamInterrupted, TollgateError
 from core.quote import quote
-from pages.widgets import client, mode_banner, model_label, require_user, show_error, usd
+from pages.widgets import client, model_label, require_user, show_error, usd
 
 me = require_user()
 c = client()
 st.title("Playground")
-mode_banner(c)
 turns: list[Turn] = st.session_state.setdefault("pg_turns", [])
 models = sorted(c.catalogue.models)
 

@@ -93,9 +93,8 @@ def sidebar(me: auth.Principal) -> None:
             except Exception:  # noqa: BLE001 - the ledger may be down; the Health page says why
                 st.caption("Month-to-date spend unavailable (ledger unreachable).")
             else:
-                cols = st.columns(2)
-                cols[0].metric("Spent this month", usd(spent))
-                cols[1].metric("Budget left", "no limit" if left is None else usd(left))
+                st.metric("Spent this month", usd(spent))
+                st.metric("Budget left", "no budget set" if left is None else usd(left))
         if c.demo:
             st.info("Demo mode: calls go to the built-in simulator; costs are what the real API would charge.",
                     icon=":material/science:")

@@ -48,6 +48,7 @@ def test_logging_in_with_the_form_opens_the_playground(anonymous):
     assert at.title[0].value == "Playground"
     assert any("`bob` · analyst" in m.value for m in at.sidebar.markdown)
     assert {m.label for m in at.sidebar.metric} == {"Spent this month", "Budget left"}
+    assert any("Demo mode" in i.value for i in at.sidebar.info)
 
 
 def test_a_wrong_password_is_refused(anonymous):

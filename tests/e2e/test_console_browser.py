@@ -1,4 +1,7 @@
-"""The console in a real browser: start `streamlit run app.py` in demo mode, ask a question, see its cost."""
+"""The console in a real browser: start it as `make run` does (demo mode), log in, chat, see charts.
+
+Screenshots of every page are saved under tests/e2e/output/ (git-ignored) for a human to look at.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+OUTPUT = Path(__file__).resolve().parent / "output"
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.browser
+WAIT = 30_000  # ms
 
 
 def _need_browser():
@@ -40,13 +45,15 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory):
+    """`streamlit run server.py` on a free port, in demo mode with a fresh ledger and no users file."""
     _need_browser()
     tmp = tmp_path_factory.mktemp("console")
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "TOLLGATE_"))}
     env.update(TOLLGATE_LEDGER_URL=f"duckdb:///{tmp / 'ledger.duckdb'}", TOLLGATE_SPOOL_PATH=str(tmp / "spool"),
-               TOLLGATE_SIM_TTFT_S="0.05", TOLLGATE_SIM_TOKENS_PER_S="400")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+               TOLLGATE_USERS_FILE=str(tmp / "users.yaml"), TOLLGATE_SIM_TTFT_S="0.3",
+               TOLLGATE_SIM_TOKENS_PER_S="40")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
                              "--server.headless", "true", "--server.address", "127.0.0.1"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -60,7 +67,7 @@ def console(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("the console did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    yield url, tmp
+    yield url
     proc.terminate()
     try:
         proc.wait(timeout=10)
@@ -69,30 +76,73 @@ def console(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(console):
+def browser(console):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=CHROMIUM,
+                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
 
 
-def test_ask_in_the_browser_shows_the_answer_and_its_cost(console, page):
-    url, tmp = console
-    page.goto(url)
-    page.get_by_text("Demo mode").wait_for(timeout=30_000)
-    page.get_by_label("Prompt", exact=True).fill("Explain a circuit breaker in one paragraph.")
-    page.get_by_role("button", name="Send").click()
-    cost = page.get_by_test_id("stMetric").filter(has_text="Cost")
-    cost.wait_for(timeout=30_000)
-    assert "$" in cost.inner_text()
-    page.screenshot(path=str(tmp / "playground.png"), full_page=True)
+def shot(page, name: str) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / f"{name}.png"), full_page=True)
 
 
-def test_health_page_in_the_browser(console, page):
-    url, _ = console
-    page.goto(url + "/health")
-    page.get_by_text("healthy").first.wait_for(timeout=30_000)
+def test_the_first_visit_to_any_page_shows_only_the_login(console, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(console + "/admin")  # the server's very first session asks for an admin page directly
+    page.get_by_role("button", name="Login").wait_for(timeout=WAIT)
+    assert page.get_by_text("Users & budgets").count() == 0
+    assert page.get_by_text("Demo accounts").count() == 1
+    shot(page, "0-login")
+    page.close()
+
+
+def test_log_in_chat_with_a_streamed_answer_then_see_usage_charts(console, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(console)
+    page.get_by_label("Username").fill("admin")
+    page.get_by_role("textbox", name="Password").fill("tollgate-demo")
+    page.get_by_role("button", name="Login").click()
+    page.get_by_role("heading", name="Playground").wait_for(timeout=WAIT)
+
+    page.get_by_test_id("stChatInputTextArea").fill("Explain a circuit breaker in one paragraph.")
+    page.keyboard.press("Enter")
+    page.get_by_text("Ready to send").wait_for(timeout=WAIT)
+    assert "input tokens" in page.get_by_text("up to $").first.inner_text()
+    shot(page, "1-playground-quote")
+    page.get_by_role("button", name="Send", exact=True).click()
+
+    answer = page.get_by_test_id("stChatMessage").nth(1)
+    answer.wait_for(timeout=WAIT)
+    seen = []  # the answer's length while it arrives: it must grow, not appear all at once
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and page.get_by_text("request req_").count() == 0:
+        seen.append(len(answer.inner_text()))
+        time.sleep(0.1)
+    assert page.get_by_text("request req_").count() == 1, "no cost caption after the answer"
+    grown = sorted(set(n for n in seen if n > 0))
+    assert len(grown) >= 3, f"the answer did not stream: lengths seen {grown}"
+    caption = page.get_by_text("request req_").inner_text()
+    assert "$" in caption and " out" in caption and "first token" in caption
+    shot(page, "2-playground-answer")
+
+    page.get_by_role("link", name="Usage & cost").click()
+    chart = page.get_by_test_id("stPlotlyChart").first
+    chart.wait_for(timeout=WAIT)
+    chart.locator(".main-svg").first.wait_for(timeout=WAIT)  # plotly drew it
+    assert chart.bounding_box()["height"] > 100
+    shot(page, "3-usage")
+
+    for link, name, marker in [("Models & prices", "4-models", "Calculator"), ("Health", "5-health", "Overall"),
+                               ("Checklist", "6-checklist", "Checklist"),
+                               ("Users & budgets", "7-admin", "Accounts")]:
+        page.get_by_role("link", name=link).click()
+        page.get_by_text(marker).first.wait_for(timeout=WAIT)
+        time.sleep(0.5)  # let charts and tables settle before the picture
+        assert page.get_by_test_id("stException").count() == 0, f"{link} shows an exception"
+        shot(page, name)
+    page.close()
