@@ -4,7 +4,7 @@ Tracked files come from ``git ls-files`` (a walk that skips .git, .venv and data
 is unavailable); ``.env`` and ``.streamlit/*.toml`` are read too, tracked or not. A match
 is ``sk-ant-`` followed by 20+ key characters. The documented fakes (test keys and the
 simulator's placeholder contain ``fake``, ``test``, ``demo``, ``example``, ``dummy``,
-``placeholder``, ``simulator`` or a long run of ``x``/``0``) are not findings. The result
+``placeholder``, ``simulator``, ``canary`` or a long run of ``x``/``0``) are not findings. The result
 is cached per root for ``TTL_S``: the console re-renders often, the files rarely change.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 KEY_SHAPE = re.compile(r"sk-ant-[A-Za-z0-9_-]{20,}")
-FAKE_MARKS = re.compile(r"fake|test|demo|example|dummy|placeholder|simulator|x{6,}|0{8,}", re.I)
+FAKE_MARKS = re.compile(r"fake|test|demo|example|dummy|placeholder|simulator|canary|x{6,}|0{8,}", re.I)
 LOCAL_CONFIG = (".env", ".streamlit/*.toml")  # where a key may sit on disk, tracked or not
 SKIP_DIRS = {".git", ".venv", "data", "__pycache__", "node_modules", ".pytest_cache", ".ruff_cache"}
 MAX_BYTES = 2_000_000  # larger files are data, not config or code

@@ -19,6 +19,8 @@ st.caption(f"Environment: **{cfg.environment}** (TOLLGATE_ENVIRONMENT). Each ite
            "running console; items no code can check are ticked by an admin, who is recorded with the time.")
 
 COLOR = {PASS: "green", WARN: "orange", FAIL: "red", MANUAL: "gray"}
+ICON = {PASS: ":material/check_circle:", WARN: ":material/warning:", FAIL: ":material/cancel:",
+        MANUAL: ":material/check_box_outline_blank:"}
 engine = c.ledger.engine if c.ledger is not None else None
 ticks = {}
 if engine is None:
@@ -57,7 +59,10 @@ for row in rows:
     with st.container(border=True, key=f"item_{item.id}"):
         head = st.columns([4, 1])
         head[0].markdown(f"**{item.title}**")
-        head[1].badge(row.badge, color="green" if row.tick else COLOR[row.status])
+        if row.tick:
+            head[1].badge("ticked", color="green", icon=":material/check_box:")
+        else:
+            head[1].badge(row.status, color=COLOR[row.status], icon=ICON[row.status])
         st.write(row.reason)
         st.caption(f"Why: {item.why}")
         if row.status != PASS:

@@ -27,9 +27,10 @@ def pct(share) -> str:
     return "—" if share is None else f"{share:.0%}"
 
 
-def heading(name: str, p: dict) -> None:
-    st.subheader(f"{ICON[p['status']]} {TITLES[name]}", divider="gray")
-    st.caption(p["reason"])
+def card(name: str, p: dict) -> None:
+    with st.container(border=True, height="stretch"):
+        st.markdown(f"{ICON[p['status']]} **{TITLES[name]}**")
+        st.caption(p["reason"])
 
 
 def upstream(p: dict) -> None:
@@ -102,9 +103,14 @@ def live() -> None:
         BOX[report["status"]](report["reason"], icon=ICON[report["status"]])
         st.caption(f"Checked {report['checked_at']:%H:%M:%S} UTC"
                    + ("" if run_every is None else f" · refreshes every {every}"))
-    for name, p in report["parts"].items():
-        heading(name, p)
-        SHOW[name](p)
+    found = list(report["parts"].items())
+    for start in range(0, len(found), 4):  # at a glance: one card per part
+        for col, (name, p) in zip(st.columns(4), found[start:start + 4], strict=False):
+            with col:
+                card(name, p)
+    for name, p in found:  # the figures behind each verdict; open when something is wrong
+        with st.expander(f"{TITLES[name]}: details", expanded=p["status"] != "ok", icon=ICON[p["status"]]):
+            SHOW[name](p)
     m = report["metrics"]
     with st.expander("Calls since this console started"):
         st.json(m)

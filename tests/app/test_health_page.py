@@ -15,8 +15,9 @@ def test_health_renders_every_part_for_admin_and_analyst(console, user):
     assert at.title[0].value == "Health"
     overall = next(m for m in at.metric if m.label == "Overall")
     assert overall.value == "healthy"  # demo mode on a fresh ledger: every part is ok
-    headings = " ".join(h.value for h in at.subheader)
-    assert all(title in headings for title in PARTS), headings
+    cards = " ".join(m.value for m in at.markdown)
+    assert all(f"**{title}**" in cards for title in PARTS), cards
+    assert [e.label for e in at.expander][:len(PARTS)] == [f"{t}: details" for t in PARTS]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Spool backlog"] == "0" and metrics["Write (probe row)"].endswith(" ms")
     assert metrics["State"] == "closed"

@@ -56,7 +56,8 @@ def test_without_git_the_tree_is_walked_skipping_venv_and_data(tmp_path):
 
 @pytest.mark.parametrize("value, fake", [
     ("sk-ant-test-fake-0000", True), ("sk-ant-simulator-fake-key-0000", True), ("sk-ant-api03-EXAMPLEEXAMPLE", True),
-    ("sk-ant-api03-xxxxxxxxxxxxxxxxxxxx", True), (PLANTED, False),
+    ("sk-ant-api03-xxxxxxxxxxxxxxxxxxxx", True), ("sk-ant-api03-CANARYq1w2e3r4t5y6u7i8o9p0-AAAA", True),
+    (PLANTED, False),
 ])
 def test_documented_fakes_are_recognised(value, fake):
     assert is_fake(value) is fake
