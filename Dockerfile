@@ -5,7 +5,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
-COPY app.py ./
+COPY app.py server.py ./
 COPY core ./core
 COPY pages ./pages
 COPY data/*.toml ./data/
@@ -13,5 +13,6 @@ COPY .streamlit/config.toml ./.streamlit/config.toml
 RUN useradd --create-home tollgate && mkdir -p /app/data/spool && chown -R tollgate /app/data
 USER tollgate
 EXPOSE 8501
-HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health')"
-CMD ["streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0"]
+# /healthz: the process answers; orchestrators use /readyz (ledger writable, circuit not open) for traffic.
+HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/healthz')"
+CMD ["streamlit", "run", "server.py", "--server.port=8501", "--server.address=0.0.0.0", "--server.headless=true"]

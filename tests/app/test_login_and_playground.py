@@ -183,3 +183,21 @@ def test_the_models_calculator_lists_every_priced_model_cheapest_first(console):
     before = list(table["cost_usd"])
     at.number_input[1].set_value(50_000).run()
     assert list(at.dataframe[-1].value["cost_usd"]) != before
+
+
+def test_an_admin_fills_and_removes_demo_data_without_touching_real_calls(console):
+    at = console(user="bob")
+    at.toggle(key="pg_preview").set_value(False).run()
+    at.chat_input[0].set_value("A real call").run()
+    at = console("pages/admin.py", user="alice")
+    at.button(key="demo_fill").click().run()
+    assert not at.exception, at.exception
+    c = widgets.client()
+    with c.ledger.engine.connect() as conn:
+        by_source = dict(conn.execute(text("SELECT source, count(*) FROM calls GROUP BY source")).all())
+    assert by_source["demo"] == 1 and by_source["demo-data"] > 1000
+    assert any(f"Added {by_source['demo-data']:,} demo calls" in s.value for s in at.success)
+    at.button(key="demo_remove").click().run()
+    with c.ledger.engine.connect() as conn:
+        by_source = dict(conn.execute(text("SELECT source, count(*) FROM calls GROUP BY source")).all())
+    assert by_source == {"demo": 1}
