@@ -201,3 +201,17 @@ def test_an_admin_fills_and_removes_demo_data_without_touching_real_calls(consol
     with c.ledger.engine.connect() as conn:
         by_source = dict(conn.execute(text("SELECT source, count(*) FROM calls GROUP BY source")).all())
     assert by_source == {"demo": 1}
+
+
+def test_production_with_the_example_cookie_key_refuses_to_start(users, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from core.auth import EXAMPLE_COOKIE_KEY
+    from tests.app.conftest import APP
+
+    monkeypatch.setenv("TOLLGATE_ENVIRONMENT", "production")
+    monkeypatch.setenv("TOLLGATE_COOKIE_KEY", EXAMPLE_COOKIE_KEY)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert any("TOLLGATE_COOKIE_KEY" in e.value for e in at.error)
+    assert not at.button and not at.text_input and EXAMPLE_COOKIE_KEY not in " ".join(e.value for e in at.error)
