@@ -8,6 +8,7 @@ are gathered from the running process by ``core.checklist_facts``; tests build t
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -109,8 +110,7 @@ def separate_keys(f: Facts) -> Result:
     if not f.settings.keys:
         return WARN, "No API key is configured (demo mode)."
     others = [w for e, words in _ENV_WORDS.items() if e != env for w in words]
-    foreign = [k.label for k in f.settings.keys if any(w in k.label.split("-") + k.label.split("_")
-                                                        for w in others)]
+    foreign = [k.label for k in f.settings.keys if set(re.split(r"[-_.@]", k.label)) & set(others)]
     if foreign:
         return FAIL, f"This {env} deployment holds key(s) labelled for another environment: {', '.join(foreign)}."
     return MANUAL, (f"This deployment says it is {env}; only a person can confirm that no other "

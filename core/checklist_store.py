@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
+from core.checklist import BY_ID
 from core.errors import ValidationError
 from core.ledger.migrations import migrate
 from core.ledger.schema import checklist_ticks as T
@@ -58,6 +59,8 @@ def _open(conn, item_id: str):
 def tick(engine: Engine, item_id: str, who, note: str | None = None, now: datetime | None = None) -> Tick:
     """Tick ``item_id`` as ``who`` (an admin); a standing tick is kept, not duplicated."""
     by = _admin(who)
+    if item_id not in BY_ID:
+        raise ValidationError(f"No checklist item {item_id!r}.", field="item_id")
     note = (note or "").strip()[:MAX_NOTE] or None
     migrate(engine)
     with engine.begin() as conn:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
+
 import pytest
+
+from core.ledger.engine import make_engine
+from core.ledger.migrations import migrate
+from core.ledger.schema import calls
 
 PAGE = "pages/health.py"
 PARTS = ("Upstream API", "Ledger", "Response cache", "Limiter headroom", "Circuit breaker", "API keys",
@@ -44,3 +51,26 @@ def test_the_refresh_interval_can_be_changed(console):
     at.segmented_control(key="health_refresh").set_value("off").run()
     assert not at.exception, at.exception
     assert not any("refreshes every" in c.value for c in at.caption)
+
+
+def test_recent_errors_are_everyones_for_an_admin_and_their_own_for_an_analyst(console, demo_env):
+    engine = make_engine(f"duckdb:///{demo_env / 'ledger.duckdb'}")
+    migrate(engine)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with engine.begin() as conn:
+        conn.execute(calls.insert(), [
+            {"id": str(uuid.uuid4()), "ts": now - timedelta(minutes=i), "user_id": user, "model": "claude-haiku-5-5",
+             "status": "error", "error_code": "overloaded", "source": "console"}
+            for i, user in enumerate(["alice", "bob", "carol"])])
+    engine.dispose()
+
+    def shown(user):
+        at = console(PAGE, user=user)
+        frame = next(df.value for df in at.dataframe if "error_code" in df.value.columns)
+        return at, sorted(frame["user_id"])
+
+    admin, users = shown("alice")
+    assert users == ["alice", "bob", "carol"] and next(m for m in admin.metric if m.label == "Overall").value \
+        == "needs attention"
+    analyst, users = shown("bob")
+    assert users == ["bob"]

@@ -56,3 +56,9 @@ def test_an_analyst_can_neither_tick_nor_untick(engine):
     with pytest.raises(ValidationError, match="Only an admin"):
         untick(engine, "https", BOB)
     assert standing(engine)["https"].ticked_by == "alice"
+
+
+def test_an_unknown_item_cannot_be_ticked(engine):
+    with pytest.raises(ValidationError, match="No checklist item"):
+        tick(engine, "made_up", ALICE)
+    assert history(engine) == []

@@ -68,6 +68,8 @@ def test_key_age_in_demo_mode_warns():
 @pytest.mark.parametrize("env, labels, expected", [
     ("production", ("primary", "backup"), MANUAL),
     ("production", ("primary", "dev-laptop"), FAIL),
+    ("production", ("stg.eu",), FAIL),
+    ("production", ("devops",), MANUAL),  # a word that merely starts like one is not a label for it
     ("development", ("prod",), FAIL),
     ("staging", ("staging-1",), MANUAL),
     ("prodution", ("primary",), FAIL),  # a typo is not an environment
