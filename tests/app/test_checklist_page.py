@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from core.checklist import ITEMS
 from core.checklist_store import history
 from core.ledger.engine import make_engine
 
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/checklist.py"
 
 
@@ -67,3 +70,9 @@ def test_the_markdown_report_can_be_downloaded(console):
     at = console(PAGE, user="bob")
     [button] = [e for e in at.get("download_button")]
     assert "Markdown" in button.proto.label
+
+
+def test_an_anonymous_visitor_opening_the_page_directly_is_refused(users):
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == ["Log in to use the console."] and not at.title

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from core.ledger.engine import make_engine
 from core.ledger.migrations import migrate
 from core.ledger.schema import calls
 
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/health.py"
 PARTS = ("Upstream API", "Ledger", "Response cache", "Limiter headroom", "Circuit breaker", "API keys",
          "Recent errors")
@@ -74,3 +77,9 @@ def test_recent_errors_are_everyones_for_an_admin_and_their_own_for_an_analyst(c
         == "needs attention"
     analyst, users = shown("bob")
     assert users == ["bob"]
+
+
+def test_an_anonymous_visitor_opening_the_page_directly_is_refused(users):
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == ["Log in to use the console."] and not at.title
