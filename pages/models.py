@@ -15,7 +15,7 @@ st.title("Models & prices")
 st.caption(f"Price table version `{c.pricing.version}` · USD per million tokens · each call is priced with "
            "the row in effect on its UTC date.")
 
-sheet = pd.DataFrame(price_sheet(c.pricing, c.catalogue))
+sheet = pd.DataFrame(price_sheet(c.pricing, c.catalogue)).sort_values(["status", "model"])  # current first
 show_all = st.toggle("Show superseded price rows", value=False)
 if not show_all:
     sheet = sheet[sheet["in_effect"]]
