@@ -93,7 +93,8 @@ def test_reprice_what_if_changes_nothing(cli, tmp_path):
 
 def test_health_and_config(cli):
     report = json.loads(cli("health", "--json").stdout)
-    assert report["ok"] and report["api"]["ok"] and report["ledger"]["ok"]
+    assert report["ok"] and report["parts"]["upstream"]["status"] == "ok"
+    assert report["parts"]["ledger"]["status"] == "ok" and report["parts"]["ledger"]["write_ms"] > 0
     assert "TOLLGATE_LEDGER_URL" in cli("config").stdout
 
 
