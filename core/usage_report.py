@@ -135,7 +135,7 @@ def _figures(engine: Engine, f: Filters) -> dict:
 
 
 TILES = (("spend", "Spend", "usd", False), ("calls", "Calls", "count", True), ("tokens", "Tokens", "count", True),
-         ("cache_hit_rate", "Cache hit rate", "pct", True), ("saved", "Saved by the cache (est.)", "usd", True),
+         ("cache_hit_rate", "Cache hit rate", "pct", True), ("saved", "Saved by cache (est.)", "usd", True),
          ("error_rate", "Error rate", "pct", False), ("p95_latency", "p95 latency", "ms", False))
 
 

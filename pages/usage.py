@@ -39,6 +39,19 @@ def _fmt(kind: str, v, delta: bool = False) -> str | None:
                    if not delta else f"{a * 100:.1f} pts", "ms": lambda: f"{a:,.0f} ms"}[kind]()
 
 
+LABELS = {"spend_usd": "USD", "day": "", "user": "", "error_code": "", "value": "", "variable": "",
+          "calls": "calls"}
+
+
+def _chart(fig, key: str, where=st) -> None:
+    fig.update_layout(margin={"t": 48, "b": 8}, legend_title_text="")
+    if "day" in key or key in ("chart_tokens", "chart_latency"):
+        fig.update_xaxes(tickformat="%d %b")
+    if key == "chart_latency":  # p95 latency dwarfs time to first token: a log axis shows both
+        fig.update_yaxes(type="log")
+    where.plotly_chart(fig, key=key)
+
+
 me = require_user()
 c = client()
 st.title("Usage & cost")
@@ -76,7 +89,7 @@ report = _report(url, engine, me, filters)
 
 st.caption(f"{filters.since:%d %b %Y} – {filters.until:%d %b %Y} ({tz}), compared with the {filters.days} days before."
            + ("" if me.is_admin else f" Only your own calls (`{me.username}`)."))
-for col, t in zip(st.columns(len(report.tiles)), report.tiles, strict=True):
+for col, t in zip([*st.columns(4), *st.columns(4)], report.tiles, strict=False):
     col.metric(t.label, _fmt(t.kind, t.value) or "—", _fmt(t.kind, t.delta, delta=True),
                delta_color="normal" if t.up_is_good else "inverse", help=f"Previous period: {_fmt(t.kind, t.previous)}")
 
@@ -84,18 +97,18 @@ if report.empty:
     st.info("No calls match these filters.", icon=":material/filter_alt_off:")
 else:
     a, b = st.columns(2)
-    a.plotly_chart(px.bar(report.spend_by_day, x="day", y="spend_usd", color="model",
-                          title="Spend per day by model (USD)"), key="chart_spend_day")
-    b.plotly_chart(px.bar(report.spend_by_user, x="user", y="spend_usd", title="Spend by user (USD)"),
-                   key="chart_spend_user")
-    a.plotly_chart(px.line(report.tokens_by_day, x="day", y=["input_tokens", "output_tokens"],
-                           title="Tokens per day"), key="chart_tokens")
-    b.plotly_chart(px.line(report.latency_by_day, x="day",
-                           y=["p50_latency_ms", "p95_latency_ms", "p50_ttft_ms", "p95_ttft_ms"],
-                           title="Latency and time to first token (ms, successful calls)"), key="chart_latency")
+    _chart(px.bar(report.spend_by_day, x="day", y="spend_usd", color="model", labels=LABELS,
+                  title="Spend per day by model (USD)"), "chart_spend_day", a)
+    _chart(px.bar(report.spend_by_user, x="user", y="spend_usd", labels=LABELS, title="Spend by user (USD)"),
+           "chart_spend_user", b)
+    _chart(px.line(report.tokens_by_day, x="day", y=["input_tokens", "output_tokens"], labels=LABELS,
+                   markers=True, title="Tokens per day"), "chart_tokens", a)
+    _chart(px.line(report.latency_by_day, x="day", y=["p50_latency_ms", "p95_latency_ms", "p50_ttft_ms", "p95_ttft_ms"],
+                   labels=LABELS, markers=True, title="Latency and time to first token (ms, successful calls)"),
+           "chart_latency", b)
     if len(report.errors):
-        st.plotly_chart(px.bar(report.errors, x="error_code", y="calls", color="status",
-                               title="Errors and refusals by code"), key="chart_errors")
+        _chart(px.bar(report.errors, x="error_code", y="calls", color="status", labels=LABELS,
+                      title="Errors and refusals by code"), "chart_errors")
 
 st.subheader("Budgets this month")
 if c.budgets is None:
@@ -126,7 +139,7 @@ st.caption("Re-price the calls above as if they had gone to another model, or to
 how = st.radio("Re-price as", ["One model for everything", "Another tier mapping"], horizontal=True, key="wi_how")
 priced = c.pricing.models()
 if how == "One model for everything":
-    target = st.selectbox("Model", priced, index=None, placeholder="Choose a model", key="wi_model")
+    target = st.columns(2)[0].selectbox("Model", priced, index=None, placeholder="Choose a model", key="wi_model")
     mapping = usage_report.all_on(target, filters.models or model_opts) if target else None
 else:
     current = c.catalogue.tiers

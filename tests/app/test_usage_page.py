@@ -59,7 +59,7 @@ def test_renders_for_admin_with_every_part(console, seeded):
     at = console(PAGE, user="alice")
     assert at.title[0].value == "Usage & cost"
     assert [m.label for m in at.metric][:7] == ["Spend", "Calls", "Tokens", "Cache hit rate",
-                                                "Saved by the cache (est.)", "Error rate", "p95 latency"]
+                                                "Saved by cache (est.)", "Error rate", "p95 latency"]
     assert set(charts(at)) >= {"Spend per day by model (USD)", "Spend by user (USD)", "Tokens per day",
                                "Latency and time to first token (ms, successful calls)",
                                "Errors and refusals by code"}
