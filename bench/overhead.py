@@ -1,16 +1,20 @@
 """What the guard adds to a call: raw SDK vs guarded client, side by side, against a zero-latency simulator.
 
-    python bench/overhead.py [--n 2000]
+    python bench/overhead.py [--n 2000] [--observe]
 
 Prints p50/p99 per path, the time the guard adds and the ratio. Targets: the guard adds
 < 0.5 ms at p50 on a cache miss (ledger off: the guard itself), and a cache hit returns in
 < 0.2 ms. A miss with the DuckDB ledger is printed too: a durable write is part of that path.
+``--observe`` adds the same miss and hit paths with observability on, side by side: JSON
+call logs at INFO written to a file, OpenTelemetry spans through the SDK (to an exporter
+that drops them), Prometheus metrics (always on: they are part of every path).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import socket
 import statistics
 import subprocess
@@ -67,22 +71,61 @@ def timed(fn) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
+class _Switch(logging.Filter):
+    """Lets records through only while ``on``: the observed paths log, the others don't."""
+
+    on = False
+
+    def filter(self, record) -> bool:
+        return self.on
+
+
+def observability(tmp: str) -> _Switch:
+    """JSON logs to a file (through a switch) and an OpenTelemetry SDK provider whose spans are dropped."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    from core.observability import JsonFormatter
+
+    class Drop(SpanExporter):
+        def export(self, spans):
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(Drop()))
+    trace.set_tracer_provider(provider)
+    switch = _Switch()
+    handler = logging.FileHandler(f"{tmp}/tollgate.log")
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(switch)
+    log = logging.getLogger("tollgate")
+    log.addHandler(handler)
+    log.propagate = False
+    return switch
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
-    n = ap.parse_args().n
+    ap.add_argument("--observe", action="store_true", help="also time the paths with logs and tracing on")
+    args = ap.parse_args()
+    n = args.n
     with simulator() as url, tempfile.TemporaryDirectory() as tmp:
         # The raw client is configured exactly as the guard configures its own (timeouts, no retries).
         raw = anthropic.Anthropic(api_key=KEY.secret, base_url=url, max_retries=0,
                                   timeout=httpx2.Timeout(60.0, connect=10.0))
         base = dict(env={}, load_keys=False, keys=(KEY,), base_url=url)
+        switch = observability(tmp) if args.observe else None
         guard = build_client(load_settings(**base, ledger_url=None, cache="off", concurrency=None,
-                                           user_concurrency=None), use_ledger=False)
-        hits = build_client(load_settings(**base, ledger_url=None, cache="memory"), use_ledger=False)
+                                           user_concurrency=None, tracing="off"), use_ledger=False)
+        hits = build_client(load_settings(**base, ledger_url=None, cache="memory", tracing="off"),
+                            use_ledger=False)
         ledgered = build_client(load_settings(**base, ledger_url=f"duckdb:///{tmp}/bench.duckdb",
                                               spool_path=f"{tmp}/spool", cache="off"))
         body = dict(model=MODEL, max_tokens=32)
         inner: list[float] = []  # time spent inside the SDK attempt, to isolate the guard's own work
+        inner_obs: list[float] = []
         send = guard.transport.create
 
         def timed_send(b):
@@ -100,6 +143,41 @@ def main() -> None:
             "guarded, miss + DuckDB ledger": lambda p: ledgered.create(p, user="bench", **body),
             "guarded, cache hit": lambda p: hits.create("cached question", user="bench", temperature=0, **body),
         }
+        observed = []
+        if switch is not None:
+            obs_guard = build_client(load_settings(**base, ledger_url=None, cache="off", concurrency=None,
+                                                   user_concurrency=None, tracing="on"), use_ledger=False)
+            obs_hits = build_client(load_settings(**base, ledger_url=None, cache="memory", tracing="on"),
+                                    use_ledger=False)
+            obs_hits.create("cached question", user="bench", model=MODEL, max_tokens=32, temperature=0)
+            observed = [obs_guard, obs_hits]
+            obs_send = obs_guard.transport.create
+
+            def obs_timed_send(b):
+                t0 = time.perf_counter()
+                try:
+                    return obs_send(b)
+                finally:
+                    inner_obs.append((time.perf_counter() - t0) * 1000)
+            obs_guard.transport.create = obs_timed_send
+
+            def on(fn):
+                def run(p):
+                    switch.on = True
+                    try:
+                        return fn(p)
+                    finally:
+                        switch.on = False
+                return run
+            plain = paths
+            paths = {}
+            for name, fn in plain.items():  # each observed path right after its plain twin
+                paths[name] = fn
+                if name == "guarded, miss":
+                    paths["guarded, miss, observed"] = on(lambda p: obs_guard.create(p, user="bench", **body))
+                if name == "guarded, cache hit":
+                    paths["guarded, cache hit, observed"] = on(
+                        lambda p: obs_hits.create("cached question", user="bench", temperature=0, **body))
         for fn in paths.values():  # warm up connections and imports
             for i in range(50):
                 fn(f"warm {i}")
@@ -111,7 +189,8 @@ def main() -> None:
                 # The ledger's background work (alert checks) must not run into the next path's timing.
                 ledgered.recorder.flush()
         hot = [timed(lambda: paths["guarded, cache hit"]("")) for _ in range(n)]  # back to back
-        for c in (guard, hits, ledgered):
+        hot_obs = [timed(lambda: paths["guarded, cache hit, observed"]("")) for _ in range(n)] if observed else []
+        for c in (guard, hits, ledgered, *observed):
             c.close()
 
     raw50, raw99 = pct(times["raw SDK"], 0.5), pct(times["raw SDK"], 0.99)
@@ -133,6 +212,17 @@ def main() -> None:
           f"{'OK' if hot50 < 0.2 else 'MISSED'}")
     print(f"cache hit, interleaved with real calls: p50 {hit50:.3f} ms (target < 0.2): "
           f"{'OK' if hit50 < 0.2 else 'MISSED'} (CPU caches are cold after each HTTP round trip)")
+    if observed:
+        obs50 = pct(times["guarded, miss, observed"], 0.5) - raw50
+        print(f"\nwith logs, metrics and tracing on: guard adds {obs50:.3f} ms at p50 on a miss "
+              f"(target < 0.5): {'OK' if obs50 < 0.5 else 'MISSED'}; observability's own share "
+              f"{obs50 - added50:+.3f} ms")
+        own_obs = [t - i for t, i in zip(times["guarded, miss, observed"],
+                                         inner_obs[-len(times["guarded, miss, observed"]):], strict=True)]
+        print(f"guard's own work on a miss, observed: p50 {pct(own_obs, 0.5):.3f} ms, p99 {pct(own_obs, 0.99):.3f} ms "
+              f"(target < 0.5): {'OK' if pct(own_obs, 0.5) < 0.5 else 'MISSED'}")
+        print(f"cache hit with observability, back to back: p50 {pct(hot_obs, 0.5):.3f} ms, "
+              f"p99 {pct(hot_obs, 0.99):.3f} ms")
     print(f"mean raw {statistics.mean(times['raw SDK']):.3f} ms")
 
 

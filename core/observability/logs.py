@@ -20,6 +20,11 @@ from core.observability.redact import redact, redact_value
 ROOT_LOGGER = "tollgate"
 FIELDS = "tollgate"  # the LogRecord attribute holding a structured line's fields
 _HANDLER_MARK = "_tollgate_handler"
+# Fields Tollgate itself generates (ids, enums, numbers as text): nothing in them to redact, and
+# skipping them keeps a call line's formatting cheap. Everything else (user, prompt, reply,
+# detail, message, any host field) is redacted.
+SAFE_FIELDS = frozenset({"event", "request", "status", "code", "cost_usd", "request_id", "key_label",
+                         "source", "limit", "previous", "state", "month", "spent_usd", "budget_usd"})
 
 logging.getLogger(ROOT_LOGGER).addHandler(logging.NullHandler())
 
@@ -42,7 +47,10 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out = {"ts": _timestamp(record.created), "level": record.levelname, "logger": record.name}
         for key, value in fields_of(record).items():
-            out[key] = redact(value) if isinstance(value, str) else redact_value(value)
+            if key in SAFE_FIELDS or value is None or isinstance(value, int | float):
+                out[key] = value
+            else:
+                out[key] = redact(value) if isinstance(value, str) else redact_value(value)
         if record.exc_info:
             out["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(out, ensure_ascii=False, default=str, separators=(",", ":"))
