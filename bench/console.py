@@ -13,7 +13,6 @@ matters), and warm runs served from the page's short-lived cache.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import statistics
 import sys
@@ -66,13 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY_FILE", "TOLLGATE_AWS_SECRET_ID"):
         os.environ.pop(name, None)
     os.environ.update(TOLLGATE_LEDGER_URL=f"duckdb:///{db}", TOLLGATE_USERS_FILE=f"{tmp.name}/users.yaml",
-                      TOLLGATE_SPOOL_PATH=f"{tmp.name}/spool/ledger.spool", TOLLGATE_CACHE="memory")
+                      TOLLGATE_SPOOL_PATH=f"{tmp.name}/spool/ledger.spool", TOLLGATE_CACHE="memory",
+                      STREAMLIT_LOGGER_LEVEL="error")  # AppTest's bare-mode notices
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     from core.auth import UserStore
-
-    logging.getLogger("streamlit").setLevel(logging.ERROR)  # AppTest's bare-mode notices
 
     UserStore(Path(tmp.name) / "users.yaml").add(*ADMIN, PASSWORD, rounds=4)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
