@@ -12,14 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from core.errors import scrub
 from core.observability import registry
-
-# A write that touches no row: it still needs a writable database and a calls table.
-_WRITE_PROBE = text("UPDATE calls SET status = status WHERE id = '(readyz probe)'")
 
 
 @dataclass
@@ -33,10 +29,11 @@ class Readiness:
 
 
 def ledger_writable(engine: Engine) -> str | None:
-    """None when a write transaction on the ledger succeeds, else why not (one line, scrubbed)."""
+    """None when a committed write and read of this process's probe row succeed, else why not (scrubbed)."""
+    from core.ledger.probe import round_trip  # the health page's probe: its own row, never ``calls``
+
     try:
-        with engine.begin() as conn:
-            conn.execute(_WRITE_PROBE)
+        round_trip(engine)
     except Exception as exc:  # noqa: BLE001 - any failure is the answer
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return scrub(f"ledger not writable: {type(exc).__name__}: {first}"[:300])

@@ -206,6 +206,32 @@ def test_readyz_turns_503_while_the_ledger_is_unwritable(console, make_client, f
     assert status == 200, body
 
 
+@pytest.mark.postgres
+def test_readyz_turns_503_while_the_postgres_schema_is_gone(console, make_client, fresh_sim, tmp_path):
+    import sqlalchemy as sa
+
+    from tests.conftest import PG_URL, pg_schema
+
+    with pg_schema("t_ready_") as url:
+        schema = url.rsplit("%3D", 1)[1]
+        client = make_client(ledger_url=url, spool_path=str(tmp_path / "spool" / "ledger.spool"))
+        client.create("Warm the ledger", user="ana", model=MODEL, max_tokens=16)
+        assert get(console + "/readyz")[0] == 200
+        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as c:
+                c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            status, body = get(console + "/readyz")
+            assert status == 503 and json.loads(body)["reasons"][0].startswith("ledger")
+            with admin.connect() as c:
+                c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+            status, body = get(console + "/readyz")  # the probe migrates the empty schema again
+            assert status == 200, body
+        finally:
+            admin.dispose()
+            client.close()
+
+
 def test_readyz_turns_503_while_the_circuit_is_open(console, make_client, fresh_sim):
     client = make_client(breaker_failures=1, breaker_recovery_s=30, max_attempts=1)
     fresh_sim.script_faults([{"fault": "529"}])
