@@ -6,8 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from core.auth import ROLES, UserStore
+from core.budget_gate import write_snapshot
 from core.budgets import GLOBAL
 from core.errors import TollgateError
+from core.factory import snapshot_path
 from pages.widgets import client, require_user, settings, show_error
 
 me = require_user()
@@ -16,6 +18,13 @@ if not me.is_admin:
     st.stop()
 c = client()
 store = UserStore(settings().users_file)
+
+
+def budgets_changed() -> None:
+    """Refresh the budget snapshot at once, so a ledger outage right after a change still refuses correctly."""
+    write_snapshot(c.ledger.engine, snapshot_path(settings()))
+    st.cache_data.clear()
+
 st.title("Users & budgets")
 
 st.subheader("Accounts")
@@ -35,7 +44,7 @@ with add.form("add_user", clear_on_submit=True):
     if st.form_submit_button("Add"):
         try:
             store.add(username, name, role, password)
-            st.success(f"Added {username.strip().lower()} ({role}).")
+            st.toast(f"Added {username.strip().lower()} ({role}).")
             st.rerun()
         except TollgateError as err:
             show_error(err)
@@ -61,7 +70,7 @@ with change.form("change_user"):
             if who == me.username:
                 st.error("You cannot remove your own account.")
             elif store.remove(who):
-                st.success(f"Removed {who}.")
+                st.toast(f"Removed {who}.")
                 st.rerun()
     except TollgateError as err:
         show_error(err)
@@ -80,10 +89,13 @@ else:
         try:
             if set_it:
                 c.budgets.set_budget(target, amount, by=me.username)
-                st.success(f"Budget for {target} set to ${amount} a month.")
+                budgets_changed()
+                st.toast(f"Budget for {target} set to ${amount} a month.")
                 st.rerun()
             if remove_it:
-                st.success("Removed." if c.budgets.remove_budget(target) else "There was no budget to remove.")
+                removed = c.budgets.remove_budget(target)
+                budgets_changed()
+                st.toast("Removed." if removed else "There was no budget to remove.")
                 st.rerun()
         except (TollgateError, ValueError) as err:
             st.error(getattr(err, "message", str(err)))
@@ -100,9 +112,9 @@ if c.ledger is not None:
     if d1.button("Fill the ledger with demo data", key="demo_fill"):
         with st.spinner("Writing demo calls…"):
             n = demo_data.generate(c.ledger.engine)
-        st.cache_data.clear()
+        budgets_changed()
         st.success(f"Added {n:,} demo calls.")
     if d2.button("Remove demo data", key="demo_remove"):
         n = demo_data.remove(c.ledger.engine)
-        st.cache_data.clear()
+        budgets_changed()
         st.success(f"Removed {n:,} demo calls.")
