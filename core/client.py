@@ -74,7 +74,7 @@ class GuardedClient:
             return call
         reply = self._send(call, self.transport.create)
         return self._succeed(call, reply.text, reply.usage, reply.stop_reason, reply.request_id,
-                             reply.headers, reply.key_label, None)
+                             reply.headers, reply.key_label, None, reply.message_id, reply.response_model)
 
     def stream(self, prompt: str | None = None, *, user: str, model: str | None = None, messages=None,
                system=None, max_tokens: int | None = None, use_cache: bool = True, source: str | None = None,
@@ -221,8 +221,10 @@ class GuardedClient:
         call.permit.release()
         self.recorder.failed(call, err, **kw)
 
-    def _succeed(self, call: Call, text, usage, stop_reason, request_id, headers, key_label, ttft_s) -> CallResult:
+    def _succeed(self, call: Call, text, usage, stop_reason, request_id, headers, key_label, ttft_s,
+                 message_id=None, response_model=None) -> CallResult:
         self.breaker.record_success()
+        call.message_id, call.response_model = message_id, response_model
         call.permit.settle(usage.prompt_tokens - usage.cache_read_tokens, usage.output_tokens)
         call.permit.release()
         self.limiter.observe_headers(headers)  # after settling, so the server's figures have the last word
@@ -232,7 +234,8 @@ class GuardedClient:
                             price_version=priced.price_version, unpriced=priced.unpriced,
                             latency_ms=(now - call.started) * 1000,
                             ttft_ms=None if ttft_s is None else ttft_s * 1000, request_id=request_id,
-                            retries=call.retries, stop_reason=stop_reason, key_label=key_label, flags=call.flags)
+                            retries=call.retries, stop_reason=stop_reason, key_label=key_label, flags=call.flags,
+                            message_id=message_id)
         result.ledger_id = self.recorder.succeeded(call, result)
         if call.cache_key is not None:
             self.cache.set(call.cache_key, CachedResponse(
@@ -311,7 +314,8 @@ class GuardedStream:
             raise
         state.ended = True
         self.result = client._succeed(call, "".join(st.texts), stream_usage(st), st.stop_reason,
-                                      st.request_id, st.headers, st.key_label, st.ttft_s)
+                                      st.request_id, st.headers, st.key_label, st.ttft_s, st.message_id,
+                                      st.response_model)
 
     def final(self) -> CallResult:
         """Read the stream to its end and return the result."""

@@ -46,6 +46,8 @@ class Call:
     retries: int = 0
     tokenizer: str = "v1"
     span: object | None = None  # the call's OpenTelemetry span, when tracing
+    message_id: str | None = None  # the API's msg_… id of the answer, for the span
+    response_model: str | None = None
     max_tokens: int | None = None
     log_prompt: str | None = None  # only when TOLLGATE_LOG_PROMPTS=1, and redacted
 
@@ -123,7 +125,8 @@ class Recorder:
         METRICS.observe(rec)
         prom.observe_call(rec, cache_lookup=call.cache_key is not None, per_user=self.metrics_per_user)
         if call.span is not None:
-            tracing.end(call.span, rec, call.max_tokens)
+            tracing.end(call.span, rec, call.max_tokens, message_id=call.message_id,
+                        response_model=call.response_model)
         if self.observer is not None:
             try:
                 self.observer(rec)

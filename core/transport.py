@@ -27,6 +27,8 @@ class Reply:
     headers: Mapping[str, str]
     key_label: str
     ttft_s: float | None = None  # monotonic seconds from attempt start to the first text
+    message_id: str | None = None  # the API's msg_… id
+    response_model: str | None = None  # the model the API says answered
 
 
 @dataclass
@@ -44,6 +46,8 @@ class OpenStream:
     output_tokens: int | None = None
     done: bool = False
     closer: Callable[[], None] = field(default=lambda: None)
+    message_id: str | None = None
+    response_model: str | None = None
 
 
 # Parameters the SDK's ``messages.create`` takes by name; the rest (temperature, top_p, top_k for the
@@ -119,7 +123,8 @@ class Transport:
             text = "".join(b.text for b in msg.content if getattr(b, "type", "") == "text")
             return Reply(text=text, usage=Usage.from_api(msg.usage), stop_reason=msg.stop_reason,
                          request_id=raw.headers.get("request-id") or getattr(msg, "_request_id", None),
-                         headers=raw.headers, key_label=key.label)
+                         headers=raw.headers, key_label=key.label, message_id=getattr(msg, "id", None),
+                         response_model=getattr(msg, "model", None))
         return self._with_key(call)
 
     def open_stream(self, body: dict) -> OpenStream:
@@ -156,6 +161,7 @@ def _absorb(st: OpenStream, ev) -> bool:
     kind = getattr(ev, "type", "")
     if kind == "message_start":
         st.usage_start = ev.message.usage.model_dump()
+        st.message_id, st.response_model = ev.message.id, ev.message.model
     elif kind == "content_block_delta" and getattr(ev.delta, "type", "") == "text_delta":
         st.texts.append(ev.delta.text)
         return True

@@ -69,6 +69,7 @@ class CallResult:
     tokens_saved: int = 0  # a cache hit: the tokens the original call used
     flags: tuple[str, ...] = ()  # e.g. prompt-injection phrases flagged (not blocked)
     ledger_id: str | None = None
+    message_id: str | None = None  # the API's msg_… id (None for a cache hit)
     month_to_date_usd: Decimal | None = None
     budget_remaining_usd: Decimal | None = None
 
@@ -81,7 +82,7 @@ class CallResult:
              "request_id": self.request_id, "retries": self.retries,
              "stop_reason": self.stop_reason, "price_version": self.price_version,
              "unpriced": self.unpriced, "tokens_saved": self.tokens_saved,
-             "flags": list(self.flags), "ledger_id": self.ledger_id}
+             "flags": list(self.flags), "ledger_id": self.ledger_id, "message_id": self.message_id}
         d["month_to_date_usd"] = None if self.month_to_date_usd is None else str(self.month_to_date_usd)
         d["budget_remaining_usd"] = (None if self.budget_remaining_usd is None
                                      else str(self.budget_remaining_usd))

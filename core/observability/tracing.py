@@ -81,7 +81,8 @@ def retry(span, attempt: int, code: str, wait_s: float) -> None:
     span.add_event("retry", {"attempt": attempt, "error.type": code, "tollgate.wait_s": wait_s})
 
 
-def end(span, rec, max_tokens: int | None = None) -> None:
+def end(span, rec, max_tokens: int | None = None, *, message_id: str | None = None,
+        response_model: str | None = None) -> None:
     """Set the outcome's attributes (no prompt, no user) and end the span."""
     usage = rec.usage
     attrs = {
@@ -98,10 +99,11 @@ def end(span, rec, max_tokens: int | None = None) -> None:
     if max_tokens is not None:
         attrs["gen_ai.request.max_tokens"] = max_tokens
     if rec.status in ("ok", "cached"):
-        attrs["gen_ai.response.model"] = rec.model
+        attrs["gen_ai.response.model"] = response_model or rec.model
+    if message_id:
+        attrs["gen_ai.response.id"] = message_id
     if rec.request_id:
-        # The transport carries Anthropic's request id, not the message id: the closest response id.
-        attrs["gen_ai.response.id"] = rec.request_id
+        attrs["anthropic.request_id"] = rec.request_id
     span.update_name(f"chat {rec.model}")
     span.set_attributes(attrs)
     if rec.error_code:

@@ -58,7 +58,8 @@ def test_a_call_is_one_client_span_with_genai_attributes(make_client, fresh_sim,
     assert a["gen_ai.usage.cache_read.input_tokens"] == r.usage.cache_read_tokens
     assert a["gen_ai.usage.cache_creation.input_tokens"] == (r.usage.cache_creation_5m_tokens
                                                              + r.usage.cache_creation_1h_tokens)
-    assert a["gen_ai.response.id"] == r.request_id
+    assert a["gen_ai.response.id"] == r.message_id and r.message_id.startswith("msg_")
+    assert a["anthropic.request_id"] == r.request_id
     assert a["tollgate.cost_usd"] == str(r.cost_usd) and a["tollgate.status"] == "ok"
     assert span.status.status_code != StatusCode.ERROR
     assert not any("jane@example.org" in str(v) or "quarterly" in str(v) for v in a.values())
@@ -87,6 +88,7 @@ def test_retries_are_span_events(make_client, fresh_sim, spans):
     assert [(e.attributes["attempt"], e.attributes["error.type"], e.attributes["tollgate.wait_s"])
             for e in retries] == [(1, "overloaded", 0.5), (2, "upstream_server_error", 0.25)]
     assert r.retries == 2 and span.attributes["tollgate.retries"] == 2 and span.attributes["tollgate.streamed"]
+    assert span.attributes["gen_ai.response.id"] == r.message_id and r.message_id.startswith("msg_")
 
 
 def test_failures_and_refusals_set_error_status(make_client, fresh_sim, spans):
