@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from core.auth import UserStore
+from core.simulator.replies import make_reply
 from pages import widgets
 
 PAGES = ["pages/playground.py", "pages/models.py", "pages/usage.py", "pages/health.py", "pages/checklist.py",
@@ -93,6 +94,10 @@ def test_a_chat_prompt_is_quoted_then_sent_and_recorded_once_with_the_user_and_c
     assert cost > 0
     caption = [c.value for c in at.caption if "request" in c.value][0]
     assert f"${cost:,.6f}" in caption and row["request_id"] in caption
+    expected = make_reply("claude-sonnet-5-5", None, [{"role": "user", "content": "What is a token bucket?"}],
+                          1024).text  # the simulator's deterministic answer to this request
+    assert at.chat_message[-1].markdown[0].value == expected
+    assert row["output_tokens"] == len(expected.split())
     assert ledger_rows("alice") == []
 
 
