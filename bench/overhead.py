@@ -38,6 +38,17 @@ KEY = ApiKey("bench", "sk-ant-test-fake-bench-0000")
 MODEL = "claude-haiku-5-5"
 
 
+
+def timing(send, into: list[float]):
+    """Wrap one SDK attempt so its time (ms) is kept apart from the guard's own work."""
+    def run(body):
+        t0 = time.perf_counter()
+        try:
+            return send(body)
+        finally:
+            into.append((time.perf_counter() - t0) * 1000)
+    return run
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
@@ -126,15 +137,7 @@ def main() -> None:
         body = dict(model=MODEL, max_tokens=32)
         inner: list[float] = []  # time spent inside the SDK attempt, to isolate the guard's own work
         inner_obs: list[float] = []
-        send = guard.transport.create
-
-        def timed_send(b):
-            t0 = time.perf_counter()
-            try:
-                return send(b)
-            finally:
-                inner.append((time.perf_counter() - t0) * 1000)
-        guard.transport.create = timed_send
+        guard.transport.create = timing(guard.transport.create, inner)
         hits.create("cached question", user="bench", model=MODEL, max_tokens=32, temperature=0)
 
         paths = {
@@ -151,15 +154,7 @@ def main() -> None:
                                     use_ledger=False)
             obs_hits.create("cached question", user="bench", model=MODEL, max_tokens=32, temperature=0)
             observed = [obs_guard, obs_hits]
-            obs_send = obs_guard.transport.create
-
-            def obs_timed_send(b):
-                t0 = time.perf_counter()
-                try:
-                    return obs_send(b)
-                finally:
-                    inner_obs.append((time.perf_counter() - t0) * 1000)
-            obs_guard.transport.create = obs_timed_send
+            obs_guard.transport.create = timing(obs_guard.transport.create, inner_obs)
 
             def on(fn):
                 def run(p):

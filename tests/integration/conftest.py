@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
@@ -11,6 +15,7 @@ from core.config import load_settings
 from core.factory import build_client
 from core.keys import ApiKey
 from core.ledger.schema import metadata
+from core.observability.logs import JsonFormatter
 from core.simulator import Simulator
 
 PRIMARY = ApiKey("primary", "sk-ant-test-fake-primary-0000")
@@ -70,3 +75,23 @@ def make_client(fresh_sim):
 def messages_seen(sim) -> int:
     """How many /v1/messages requests the simulator answered (or failed)."""
     return sim.stats()["messages_requests"]
+
+
+@pytest.fixture
+def json_logs():
+    """A function returning the JSON lines logged so far (every one parsed), optionally of one event."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    log = logging.getLogger("tollgate")
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+    def lines(name: str | None = None) -> list[dict]:
+        parsed = [json.loads(x) for x in stream.getvalue().splitlines()]
+        return [p for p in parsed if name is None or p["event"] == name]
+    lines.text = stream.getvalue
+    yield lines
+    log.removeHandler(handler)
+    log.setLevel(level)

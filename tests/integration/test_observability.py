@@ -10,7 +10,6 @@ Streamlit allows one runtime per process, hence one server for the module.
 from __future__ import annotations
 
 import http.server
-import io
 import json
 import logging
 import socket
@@ -26,7 +25,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from core import errors
 from core.observability import sentry
-from core.observability.logs import JsonFormatter
 from tests.integration.conftest import PRIMARY
 
 MODEL = "claude-haiku-5-5"
@@ -93,21 +91,6 @@ def delta(before: dict, after: dict, name: str, **labels) -> float:
     return after.get(key, 0.0) - before.get(key, 0.0)
 
 
-@pytest.fixture
-def captured():
-    """Every line the 'tollgate' loggers write, formatted by JsonFormatter, at INFO."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    log = logging.getLogger("tollgate")
-    level = log.level
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    yield stream
-    log.removeHandler(handler)
-    log.setLevel(level)
-
-
 def _ledgered(make_client, tmp_path, **kw):
     return make_client(ledger_url=f"duckdb:///{tmp_path / 'db' / 'ledger.duckdb'}",
                        spool_path=str(tmp_path / "spool" / "ledger.spool"), cache="memory", **kw)
@@ -118,7 +101,7 @@ def test_health_routes_answer(console):
     assert get(console + "/_stcore/health")[0] == 200  # the console itself is served on the same port
 
 
-def test_metrics_move_by_exactly_the_calls_made(console, make_client, fresh_sim, tmp_path, captured):
+def test_metrics_move_by_exactly_the_calls_made(console, make_client, fresh_sim, tmp_path, json_logs):
     client = _ledgered(make_client, tmp_path, metrics_per_user=True, metrics_budget_gauge=True)
     client.ledger.open()
     client.budgets.set_budget("ana", Decimal("100"))
@@ -158,7 +141,7 @@ def test_metrics_move_by_exactly_the_calls_made(console, make_client, fresh_sim,
     assert after[("tollgate_budget_used_ratio", (("user", "ana"),))] == pytest.approx(cost / 100, rel=1e-6)
     assert after[("tollgate_budget_used_ratio", (("user", "bob"),))] == 0
 
-    lines = captured.getvalue().splitlines()
+    lines = json_logs.text().splitlines()
     parsed = [json.loads(x) for x in lines]  # every line is JSON
     calls = [p for p in parsed if p["event"] == "call"]
     assert [c["status"] for c in calls] == ["ok", "ok", "ok", "cached", "blocked"]
@@ -169,19 +152,19 @@ def test_metrics_move_by_exactly_the_calls_made(console, make_client, fresh_sim,
     assert Decimal(calls[0]["cost_usd"]) == ok[0].cost_usd and calls[0]["key_label"] == "primary"
     assert "prompt" not in calls[0] and "reply" not in calls[0]  # TOLLGATE_LOG_PROMPTS is off
     assert [p["code"] for p in parsed if p["event"] == "retry"] == ["overloaded"]
-    blob = captured.getvalue()
+    blob = json_logs.text()
     for needle in NEEDLES:
         assert needle not in blob
 
 
-def test_logged_prompts_are_redacted(make_client, fresh_sim, captured):
+def test_logged_prompts_are_redacted(make_client, fresh_sim, json_logs):
     client = make_client(log_prompts=True, cache="off")
     r = client.create(PROMPT, user="ana", model=MODEL, max_tokens=64)
-    parsed = [json.loads(x) for x in captured.getvalue().splitlines()]
+    parsed = [json.loads(x) for x in json_logs.text().splitlines()]
     call = next(p for p in parsed if p["event"] == "call")
     assert "[key]" in call["prompt"] and "[email]" in call["prompt"] and "[phone]" in call["prompt"]
     assert "Summarise Q3" in call["prompt"] and call["reply"] == r.text  # the rest is kept as written
-    blob = captured.getvalue()
+    blob = json_logs.text()
     for needle in NEEDLES:
         assert needle not in blob
 
