@@ -9,12 +9,11 @@ from core.checklist_facts import gather
 from core.checklist_report import evaluate, markdown, summary
 from core.checklist_store import standing, tick, untick
 from core.errors import TollgateError
-from pages.widgets import client, mode_banner, require_user, settings, show_error
+from pages.widgets import client, require_user, settings, show_error
 
 me = require_user()
 c, cfg = client(), settings()
 st.title("Production checklist")
-mode_banner(c)
 st.caption(f"Environment: **{cfg.environment}** (TOLLGATE_ENVIRONMENT). Each item is checked against this "
            "running console; items no code can check are ticked by an admin, who is recorded with the time.")
 

@@ -6,12 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from core.health import check
-from pages.widgets import client, mode_banner, require_user
+from pages.widgets import client, require_user
 
 me = require_user()
 c = client()
 st.title("Health")
-mode_banner(c)
 
 OVERALL = {"ok": "healthy", "warn": "needs attention", "fail": "failing"}
 ICON = {"ok": ":material/check_circle:", "warn": ":material/warning:", "fail": ":material/error:"}

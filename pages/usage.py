@@ -8,7 +8,7 @@ import streamlit as st
 
 from core import usage_report
 from core.errors import TollgateError
-from pages.widgets import client, mode_banner, require_user, show_error, usd
+from pages.widgets import client, require_user, show_error, usd
 
 ZONES = ("UTC", "Europe/London", "Europe/Paris", "America/New_York", "America/Chicago", "America/Los_Angeles",
          "Asia/Kolkata", "Asia/Tokyo", "Australia/Sydney")
@@ -55,7 +55,6 @@ def _chart(fig, key: str, where=st) -> None:
 me = require_user()
 c = client()
 st.title("Usage & cost")
-mode_banner(c)
 if c.ledger is None:
     st.warning("The ledger is off (TOLLGATE_LEDGER_URL=off): nothing is recorded.")
     st.stop()

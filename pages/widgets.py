@@ -103,13 +103,6 @@ def sidebar(me: auth.Principal) -> None:
             authenticator.logout("Log out", location="sidebar", key="tg_logout")
 
 
-def mode_banner(c) -> None:
-    """Say plainly whether calls are real (and billed) or go to the simulator."""
-    if c.demo:
-        st.info("Demo mode: no API key is configured, so calls go to the built-in simulator. "
-                "Costs shown are what the same call would cost on the real API.", icon=":material/science:")
-
-
 def show_error(err: TollgateError) -> None:
     """An analyst-readable error box with what to do next (never a traceback, never a key)."""
     tz = ZoneInfo(settings().budget_tz)
