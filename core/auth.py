@@ -12,6 +12,7 @@ import re
 import secrets
 import tempfile
 import threading
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,6 +163,84 @@ class UserStore:
 
     def demo_accounts(self) -> list[str]:
         return [u["username"] for u in self.users() if u["demo"]]
+
+
+class LoginGuard:
+    """Locks an account for ``lockout_s`` after ``max_failures`` wrong passwords within ``window_s`` (seconds).
+
+    It owns the credentials the login widget checks, one set per process shared by every
+    session, and reads back the wrong-password counts the widget writes into them. A locked
+    account is handed to the widget at its attempt limit, so the widget refuses it even with
+    the right password. A new password (set by an admin) lifts the lock.
+    """
+
+    def __init__(self, store: UserStore, *, clock, max_failures: int = 5, window_s: float = 900.0,
+                 lockout_s: float = 900.0) -> None:
+        self.store, self.clock = store, clock
+        self.max_failures, self.window_s, self.lockout_s = max_failures, window_s, lockout_s
+        self._lock = threading.Lock()
+        self._entries: dict[str, dict] = {}
+        self._stamp: tuple | None = None
+        self._seen: dict[str, int] = {}
+        self._failures: dict[str, deque] = defaultdict(deque)
+        self._locked_until: dict[str, float] = {}
+
+    def _refresh(self) -> None:
+        try:
+            st = self.store.path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if stamp == self._stamp and self._entries:
+            return
+        fresh = self.store.credentials()["usernames"]
+        for user, entry in fresh.items():
+            old = self._entries.get(user)
+            if old is not None and old.get("password") != entry.get("password"):
+                self._unlock(user)  # a new password lifts the lock
+        self._entries, self._stamp = fresh, stamp
+
+    def _unlock(self, user: str) -> None:
+        self._locked_until.pop(user, None)
+        self._failures.pop(user, None)
+
+    def credentials(self) -> dict:
+        """The login widget's credentials for this run: locked accounts stand at the attempt limit."""
+        with self._lock:
+            self._refresh()
+            now = self.clock.monotonic()
+            for user, entry in self._entries.items():
+                until = self._locked_until.get(user)
+                if until is not None and until <= now:
+                    self._unlock(user)
+                    until = None
+                entry["failed_login_attempts"] = self.max_failures if until is not None else 0
+                self._seen[user] = entry["failed_login_attempts"]
+            return {"usernames": dict(self._entries)}
+
+    def settle(self) -> None:
+        """After the widget ran: count the wrong passwords it recorded and lock who reached the limit."""
+        with self._lock:
+            now = self.clock.monotonic()
+            for user, entry in self._entries.items():
+                if entry.pop("logged_in", False):  # the widget marks a successful login
+                    self._failures.pop(user, None)
+                wrong = entry.get("failed_login_attempts", 0) - self._seen.get(user, 0)
+                if wrong <= 0 or user in self._locked_until:
+                    continue
+                times = self._failures[user]
+                times.extend([now] * wrong)
+                while times and times[0] <= now - self.window_s:
+                    times.popleft()
+                if len(times) >= self.max_failures:
+                    self._locked_until[user] = now + self.lockout_s
+                self._seen[user] = entry.get("failed_login_attempts", 0)
+
+    def locked_for(self, username: str) -> float:
+        """Seconds until ``username`` may try again (0 when not locked)."""
+        with self._lock:
+            until = self._locked_until.get(username)
+            return max(0.0, until - self.clock.monotonic()) if until is not None else 0.0
 
 
 def ensure_demo_accounts(store: UserStore, settings) -> list[str]:

@@ -9,6 +9,7 @@ import streamlit as st
 
 from core import auth
 from core.advice import advice
+from core.clock import SystemClock
 from core.config import Settings, load_settings
 from core.errors import TollgateError
 from core.factory import build_client
@@ -35,9 +36,16 @@ def client():
     return c
 
 
+@st.cache_resource(show_spinner=False)
+def login_guard() -> auth.LoginGuard:
+    """The process's login credentials and wrong-password lockout, shared by every session."""
+    return auth.LoginGuard(auth.UserStore(settings().users_file), clock=SystemClock())
+
+
 def login() -> auth.Principal:
     """Show only the login form until someone logs in; then return who it is (re-read from the users file)."""
     import streamlit_authenticator as stauth
+    from streamlit_authenticator.utilities.exceptions import LoginError
 
     cfg = settings()
     store = auth.UserStore(cfg.users_file)
@@ -47,13 +55,21 @@ def login() -> auth.Principal:
     except auth.RefuseToStart as exc:
         st.error(str(exc), icon=":material/block:")
         st.stop()
-    authenticator = stauth.Authenticate(store.credentials(), "tollgate_auth", key, cfg.cookie_expiry_days,
+    guard = login_guard()
+    authenticator = stauth.Authenticate(guard.credentials(), "tollgate_auth", key, cfg.cookie_expiry_days,
                                         auto_hash=False)
     st.session_state["tollgate_authenticator"] = authenticator
     if not st.session_state.get("authentication_status"):
         st.title("Tollgate")
         st.caption("The guarded console for Claude: every call validated, limited, priced and recorded.")
-        authenticator.login(location="main", key="login")
+        try:
+            authenticator.login(location="main", key="login", max_login_attempts=guard.max_failures)
+        except LoginError:
+            st.error(f"This account is locked after {guard.max_failures} wrong passwords. Try again in "
+                     f"{guard.lockout_s / 60:.0f} minutes, or ask an admin to set a new password.",
+                     icon=":material/lock:")
+        finally:
+            guard.settle()
         if st.session_state.get("authentication_status") is False:
             st.error("Wrong username or password.")
         demo = store.demo_accounts()

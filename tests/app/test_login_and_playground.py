@@ -220,3 +220,22 @@ def test_production_with_the_example_cookie_key_refuses_to_start(users, monkeypa
     assert not at.exception
     assert any("TOLLGATE_COOKIE_KEY" in e.value for e in at.error)
     assert not at.button and not at.text_input and EXAMPLE_COOKIE_KEY not in " ".join(e.value for e in at.error)
+
+
+def test_five_wrong_passwords_lock_the_account_and_not_the_others(anonymous):
+    at = anonymous()
+    for _ in range(5):
+        at.text_input[0].input("bob")
+        at.text_input[1].input("a-wrong-guess")
+        at.button[0].click().run()
+        assert any("Wrong username or password" in e.value for e in at.error)
+    at.text_input[0].input("bob")
+    at.text_input[1].input("correct-horse-battery")
+    at.button[0].click().run()
+    assert [t.value for t in at.title] == ["Tollgate"]
+    assert any("locked after 5 wrong passwords" in e.value for e in at.error)
+    other = anonymous()
+    other.text_input[0].input("carol")
+    other.text_input[1].input("correct-horse-battery")
+    other.button[0].click().run()
+    assert other.title[0].value == "Playground"
