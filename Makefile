@@ -26,7 +26,8 @@ lint: install
 	$(BIN)/ruff check .
 
 bench: install
-	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/overhead.py --observe
+	$(BIN)/python bench/observability.py
 	$(BIN)/python bench/ledger_queries.py --rows 10000000
 
 simulate: install

@@ -49,6 +49,7 @@ def timing(send, into: list[float]):
             into.append((time.perf_counter() - t0) * 1000)
     return run
 
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
