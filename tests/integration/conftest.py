@@ -72,6 +72,35 @@ def make_client(fresh_sim):
         c.close()
 
 
+def loaded_ledger(request, tmp, recs, pg_fixture: str = "pg_module_url"):
+    """A module's read-only data set, recorded through the Ledger on the backend ``request.param`` names.
+
+    Returns the engine (the caller disposes of it). Postgres uses the module's own schema fixture.
+    """
+    from core.ledger.engine import make_engine
+    from core.ledger.spool import Spool
+    from core.ledger.store import Ledger
+
+    url = {"duckdb_file": f"duckdb:///{tmp / 'ledger.duckdb'}", "duckdb_memory": "duckdb:///:memory:"}.get(
+        request.param) or request.getfixturevalue(pg_fixture)
+    engine = make_engine(url)
+    ledger = Ledger(engine, Spool(tmp / "ledger.spool"), clock=FakeClock())
+    for r in recs:
+        ledger.record(r)
+    assert not ledger.spool.pending()
+    return engine
+
+
+def open_circuit(client, sim, model: str = "claude-haiku-5-5") -> None:
+    """Two scripted 503s through a client built with max_attempts=1, breaker_failures=2: the circuit opens."""
+    from core import errors
+
+    sim.script_faults([{"fault": "503"}, {"fault": "503"}])
+    for _ in range(2):
+        with pytest.raises(errors.UpstreamServerError):
+            client.create("ping", user="ana", model=model)
+
+
 def messages_seen(sim) -> int:
     """How many /v1/messages requests the simulator answered (or failed)."""
     return sim.stats()["messages_requests"]

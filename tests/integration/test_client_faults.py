@@ -6,7 +6,7 @@ import pytest
 
 from core import errors
 from core.keys import ApiKey
-from tests.integration.conftest import PRIMARY, messages_seen
+from tests.integration.conftest import PRIMARY, messages_seen, open_circuit
 
 PROMPT = "Summarise the quarterly numbers in two lines."
 
@@ -130,10 +130,7 @@ def test_cache_control_usage_is_priced_per_token_type(make_client, fresh_sim):
 
 def test_circuit_breaker_opens_probes_and_closes(make_client, fresh_sim):
     client = make_client(max_attempts=1, breaker_failures=2, breaker_recovery_s=30)
-    fresh_sim.script_faults([{"fault": "503"}, {"fault": "503"}])
-    for _ in range(2):
-        with pytest.raises(errors.UpstreamServerError):
-            client.create(PROMPT, user="ana", model="claude-haiku-5-5")
+    open_circuit(client, fresh_sim)
     assert client.breaker.state == "open"
     with pytest.raises(errors.CircuitOpen) as info:
         client.create(PROMPT, user="ana", model="claude-haiku-5-5")

@@ -9,6 +9,7 @@ from core import errors
 from core.health import check
 from core.keys import ApiKey
 from core.ledger.recent import recent_errors
+from tests.integration.conftest import open_circuit
 
 PROMPT = "Is everything all right?"
 
@@ -48,10 +49,7 @@ def test_a_spool_backlog_is_a_warning(make_client, tmp_path):
 
 def test_an_open_circuit_fails_the_report(make_client, fresh_sim):
     client = make_client(max_attempts=1, breaker_failures=2, breaker_recovery_s=30)
-    fresh_sim.script_faults([{"fault": "503"}, {"fault": "503"}])
-    for _ in range(2):
-        with pytest.raises(errors.UpstreamServerError):
-            client.create(PROMPT, user="ana", model="claude-haiku-5-5")
+    open_circuit(client, fresh_sim)
     report = check(client)
     assert report["status"] == "fail" and not report["ok"]
     assert report["parts"]["breaker"]["status"] == "fail"

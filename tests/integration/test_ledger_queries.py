@@ -18,16 +18,13 @@ import pytest
 import sqlalchemy as sa
 
 from core import pricing
-from core.clock import FakeClock
 from core.ledger import queries
-from core.ledger.engine import make_engine
 from core.ledger.reprice import reprice
 from core.ledger.schema import calls
-from core.ledger.spool import Spool
-from core.ledger.store import Ledger
 from core.models import default_catalogue
 from core.types import CallRecord, Usage
 from tests.conftest import pg_schema
+from tests.integration.conftest import loaded_ledger
 from tests.integration.test_ledger import BACKENDS
 
 NY = "America/New_York"
@@ -72,19 +69,8 @@ def pg_module_url():
 @pytest.fixture(scope="module", params=BACKENDS)
 def loaded(request, tmp_path_factory):
     """The data set recorded through the Ledger once per backend; the tests only read it."""
-    tmp = tmp_path_factory.mktemp("ledger")
-    if request.param == "duckdb_file":
-        url = f"duckdb:///{tmp / 'ledger.duckdb'}"
-    elif request.param == "duckdb_memory":
-        url = "duckdb:///:memory:"
-    else:
-        url = request.getfixturevalue("pg_module_url")
-    engine = make_engine(url)
-    ledger = Ledger(engine, Spool(tmp / "ledger.spool"), clock=FakeClock())
     recs = dataset()
-    for r in recs:
-        ledger.record(r)
-    assert not ledger.spool.pending()
+    engine = loaded_ledger(request, tmp_path_factory.mktemp("ledger"), recs)
     yield engine, recs
     engine.dispose()
 

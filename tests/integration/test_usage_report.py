@@ -23,11 +23,9 @@ from core import pricing, usage_report
 from core.auth import Principal
 from core.budgets import BudgetBook
 from core.clock import FakeClock
-from core.ledger.engine import make_engine
-from core.ledger.spool import Spool
-from core.ledger.store import Ledger
 from core.types import CallRecord, Usage
 from tests.conftest import pg_schema
+from tests.integration.conftest import loaded_ledger
 from tests.integration.test_ledger import BACKENDS
 
 ADMIN = Principal("ana", "Ana", "admin")
@@ -71,15 +69,8 @@ def pg_module_url():
 @pytest.fixture(scope="module", params=BACKENDS)
 def loaded(request, tmp_path_factory):
     """The data set recorded through the Ledger once per backend, with two budgets; tests only read."""
-    tmp = tmp_path_factory.mktemp("usage")
-    url = {"duckdb_file": f"duckdb:///{tmp / 'l.duckdb'}", "duckdb_memory": "duckdb:///:memory:"}.get(
-        request.param) or request.getfixturevalue("pg_module_url")
-    engine = make_engine(url)
-    ledger = Ledger(engine, Spool(tmp / "l.spool"), clock=FakeClock())
     recs = dataset()
-    for r in recs:
-        ledger.record(r)
-    assert not ledger.spool.pending()
+    engine = loaded_ledger(request, tmp_path_factory.mktemp("usage"), recs)
     book = BudgetBook(engine, clock=FakeClock(), thresholds=(50, 80, 100))
     book.set_budget("bo", Decimal("0.5"))
     book.set_budget("*", Decimal("1000"))
