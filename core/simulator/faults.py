@@ -25,27 +25,48 @@ ERROR_FAULTS: dict[str, tuple[int, str, str]] = {
                   "1st of next month at 00:00 UTC."),
 }
 SPEND_CAP_CODE = "enforced_spend_limit_reached"
-BEHAVIOUR_FAULTS = frozenset({"timeout", "disconnect", "stream-error"})
+# truncate / error-event / malformed-event: a 200 stream that ends early, carries an error event, or
+# carries an event that is not JSON, after ``after`` text deltas; trickle: the body one byte per ``hold_s``.
+BEHAVIOUR_FAULTS = frozenset({"timeout", "disconnect", "stream-error", "truncate", "error-event",
+                              "malformed-event", "trickle"})
+SCRIPT_FIELDS = frozenset({"fault", "retry_after", "hold_s", "after", "should_retry"})
 FAULT_KINDS = frozenset(ERROR_FAULTS) | BEHAVIOUR_FAULTS
 
 
 @dataclass(frozen=True)
 class Fault:
-    """One fault to serve: its kind, an optional retry-after (s) and, for timeout, a hold (s)."""
+    """One fault to serve: its kind, an optional retry-after (s), a hold (s: timeout; per byte: trickle),
+    the text deltas sent before a stream fault, and an ``x-should-retry`` header value for error replies."""
 
     kind: str
     retry_after: float | None = None
     hold_s: float | None = None
+    after: int | None = None
+    should_retry: bool | None = None
 
 
-def parse_fault(kind, retry_after=None, hold_s=None) -> Fault:
+def parse_fault(kind, retry_after=None, hold_s=None, after=None, should_retry=None) -> Fault:
     """Build a Fault from header or script values; ValueError names what is wrong."""
     name = str(kind).strip().lower()
     if name not in FAULT_KINDS:
         raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(FAULT_KINDS))}")
     ra = _non_negative(retry_after, "retry_after")
     hold = _non_negative(hold_s, "hold_s")
-    return Fault(name, ra, hold)
+    count = _non_negative(after, "after")
+    if count is not None and count != int(count):
+        raise ValueError("after must be a whole number of text deltas")
+    return Fault(name, ra, hold, None if count is None else int(count), _opt_bool(should_retry))
+
+
+def _opt_bool(value) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "false"}:
+        return text == "true"
+    raise ValueError("should_retry must be true or false")
 
 
 def _non_negative(value, what: str) -> float | None:
@@ -97,11 +118,12 @@ class FaultScript:
         faults = []
         for item in items or ():
             if isinstance(item, dict):
-                unknown = set(item) - {"fault", "retry_after", "hold_s"}
+                unknown = set(item) - SCRIPT_FIELDS
                 if unknown or "fault" not in item:
                     raise ValueError(f"a scripted fault needs 'fault' (and optionally 'retry_after', "
-                                     f"'hold_s'); got {sorted(item)}")
-                faults.append(parse_fault(item["fault"], item.get("retry_after"), item.get("hold_s")))
+                                     f"'hold_s', 'after', 'should_retry'); got {sorted(item)}")
+                faults.append(parse_fault(item["fault"], item.get("retry_after"), item.get("hold_s"),
+                                          item.get("after"), item.get("should_retry")))
             else:
                 faults.append(parse_fault(item))
         with self._lock:
@@ -116,7 +138,8 @@ class FaultScript:
 
     def pending(self) -> list[dict]:
         with self._lock:
-            return [{"fault": f.kind, "retry_after": f.retry_after, "hold_s": f.hold_s} for f in self._queue]
+            return [{"fault": f.kind, "retry_after": f.retry_after, "hold_s": f.hold_s, "after": f.after,
+                     "should_retry": f.should_retry} for f in self._queue]
 
     def clear(self) -> None:
         with self._lock:

@@ -30,6 +30,9 @@ from .replies import (
 from .state import SimState
 from .validate import MessagesRequest, RequestError, invalid, parse_messages_body, resolve_model
 
+STREAM_FAULTS = frozenset({"stream-error", "truncate", "error-event", "malformed-event"})
+DEFAULT_AFTER = 3  # text deltas a broken stream sends before its fault
+DEFAULT_TRICKLE_S = 0.05  # seconds between the bytes of a trickled body
 _GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
 
@@ -167,7 +170,9 @@ class SimHandler(BaseHTTPRequestHandler):
     def _pick_fault(self, is_messages: bool) -> Fault | None:
         header = self.headers.get("x-simulate-fault")
         if header:
-            return parse_fault(header, self.headers.get("x-simulate-retry-after"))
+            h = self.headers
+            return parse_fault(header, h.get("x-simulate-retry-after"), h.get("x-simulate-hold-s"),
+                               h.get("x-simulate-after"), h.get("x-simulate-should-retry"))
         return self.state.script.next() if is_messages else None
 
     def _serve_fault(self, fault: Fault, raw: bytes) -> bool:
@@ -182,9 +187,14 @@ class SimHandler(BaseHTTPRequestHandler):
             return False
         if fault.kind in ERROR_FAULTS:
             status, etype, message, details = fault_error(fault)
-            self._send_error(status, etype, message, details, retry_after_headers(fault.retry_after))
+            extra = retry_after_headers(fault.retry_after)
+            if fault.should_retry is not None:
+                extra["x-should-retry"] = "true" if fault.should_retry else "false"
+            self._send_error(status, etype, message, details, extra)
             return True
-        # stream-error: a broken stream when streaming, else a plain 500.
+        if fault.kind in ("trickle", "truncate", "malformed-event"):
+            return False  # served while replying (JSON or SSE)
+        # stream-error, error-event: a broken stream when streaming, else a plain 500.
         try:
             streaming = json.loads(raw).get("stream") is True
         except (ValueError, AttributeError):
@@ -231,16 +241,47 @@ class SimHandler(BaseHTTPRequestHandler):
         st.limiter.settle(req.max_tokens, reply.output_tokens)
         if req.stream:
             st.stats.stream()
-            return self._stream(req, prompt, reply, broken=fault is not None and fault.kind == "stream-error")
+            return self._stream(req, prompt, reply, fault)
         ttft, per_token = st.latency()
         wait = ttft + per_token * reply.output_tokens
         if wait > 0:
             st.sleep(wait)
+        kind = fault.kind if fault is not None else None
+        if kind == "malformed-event":
+            return self._send_raw(200, b'{"type": "message", "content": [', "application/json")
+        if kind in ("trickle", "truncate"):
+            data = json.dumps(message_json(req.model, reply, prompt), separators=(",", ":")).encode()
+            return self._send_raw(200, data, "application/json", fault=fault)
         return self._send_json(200, message_json(req.model, reply, prompt))
 
-    def _stream(self, req: MessagesRequest, prompt: PromptUsage, reply: Reply, *, broken: bool) -> None:
-        """SSE as Anthropic sends it; ``broken`` stops after a few deltas with an error event."""
+    def _send_raw(self, status: int, data: bytes, ctype: str, *, fault: Fault | None = None) -> None:
+        """A body as is; ``trickle`` sends it a byte at a time, ``truncate`` only its first half, then hangs up."""
+        self.send_response(status)
+        self.send_header("content-type", ctype)
+        self.send_header("content-length", str(len(data)))
+        self._common_headers()
+        self.end_headers()
+        self.state.stats.status(status)
+        if fault is not None and fault.kind == "truncate":
+            self.wfile.write(data[:len(data) // 2])
+            self.wfile.flush()
+            return self._disconnect()
+        if fault is not None and fault.kind == "trickle":
+            return self._trickle(data, fault)
+        self.wfile.write(data)
+
+    def _trickle(self, data: bytes, fault: Fault) -> None:
+        hold = DEFAULT_TRICKLE_S if fault.hold_s is None else fault.hold_s
+        for i in range(len(data)):
+            self.wfile.write(data[i:i + 1])
+            self.wfile.flush()
+            self.state.sleep(hold)
+
+    def _stream(self, req: MessagesRequest, prompt: PromptUsage, reply: Reply, fault: Fault | None) -> None:
+        """SSE as Anthropic sends it, or broken the way a stream fault asks (after ``after`` deltas)."""
         st = self.state
+        kind = fault.kind if fault is not None else None
+        broken = kind in STREAM_FAULTS
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
         self.send_header("cache-control", "no-cache")
@@ -248,24 +289,35 @@ class SimHandler(BaseHTTPRequestHandler):
         self._common_headers()
         self.end_headers()
         st.stats.status(200)
+        send = self._chunk if kind != "trickle" else (lambda event: self._chunk_trickled(event, fault))
         for event in stream_head(req.model, prompt):
-            self._chunk(event)
+            send(event)
         ttft, per_token = st.latency()
         if ttft > 0:
             st.sleep(ttft)
         chunks = reply.chunks()
         if broken:
-            chunks = chunks[:3]
+            chunks = chunks[:DEFAULT_AFTER if fault.after is None else fault.after]
         for i, text in enumerate(chunks):
             if i and per_token > 0:
                 st.sleep(per_token)
-            self._chunk(text_delta(text))
-        if broken:
+            send(text_delta(text))
+        if kind in ("stream-error", "error-event"):
             self._chunk(stream_error("overloaded_error", "Overloaded", self.rid))
-        else:
+        elif kind == "malformed-event":
+            self._chunk(b'event: content_block_delta\ndata: {"type": "content_block_delta", "delta": {\n\n')
+        elif kind != "truncate":  # truncate: the body ends cleanly here, without message_delta/message_stop
             for event in stream_tail(reply):
-                self._chunk(event)
+                send(event)
         self.wfile.write(b"0\r\n\r\n")
+
+    def _chunk_trickled(self, event: bytes, fault: Fault) -> None:
+        """One SSE event, a byte per chunk, ``hold_s`` apart (a server that never quite goes silent)."""
+        hold = DEFAULT_TRICKLE_S if fault.hold_s is None else fault.hold_s
+        for i in range(len(event)):
+            self._chunk(event[i:i + 1])
+            self.wfile.flush()
+            self.state.sleep(hold)
 
 
 def _api_key(headers) -> str | None:
