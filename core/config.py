@@ -34,6 +34,10 @@ def _opt_int(raw: str) -> int | None:
     return None if raw.strip() in {"", "none", "0"} else int(raw)
 
 
+def _opt_float(raw: str) -> float | None:
+    return None if raw.strip().lower() in {"", "none", "off", "0"} else float(raw)
+
+
 def _opt_str(raw: str) -> str | None:
     return raw.strip() or None
 
@@ -49,7 +53,12 @@ class Settings:
 
     base_url: str | None = var("ANTHROPIC_BASE_URL", None,
         "API address. Unset and no key configured: demo mode against the built-in simulator.", _opt_str)
-    timeout_s: float = var("TOLLGATE_TIMEOUT_S", 60.0, "Total time allowed for one HTTP attempt.", float)
+    timeout_s: float = var("TOLLGATE_TIMEOUT_S", 60.0,
+        "Total time allowed for one non-streamed attempt, however slowly the reply arrives.", float)
+    stream_idle_timeout_s: float | None = var("TOLLGATE_STREAM_IDLE_TIMEOUT_S", None,
+        "Longest wait for a stream's next event, the first included (unset: TOLLGATE_TIMEOUT_S).", _opt_float)
+    stream_timeout_s: float | None = var("TOLLGATE_STREAM_TIMEOUT_S", None,
+        "Total time allowed for one streamed attempt (unset: no limit while events keep coming).", _opt_float)
     connect_timeout_s: float = var("TOLLGATE_CONNECT_TIMEOUT_S", 10.0, "Time allowed to connect.", float)
     max_attempts: int = var("TOLLGATE_MAX_ATTEMPTS", 4, "Attempts per call, the first included.", int)
     retry_deadline_s: float = var("TOLLGATE_RETRY_DEADLINE_S", 120.0,

@@ -9,6 +9,7 @@ text, and ``scrub`` removes anything key-shaped from whatever else we quote.
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 
@@ -202,15 +203,28 @@ class Timeout(UpstreamError):
     default_message = "The Claude API did not answer in time."
 
 
+class MalformedResponse(UpstreamServerError):
+    """The API's reply (a JSON body or a stream event) could not be parsed: a server-side fault."""
+
+    code = "malformed_response"
+    default_message = "The Claude API sent a reply that could not be read. Try again shortly."
+
+
 class StreamInterrupted(UpstreamError):
-    """A stream broke after text had started to arrive; ``partial_text`` holds what came."""
+    """A stream broke after text had started to arrive; ``partial_text`` holds what came.
+
+    ``cause`` is the typed error behind it (an error event's type, a Timeout, a MalformedResponse),
+    or None when the stream simply ended before ``message_stop``.
+    """
 
     code = "stream_interrupted"
     retryable = False
 
-    def __init__(self, message: str | None = None, *, partial_text: str = "", **kw) -> None:
+    def __init__(self, message: str | None = None, *, partial_text: str = "",
+                 cause: TollgateError | None = None, **kw) -> None:
         super().__init__(message or "The answer was cut off part-way through.", **kw)
         self.partial_text = partial_text
+        self.cause = cause
 
 
 # Status codes the retry layer may try again (besides connection errors and timeouts).
@@ -265,6 +279,10 @@ def from_status(status: int, error_type: str | None, *, error_code: str | None =
     # A 5xx we know about is retryable even when its type is unexpected.
     if status in RETRYABLE_STATUS and not err.retryable:
         err.retryable = True
+    # The server's word wins over the status table, as in the SDK's own policy.
+    should_retry = headers.get("x-should-retry") if headers is not None else None
+    if should_retry in ("true", "false"):
+        err.retryable = should_retry == "true"
     return err
 
 
@@ -287,6 +305,8 @@ def translate(exc: BaseException) -> TollgateError:
                           headers=exc.response.headers)
         err.__cause__ = None
         return err
+    if isinstance(exc, (anthropic.APIResponseValidationError, json.JSONDecodeError)):
+        return MalformedResponse()  # a body or stream event that is not the JSON the API sends
     if isinstance(exc, anthropic.APIError):
         # e.g. an error event inside a 200 stream: body carries the Anthropic error shape.
         body = getattr(exc, "body", None)

@@ -93,8 +93,10 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
                       clock=clock, sleep=sleep)  # each retry is logged, counted and traced by the client
     transport = Transport(KeyRing(keys, clock=clock), base_url=base_url, timeout_s=settings.timeout_s,
                           connect_timeout_s=settings.connect_timeout_s, monotonic=clock.monotonic,
-                          http_client=http_client)
+                          http_client=http_client, stream_idle_timeout_s=settings.stream_idle_timeout_s,
+                          stream_timeout_s=settings.stream_timeout_s)
     transport.sdk(transport.keyring.current())  # build the SDK client now (no request), not in the first call
+    closers.append(transport.close)
     if cache is None:
         cache = build_cache(settings.cache, engine=getattr(ledger, "engine", None), redis=settings.redis_url,
                             max_entries=settings.cache_max_entries, clock=clock)

@@ -69,7 +69,7 @@ class GuardedStream:
         except TollgateError as err:
             state.ended = True
             self.partial_text = "".join(st.texts)
-            client._fail(call, err, usage=stream_usage(st), partial_text=self.partial_text,
+            client._fail(call, err, usage=stream_usage(st, call.tokenizer), partial_text=self.partial_text,
                          request_id=st.request_id, key_label=st.key_label)
             raise
         except BaseException as exc:  # the caller stopped reading (GeneratorExit) or was interrupted
@@ -78,11 +78,11 @@ class GuardedStream:
             self.partial_text = "".join(st.texts)
             why = "Stream closed by the caller." if isinstance(exc, GeneratorExit) else \
                 f"Interrupted: {type(exc).__name__}"
-            client._fail(call, TollgateError(why), usage=stream_usage(st), partial_text=self.partial_text,
-                         request_id=st.request_id, key_label=st.key_label)
+            client._fail(call, TollgateError(why), usage=stream_usage(st, call.tokenizer),
+                         partial_text=self.partial_text, request_id=st.request_id, key_label=st.key_label)
             raise
         state.ended = True
-        self.result = client._succeed(call, "".join(st.texts), stream_usage(st), st.stop_reason,
+        self.result = client._succeed(call, "".join(st.texts), stream_usage(st, call.tokenizer), st.stop_reason,
                                       st.request_id, st.headers, st.key_label, st.ttft_s, st.message_id,
                                       st.response_model)
 
