@@ -118,3 +118,10 @@ def test_an_async_truncated_stream_is_interrupted_and_not_cached(make_client, fr
     got, err, result, text = asyncio.run(main())
     assert len(got) == 2 and err.partial_text == "".join(got)
     assert not result.cached and text.startswith(err.partial_text) and messages_seen(fresh_sim) == 2
+
+
+def test_a_plain_reply_cut_mid_body_is_retried(make_client, fresh_sim):
+    client = make_client()
+    fresh_sim.script_faults([{"fault": "truncate"}])
+    result = client.create(PROMPT, user="ana", model=MODEL, max_tokens=64, temperature=0)
+    assert result.retries == 1 and messages_seen(fresh_sim) == 2 and result.text
