@@ -2,7 +2,8 @@
 
 httpx's read timeout is per read, so a server that trickles a byte at a time never trips it.
 ``DeadlineBackend`` wraps the SDK client's connection pools and clamps each read and write to
-the deadline in force on this thread (``until``), so a total (or idle) limit is exact. Deadlines
+the deadline in force on this thread (``until``), so a total (or idle) limit is exact. Connecting
+and the TLS handshake are clamped the same way. Deadlines
 are ``time.monotonic()`` seconds: socket timeouts run on real time whatever clock the guard has.
 """
 
@@ -55,7 +56,7 @@ class _Stream(httpcore2.NetworkStream):
         self._inner.close()
 
     def start_tls(self, ssl_context, server_hostname=None, timeout=None):
-        return _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        return _Stream(self._inner.start_tls(ssl_context, server_hostname, _clamp(timeout, httpcore2.ConnectTimeout)))
 
     def get_extra_info(self, info: str):
         return self._inner.get_extra_info(info)
@@ -68,10 +69,12 @@ class DeadlineBackend(httpcore2.NetworkBackend):
         self._inner = inner
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        timeout = _clamp(timeout, httpcore2.ConnectTimeout)  # connecting counts against the attempt too
         return _Stream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
 
     def connect_unix_socket(self, path, timeout=None, socket_options=None):
-        return _Stream(self._inner.connect_unix_socket(path, timeout, socket_options))
+        return _Stream(self._inner.connect_unix_socket(path, _clamp(timeout, httpcore2.ConnectTimeout),
+                                                       socket_options))
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)

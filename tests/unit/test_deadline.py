@@ -84,3 +84,25 @@ def test_install_wraps_every_pool_of_the_sdk_client_once():
 def test_x_should_retry_wins_over_the_status_table(status, header, retryable):
     headers = {} if header is None else {"x-should-retry": header}
     assert errors.from_status(status, None, headers=headers).retryable is retryable
+
+
+def test_connecting_counts_against_the_deadline():
+    class _Connect(_Backend):
+        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+            self.stream.timeouts.append(timeout)
+            return self.stream
+
+    inner = _Connect()
+    backend = deadline.DeadlineBackend(inner)
+    token = deadline.until(time.monotonic() + 0.5)
+    try:
+        backend.connect_tcp("127.0.0.1", 1, timeout=10.0)
+    finally:
+        deadline.release(token)
+    assert 0 < inner.stream.timeouts[0] <= 0.5
+    token = deadline.until(time.monotonic() - 1)
+    try:
+        with pytest.raises(httpcore2.ConnectTimeout):
+            backend.connect_tcp("127.0.0.1", 1, timeout=10.0)
+    finally:
+        deadline.release(token)
