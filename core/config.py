@@ -235,6 +235,10 @@ def load_settings(*, env: Mapping[str, str] | None = None, secrets: Mapping | No
         raise ValueError("TOLLGATE_TRACING: expected auto, on or off")
     if values.get("cache", "memory") not in {"memory", "sql", "redis", "off"}:
         raise ValueError("TOLLGATE_CACHE: expected memory, sql, redis or off")
+    for name, env in (("timeout_s", "TOLLGATE_TIMEOUT_S"), ("stream_idle_timeout_s", "TOLLGATE_STREAM_IDLE_TIMEOUT_S"),
+                      ("stream_timeout_s", "TOLLGATE_STREAM_TIMEOUT_S")):
+        if values.get(name) is not None and not float(values[name]) > 0:
+            raise ValueError(f"{env}: must be a positive number of seconds")
     if load_keys and "keys" not in explicit:
         from core.keys import load_keys as _load
 

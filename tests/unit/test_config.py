@@ -52,3 +52,17 @@ def test_every_setting_is_documented():
     readme = (__import__("pathlib").Path(__file__).resolve().parents[2] / "README.md").read_text()
     missing = [n for n in names if f"`{n}`" not in readme]
     assert not missing, f"README lacks {missing}"
+
+
+@pytest.mark.parametrize("env", ["TOLLGATE_TIMEOUT_S", "TOLLGATE_STREAM_IDLE_TIMEOUT_S", "TOLLGATE_STREAM_TIMEOUT_S"])
+def test_timeouts_must_be_positive(env, tmp_path):
+    with pytest.raises(ValueError, match=env):
+        load_settings(env={env: "-1"}, load_keys=False, dotenv_path=tmp_path / "none.env")
+
+
+def test_stream_timeouts_are_unset_by_default_and_off_means_unset(tmp_path):
+    none = tmp_path / "none.env"
+    s = load_settings(env={"TOLLGATE_STREAM_TIMEOUT_S": "off", "TOLLGATE_STREAM_IDLE_TIMEOUT_S": "12.5"},
+                      load_keys=False, dotenv_path=none)
+    assert s.stream_timeout_s is None and s.stream_idle_timeout_s == 12.5
+    assert load_settings(env={}, load_keys=False, dotenv_path=none).stream_idle_timeout_s is None
