@@ -48,6 +48,8 @@ def test_key_appears_nowhere(make_client, fresh_sim, tmp_path, caplog, capsys):
     run(lambda: client.create("hi", user="ana", model="no-such-model"))
     # Every key rejected: the authentication error itself must not carry a key.
     fresh_sim.configure(reject_keys=[CANARY.secret, BACKUP.secret])
+    # The faults above may have opened the circuit; past its recovery the probe reaches the API.
+    client.fake_clock.advance(client.breaker.window_s + client.breaker.recovery_s + 1)
     run(lambda: client.create("after rotation", user="ana", model="claude-haiku-5-5"))
     client.recorder.flush()
 
