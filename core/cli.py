@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
 
-from core.errors import TollgateError
+from core import cli_checks
+from core.errors import LedgerUnavailable, TollgateError, ValidationError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     bsub = b.add_subparsers(dest="action", required=True)
     bs = bsub.add_parser("set")
     bs.add_argument("--user", required=True, help='a user, or "*" for the organisation-wide budget')
-    bs.add_argument("--usd", required=True)
+    bs.add_argument("--usd", required=True, help=f"USD a month, 0 (blocks the user) to {1_000_000:,}")
+    bs.add_argument("--force", action="store_true",
+                    help="set it for a user with no console account and no calls yet")
     brm = bsub.add_parser("remove")
     brm.add_argument("--user", required=True)
     bsh = bsub.add_parser("show")
@@ -88,13 +93,19 @@ def _emit(obj, as_json: bool, text: str | None = None) -> None:
 
 
 def _emit_frame(df, as_json: bool, empty: str) -> int:
-    """A DataFrame as JSON records (money and dates as exact strings) or as a text table."""
+    """A DataFrame as JSON records or a text table; money as plain exact decimals, dates as ISO strings."""
+    def cell(v):
+        if isinstance(v, Decimal):
+            return cli_checks.plain(v)
+        return v.isoformat() if hasattr(v, "isoformat") else v
+
+    rows = [{k: cell(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
     if as_json:
-        rows = [{k: (v.isoformat() if hasattr(v, "isoformat") else str(v) if isinstance(v, Decimal) else v)
-                 for k, v in row.items()} for row in df.to_dict(orient="records")]
         print(json.dumps(rows, default=str, ensure_ascii=False))
+    elif not rows:
+        print(empty)
     else:
-        print(df.to_string(index=False) if len(df) else empty)
+        print(type(df)(rows, columns=df.columns).to_string(index=False))
     return 0
 
 
@@ -109,7 +120,8 @@ def _fail(err: TollgateError, as_json: bool) -> int:
 def cmd_ask(args) -> int:
     from core.factory import build_client
 
-    with build_client(source="cli") as client:
+    # warm_sdk=False: the SDK (about 1.5 s to import) loads at the first send, so a refusal returns at once.
+    with build_client(source="cli", warm_sdk=False) as client:
         kw = dict(user=args.user, model=args.model, max_tokens=args.max_tokens, system=args.system,
                   temperature=args.temperature, use_cache=not args.no_cache)
         try:
@@ -123,6 +135,8 @@ def cmd_ask(args) -> int:
                     print()
             else:
                 result = client.create(args.prompt, **kw)
+        except LedgerUnavailable as err:  # say why the ledger is unreachable (the console holds it?)
+            return _fail(cli_checks.ledger_problem(client.ledger, asking=True) or err, args.json)
         except TollgateError as err:
             return _fail(err, args.json)
         if client.budgets is not None:
@@ -145,11 +159,12 @@ def cmd_ask(args) -> int:
 
 
 def _range(args) -> tuple[date, date]:
-    until = args.until or date.today()
-    return (args.since or until - timedelta(days=30)), until
+    return cli_checks.date_range(args.since, args.until, date.today())
 
 
+@contextmanager
 def _stores():
+    """(settings, ledger, budgets, engine), the ledger opened (or one line saying why not); disposed after."""
     from core.clock import SystemClock
     from core.config import load_settings
     from core.factory import build_stores
@@ -158,36 +173,46 @@ def _stores():
     if not settings.ledger_url:
         raise TollgateError("The ledger is off (TOLLGATE_LEDGER_URL=off).")
     ledger, budgets, engine = build_stores(settings, SystemClock())
-    return settings, ledger, budgets, engine
+    try:  # disposed, so the DuckDB file is free again when the command returns (in-process callers too)
+        problem = cli_checks.ledger_problem(ledger)
+        if problem is not None:
+            raise problem
+        yield settings, ledger, budgets, engine
+    finally:
+        engine.dispose()
 
 
 def cmd_usage(args) -> int:
+    since, until = _range(args)
     from core.ledger import queries
 
-    _, ledger, _, engine = _stores()
-    ledger.open()
-    since, until = _range(args)
-    by = [b.strip() for b in args.by.split(",") if b.strip()]
-    df = queries.usage_by(engine, by=by, since=since, until=until, tz=args.tz)
+    with _stores() as (_, _, _, engine):
+        by = [b.strip() for b in args.by.split(",") if b.strip()]
+        df = queries.usage_by(engine, by=by, since=since, until=until, tz=args.tz)
     return _emit_frame(df, args.json, "No calls in that range.")
 
 
 def cmd_budget(args) -> int:
+    usd = cli_checks.budget_usd(args.usd) if args.action == "set" else None
+    month = cli_checks.month(args.month) if args.action == "alerts" else None
+    with _stores() as (settings, _, budgets, engine):
+        return _budget(args, settings, budgets, engine, usd, month)
+
+
+def _budget(args, settings, budgets, engine, usd: Decimal | None, month: str | None) -> int:
     from core.budget_gate import write_snapshot
     from core.clock import SystemClock
     from core.factory import snapshot_path
 
-    settings, ledger, budgets, engine = _stores()
-    ledger.open()
     if args.action == "set":
-        try:
-            usd = Decimal(args.usd)
-        except InvalidOperation:
-            print(f"error: --usd must be a decimal amount, got {args.usd!r}", file=sys.stderr)
-            return 2
+        if not args.force and not cli_checks.known_user(engine, settings.users_file, args.user):
+            raise ValidationError(f"No console account and no calls for user {args.user!r}: check the spelling, "
+                                  "or add --force to budget a user who has not started yet.", field="user")
         budgets.set_budget(args.user, usd, by="cli")
         write_snapshot(engine, snapshot_path(settings))
-        print(f"Budget for {args.user}: ${usd} a month.")
+        note = (f" Every call by {args.user} is now refused (a $0 budget blocks; `budget remove` lifts it)."
+                if usd == 0 else "")
+        print(f"Budget for {args.user}: ${cli_checks.plain(usd)} a month.{note}")
         return 0
     if args.action == "remove":
         found = budgets.remove_budget(args.user)
@@ -195,7 +220,7 @@ def cmd_budget(args) -> int:
         print(f"Budget for {args.user} removed." if found else f"{args.user} had no budget.")
         return 0
     if args.action == "alerts":
-        return _emit_frame(budgets.alerts(args.month), args.json, "No alerts.")
+        return _emit_frame(budgets.alerts(month), args.json, "No alerts.")
     return _emit_frame(budgets.status(SystemClock().now()), args.json, "No budgets set.")
 
 
@@ -203,11 +228,12 @@ def cmd_reprice(args) -> int:
     from core.ledger.reprice import reprice
     from core.pricing import PriceTable
 
-    settings, ledger, _, engine = _stores()
-    ledger.open()
     since, until = _range(args)
-    table = PriceTable.load(args.table or settings.pricing_file)
-    df = reprice(engine, since, until, table=table)
+    if args.table is not None and not Path(args.table).is_file():
+        raise TollgateError(f"--table {args.table}: no such price table file.")
+    with _stores() as (settings, _, _, engine):
+        table = PriceTable.load(args.table or settings.pricing_file)
+        df = reprice(engine, since, until, table=table)
     return _emit_frame(df, args.json, "No calls in that range.")
 
 
@@ -318,11 +344,19 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except TollgateError as err:
         return _fail(err, getattr(args, "json", False))
-    except ValueError as err:  # bad settings or arguments: say which, no traceback
+    except (ValueError, OSError) as err:  # bad settings, arguments or files: say which, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug or an unexpected fault: one line; -v shows the traceback
+        if args.verbose:
+            raise
+        from core.errors import scrub
+
+        print(f"error: unexpected {type(exc).__name__}: {scrub(str(exc).splitlines()[0] if str(exc) else '')} "
+              "(run with -v for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
