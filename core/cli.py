@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from core import cli_checks
+from core import cli_support
 from core.errors import LedgerUnavailable, TollgateError, ValidationError
 
 
@@ -92,23 +92,6 @@ def _emit(obj, as_json: bool, text: str | None = None) -> None:
     print(json.dumps(obj, default=str, ensure_ascii=False) if as_json else (text if text is not None else obj))
 
 
-def _emit_frame(df, as_json: bool, empty: str) -> int:
-    """A DataFrame as JSON records or a text table; money as plain exact decimals, dates as ISO strings."""
-    def cell(v):
-        if isinstance(v, Decimal):
-            return cli_checks.plain(v)
-        return v.isoformat() if hasattr(v, "isoformat") else v
-
-    rows = [{k: cell(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
-    if as_json:
-        print(json.dumps(rows, default=str, ensure_ascii=False))
-    elif not rows:
-        print(empty)
-    else:
-        print(type(df)(rows, columns=df.columns).to_string(index=False))
-    return 0
-
-
 def _fail(err: TollgateError, as_json: bool) -> int:
     if as_json:
         print(json.dumps({"error": err.to_dict()}))
@@ -118,10 +101,14 @@ def _fail(err: TollgateError, as_json: bool) -> int:
 
 
 def cmd_ask(args) -> int:
+    from core.config import load_settings
+
+    settings = load_settings()
+    cli_support.refuse_early(args, settings)  # bad input: one line within a second, nothing heavy imported
     from core.factory import build_client
 
-    # warm_sdk=False: the SDK (about 1.5 s to import) loads at the first send, so a refusal returns at once.
-    with build_client(source="cli", warm_sdk=False) as client:
+    # warm_sdk=False: the SDK (about 1.5 s to import) loads at the first send, not to refuse a call.
+    with build_client(settings, source="cli", warm_sdk=False) as client:
         kw = dict(user=args.user, model=args.model, max_tokens=args.max_tokens, system=args.system,
                   temperature=args.temperature, use_cache=not args.no_cache)
         try:
@@ -136,7 +123,7 @@ def cmd_ask(args) -> int:
             else:
                 result = client.create(args.prompt, **kw)
         except LedgerUnavailable as err:  # say why the ledger is unreachable (the console holds it?)
-            return _fail(cli_checks.ledger_problem(client.ledger, asking=True) or err, args.json)
+            return _fail(cli_support.ledger_problem(client.ledger, asking=True) or err, args.json)
         except TollgateError as err:
             return _fail(err, args.json)
         if client.budgets is not None:
@@ -159,7 +146,7 @@ def cmd_ask(args) -> int:
 
 
 def _range(args) -> tuple[date, date]:
-    return cli_checks.date_range(args.since, args.until, date.today())
+    return cli_support.date_range(args.since, args.until, date.today())
 
 
 @contextmanager
@@ -174,7 +161,7 @@ def _stores():
         raise TollgateError("The ledger is off (TOLLGATE_LEDGER_URL=off).")
     ledger, budgets, engine = build_stores(settings, SystemClock())
     try:  # disposed, so the DuckDB file is free again when the command returns (in-process callers too)
-        problem = cli_checks.ledger_problem(ledger)
+        problem = cli_support.ledger_problem(ledger)
         if problem is not None:
             raise problem
         yield settings, ledger, budgets, engine
@@ -189,12 +176,12 @@ def cmd_usage(args) -> int:
     with _stores() as (_, _, _, engine):
         by = [b.strip() for b in args.by.split(",") if b.strip()]
         df = queries.usage_by(engine, by=by, since=since, until=until, tz=args.tz)
-    return _emit_frame(df, args.json, "No calls in that range.")
+    return cli_support.emit_frame(df, args.json, "No calls in that range.")
 
 
 def cmd_budget(args) -> int:
-    usd = cli_checks.budget_usd(args.usd) if args.action == "set" else None
-    month = cli_checks.month(args.month) if args.action == "alerts" else None
+    usd = cli_support.budget_usd(args.usd) if args.action == "set" else None
+    month = cli_support.month(args.month) if args.action == "alerts" else None
     with _stores() as (settings, _, budgets, engine):
         return _budget(args, settings, budgets, engine, usd, month)
 
@@ -205,14 +192,14 @@ def _budget(args, settings, budgets, engine, usd: Decimal | None, month: str | N
     from core.factory import snapshot_path
 
     if args.action == "set":
-        if not args.force and not cli_checks.known_user(engine, settings.users_file, args.user):
+        if not args.force and not cli_support.known_user(engine, settings.users_file, args.user):
             raise ValidationError(f"No console account and no calls for user {args.user!r}: check the spelling, "
                                   "or add --force to budget a user who has not started yet.", field="user")
         budgets.set_budget(args.user, usd, by="cli")
         write_snapshot(engine, snapshot_path(settings))
         note = (f" Every call by {args.user} is now refused (a $0 budget blocks; `budget remove` lifts it)."
                 if usd == 0 else "")
-        print(f"Budget for {args.user}: ${cli_checks.plain(usd)} a month.{note}")
+        print(f"Budget for {args.user}: ${cli_support.plain(usd)} a month.{note}")
         return 0
     if args.action == "remove":
         found = budgets.remove_budget(args.user)
@@ -220,8 +207,8 @@ def _budget(args, settings, budgets, engine, usd: Decimal | None, month: str | N
         print(f"Budget for {args.user} removed." if found else f"{args.user} had no budget.")
         return 0
     if args.action == "alerts":
-        return _emit_frame(budgets.alerts(month), args.json, "No alerts.")
-    return _emit_frame(budgets.status(SystemClock().now()), args.json, "No budgets set.")
+        return cli_support.emit_frame(budgets.alerts(month), args.json, "No alerts.")
+    return cli_support.emit_frame(budgets.status(SystemClock().now()), args.json, "No budgets set.")
 
 
 def cmd_reprice(args) -> int:
@@ -234,7 +221,7 @@ def cmd_reprice(args) -> int:
     with _stores() as (settings, _, _, engine):
         table = PriceTable.load(args.table or settings.pricing_file)
         df = reprice(engine, since, until, table=table)
-    return _emit_frame(df, args.json, "No calls in that range.")
+    return cli_support.emit_frame(df, args.json, "No calls in that range.")
 
 
 def cmd_health(args) -> int:
@@ -352,11 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug or an unexpected fault: one line; -v shows the traceback
         if args.verbose:
             raise
-        from core.errors import scrub
-
-        print(f"error: unexpected {type(exc).__name__}: {scrub(str(exc).splitlines()[0] if str(exc) else '')} "
-              "(run with -v for the traceback)", file=sys.stderr)
-        return 1
+        return cli_support.unexpected(exc)
 
 
 if __name__ == "__main__":

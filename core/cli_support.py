@@ -1,4 +1,4 @@
-"""Checks behind ``python -m core``: arguments an analyst can get wrong, and a ledger another process holds.
+"""Support for ``python -m core``: argument checks, a ledger another process holds, plain-decimal output.
 
 Each check raises a ``ValidationError`` (or returns a ``LedgerUnavailable``) whose message is the one
 line the CLI prints: what is wrong and what to do. Heavy modules are imported inside the functions.
@@ -6,7 +6,9 @@ line the CLI prints: what is wrong and what to do. Heavy modules are imported in
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
@@ -19,6 +21,33 @@ POSTGRES_HINT = "set TOLLGATE_LEDGER_URL to a shared PostgreSQL (postgresql+psyc
 def plain(d: Decimal) -> str:
     """A Decimal as plain digits (``0.00000000``, ``1000000``), never exponent notation."""
     return format(d, "f")
+
+
+def emit_frame(df, as_json: bool, empty: str) -> int:
+    """A DataFrame as JSON records or a text table; money as plain exact decimals, dates as ISO strings."""
+    def cell(v):
+        if isinstance(v, Decimal):
+            return plain(v)
+        return v.isoformat() if hasattr(v, "isoformat") else v
+
+    rows = [{k: cell(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+    if as_json:
+        print(json.dumps(rows, default=str, ensure_ascii=False))
+    elif not rows:
+        print(empty)
+    else:
+        print(type(df)(rows, columns=df.columns).to_string(index=False))
+    return 0
+
+
+def unexpected(exc: BaseException) -> int:
+    """The last resort for a fault nobody typed: one scrubbed line on stderr, exit 1."""
+    from core.errors import scrub
+
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    print(f"error: unexpected {type(exc).__name__}: {scrub(first)} (run with -v for the traceback)",
+          file=sys.stderr)
+    return 1
 
 
 def budget_usd(raw: str) -> Decimal:
@@ -94,3 +123,29 @@ def ledger_problem(ledger, *, asking: bool = False) -> LedgerUnavailable | None:
         return LedgerUnavailable(f"{head}. Stop it, or {POSTGRES_HINT} that both can share.")
     return LedgerUnavailable(f"The ledger {where} cannot be reached ({why}). Check that it is running, "
                              "or point TOLLGATE_LEDGER_URL at one that is.")
+
+
+def refuse_early(args, settings) -> None:
+    """Check ``ask``'s request offline, as the client would, before anything heavy is imported.
+
+    Raises the client's own ValidationError for a bad user, model, max_tokens, temperature or prompt,
+    so such a refusal returns in well under a second; it is not recorded, as nothing was attempted. A
+    prompt the injection screen blocks goes on to the client, which records it (an audit trail).
+    """
+    from core import validation
+    from core.errors import PromptBlocked
+    from core.models import load_catalogue
+
+    user = (args.user or "").strip()
+    if not user or user == "*" or len(user) > 200 or not user.isprintable():
+        raise ValidationError("--user must be 1 to 200 printable characters, and not \"*\" (which names the "
+                              "organisation-wide budget).", field="user")
+    policy = validation.ValidationPolicy(max_prompt_chars=settings.max_prompt_chars,
+                                         injection_mode=settings.injection_mode)
+    max_tokens = settings.default_max_tokens if args.max_tokens is None else args.max_tokens
+    try:
+        validation.validate(args.model or settings.default_model, validation.as_messages(args.prompt),
+                            max_tokens=max_tokens, system=args.system, temperature=args.temperature,
+                            catalogue=load_catalogue(tiers=settings.tiers), policy=policy)
+    except PromptBlocked:
+        return
