@@ -122,6 +122,11 @@ def parse_budget_config(doc: dict) -> tuple[dict[str, Decimal], str | None, tupl
     if not isinstance(raw, dict):
         raise ValueError("[budgets] must be a table of user = \"amount in USD\".")
     table = {_check_user(u): parse_usd(v, f"The budget for {u!r}") for u, v in raw.items()}
+    for u, amount in table.items():  # the cap too, so a file is refused whole before any write
+        try:
+            check_budget_amount(amount)
+        except ValueError as exc:
+            raise ValueError(f"The budget for {u!r}: {exc} (at most ${MAX_MONTHLY_USD} a month).") from None
     tz = doc.get("timezone")
     if tz is not None:
         _zone(tz)

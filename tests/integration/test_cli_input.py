@@ -69,6 +69,26 @@ def test_budget_set_accepts_the_cap_and_prints_plain_decimals(env, capsys):
     assert "E" not in out
 
 
+@pytest.mark.parametrize("usd", ["1e400", "1000000.01", "0.00000000001"])
+def test_the_cap_holds_for_the_console_and_budget_files_too(tmp_path, usd):
+    from core.budgets import BudgetBook
+    from core.clock import FakeClock
+    from core.ledger.engine import make_engine
+    from core.ledger.migrations import migrate
+
+    engine = make_engine(f"duckdb:///{tmp_path / 'b.duckdb'}")
+    migrate(engine)
+    book = BudgetBook(engine, clock=FakeClock())
+    with pytest.raises(ValueError, match="The budget for 'alice'"):
+        book.set_budget("alice", usd)
+    path = tmp_path / "budgets.toml"
+    path.write_text(f'[budgets]\nbob = "25"\nalice = "{usd}"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="The budget for 'alice'"):
+        book.load_file(path)
+    assert book.get_budget("alice") is None and book.get_budget("bob") is None
+    engine.dispose()
+
+
 def test_a_zero_budget_is_explained_as_a_block(env, capsys):
     rc, out, _ = run(capsys, "budget", "set", "--user", "*", "--usd", "0")
     assert rc == 0 and "refused" in out and "budget remove" in out
@@ -150,7 +170,8 @@ def _prepare(env, capsys):
 
 @pytest.mark.parametrize("argv", [["usage"], ["budget", "show"], ["budget", "set", "--user", "*", "--usd", "5"],
                                   ["budget", "alerts"], ["reprice"], ["reprice", "--json"],
-                                  ["ask", "--user", "ana", "--model", "simple", "Hello"]])
+                                  ["ask", "--user", "ana", "--model", "simple", "Hello"],
+                                  ["ask", "--user", "ana", "--model", "simple", "--json", "Hello"]])
 def test_every_command_says_the_ledger_is_in_use(env, capsys, request, argv):
     _prepare(env, capsys)
     path = request.getfixturevalue("locked")
