@@ -20,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     s = sub.add_parser("simulate", help="serve the Anthropic-compatible simulator on 127.0.0.1")
-    s.add_argument("--port", type=int, default=8787)
+    s.add_argument("--port", type=cli_support.bounded_int(0, 65535, "a port"), default=8787)
     s.add_argument("--ttft", type=float, default=0.25, help="seconds to the first token")
     s.add_argument("--tps", type=float, default=120.0, help="output tokens per second (0: instant)")
 
@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     uro.add_argument("username")
     uro.add_argument("role", choices=["admin", "analyst"])
     dd = sub.add_parser("demo-data", help="fill the ledger with demo calls (source demo-data), or --remove them")
-    dd.add_argument("--days", type=int, default=90, help="days of calls ending now (default 90)")
+    dd.add_argument("--days", type=cli_support.bounded_int(1, 3660, "--days"), default=90,
+                    help="days of calls ending now (default 90, at most ten years)")
     dd.add_argument("--seed", type=int, default=0)
     dd.add_argument("--append", action="store_true", help="keep earlier demo data (default: replace it)")
     dd.add_argument("--remove", action="store_true", help="delete every demo-data row and demo budget")

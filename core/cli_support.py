@@ -50,6 +50,21 @@ def unexpected(exc: BaseException) -> int:
     return 1
 
 
+def bounded_int(low: int, high: int, what: str):
+    """An argparse type: an integer from ``low`` to ``high``, else one usage line naming the range."""
+    import argparse
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be from {low} to {high:,}, got {value:,}")
+        return value
+    return parse
+
+
 def budget_usd(raw: str) -> Decimal:
     """``--usd`` as a finite amount from $0 to the cap, with at most the ledger's 10 decimal places."""
     from core.budgets import MAX_MONTHLY_USD, check_budget_amount

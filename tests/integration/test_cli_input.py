@@ -146,6 +146,15 @@ def test_a_bad_alerts_month_is_flagged(env, capsys):
     assert rc == 2 and "YYYY-MM" in one_line(err)
 
 
+@pytest.mark.parametrize(("argv", "says"), [(["simulate", "--port", "99999"], "0 to 65,535"),
+                                            (["simulate", "--port", "-5"], "0 to 65,535"),
+                                            (["demo-data", "--days", "999999999"], "1 to 3,660"),
+                                            (["demo-data", "--days", "many"], "whole number")])
+def test_out_of_range_numbers_are_usage_errors(env, capsys, argv, says):
+    rc, _, err = run(capsys, *argv)
+    assert rc == 2 and says in err and "Traceback" not in err and "unexpected" not in err
+
+
 # --- the console holds the DuckDB file ---------------------------------------------------------
 
 @pytest.fixture
