@@ -104,12 +104,12 @@ def _fail(err: TollgateError, as_json: bool) -> int:
 def cmd_ask(args) -> int:
     from core.config import load_settings
 
-    settings = load_settings()
-    cli_support.refuse_early(args, settings)  # bad input: one line within a second, nothing heavy imported
+    # Bad input: one line within a second. Keys are not loaded for it (that imports observability).
+    cli_support.refuse_early(args, load_settings(load_keys=False))
     from core.factory import build_client
 
     # warm_sdk=False: the SDK (about 1.5 s to import) loads at the first send, not to refuse a call.
-    with build_client(settings, source="cli", warm_sdk=False) as client:
+    with build_client(load_settings(), source="cli", warm_sdk=False) as client:
         kw = dict(user=args.user, model=args.model, max_tokens=args.max_tokens, system=args.system,
                   temperature=args.temperature, use_cache=not args.no_cache)
         try:
@@ -218,7 +218,7 @@ def cmd_reprice(args) -> int:
 
     since, until = _range(args)
     if args.table is not None and not Path(args.table).is_file():
-        raise TollgateError(f"--table {args.table}: no such price table file.")
+        raise ValidationError(f"--table {args.table}: no such price table file.", field="table")
     with _stores() as (settings, _, _, engine):
         table = PriceTable.load(args.table or settings.pricing_file)
         df = reprice(engine, since, until, table=table)

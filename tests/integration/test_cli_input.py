@@ -200,7 +200,8 @@ def test_the_ledger_in_use_as_a_real_process_sees_it(env, capsys, request):
 
 # --- start-up: a refused call imports only what refusing needs --------------------------------
 
-HEAVY = ("anthropic", "pandas", "plotly", "streamlit", "sqlalchemy", "duckdb", "httpx2", "opentelemetry")
+HEAVY = ("anthropic", "pandas", "plotly", "streamlit", "sqlalchemy", "duckdb", "httpx2", "opentelemetry",
+         "prometheus_client")
 
 
 @pytest.mark.parametrize(("argv", "says"), [
