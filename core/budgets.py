@@ -91,6 +91,23 @@ def parse_usd(value: object, what: str = "amount") -> Decimal:
     return amount
 
 
+MAX_MONTHLY_USD = Decimal(1_000_000)  # a sane cap: far above any real team's month, far below the column's limit
+MONEY_PLACES = 10  # the ledger's NUMERIC(20, 10) keeps ten decimal places
+
+
+def check_budget_amount(amount: Decimal) -> Decimal:
+    """A monthly budget from $0 to MAX_MONTHLY_USD with at most MONEY_PLACES decimals, else ValueError."""
+    if not amount.is_finite():
+        raise ValueError("a budget must be a finite amount")
+    if amount < 0:
+        raise ValueError("a budget cannot be negative")
+    if amount > MAX_MONTHLY_USD:
+        raise ValueError("that is above the cap for a monthly budget")
+    if amount.as_tuple().exponent < -MONEY_PLACES and amount != amount.quantize(Decimal(1).scaleb(-MONEY_PLACES)):
+        raise ValueError(f"a budget has at most {MONEY_PLACES} decimal places")
+    return amount
+
+
 def _check_user(user: object) -> str:
     """A user id that fits the ledger's column; ValueError otherwise."""
     if not isinstance(user, str) or not user.strip() or len(user) > 200:
@@ -105,6 +122,11 @@ def parse_budget_config(doc: dict) -> tuple[dict[str, Decimal], str | None, tupl
     if not isinstance(raw, dict):
         raise ValueError("[budgets] must be a table of user = \"amount in USD\".")
     table = {_check_user(u): parse_usd(v, f"The budget for {u!r}") for u, v in raw.items()}
+    for u, amount in table.items():  # the cap too, so a file is refused whole before any write
+        try:
+            check_budget_amount(amount)
+        except ValueError as exc:
+            raise ValueError(f"The budget for {u!r}: {exc} (at most ${MAX_MONTHLY_USD} a month).") from None
     tz = doc.get("timezone")
     if tz is not None:
         _zone(tz)
@@ -194,6 +216,10 @@ class BudgetBook:
     def set_budget(self, user: str, usd: Decimal | str | int, by: str | None = None) -> Decimal:
         """Create or change a user's monthly budget ("*" = organisation-wide); returns the amount."""
         user, amount = _check_user(user), parse_usd(usd, f"The budget for {user!r}")
+        try:
+            check_budget_amount(amount)
+        except ValueError as exc:
+            raise ValueError(f"The budget for {user!r}: {exc} (at most ${MAX_MONTHLY_USD} a month).") from None
         values = {"monthly_usd": amount, "updated_at": self._now(None), "updated_by": by}
 
         def upsert(conn: Connection) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
 
-from core.errors import TollgateError
+from core import cli_support
+from core.errors import LedgerUnavailable, TollgateError, ValidationError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -17,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     s = sub.add_parser("simulate", help="serve the Anthropic-compatible simulator on 127.0.0.1")
-    s.add_argument("--port", type=int, default=8787)
+    s.add_argument("--port", type=cli_support.bounded_int(0, 65535, "a port"), default=8787)
     s.add_argument("--ttft", type=float, default=0.25, help="seconds to the first token")
     s.add_argument("--tps", type=float, default=120.0, help="output tokens per second (0: instant)")
 
@@ -43,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     bsub = b.add_subparsers(dest="action", required=True)
     bs = bsub.add_parser("set")
     bs.add_argument("--user", required=True, help='a user, or "*" for the organisation-wide budget')
-    bs.add_argument("--usd", required=True)
+    bs.add_argument("--usd", required=True, help=f"USD a month, 0 (blocks the user) to {1_000_000:,}")
+    bs.add_argument("--force", action="store_true",
+                    help="set it for a user with no console account and no calls yet")
     brm = bsub.add_parser("remove")
     brm.add_argument("--user", required=True)
     bsh = bsub.add_parser("show")
@@ -76,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     uro.add_argument("username")
     uro.add_argument("role", choices=["admin", "analyst"])
     dd = sub.add_parser("demo-data", help="fill the ledger with demo calls (source demo-data), or --remove them")
-    dd.add_argument("--days", type=int, default=90, help="days of calls ending now (default 90)")
+    dd.add_argument("--days", type=cli_support.bounded_int(1, 3660, "--days"), default=90,
+                    help="days of calls ending now (default 90, at most ten years)")
     dd.add_argument("--seed", type=int, default=0)
     dd.add_argument("--append", action="store_true", help="keep earlier demo data (default: replace it)")
     dd.add_argument("--remove", action="store_true", help="delete every demo-data row and demo budget")
@@ -85,17 +91,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _emit(obj, as_json: bool, text: str | None = None) -> None:
     print(json.dumps(obj, default=str, ensure_ascii=False) if as_json else (text if text is not None else obj))
-
-
-def _emit_frame(df, as_json: bool, empty: str) -> int:
-    """A DataFrame as JSON records (money and dates as exact strings) or as a text table."""
-    if as_json:
-        rows = [{k: (v.isoformat() if hasattr(v, "isoformat") else str(v) if isinstance(v, Decimal) else v)
-                 for k, v in row.items()} for row in df.to_dict(orient="records")]
-        print(json.dumps(rows, default=str, ensure_ascii=False))
-    else:
-        print(df.to_string(index=False) if len(df) else empty)
-    return 0
 
 
 def _fail(err: TollgateError, as_json: bool) -> int:
@@ -107,9 +102,14 @@ def _fail(err: TollgateError, as_json: bool) -> int:
 
 
 def cmd_ask(args) -> int:
+    from core.config import load_settings
+
+    # Bad input: one line within a second. Keys are not loaded for it (that imports observability).
+    cli_support.refuse_early(args, load_settings(load_keys=False))
     from core.factory import build_client
 
-    with build_client(source="cli") as client:
+    # warm_sdk=False: the SDK (about 1.5 s to import) loads at the first send, not to refuse a call.
+    with build_client(load_settings(), source="cli", warm_sdk=False) as client:
         kw = dict(user=args.user, model=args.model, max_tokens=args.max_tokens, system=args.system,
                   temperature=args.temperature, use_cache=not args.no_cache)
         try:
@@ -123,6 +123,8 @@ def cmd_ask(args) -> int:
                     print()
             else:
                 result = client.create(args.prompt, **kw)
+        except LedgerUnavailable as err:  # say why the ledger is unreachable (the console holds it?)
+            return _fail(cli_support.ledger_problem(client.ledger, asking=True) or err, args.json)
         except TollgateError as err:
             return _fail(err, args.json)
         if client.budgets is not None:
@@ -145,11 +147,12 @@ def cmd_ask(args) -> int:
 
 
 def _range(args) -> tuple[date, date]:
-    until = args.until or date.today()
-    return (args.since or until - timedelta(days=30)), until
+    return cli_support.date_range(args.since, args.until, date.today())
 
 
+@contextmanager
 def _stores():
+    """(settings, ledger, budgets, engine), the ledger opened (or one line saying why not); disposed after."""
     from core.clock import SystemClock
     from core.config import load_settings
     from core.factory import build_stores
@@ -158,36 +161,46 @@ def _stores():
     if not settings.ledger_url:
         raise TollgateError("The ledger is off (TOLLGATE_LEDGER_URL=off).")
     ledger, budgets, engine = build_stores(settings, SystemClock())
-    return settings, ledger, budgets, engine
+    try:  # disposed, so the DuckDB file is free again when the command returns (in-process callers too)
+        problem = cli_support.ledger_problem(ledger)
+        if problem is not None:
+            raise problem
+        yield settings, ledger, budgets, engine
+    finally:
+        engine.dispose()
 
 
 def cmd_usage(args) -> int:
+    since, until = _range(args)
     from core.ledger import queries
 
-    _, ledger, _, engine = _stores()
-    ledger.open()
-    since, until = _range(args)
-    by = [b.strip() for b in args.by.split(",") if b.strip()]
-    df = queries.usage_by(engine, by=by, since=since, until=until, tz=args.tz)
-    return _emit_frame(df, args.json, "No calls in that range.")
+    with _stores() as (_, _, _, engine):
+        by = [b.strip() for b in args.by.split(",") if b.strip()]
+        df = queries.usage_by(engine, by=by, since=since, until=until, tz=args.tz)
+    return cli_support.emit_frame(df, args.json, "No calls in that range.")
 
 
 def cmd_budget(args) -> int:
+    usd = cli_support.budget_usd(args.usd) if args.action == "set" else None
+    month = cli_support.month(args.month) if args.action == "alerts" else None
+    with _stores() as (settings, _, budgets, engine):
+        return _budget(args, settings, budgets, engine, usd, month)
+
+
+def _budget(args, settings, budgets, engine, usd: Decimal | None, month: str | None) -> int:
     from core.budget_gate import write_snapshot
     from core.clock import SystemClock
     from core.factory import snapshot_path
 
-    settings, ledger, budgets, engine = _stores()
-    ledger.open()
     if args.action == "set":
-        try:
-            usd = Decimal(args.usd)
-        except InvalidOperation:
-            print(f"error: --usd must be a decimal amount, got {args.usd!r}", file=sys.stderr)
-            return 2
+        if not args.force and not cli_support.known_user(engine, settings.users_file, args.user):
+            raise ValidationError(f"No console account and no calls for user {args.user!r}: check the spelling, "
+                                  "or add --force to budget a user who has not started yet.", field="user")
         budgets.set_budget(args.user, usd, by="cli")
         write_snapshot(engine, snapshot_path(settings))
-        print(f"Budget for {args.user}: ${usd} a month.")
+        note = (f" Every call by {args.user} is now refused (a $0 budget blocks; `budget remove` lifts it)."
+                if usd == 0 else "")
+        print(f"Budget for {args.user}: ${cli_support.plain(usd)} a month.{note}")
         return 0
     if args.action == "remove":
         found = budgets.remove_budget(args.user)
@@ -195,20 +208,21 @@ def cmd_budget(args) -> int:
         print(f"Budget for {args.user} removed." if found else f"{args.user} had no budget.")
         return 0
     if args.action == "alerts":
-        return _emit_frame(budgets.alerts(args.month), args.json, "No alerts.")
-    return _emit_frame(budgets.status(SystemClock().now()), args.json, "No budgets set.")
+        return cli_support.emit_frame(budgets.alerts(month), args.json, "No alerts.")
+    return cli_support.emit_frame(budgets.status(SystemClock().now()), args.json, "No budgets set.")
 
 
 def cmd_reprice(args) -> int:
     from core.ledger.reprice import reprice
     from core.pricing import PriceTable
 
-    settings, ledger, _, engine = _stores()
-    ledger.open()
     since, until = _range(args)
-    table = PriceTable.load(args.table or settings.pricing_file)
-    df = reprice(engine, since, until, table=table)
-    return _emit_frame(df, args.json, "No calls in that range.")
+    if args.table is not None and not Path(args.table).is_file():
+        raise ValidationError(f"--table {args.table}: no such price table file.", field="table")
+    with _stores() as (settings, _, _, engine):
+        table = PriceTable.load(args.table or settings.pricing_file)
+        df = reprice(engine, since, until, table=table)
+    return cli_support.emit_frame(df, args.json, "No calls in that range.")
 
 
 def cmd_health(args) -> int:
@@ -318,11 +332,15 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
     except TollgateError as err:
         return _fail(err, getattr(args, "json", False))
-    except ValueError as err:  # bad settings or arguments: say which, no traceback
+    except (ValueError, OSError) as err:  # bad settings, arguments or files: say which, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug or an unexpected fault: one line; -v shows the traceback
+        if args.verbose:
+            raise
+        return cli_support.unexpected(exc)
 
 
 if __name__ == "__main__":

@@ -51,10 +51,11 @@ def build_stores(settings: Settings, clock: Clock):
 
 def build_client(settings: Settings | None = None, *, source: str = "library", clock: Clock | None = None,
                  sleep: Callable[[float], None] | None = None, ledger=None, budgets=None, cache=None,
-                 use_ledger: bool = True, observer=None, http_client=None) -> GuardedClient:
+                 use_ledger: bool = True, observer=None, http_client=None, warm_sdk: bool = True) -> GuardedClient:
     """Assemble a guarded client; with no key configured, start and use the built-in simulator.
 
     Collaborators may be passed in (tests, the console's shared ledger); the rest come from settings.
+    ``warm_sdk=False`` leaves the SDK unimported until the first send (the CLI: a refusal returns at once).
     """
     settings = settings or load_settings()
     clock = clock or SystemClock()
@@ -95,7 +96,8 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
                           connect_timeout_s=settings.connect_timeout_s, monotonic=clock.monotonic,
                           http_client=http_client, stream_idle_timeout_s=settings.stream_idle_timeout_s,
                           stream_timeout_s=settings.stream_timeout_s)
-    transport.sdk(transport.keyring.current())  # build the SDK client now (no request), not in the first call
+    if warm_sdk:  # build the SDK client now (no request), not in the first call
+        transport.sdk(transport.keyring.current())
     closers.append(transport.close)
     if cache is None:
         cache = build_cache(settings.cache, engine=getattr(ledger, "engine", None), redis=settings.redis_url,

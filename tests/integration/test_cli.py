@@ -62,7 +62,7 @@ def test_ask_failure_exits_2_with_the_error(cli):
 
 
 def test_budget_then_ask_reports_remaining_and_refuses_past_it(cli):
-    cli("budget", "set", "--user", "ana", "--usd", "0.0005")
+    cli("budget", "set", "--user", "ana", "--usd", "0.0005", "--force")  # ana has no calls yet
     out = json.loads(cli("ask", "--user", "ana", "--model", "simple", "--max-tokens", "64", "--json", "Hi").stdout)
     left = Decimal(out["budget_remaining_usd"])
     assert left == Decimal("0.0005") - Decimal(out["month_to_date_usd"])
@@ -122,7 +122,7 @@ def test_simulate_serves_the_sdk():
 
 
 def test_alerts_fire_once_and_budgets_can_be_removed(cli):
-    cli("budget", "set", "--user", "ana", "--usd", "0.00005")
+    cli("budget", "set", "--user", "ana", "--usd", "0.00005", "--force")
     for i in range(3):
         cli("ask", "--user", "ana", "--model", "simple", "--max-tokens", "32", "--json", f"q{i}", check_rc=None)
     alerts = json.loads(cli("budget", "alerts", "--json").stdout)
