@@ -126,6 +126,8 @@ class BudgetGate:
             return cheap
         if cheap is None and remaining is None:
             return None
+        if remaining is not None and self._cost(call, row, 0, max_tokens) > remaining:
+            return cheap  # the output alone does not fit: no count can help
         counted = self._counted_tokens(call)
         if counted is None:
             return cheap
@@ -145,6 +147,8 @@ class BudgetGate:
             try:
                 return self.budgets.reserve(call.user, call.id, self._cost(call, row, bound, max_tokens), now=call.ts)
             except BudgetExceeded as refused:
+                if self._cost(call, row, 0, max_tokens) > refused.remaining_usd:
+                    raise refused from None  # the output alone does not fit: no count can help
                 counted = self._counted_tokens(call)
                 if counted is None or counted >= bound:
                     raise refused from None

@@ -120,6 +120,14 @@ def test_count_tokens_decides_when_the_byte_bound_does_not_fit(make_client, fres
     assert fresh_sim.stats()["messages_requests"] == 1
 
 
+def test_no_count_tokens_when_even_the_output_does_not_fit(make_client, fresh_sim, tmp_path):
+    client = _budgeted_client(make_client, tmp_path, "0.008")  # 500 output tokens alone: $0.01
+    with pytest.raises(errors.BudgetExceeded):
+        client.create(PROMPTS["cjk"], user="ana", model=MODEL, max_tokens=500)
+    assert not quote(client, PROMPTS["cjk"], user="ana", model=MODEL, max_tokens=500).fits
+    assert _counts(fresh_sim) == 0 and fresh_sim.stats()["messages_requests"] == 0
+
+
 def test_a_failed_count_tokens_refuses_rather_than_guess(make_client, fresh_sim, tmp_path):
     client = _budgeted_client(make_client, tmp_path, "0.008")
     fresh_sim.configure(count_tokens_fault="503")
