@@ -88,6 +88,35 @@ def test_no_overshoot_with_hard_to_estimate_text(kind, make_client, fresh_sim, t
     assert spent <= budget, f"{kind}: spent ${spent} of ${budget} ({outcomes.count('ok')} of 60 let through)"
 
 
+@pytest.mark.postgres
+def test_no_overshoot_on_postgres_with_streams_and_mixed_text(make_client, fresh_sim, pg_url, tmp_path):
+    client = make_client(real_time=True, ledger_url=pg_url, spool_path=str(tmp_path / "spool"), cache="off",
+                         concurrency=None, user_concurrency=None)
+    client.ledger.open()
+    budget = Decimal("0.06")
+    client.budgets.set_budget("ana", budget)
+    kinds = ["cjk", "emoji", "base64", "code"]
+
+    def one(i):
+        prompt = f"{i}: {PROMPTS[kinds[i % 4]]}"
+        try:
+            if i % 2:
+                s = client.stream(prompt, user="ana", model=MODEL, max_tokens=8)
+                "".join(s)
+            else:
+                client.create(prompt, user="ana", model=MODEL, max_tokens=8)
+            return "ok"
+        except errors.BudgetExceeded:
+            return "refused"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(one, range(60)))
+    client.recorder.flush()
+    spent = _spent(pg_url, "ana")
+    assert outcomes.count("ok") >= 1 and outcomes.count("refused") > 0
+    assert spent <= budget, f"spent ${spent} of ${budget} ({outcomes.count('ok')} of 60 let through)"
+
+
 def _budgeted_client(make_client, tmp_path, usd: str):
     client = make_client(real_time=True, ledger_url=f"duckdb:///{tmp_path / 'ledger.duckdb'}",
                          spool_path=str(tmp_path / "spool"), cache="off")
