@@ -81,7 +81,8 @@ BOUND_TOOLS_OVERHEAD = 1000  # the tool-use system prompt the API adds when tool
 
 
 def _bytes(text) -> int:
-    return len(str(text).encode("utf-8"))
+    text = str(text)
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def _json_bytes(value) -> int:
