@@ -91,9 +91,10 @@ class BudgetGate:
                     return
             self._ready = True
 
-    def _cost(self, call, row, tokens: int, max_tokens: int) -> Decimal:
-        uses_cache = '"cache_control"' in json.dumps(call.body, default=str)
-        return self.pricing.worst_case_cost(row, tokens, max_tokens, cache_writes=uses_cache)
+    def _pricer(self, call, row, max_tokens: int) -> Callable[[int], Decimal]:
+        """USD of ``n`` input tokens plus ``max_tokens`` output, at the dearest prices that may apply."""
+        uses_cache = '"cache_control"' in json.dumps(call.body, default=str)  # once: bodies can be large
+        return lambda n: self.pricing.worst_case_cost(row, n, max_tokens, cache_writes=uses_cache)
 
     def _bound_tokens(self, call) -> int | None:
         """The byte bound on the request's input tokens, or None (images, PDFs: no byte bound)."""
@@ -120,19 +121,18 @@ class BudgetGate:
         row = self.pricing.row_for(v.model, call.ts)
         if row is None:
             return None
-        bound = self._bound_tokens(call)
-        cheap = None if bound is None else self._cost(call, row, bound, max_tokens)
+        cost, bound = self._pricer(call, row, max_tokens), self._bound_tokens(call)
+        cheap = None if bound is None else cost(bound)
         if cheap is not None and (remaining is None or cheap <= remaining):
             return cheap
         if cheap is None and remaining is None:
             return None
-        if remaining is not None and self._cost(call, row, 0, max_tokens) > remaining:
+        if remaining is not None and cost(0) > remaining:
             return cheap  # the output alone does not fit: no count can help
         counted = self._counted_tokens(call)
         if counted is None:
             return cheap
-        exact = self._cost(call, row, counted, max_tokens)
-        return exact if cheap is None else min(cheap, exact)
+        return cost(counted) if cheap is None else min(cheap, cost(counted))
 
     def _hold(self, call, v, max_tokens: int):
         """Reserve the byte bound; when it does not fit (or there is none), the counted figure."""
@@ -142,27 +142,29 @@ class BudgetGate:
                 raise NotConfigured(f"Model {v.model!r} has no price in the price table, so the "
                                     "budget cannot be enforced; pick a priced model.")
             return None
-        bound = self._bound_tokens(call)
+        cost, bound = self._pricer(call, row, max_tokens), self._bound_tokens(call)
         if bound is not None:
             try:
-                return self.budgets.reserve(call.user, call.id, self._cost(call, row, bound, max_tokens), now=call.ts)
+                return self.budgets.reserve(call.user, call.id, cost(bound), now=call.ts)
             except BudgetExceeded as refused:
-                if self._cost(call, row, 0, max_tokens) > refused.remaining_usd:
+                if cost(0) > refused.remaining_usd:
                     raise refused from None  # the output alone does not fit: no count can help
                 counted = self._counted_tokens(call)
                 if counted is None or counted >= bound:
                     raise refused from None
-                return self.budgets.reserve(call.user, call.id, self._cost(call, row, counted, max_tokens),
-                                            now=call.ts)
+                return self.budgets.reserve(call.user, call.id, cost(counted), now=call.ts)
         if self.budgets.remaining(call.user, now=call.ts) is None:
             return None  # no budget applies: no need to know the exact cost
         counted = self._counted_tokens(call)
         if counted is None:
             raise CostUnbounded()
-        return self.budgets.reserve(call.user, call.id, self._cost(call, row, counted, max_tokens), now=call.ts)
+        return self.budgets.reserve(call.user, call.id, cost(counted), now=call.ts)
 
     def reserve(self, call, v, max_tokens: int):
-        """A reservation (None when no budget applies); raises BudgetExceeded, NotConfigured, LedgerUnavailable."""
+        """A reservation (None when no budget applies).
+
+        Raises BudgetExceeded, CostUnbounded (images/PDFs, count_tokens failed), NotConfigured, LedgerUnavailable.
+        """
         self._open()
         try:
             if self.ledger is not None and self.ledger.spool.pending():
