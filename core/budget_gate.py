@@ -5,23 +5,31 @@ budget is read, and the policy for when the budget store cannot be reached. Nobo
 budget while its store is down, so the last list of budgeted users is still true then: it is kept
 in a snapshot file beside the spool, refreshed every minute by any process that can read the
 store. A user with no budget on that list (and no global budget) goes on, the record waiting in
-the spool; anyone else, or everyone when there is no snapshot, is refused.
+the spool; anyone else is refused. The snapshot, when there is one, wins over this process's
+memory of who had no budget; without one, that memory holds for ``unbudgeted_ttl_s`` only.
+
+The reservation is an upper bound on the real cost: input at the UTF-8 byte bound of
+``core.tokens.bound_request`` (a byte-level BPE never makes more tokens than bytes), output at
+``max_tokens``. When that bound does not fit what is left (or cannot be taken: images, PDFs),
+Anthropic's free ``count_tokens`` gives the figure instead, times the margin; if it fails, refuse.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.errors import LedgerUnavailable, NotConfigured
-from core.tokens import estimate_text
+from core.errors import BudgetExceeded, CostUnbounded, LedgerUnavailable, NotConfigured
+from core.tokens import bound_request
 
 log = logging.getLogger("tollgate")
 REOPEN_EVERY_S = 30.0  # while the ledger is down, how often the first-use set-up is tried again
@@ -54,11 +62,13 @@ class BudgetGate:
     """Worst-case reservations against the user's and the organisation's monthly budgets."""
 
     def __init__(self, *, budgets, ledger, pricing, clock, margin: Decimal, budget_file: str | None,
-                 snapshot_path: str | Path | None = None) -> None:
+                 snapshot_path: str | Path | None = None, count_tokens: Callable[[dict], int] | None = None,
+                 unbudgeted_ttl_s: float = 30.0) -> None:
         self.budgets, self.ledger, self.pricing, self.clock = budgets, ledger, pricing, clock
         self.margin, self.budget_file, self.snapshot_path = margin, budget_file, snapshot_path
+        self.count_tokens, self.unbudgeted_ttl_s = count_tokens, unbudgeted_ttl_s
         self._next_snapshot = float("-inf")
-        self.unbudgeted: set[str] = set()  # users this process saw with no user or global budget
+        self.unbudgeted: dict[str, float] = {}  # user -> when (monotonic s) this process saw them with no budget
         self._ready = False
         self._next_try = float("-inf")
         self._lock = threading.Lock()
@@ -81,32 +91,86 @@ class BudgetGate:
                     return
             self._ready = True
 
-    def worst_case(self, call, v, max_tokens: int) -> Decimal | None:
-        """The most this call can cost (USD), or None for a model with no price."""
+    def _pricer(self, call, row, max_tokens: int) -> Callable[[int], Decimal]:
+        """USD of ``n`` input tokens plus ``max_tokens`` output, at the dearest prices that may apply."""
+        uses_cache = '"cache_control"' in json.dumps(call.body, default=str)  # once: bodies can be large
+        return lambda n: self.pricing.worst_case_cost(row, n, max_tokens, cache_writes=uses_cache)
+
+    def _bound_tokens(self, call) -> int | None:
+        """The byte bound on the request's input tokens, or None (images, PDFs: no byte bound)."""
+        body = call.body
+        return bound_request(body.get("system"), body.get("messages"), body.get("tools"))
+
+    def _counted_tokens(self, call) -> int | None:
+        """Anthropic's count of the input tokens times the margin, or None when it cannot be had."""
+        if self.count_tokens is None:
+            return None
+        try:
+            counted = self.count_tokens(call.body)
+        except Exception as exc:  # noqa: BLE001 - any failure means no figure: the caller refuses
+            log.warning("count_tokens failed (%s); the byte bound stands", type(exc).__name__)
+            return None
+        return math.ceil(Decimal(counted) * self.margin)
+
+    def worst_case(self, call, v, max_tokens: int, remaining: Decimal | None = None) -> Decimal | None:
+        """What ``reserve`` would hold (USD) given ``remaining``; None for a model with no price.
+
+        The byte bound when it fits ``remaining`` (or no budget applies); else the counted figure
+        when it is lower; None too when neither can be had (images or PDFs and count_tokens failed).
+        """
         row = self.pricing.row_for(v.model, call.ts)
         if row is None:
             return None
-        tokens = v.prompt_tokens
-        if call.body.get("tools"):  # tool definitions are billed input too
-            tokens += estimate_text(json.dumps(call.body["tools"], default=str), v.info.tokenizer)
-        estimate = int((Decimal(tokens) * self.margin).to_integral_value()) + 1
-        uses_cache = '"cache_control"' in json.dumps(call.body, default=str)
-        return self.pricing.worst_case_cost(row, estimate, max_tokens, cache_writes=uses_cache)
+        cost, bound = self._pricer(call, row, max_tokens), self._bound_tokens(call)
+        cheap = None if bound is None else cost(bound)
+        if cheap is not None and (remaining is None or cheap <= remaining):
+            return cheap
+        if cheap is None and remaining is None:
+            return None
+        if remaining is not None and cost(0) > remaining:
+            return cheap  # the output alone does not fit: no count can help
+        counted = self._counted_tokens(call)
+        if counted is None:
+            return cheap
+        return cost(counted) if cheap is None else min(cheap, cost(counted))
+
+    def _hold(self, call, v, max_tokens: int):
+        """Reserve the byte bound; when it does not fit (or there is none), the counted figure."""
+        row = self.pricing.row_for(v.model, call.ts)
+        if row is None:
+            if self.budgets.get_budget(call.user) is not None or self.budgets.get_budget("*") is not None:
+                raise NotConfigured(f"Model {v.model!r} has no price in the price table, so the "
+                                    "budget cannot be enforced; pick a priced model.")
+            return None
+        cost, bound = self._pricer(call, row, max_tokens), self._bound_tokens(call)
+        if bound is not None:
+            try:
+                return self.budgets.reserve(call.user, call.id, cost(bound), now=call.ts)
+            except BudgetExceeded as refused:
+                if cost(0) > refused.remaining_usd:
+                    raise refused from None  # the output alone does not fit: no count can help
+                counted = self._counted_tokens(call)
+                if counted is None or counted >= bound:
+                    raise refused from None
+                return self.budgets.reserve(call.user, call.id, cost(counted), now=call.ts)
+        if self.budgets.remaining(call.user, now=call.ts) is None:
+            return None  # no budget applies: no need to know the exact cost
+        counted = self._counted_tokens(call)
+        if counted is None:
+            raise CostUnbounded()
+        return self.budgets.reserve(call.user, call.id, cost(counted), now=call.ts)
 
     def reserve(self, call, v, max_tokens: int):
-        """A reservation (None when no budget applies); raises BudgetExceeded, NotConfigured, LedgerUnavailable."""
+        """A reservation (None when no budget applies).
+
+        Raises BudgetExceeded, CostUnbounded (images/PDFs, count_tokens failed), NotConfigured, LedgerUnavailable.
+        """
         self._open()
         try:
             if self.ledger is not None and self.ledger.spool.pending():
                 # Spooled costs count against budgets only once they are in the ledger: replay first.
                 self.ledger.replay_spool()
-            worst = self.worst_case(call, v, max_tokens)
-            if worst is None:
-                if self.budgets.get_budget(call.user) is not None or self.budgets.get_budget("*") is not None:
-                    raise NotConfigured(f"Model {v.model!r} has no price in the price table, so the "
-                                        "budget cannot be enforced; pick a priced model.")
-                return None
-            reservation = self.budgets.reserve(call.user, call.id, worst, now=call.ts)
+            reservation = self._hold(call, v, max_tokens)
         except (SQLAlchemyError, OSError, LedgerUnavailable) as exc:
             if self._known_unbudgeted(call.user):
                 log.warning("budget store unavailable (%s); %s has no budget: call proceeds, record spooled",
@@ -114,20 +178,22 @@ class BudgetGate:
                 return None
             raise LedgerUnavailable() from None
         except Exception:
-            self.unbudgeted.discard(call.user)
+            self.unbudgeted.pop(call.user, None)
             raise
         if reservation is None:
-            self.unbudgeted.add(call.user)
+            self.unbudgeted[call.user] = self.clock.monotonic()
         else:
-            self.unbudgeted.discard(call.user)
+            self.unbudgeted.pop(call.user, None)
         self._maybe_snapshot()
         return reservation
 
     def _known_unbudgeted(self, user: str) -> bool:
-        if user in self.unbudgeted:
-            return True
+        """True when ``user`` has no budget: as the snapshot says, else as this process saw lately."""
         budgeted = read_snapshot(self.snapshot_path) if self.snapshot_path else None
-        return budgeted is not None and user not in budgeted and "*" not in budgeted
+        if budgeted is not None:  # written by `budget set` and every minute: it beats our memory
+            return user not in budgeted and "*" not in budgeted
+        seen = self.unbudgeted.get(user)
+        return seen is not None and self.clock.monotonic() - seen < self.unbudgeted_ttl_s
 
     def _maybe_snapshot(self) -> None:
         """Refresh the snapshot of budgeted users now and then (never fails a call)."""

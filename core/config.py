@@ -115,7 +115,11 @@ class Settings:
     reservation_ttl_s: float = var("TOLLGATE_RESERVATION_TTL_S", 3600.0,
         "How long a budget hold outlives a crashed process; longer than any call (long streams).", float)
     estimate_margin: Decimal = var("TOLLGATE_ESTIMATE_MARGIN", Decimal("1.25"),
-        "Safety factor on the offline input-token estimate when reserving budget.", Decimal)
+        "Safety factor on Anthropic's count_tokens figure, used for a budget when the byte bound does not fit.",
+        Decimal)
+    unbudgeted_ttl_s: float = var("TOLLGATE_UNBUDGETED_TTL_S", 30.0,
+        "How long a process trusts its memory that a user has no budget, for calls while the ledger is down.",
+        float)
     pricing_file: str = var("TOLLGATE_PRICING_FILE", str(ROOT / "data" / "pricing.toml"),
         "Price table (USD per million tokens, dated).")
     default_model: str = var("TOLLGATE_DEFAULT_MODEL", "claude-sonnet-5-5", "Model when none is given.")
@@ -229,6 +233,8 @@ def load_settings(*, env: Mapping[str, str] | None = None, secrets: Mapping | No
         raise ValueError("TOLLGATE_INJECTION_MODE: expected flag, block or off")
     if Decimal(values.get("estimate_margin", 1)) < 1:
         raise ValueError("TOLLGATE_ESTIMATE_MARGIN: must be at least 1 (it only ever adds headroom)")
+    if float(values.get("unbudgeted_ttl_s", 0)) < 0:
+        raise ValueError("TOLLGATE_UNBUDGETED_TTL_S: must be 0 or more seconds")
     if values.get("log_format", "json") not in {"json", "text"}:
         raise ValueError("TOLLGATE_LOG_FORMAT: expected json or text")
     if values.get("tracing", "auto") not in {"auto", "on", "off"}:

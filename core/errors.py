@@ -133,6 +133,14 @@ class LedgerUnavailable(TollgateError):
                        "the call was not sent.")
 
 
+class CostUnbounded(TollgateError):
+    code = "cost_unbounded"
+    retryable = True
+    default_message = ("This call has images or PDFs, whose tokens only Anthropic's token count can "
+                       "bound, and that count failed; the call was not sent, so the budget is safe. "
+                       "Try again shortly.")
+
+
 # --- answered by the API --------------------------------------------------------------
 
 class UpstreamError(TollgateError):

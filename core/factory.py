@@ -106,7 +106,8 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
         closers.append(engine.dispose)
     gate = None if budgets is None else BudgetGate(
         budgets=budgets, ledger=ledger, pricing=pricing, clock=clock, margin=settings.estimate_margin,
-        budget_file=settings.budget_file, snapshot_path=snapshot_path(settings))
+        budget_file=settings.budget_file, snapshot_path=snapshot_path(settings),
+        count_tokens=transport.count_tokens, unbudgeted_ttl_s=settings.unbudgeted_ttl_s)
     client = GuardedClient(
         transport=transport, catalogue=catalogue, pricing=pricing, limiter=limiter, breaker=breaker,
         retrier=retrier, cache=cache, ledger=ledger, budgets=budgets, gate=gate,

@@ -18,7 +18,7 @@ class Quote:
     model: str
     prompt_tokens: int  # offline estimate, the model's tokenizer
     max_tokens: int
-    worst_case_usd: Decimal | None  # None: the model has no price row
+    worst_case_usd: Decimal | None  # None: no price row, or images/PDFs whose count_tokens failed
     remaining_usd: Decimal | None  # None: no budget applies
     flags: tuple[str, ...] = ()
 
@@ -41,12 +41,12 @@ def quote(client, prompt: str | None = None, *, user: str, model: str | None = N
     body = {"model": v.model, "messages": messages, "max_tokens": max_tokens,
             **({"system": system} if system else {}), **{k: x for k, x in params.items() if x is not None}}
     call = SimpleNamespace(ts=client.clock.now(), body=body)
-    if client.gate is not None:
-        worst = client.gate.worst_case(call, v, max_tokens)
+    remaining = client.budgets.remaining(user) if client.budgets is not None else None
+    if client.gate is not None:  # the same bound, and the same count_tokens fallback, as the reservation
+        worst = client.gate.worst_case(call, v, max_tokens, remaining)
     else:
         row = client.pricing.row_for(v.model, call.ts)
         worst = None if row is None else client.pricing.worst_case_cost(row, v.prompt_tokens, max_tokens)
-    remaining = client.budgets.remaining(user) if client.budgets is not None else None
     return Quote(model=v.model, prompt_tokens=v.prompt_tokens, max_tokens=max_tokens, worst_case_usd=worst,
                  remaining_usd=remaining, flags=tuple(v.flags))
 

@@ -147,7 +147,7 @@ class SimHandler(BaseHTTPRequestHandler):
             return self._send_error(401, "authentication_error", "invalid x-api-key")
         is_messages = method == "POST" and path == "/v1/messages"
         try:
-            fault = self._pick_fault(is_messages)
+            fault = self._pick_fault(is_messages, method == "POST" and path == "/v1/messages/count_tokens")
         except ValueError as exc:
             return self._send_error(400, "invalid_request_error", f"x-simulate-fault: {exc}")
         try:
@@ -167,12 +167,14 @@ class SimHandler(BaseHTTPRequestHandler):
         except RequestError as exc:
             return self._send_error(exc.status, exc.error_type, exc.message)
 
-    def _pick_fault(self, is_messages: bool) -> Fault | None:
+    def _pick_fault(self, is_messages: bool, is_count: bool = False) -> Fault | None:
         header = self.headers.get("x-simulate-fault")
         if header:
             h = self.headers
             return parse_fault(header, h.get("x-simulate-retry-after"), h.get("x-simulate-hold-s"),
                                h.get("x-simulate-after"), h.get("x-simulate-should-retry"))
+        if is_count and self.state.count_tokens_fault:  # count_tokens down while messages work
+            return parse_fault(self.state.count_tokens_fault)
         return self.state.script.next() if is_messages else None
 
     def _serve_fault(self, fault: Fault, raw: bytes) -> bool:
@@ -228,7 +230,7 @@ class SimHandler(BaseHTTPRequestHandler):
     def _messages(self, body, fault: Fault | None) -> None:
         st = self.state
         req = parse_messages_body(body, st.catalogue)
-        breakpoints = find_breakpoints(req.model.id, req.system, req.messages, req.model.tokenizer)
+        breakpoints = find_breakpoints(req.model.id, req.system, req.messages, req.model.tokenizer, req.tools)
         total = req.prompt_tokens
         peek = st.cache.account(breakpoints, total, commit=False)
         refusal = st.limiter.admit(peek.rate_limited_input, req.max_tokens)

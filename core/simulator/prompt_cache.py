@@ -1,9 +1,9 @@
 """Prompt caching: prefixes marked with cache_control are written once, then read within their TTL.
 
 A breakpoint is a system or message content block carrying ``cache_control``; its prefix is
-everything from the start of the request up to and including that block. The prefix's tokens
-are counted with the same formula as ``core.tokens.estimate_request`` so the three usage
-figures (uncached input, cache writes, cache reads) always add up to the offline estimate.
+everything from the start of the request (tools first) up to and including that block. The
+prefix's tokens are counted by the simulator's own tokenizer, as ``count_request`` counts the
+whole request, so the three usage figures (uncached input, cache writes, cache reads) add up.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import threading
 from dataclasses import dataclass
 
-from core.tokens import MESSAGE_OVERHEAD, REQUEST_OVERHEAD, estimate_text, iter_texts
+from .tokenizer import MESSAGE_TOKENS, REQUEST_TOKENS, TOOLS_TOKENS, count_block, count_text
 
 TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
 
@@ -60,14 +60,10 @@ def _strip(block):
     return block
 
 
-def _block_tokens(block, tokenizer: str) -> int:
-    return sum(estimate_text(t, tokenizer) for t in iter_texts([block]))
-
-
-def find_breakpoints(model_id: str, system, messages, tokenizer: str) -> list[Breakpoint]:
+def find_breakpoints(model_id: str, system, messages, tokenizer: str, tools=None) -> list[Breakpoint]:
     """Every cache_control block in request order, with its prefix key and token count."""
     digest = hashlib.sha256(model_id.encode())
-    tokens = REQUEST_OVERHEAD
+    tokens = REQUEST_TOKENS
     found: list[Breakpoint] = []
 
     def feed(unit) -> None:
@@ -80,25 +76,29 @@ def find_breakpoints(model_id: str, system, messages, tokenizer: str) -> list[Br
         if cc:
             found.append(Breakpoint(digest.copy().hexdigest(), tokens, cc.get("ttl", "5m")))
 
+    if tools:
+        feed(["tools", tools])
+        tokens += TOOLS_TOKENS + count_text(json.dumps(tools, ensure_ascii=False, sort_keys=True, default=str),
+                                            tokenizer)
     if isinstance(system, str) and system:
         feed(["system", system])
-        tokens += estimate_text(system, tokenizer)
+        tokens += count_text(system, tokenizer)
     elif isinstance(system, list):
         for block in system:
             feed(["system", _strip(block)])
-            tokens += _block_tokens(block, tokenizer)
+            tokens += count_block(block, tokenizer)
             mark(block)
     for msg in messages:
         feed(["message", msg.get("role")])
-        tokens += MESSAGE_OVERHEAD
+        tokens += MESSAGE_TOKENS
         content = msg.get("content")
         if isinstance(content, str):
             feed(content)
-            tokens += estimate_text(content, tokenizer)
+            tokens += count_text(content, tokenizer)
             continue
         for block in content or ():
             feed(_strip(block))
-            tokens += _block_tokens(block, tokenizer)
+            tokens += count_block(block, tokenizer)
             mark(block)
     return found
 

@@ -12,12 +12,12 @@ from collections import Counter
 
 from core.models import Catalogue
 
-from .faults import FaultScript
+from .faults import FaultScript, parse_fault
 from .prompt_cache import PromptCache
 from .ratelimit import RateLimiter
 
 CONFIG_KEYS = ("ttft_s", "tokens_per_s", "timeout_hold_s", "rpm", "input_tpm", "output_tpm",
-               "reject_keys")
+               "reject_keys", "count_tokens_fault")
 
 
 def key_digest(key: str) -> str:
@@ -88,6 +88,7 @@ class SimState:
         self._lock = threading.Lock()
         self.ttft_s = self.tokens_per_s = self.timeout_hold_s = 0.0
         self._rejected: set[str] = set()
+        self.count_tokens_fault: str | None = None  # a fault kind every count_tokens request gets
         self.configure(ttft_s=ttft_s, tokens_per_s=tokens_per_s, timeout_hold_s=timeout_hold_s,
                        reject_keys=reject_keys)
 
@@ -118,6 +119,8 @@ class SimState:
             if isinstance(raw, str) or not all(isinstance(k, str) for k in raw):
                 raise ValueError("reject_keys must be a list of strings")
             keys = {key_digest(k) for k in raw}
+        if changes.get("count_tokens_fault") is not None:
+            parse_fault(changes["count_tokens_fault"])  # ValueError names a bad kind
         limits = {k: changes[k] for k in ("rpm", "input_tpm", "output_tpm") if k in changes}
         if limits:
             self.limiter.configure(**limits)
@@ -126,6 +129,8 @@ class SimState:
                 setattr(self, name, value)
             if keys is not None:
                 self._rejected = keys
+            if "count_tokens_fault" in changes:
+                self.count_tokens_fault = changes["count_tokens_fault"]
         return self.config()
 
     def config(self) -> dict:
@@ -133,7 +138,7 @@ class SimState:
         with self._lock:
             return {"ttft_s": self.ttft_s, "tokens_per_s": self.tokens_per_s,
                     "timeout_hold_s": self.timeout_hold_s, **self.limiter.limits(),
-                    "reject_keys": len(self._rejected)}
+                    "reject_keys": len(self._rejected), "count_tokens_fault": self.count_tokens_fault}
 
     def latency(self) -> tuple[float, float]:
         """Seconds before the first token and between tokens."""
@@ -146,6 +151,8 @@ class SimState:
     def reset(self) -> None:
         """Clear the fault script, the stats, the prompt cache and the rate-limit buckets."""
         self.script.clear()
+        with self._lock:
+            self.count_tokens_fault = None
         self.stats.clear()
         self.cache.clear()
         self.limiter.reset()

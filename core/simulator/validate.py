@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.models import Catalogue, ModelInfo
-from core.tokens import estimate_request
+
+from .tokenizer import count_request
 
 ROLES = ("user", "assistant")
 MAX_BREAKPOINTS = 4
@@ -35,11 +36,12 @@ class MessagesRequest:
     max_tokens: int
     stream: bool
     stop_sequences: tuple[str, ...]
+    tools: list | None = None
 
     @property
     def prompt_tokens(self) -> int:
-        """Every input token, as the client's offline estimate counts them."""
-        return estimate_request(self.system, self.messages, self.model.tokenizer)
+        """Every input token, counted by the simulator's own tokenizer (not the client's estimate)."""
+        return count_request(self.system, self.messages, self.model.tokenizer, self.tools)
 
 
 def resolve_model(catalogue: Catalogue, name, *, for_inference: bool = True) -> ModelInfo:
@@ -93,7 +95,8 @@ def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False)
         raise invalid(f"max_tokens: {max_tokens} > {model.max_output_tokens}, which is the maximum "
                       f"allowed number of output tokens for {model.id}")
     req = MessagesRequest(model=model, system=system, messages=messages, max_tokens=max_tokens,
-                          stream=stream and not count_only, stop_sequences=tuple(stop))
+                          stream=stream and not count_only, stop_sequences=tuple(stop),
+                          tools=body.get("tools") or None)
     if req.prompt_tokens + max_tokens > model.context_window:
         raise invalid(f"prompt is too long: {req.prompt_tokens} tokens + max_tokens {max_tokens} > "
                       f"{model.context_window} maximum")

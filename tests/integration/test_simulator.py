@@ -11,7 +11,8 @@ import pytest
 
 from core.models import default_catalogue
 from core.simulator import Simulator
-from core.tokens import REQUEST_OVERHEAD, estimate_request, estimate_text
+from core.simulator.tokenizer import REQUEST_TOKENS, count_block
+from core.simulator.tokenizer import count_request as estimate_request  # the simulator bills its own count
 
 KEY = "sk-ant-test-fake-0000"
 MODEL = "claude-haiku-5-5"  # a "v2" tokenizer model
@@ -138,7 +139,7 @@ def cached_request(ttl_system="5m", ttl_message=None):
 def test_cache_control_writes_then_reads(client):
     system, messages = cached_request()
     total = estimate_request(system, messages, "v2")
-    prefix = REQUEST_OVERHEAD + estimate_text(system[0]["text"], "v2")
+    prefix = REQUEST_TOKENS + count_block(system[0], "v2")
     first = create(client, messages=messages, system=system).usage
     second = create(client, messages=messages, system=system).usage
     assert first.cache_creation_input_tokens == first.cache_creation.ephemeral_5m_input_tokens > 0

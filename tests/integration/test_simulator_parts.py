@@ -18,8 +18,8 @@ from core.simulator.faults import FaultScript, parse_fault, retry_after_headers
 from core.simulator.prompt_cache import PromptCache, find_breakpoints
 from core.simulator.ratelimit import RateLimiter, TokenBucket
 from core.simulator.replies import display_name, make_reply
+from core.simulator.tokenizer import count_request as estimate_request  # what the simulator bills
 from core.simulator.validate import RequestError, parse_messages_body
-from core.tokens import estimate_request
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,74 @@
+"""The byte bound holds for any text: the simulator's tokenizer never passes it (seeded random texts)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from core.simulator.tokenizer import count_content, count_request, count_text
+from core.tokens import BOUND_REQUEST_OVERHEAD, bound_content, bound_request
+
+# Code point ranges a prompt may draw from: ASCII, Latin-1, Cyrillic, CJK, Hangul, symbols, emoji,
+# variation selectors and joiners, and the astral planes.
+RANGES = [(0x20, 0x7E), (0x09, 0x0D), (0xA0, 0x24F), (0x400, 0x4FF), (0x3040, 0x30FF), (0x4E00, 0x9FFF),
+          (0xAC00, 0xD7A3), (0x2000, 0x2BFF), (0xFE00, 0xFE0F), (0x200B, 0x200D), (0x1F300, 0x1FAFF),
+          (0x20000, 0x2A6DF), (0x0, 0x1F)]
+
+
+def random_text(rng: random.Random) -> str:
+    out = []
+    for _ in range(rng.randint(0, 12)):
+        lo, hi = rng.choice(RANGES)
+        out.append("".join(chr(rng.randint(lo, hi)) for _ in range(rng.randint(1, 40))))
+    return "".join(out)
+
+
+def random_content(rng: random.Random):
+    if rng.random() < 0.4:
+        return random_text(rng) or "x"
+    blocks = []
+    for _ in range(rng.randint(1, 4)):
+        kind = rng.choice(["text", "tool_use", "tool_result", "other"])
+        if kind == "text":
+            blocks.append({"type": "text", "text": random_text(rng)})
+        elif kind == "tool_use":
+            blocks.append({"type": "tool_use", "id": "t1", "name": random_text(rng)[:20],
+                           "input": {random_text(rng)[:10]: [random_text(rng), rng.random(), None, True]}})
+        elif kind == "tool_result":
+            blocks.append({"type": "tool_result", "tool_use_id": "t1", "content": random_text(rng)})
+        else:
+            blocks.append({"type": "thinking", "thinking": random_text(rng), "signature": random_text(rng)})
+    return blocks
+
+
+@pytest.mark.parametrize("tokenizer", ["v1", "v2"])
+def test_no_text_has_more_tokens_than_utf8_bytes(tokenizer):
+    rng = random.Random(20261201)
+    for _ in range(800):
+        text = random_text(rng)
+        assert count_text(text, tokenizer) <= len(text.encode("utf-8")), repr(text)
+
+
+@pytest.mark.parametrize("tokenizer", ["v1", "v2"])
+def test_no_request_passes_the_bound(tokenizer):
+    rng = random.Random(7)
+    for _ in range(300):
+        messages = [{"role": rng.choice(["user", "assistant"]), "content": random_content(rng)}
+                    for _ in range(rng.randint(1, 4))]
+        system = rng.choice([None, random_text(rng), [{"type": "text", "text": random_text(rng)}]])
+        tools = rng.choice([None, [{"name": "f", "description": random_text(rng), "input_schema": {}}]])
+        for m in messages:
+            assert count_content(m["content"], tokenizer) <= bound_content(m["content"])
+        assert count_request(system, messages, tokenizer, tools) <= bound_request(system, messages, tools)
+
+
+def test_images_and_pdfs_have_no_byte_bound():
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}
+    pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}}
+    text_doc = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "東京"}}
+    assert bound_request(None, [{"role": "user", "content": [image]}]) is None
+    assert bound_request(None, [{"role": "user", "content": [pdf]}]) is None
+    assert bound_request(None, [{"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t", "content": [image]}]}]) is None
+    assert bound_request(None, [{"role": "user", "content": [text_doc]}]) > BOUND_REQUEST_OVERHEAD + 6
