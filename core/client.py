@@ -35,6 +35,7 @@ class ClientOptions:
     default_max_tokens: int = 1024
     cache_ttl_s: float = 3600.0
     cache_sampling: bool = False
+    cache_scope: str = "user"  # user: answers are reused for the same user only; shared: for anyone
     store_prompts: bool = False
     source: str = "library"
     log_prompts: bool = False  # redacted prompts and replies in call logs
@@ -143,7 +144,9 @@ class GuardedClient:
         if self.options.store_prompts:
             call.prompt_text = json.dumps({"system": system, "messages": messages}, ensure_ascii=False)
         if use_cache and self.cache is not None and cacheable(params, allow_sampling=self.options.cache_sampling):
-            call.cache_key = request_key(v.model, system, messages, {"max_tokens": max_tokens, **params})
+            scope = call.user if self.options.cache_scope == "user" else None  # "shared": anyone may hit
+            call.cache_key = request_key(v.model, system, messages, {"max_tokens": max_tokens, **params},
+                                         scope=scope)
             hit = self.cache.get(call.cache_key)
             if hit is not None:
                 return self._cache_hit(call, hit)

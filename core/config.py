@@ -86,6 +86,9 @@ class Settings:
     cache: str = var("TOLLGATE_CACHE", "memory", "Response cache: memory, sql (ledger database), redis, off.")
     cache_ttl_s: float = var("TOLLGATE_CACHE_TTL_S", 3600.0, "How long a cached answer is reused.", float)
     cache_max_entries: int = var("TOLLGATE_CACHE_MAX_ENTRIES", 1024, "In-memory cache size.", int)
+    cache_scope: str = var("TOLLGATE_CACHE_SCOPE", "user",
+        "Who may share a cached answer: user (only the user who asked) or shared (anyone: one user's "
+        "prompt and answer can be served to another).")
     cache_sampling: bool = var("TOLLGATE_CACHE_SAMPLING", False,
         "Also cache calls with temperature > 0 (off: they differ each time).", _bool)
     redis_url: str = var("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for TOLLGATE_CACHE=redis.")
