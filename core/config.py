@@ -13,6 +13,9 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 
+from core.config_checks import check_values
+from core.errors import ConfigError
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LEDGER_URL = f"duckdb:///{ROOT / 'data' / 'ledger.duckdb'}"
 
@@ -31,7 +34,8 @@ def _ints(raw: str) -> tuple[int, ...]:
 
 
 def _opt_int(raw: str) -> int | None:
-    return None if raw.strip() in {"", "none", "0"} else int(raw)
+    # "0" is read as 0 (and refused by the checks), never as "no limit": that is spelt empty or "none".
+    return None if raw.strip().lower() in {"", "none"} else int(raw)
 
 
 def _opt_str(raw: str) -> str | None:
@@ -204,7 +208,7 @@ def load_settings(*, env: Mapping[str, str] | None = None, secrets: Mapping | No
     """Build the settings once: explicit > st.secrets > env/.env > defaults; bad values name the variable."""
     base = environment(env, dotenv_path)
     flat = _secrets_flat(secrets)
-    values = {}
+    values, raws = {}, {}
     for f in fields(Settings):
         name = f.metadata.get("env")
         if not name or f.name in explicit:
@@ -214,21 +218,15 @@ def load_settings(*, env: Mapping[str, str] | None = None, secrets: Mapping | No
             continue
         try:
             values[f.name] = f.metadata["parse"](raw)
-        except (ValueError, ArithmeticError) as exc:
-            raise ValueError(f"{name}: {exc}") from None
+        except (ValueError, ArithmeticError, TypeError) as exc:
+            raise ConfigError(name, f"cannot be read: {exc}") from None
+        raws[f.name] = raw
     values.update(explicit)
     if values.get("ledger_url", "") and str(values["ledger_url"]).lower() == "off":
         values["ledger_url"] = None
-    if values.get("injection_mode", "flag") not in {"flag", "block", "off"}:
-        raise ValueError("TOLLGATE_INJECTION_MODE: expected flag, block or off")
-    if Decimal(values.get("estimate_margin", 1)) < 1:
-        raise ValueError("TOLLGATE_ESTIMATE_MARGIN: must be at least 1 (it only ever adds headroom)")
-    if values.get("log_format", "json") not in {"json", "text"}:
-        raise ValueError("TOLLGATE_LOG_FORMAT: expected json or text")
-    if values.get("tracing", "auto") not in {"auto", "on", "off"}:
-        raise ValueError("TOLLGATE_TRACING: expected auto, on or off")
-    if values.get("cache", "memory") not in {"memory", "sql", "redis", "off"}:
-        raise ValueError("TOLLGATE_CACHE: expected memory, sql, redis or off")
+    declared = [f for f in fields(Settings) if "env" in f.metadata]
+    check_values({f.name: values.get(f.name, f.default) for f in declared}, raws,
+                 {f.name: f.metadata["env"] for f in declared})
     if load_keys and "keys" not in explicit:
         from core.keys import load_keys as _load
 
