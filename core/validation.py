@@ -8,6 +8,7 @@ for obvious attempts, not a defence.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -35,6 +36,12 @@ ROLES = ("user", "assistant")
 BLOCK_TYPES = ("text", "image", "tool_use", "tool_result")
 # Unicode category Cc is exactly U+0000-001F and U+007F-009F; \t \n \r are allowed.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# A lone surrogate (U+D800-DFFF) is not valid Unicode: it cannot be encoded as UTF-8, so cannot be sent.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Levels of lists and objects allowed inside one field. JSON encoders recurse, so a deeper value would be
+# a RecursionError at send time; it is refused up front by an iterative walk instead.
+MAX_NESTING = 64
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 # What each block type needs (key -> type) beyond "type"; "cache_control" is allowed on all.
 _BLOCK_REQUIRED = {"text": {"text": str}, "image": {"source": Mapping},
                    "tool_use": {"id": str, "name": str, "input": Mapping},
@@ -78,14 +85,20 @@ def as_messages(prompt: str) -> list[dict]:
 
 
 def validate(model: str, messages, *, max_tokens: int, system=None, temperature=None,
-             catalogue: Catalogue, policy: ValidationPolicy | None = None) -> Validated:
-    """Check a Messages request against the catalogue and policy; raise on the first problem."""
+             catalogue: Catalogue, policy: ValidationPolicy | None = None,
+             params: Mapping | None = None) -> Validated:
+    """Check a Messages request (``params``: the other body fields) against the catalogue and policy."""
     policy = policy or ValidationPolicy()
     info = _model(model, catalogue)
     _max_tokens(max_tokens, info)
     _temperature(temperature)
     _system(system)
     _messages(messages)
+    json_value(system, "system")
+    json_value(messages, "messages")
+    for name, value in (params or {}).items():
+        json_value(name, "params")
+        json_value(value, name if _NAME.fullmatch(name) else "params")
     texts = [("system", t) for t in iter_texts(system)] if system else []
     for i, msg in enumerate(messages):
         texts.extend((f"messages[{i}].content", t) for t in iter_texts(msg["content"]))
@@ -140,8 +153,52 @@ def match_phrases(texts, phrases) -> tuple[str, ...]:
 
 # --- one check per field ----------------------------------------------------------------
 
+def json_value(value, field: str) -> None:
+    """Refuse what cannot be sent as JSON: lone surrogates, non-finite numbers, odd types, deep nesting.
+
+    Walks iteratively (a stack, no recursion), so even a value nested far past Python's recursion
+    limit gets a ValidationError naming the field and where in it, never a RecursionError.
+    """
+    stack = [(value, field, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            bad = _SURROGATE.search(item)
+            if bad:
+                raise ValidationError(f"{where} contains a lone surrogate U+{ord(bad.group()):04X} at position "
+                                      f"{bad.start()}, which is not valid Unicode text; remove it or re-encode "
+                                      "the text.", field=where)
+        elif item is None or isinstance(item, bool | int) or type(item).__name__ in ("NotGiven", "Omit"):
+            continue
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValidationError(f"{where} is {item}; only finite numbers can be sent.", field=where)
+        elif isinstance(item, Mapping | list | tuple):
+            if depth >= MAX_NESTING:
+                raise ValidationError(f"{field} is nested more than {MAX_NESTING} levels deep; flatten it.",
+                                      field=field)
+            if isinstance(item, Mapping):
+                for key, sub in item.items():
+                    if not isinstance(key, str):
+                        raise ValidationError(f"{where} has a key of type {type(key).__name__}; object keys "
+                                              "must be text.", field=field)
+                    stack.append((key, f"{where} (a key)", depth + 1))
+                    stack.append((sub, f"{where}.{key}" if _NAME.fullmatch(key) else f"{where}[…]", depth + 1))
+            else:
+                stack.extend((sub, f"{where}[{i}]", depth + 1) for i, sub in enumerate(item))
+        else:
+            raise ValidationError(f"{where} is of type {type(item).__name__}, which cannot be sent as JSON (use "
+                                  "text, numbers, true/false, null, lists and objects).", field=where)
+
+
 def _model(model, catalogue: Catalogue) -> ModelInfo:
-    info = catalogue.get(model) if isinstance(model, str) else None
+    if not isinstance(model, str):
+        raise ValidationError("model must be a model id, alias or tier (text), not "
+                              f"{type(model).__name__}.", field="model")
+    if len(model) > 100:
+        raise ValidationError(f"model is {len(model):,} characters long; no model id, alias or tier is.",
+                              field="model")
+    info = catalogue.get(model)
     if info is None:
         raise UnknownModel(str(model), [*catalogue.known(), *catalogue.tiers])
     return info
