@@ -192,9 +192,8 @@ def json_value(value, field: str) -> None:
 
 
 def _model(model, catalogue: Catalogue) -> ModelInfo:
-    if not isinstance(model, str):
-        raise ValidationError("model must be a model id, alias or tier (text), not "
-                              f"{type(model).__name__}.", field="model")
+    if not isinstance(model, str):  # named by its type: str() of a deep or odd object can itself fail
+        raise UnknownModel(f"<{type(model).__name__}, not text>", [*catalogue.known(), *catalogue.tiers])
     if len(model) > 100:
         raise ValidationError(f"model is {len(model):,} characters long; no model id, alias or tier is.",
                               field="model")
