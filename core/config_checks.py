@@ -89,8 +89,16 @@ def check_values(values: Mapping, raws: Mapping[str, str], envs: Mapping[str, st
         path = values[name]
         if path is None and optional:
             continue
-        if not (isinstance(path, str | Path) and Path(path).is_file()):
+        if not (isinstance(path, str | Path) and _is_file(path)):
             fail(name, "must name a file that exists")
+
+
+def _is_file(path: str | Path) -> bool:
+    """Path.is_file, but False for names the OS refuses outright (too long, NUL, undecodable)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _check_zone(values: Mapping, fail) -> None:

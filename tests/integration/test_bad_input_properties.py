@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import fields
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from core.clock import FakeClock
@@ -79,8 +79,10 @@ def _typed_only(run) -> None:
         out = run()
     except TollgateError as err:
         err.message.encode("utf-8")
+        event(f"refused: {err.code}")  # --hypothesis-show-statistics shows the mix of outcomes
         return
     assert out is None or isinstance(out, CallResult | int)
+    event("answered")
 
 
 @FAST
@@ -109,6 +111,26 @@ def test_stream_gives_only_results_or_typed_errors(client, prompt, user, model, 
 @given(prompt=PROMPT, model=MODEL, messages=MESSAGES, system=SYSTEM, exact=st.booleans())
 def test_count_tokens_gives_only_counts_or_typed_errors(client, prompt, model, messages, system, exact):
     _typed_only(lambda: client.count_tokens(prompt, model=model, messages=messages, system=system, exact=exact))
+
+
+@FAST
+@given(prompt=st.one_of(st.text(min_size=1, max_size=40), ANY_TEXT), user=st.sampled_from(["ana", "bob", " c "]),
+       model=st.sampled_from(["simple", "claude-haiku-5-5", "claude-sonnet-5-5", "complex"]),
+       system=st.one_of(st.none(), st.text(max_size=20), ANY_TEXT), max_tokens=st.integers(1, 40),
+       temperature=st.one_of(st.none(), st.floats(0, 1)), streamed=st.booleans(),
+       params=st.dictionaries(st.sampled_from(["top_k", "stop_sequences", "metadata"]),
+                              st.one_of(st.integers(0, 5), st.lists(ANY_TEXT, max_size=2),
+                                        st.dictionaries(st.just("user_id"), ANY_TEXT, max_size=1)), max_size=1))
+def test_nearly_valid_calls_are_answered_or_refused_with_a_type(client, prompt, user, model, system, max_tokens,
+                                                               temperature, streamed, params):
+    def run():
+        kw = dict(user=user, model=model, system=system, max_tokens=max_tokens, temperature=temperature, **params)
+        if not streamed:
+            return client.create(prompt, **kw)
+        s = client.stream(prompt, **kw)
+        assert all(isinstance(d, str) for d in s)
+        return s.result
+    _typed_only(run)
 
 
 VARIABLES = sorted(f.metadata["env"] for f in fields(Settings) if "env" in f.metadata)
