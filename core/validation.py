@@ -157,38 +157,72 @@ def json_value(value, field: str) -> None:
     """Refuse what cannot be sent as JSON: lone surrogates, non-finite numbers, odd types, deep nesting.
 
     Walks iteratively (a stack, no recursion), so even a value nested far past Python's recursion
-    limit gets a ValidationError naming the field and where in it, never a RecursionError.
+    limit gets a ValidationError naming the field and where in it, never a RecursionError. Paths are
+    kept as (parent, step) links and only spelt out for an error: a valid request pays for types only.
     """
-    stack = [(value, field, 0)]
+    stack: list = [(value, None, 0)]
     while stack:
-        item, where, depth = stack.pop()
-        if isinstance(item, str):
-            bad = _SURROGATE.search(item)
-            if bad:
-                raise ValidationError(f"{where} contains a lone surrogate U+{ord(bad.group()):04X} at position "
-                                      f"{bad.start()}, which is not valid Unicode text; remove it or re-encode "
-                                      "the text.", field=where)
-        elif item is None or isinstance(item, bool | int) or type(item).__name__ in ("NotGiven", "Omit"):
-            continue
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise ValidationError(f"{where} is {item}; only finite numbers can be sent.", field=where)
-        elif isinstance(item, Mapping | list | tuple):
+        item, at, depth = stack.pop()
+        kind = type(item)
+        if kind is str:
+            _text_ok(item, field, at)
+        elif kind is dict or kind is list or kind is tuple or (
+                kind not in _SCALARS and isinstance(item, Mapping | list | tuple)):
             if depth >= MAX_NESTING:
                 raise ValidationError(f"{field} is nested more than {MAX_NESTING} levels deep; flatten it.",
                                       field=field)
             if isinstance(item, Mapping):
                 for key, sub in item.items():
                     if not isinstance(key, str):
-                        raise ValidationError(f"{where} has a key of type {type(key).__name__}; object keys "
-                                              "must be text.", field=field)
-                    stack.append((key, f"{where} (a key)", depth + 1))
-                    stack.append((sub, f"{where}.{key}" if _NAME.fullmatch(key) else f"{where}[…]", depth + 1))
+                        raise ValidationError(f"{_where(field, at)} has a key of type {type(key).__name__}; "
+                                              "object keys must be text.", field=_where(field, at))
+                    _text_ok(key, field, (at, " (a key)"))
+                    stack.append((sub, (at, key), depth + 1))
             else:
-                stack.extend((sub, f"{where}[{i}]", depth + 1) for i, sub in enumerate(item))
+                stack.extend((sub, (at, i), depth + 1) for i, sub in enumerate(item))
+        elif item is None or kind is int or kind is bool:
+            continue
+        elif kind is float or isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValidationError(f"{_where(field, at)} is {item}; only finite numbers can be sent.",
+                                      field=_where(field, at))
+        elif isinstance(item, str):
+            _text_ok(item, field, at)
+        elif isinstance(item, int):
+            continue
+        elif kind.__name__ not in ("NotGiven", "Omit"):  # the SDK's "not sent" markers
+            raise ValidationError(f"{_where(field, at)} is of type {kind.__name__}, which cannot be sent as JSON "
+                                  "(use text, numbers, true/false, null, lists and objects).",
+                                  field=_where(field, at))
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _text_ok(text: str, field: str, at) -> None:
+    bad = None if text.isascii() else _SURROGATE.search(text)  # isascii is O(1): the common case
+    if bad:
+        where = _where(field, at)
+        raise ValidationError(f"{where} contains a lone surrogate U+{ord(bad.group()):04X} at position "
+                              f"{bad.start()}, which is not valid Unicode text; remove it or re-encode the "
+                              "text.", field=where)
+
+
+def _where(field: str, at) -> str:
+    """Spell out a (parent, step) path: field[0].name; keys that are not plain names show as […]."""
+    steps = []
+    while at is not None:
+        at, step = at
+        steps.append(step)
+    out = field
+    for step in reversed(steps):
+        if isinstance(step, int):
+            out += f"[{step}]"
+        elif step == " (a key)":
+            out += step
         else:
-            raise ValidationError(f"{where} is of type {type(item).__name__}, which cannot be sent as JSON (use "
-                                  "text, numbers, true/false, null, lists and objects).", field=where)
+            out += f".{step}" if _NAME.fullmatch(step) else "[…]"
+    return out
 
 
 def _model(model, catalogue: Catalogue) -> ModelInfo:
