@@ -83,7 +83,9 @@ def test_python_m_core_turns_a_bad_setting_into_one_line_and_exit_2(tmp_path, va
     from pathlib import Path
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "TOLLGATE_"))}
-    env.update(TOLLGATE_SPOOL_PATH=str(tmp_path / "spool"), **{variable: raw})
+    # a private ledger and spool, in case a setting were (wrongly) accepted and a call made
+    env.update(TOLLGATE_SPOOL_PATH=str(tmp_path / "spool"), TOLLGATE_LEDGER_URL=f"duckdb:///{tmp_path / 'l.duckdb'}")
+    env[variable] = raw
     p = subprocess.run([sys.executable, "-m", "core", "ask", "--user", "ana", "Hello"], env=env, text=True,
                        capture_output=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert p.returncode == 2 and p.stdout == ""
