@@ -90,7 +90,7 @@ class GuardedClient:
                      system=None, exact: bool = False) -> int:
         """Input tokens of a request: the offline per-family estimate, or Anthropic's count if ``exact``."""
         messages = messages if messages is not None else validation.as_messages(prompt or "")
-        model = self.options.default_model if model is None or model == "" else model
+        model = self.options.default_model if model is None or (isinstance(model, str) and not model) else model
         v = validation.validate(model, messages, max_tokens=1, system=system,
                                 catalogue=self.catalogue, policy=self.policy)
         if not exact:
@@ -117,7 +117,7 @@ class GuardedClient:
     # --- the pipeline ---------------------------------------------------------------------
 
     def _begin(self, prompt, user, model, messages, system, max_tokens, params, use_cache, source, streamed):
-        model = self.options.default_model if model is None or model == "" else model
+        model = self.options.default_model if model is None or (isinstance(model, str) and not model) else model
         # The call's user and model are what logs, metrics and the refusal row show: never raw bad input.
         call = Call(id=_call_id(), user=_label(user.strip() if isinstance(user, str) else "", 200),
                     model=_label(model, 100), source=source or self.options.source, streamed=streamed,
@@ -258,7 +258,7 @@ def _sha(obj) -> str:
     """SHA-256 of the request as JSON; refused input that JSON cannot hold still gets a (type-only) hash."""
     try:
         text = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
-    except (RecursionError, ValueError, TypeError):  # too deep, circular, or keys that cannot be sorted
+    except Exception:  # noqa: BLE001 - too deep, circular, unsortable keys, a failing __str__: still refused
         text = f"<unserialisable {type(obj).__name__}>"
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
