@@ -42,6 +42,12 @@ def _opt_str(raw: str) -> str | None:
     return raw.strip() or None
 
 
+# What a value that fails to parse should have been, per parser (others quote the parser's own message).
+_PARSE_RULES = {float: "must be a number", int: "must be a whole number", Decimal: "must be a decimal number",
+                _opt_int: "must be a whole number ≥ 1, or empty for no limit",
+                _ints: "must be comma-separated whole numbers"}
+
+
 def var(env: str, default, doc: str, parse=str):
     """Declare a setting: its variable, default, one-line doc and parser."""
     return field(default=default, metadata={"env": env, "doc": doc, "parse": parse})
@@ -219,7 +225,8 @@ def load_settings(*, env: Mapping[str, str] | None = None, secrets: Mapping | No
         try:
             values[f.name] = f.metadata["parse"](raw)
         except (ValueError, ArithmeticError, TypeError) as exc:
-            raise ConfigError(name, f"cannot be read: {exc}") from None
+            rule = _PARSE_RULES.get(f.metadata["parse"])
+            raise ConfigError(name, f"{rule}, got {raw!r}" if rule else f"cannot be read: {exc}") from None
         raws[f.name] = raw
     values.update(explicit)
     if values.get("ledger_url", "") and str(values["ledger_url"]).lower() == "off":

@@ -37,6 +37,8 @@ BAD = [
     ("TOLLGATE_BUDGET_TZ", "Mars/Olympus_Mons", "IANA time zone"),
     ("TOLLGATE_LOG_LEVEL", "loud", "logging level"),
     ("TOLLGATE_CACHE_SCOPE", "team", "must be one of user, shared"),
+    ("TOLLGATE_TIMEOUT_S", "soon", "must be a number, got 'soon'"),
+    ("TOLLGATE_USER_RPM", "lots", "must be a whole number ≥ 1, or empty for no limit, got 'lots'"),
 ]
 
 
