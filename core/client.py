@@ -35,6 +35,7 @@ class ClientOptions:
     default_max_tokens: int = 1024
     cache_ttl_s: float = 3600.0
     cache_sampling: bool = False
+    cache_scope: str = "user"  # user: answers are reused for the same user only; shared: for anyone
     store_prompts: bool = False
     source: str = "library"
     log_prompts: bool = False  # redacted prompts and replies in call logs
@@ -89,7 +90,8 @@ class GuardedClient:
                      system=None, exact: bool = False) -> int:
         """Input tokens of a request: the offline per-family estimate, or Anthropic's count if ``exact``."""
         messages = messages if messages is not None else validation.as_messages(prompt or "")
-        v = validation.validate(model or self.options.default_model, messages, max_tokens=1, system=system,
+        model = self.options.default_model if model is None or (isinstance(model, str) and not model) else model
+        v = validation.validate(model, messages, max_tokens=1, system=system,
                                 catalogue=self.catalogue, policy=self.policy)
         if not exact:
             return v.prompt_tokens
@@ -115,25 +117,27 @@ class GuardedClient:
     # --- the pipeline ---------------------------------------------------------------------
 
     def _begin(self, prompt, user, model, messages, system, max_tokens, params, use_cache, source, streamed):
-        call = Call(id=_call_id(), user=(user or "").strip(), model=model or self.options.default_model,
-                    source=source or self.options.source, streamed=streamed,
+        model = self.options.default_model if model is None or (isinstance(model, str) and not model) else model
+        # The call's user and model are what logs, metrics and the refusal row show: never raw bad input.
+        call = Call(id=_call_id(), user=_label(user.strip() if isinstance(user, str) else "", 200),
+                    model=_label(model, 100), source=source or self.options.source, streamed=streamed,
                     started=self.clock.monotonic(), ts=self.clock.now())
         if self.options.tracing != "off":
             call.span = tracing.start(self.options.tracing, call.model, streamed)
         try:
-            _check_user(call.user)
+            _check_user(user)
             messages = messages if messages is not None else validation.as_messages(prompt or "")
             max_tokens = self.options.default_max_tokens if max_tokens is None else max_tokens
             call.max_tokens = max_tokens
-            if self.options.log_prompts:
-                call.log_prompt = redact(json.dumps({"system": system, "messages": messages}, ensure_ascii=False,
-                                                    default=str))
-            v = validation.validate(call.model, messages, max_tokens=max_tokens, system=system,
+            v = validation.validate(model, messages, max_tokens=max_tokens, system=system,
                                     temperature=params.get("temperature"), catalogue=self.catalogue,
-                                    policy=self.policy)
+                                    policy=self.policy, params=params)
         except TollgateError as err:
             self.recorder.refused(call, err, prompt_sha=_sha(messages if messages is not None else prompt))
             raise
+        if self.options.log_prompts:  # after validation: only text that can be encoded reaches the logs
+            call.log_prompt = redact(json.dumps({"system": system, "messages": messages}, ensure_ascii=False,
+                                                default=str))
         call.model, call.flags, call.prompt_tokens = v.model, tuple(v.flags), v.prompt_tokens
         call.tokenizer = v.info.tokenizer
         call.body = {"model": v.model, "messages": messages, "max_tokens": max_tokens,
@@ -143,7 +147,9 @@ class GuardedClient:
         if self.options.store_prompts:
             call.prompt_text = json.dumps({"system": system, "messages": messages}, ensure_ascii=False)
         if use_cache and self.cache is not None and cacheable(params, allow_sampling=self.options.cache_sampling):
-            call.cache_key = request_key(v.model, system, messages, {"max_tokens": max_tokens, **params})
+            scope = call.user if self.options.cache_scope == "user" else None  # "shared": anyone may hit
+            call.cache_key = request_key(v.model, system, messages, {"max_tokens": max_tokens, **params},
+                                         scope=scope)
             hit = self.cache.get(call.cache_key)
             if hit is not None:
                 return self._cache_hit(call, hit)
@@ -249,11 +255,24 @@ def _call_id() -> str:
 
 
 def _sha(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    """SHA-256 of the request as JSON; refused input that JSON cannot hold still gets a (type-only) hash."""
+    try:
+        text = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
+    except Exception:  # noqa: BLE001 - too deep, circular, unsortable keys, a failing __str__: still refused
+        text = f"<unserialisable {type(obj).__name__}>"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _check_user(user: str) -> None:
+def _label(value, limit: int) -> str:
+    """``value`` when it is printable text of at most ``limit`` characters, else a placeholder."""
+    return value if isinstance(value, str) and len(value) <= limit and value.isprintable() else "(invalid)"
+
+
+def _check_user(user) -> None:
     """A user id the ledger and budgets can hold: 1-200 printable characters, not the global "*"."""
+    if user is not None and not isinstance(user, str):
+        raise ValidationError(f"The user must be text (a user id), not {type(user).__name__}.", field="user")
+    user = (user or "").strip()
     if not user:
         raise ValidationError("A user is required, so that cost and limits can be attributed.", field="user")
     if user == "*" or len(user) > 200 or not user.isprintable():

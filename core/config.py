@@ -13,6 +13,9 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 
+from core.config_checks import check_values
+from core.errors import ConfigError
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LEDGER_URL = f"duckdb:///{ROOT / 'data' / 'ledger.duckdb'}"
 
@@ -31,7 +34,8 @@ def _ints(raw: str) -> tuple[int, ...]:
 
 
 def _opt_int(raw: str) -> int | None:
-    return None if raw.strip() in {"", "none", "0"} else int(raw)
+    # "0" is read as 0 (and refused by the checks), never as "no limit": that is spelt empty or "none".
+    return None if raw.strip().lower() in {"", "none"} else int(raw)
 
 
 def _opt_float(raw: str) -> float | None:
@@ -40,6 +44,12 @@ def _opt_float(raw: str) -> float | None:
 
 def _opt_str(raw: str) -> str | None:
     return raw.strip() or None
+
+
+# What a value that fails to parse should have been, per parser (others quote the parser's own message).
+_PARSE_RULES = {float: "must be a number", int: "must be a whole number", Decimal: "must be a decimal number",
+                _opt_int: "must be a whole number ≥ 1, or empty for no limit",
+                _ints: "must be comma-separated whole numbers"}
 
 
 def var(env: str, default, doc: str, parse=str):
@@ -95,6 +105,9 @@ class Settings:
     cache: str = var("TOLLGATE_CACHE", "memory", "Response cache: memory, sql (ledger database), redis, off.")
     cache_ttl_s: float = var("TOLLGATE_CACHE_TTL_S", 3600.0, "How long a cached answer is reused.", float)
     cache_max_entries: int = var("TOLLGATE_CACHE_MAX_ENTRIES", 1024, "In-memory cache size.", int)
+    cache_scope: str = var("TOLLGATE_CACHE_SCOPE", "user",
+        "Who may share a cached answer: user (only the user who asked) or shared (anyone: one user's "
+        "prompt and answer can be served to another).")
     cache_sampling: bool = var("TOLLGATE_CACHE_SAMPLING", False,
         "Also cache calls with temperature > 0 (off: they differ each time).", _bool)
     redis_url: str = var("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for TOLLGATE_CACHE=redis.")
@@ -214,7 +227,7 @@ def load_settings(*, env: Mapping[str, str] | None = None, secrets: Mapping | No
     """Build the settings once: explicit > st.secrets > env/.env > defaults; bad values name the variable."""
     base = environment(env, dotenv_path)
     flat = _secrets_flat(secrets)
-    values = {}
+    values, raws = {}, {}
     for f in fields(Settings):
         name = f.metadata.get("env")
         if not name or f.name in explicit:
@@ -224,27 +237,16 @@ def load_settings(*, env: Mapping[str, str] | None = None, secrets: Mapping | No
             continue
         try:
             values[f.name] = f.metadata["parse"](raw)
-        except (ValueError, ArithmeticError) as exc:
-            raise ValueError(f"{name}: {exc}") from None
+        except (ValueError, ArithmeticError, TypeError) as exc:
+            rule = _PARSE_RULES.get(f.metadata["parse"])
+            raise ConfigError(name, f"{rule}, got {raw!r}" if rule else f"cannot be read: {exc}") from None
+        raws[f.name] = raw
     values.update(explicit)
     if values.get("ledger_url", "") and str(values["ledger_url"]).lower() == "off":
         values["ledger_url"] = None
-    if values.get("injection_mode", "flag") not in {"flag", "block", "off"}:
-        raise ValueError("TOLLGATE_INJECTION_MODE: expected flag, block or off")
-    if Decimal(values.get("estimate_margin", 1)) < 1:
-        raise ValueError("TOLLGATE_ESTIMATE_MARGIN: must be at least 1 (it only ever adds headroom)")
-    if float(values.get("unbudgeted_ttl_s", 0)) < 0:
-        raise ValueError("TOLLGATE_UNBUDGETED_TTL_S: must be 0 or more seconds")
-    if values.get("log_format", "json") not in {"json", "text"}:
-        raise ValueError("TOLLGATE_LOG_FORMAT: expected json or text")
-    if values.get("tracing", "auto") not in {"auto", "on", "off"}:
-        raise ValueError("TOLLGATE_TRACING: expected auto, on or off")
-    if values.get("cache", "memory") not in {"memory", "sql", "redis", "off"}:
-        raise ValueError("TOLLGATE_CACHE: expected memory, sql, redis or off")
-    for name, env in (("timeout_s", "TOLLGATE_TIMEOUT_S"), ("stream_idle_timeout_s", "TOLLGATE_STREAM_IDLE_TIMEOUT_S"),
-                      ("stream_timeout_s", "TOLLGATE_STREAM_TIMEOUT_S")):
-        if values.get(name) is not None and not float(values[name]) > 0:
-            raise ValueError(f"{env}: must be a positive number of seconds")
+    declared = [f for f in fields(Settings) if "env" in f.metadata]
+    check_values({f.name: values.get(f.name, f.default) for f in declared}, raws,
+                 {f.name: f.metadata["env"] for f in declared})
     if load_keys and "keys" not in explicit:
         from core.keys import load_keys as _load
 

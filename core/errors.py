@@ -126,6 +126,17 @@ class NotConfigured(TollgateError):
     default_message = "Tollgate is not configured for this call."
 
 
+class ConfigError(TollgateError, ValueError):
+    """A setting with a value Tollgate cannot use; ``variable`` names it (a ValueError too, as before)."""
+
+    code = "config_error"
+    default_message = "A setting is not valid."
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable} {message}")
+        self.variable = variable
+
+
 class LedgerUnavailable(TollgateError):
     code = "ledger_unavailable"
     retryable = True

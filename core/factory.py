@@ -115,7 +115,8 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
                                 injection_mode=settings.injection_mode),
         options=ClientOptions(default_model=settings.default_model,
                               default_max_tokens=settings.default_max_tokens, cache_ttl_s=settings.cache_ttl_s,
-                              cache_sampling=settings.cache_sampling, store_prompts=settings.store_prompts,
+                              cache_sampling=settings.cache_sampling, cache_scope=settings.cache_scope,
+                              store_prompts=settings.store_prompts,
                               source=source, log_prompts=settings.log_prompts,
                               metrics_per_user=settings.metrics_per_user, tracing=settings.tracing),
         clock=clock, observer=observer, settings=settings, base_url=base_url, closers=closers)

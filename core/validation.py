@@ -8,6 +8,7 @@ for obvious attempts, not a defence.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -35,6 +36,12 @@ ROLES = ("user", "assistant")
 BLOCK_TYPES = ("text", "image", "tool_use", "tool_result")
 # Unicode category Cc is exactly U+0000-001F and U+007F-009F; \t \n \r are allowed.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# A lone surrogate (U+D800-DFFF) is not valid Unicode: it cannot be encoded as UTF-8, so cannot be sent.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Levels of lists and objects allowed inside one field. JSON encoders recurse, so a deeper value would be
+# a RecursionError at send time; it is refused up front by an iterative walk instead.
+MAX_NESTING = 64
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 # What each block type needs (key -> type) beyond "type"; "cache_control" is allowed on all.
 _BLOCK_REQUIRED = {"text": {"text": str}, "image": {"source": Mapping},
                    "tool_use": {"id": str, "name": str, "input": Mapping},
@@ -78,14 +85,20 @@ def as_messages(prompt: str) -> list[dict]:
 
 
 def validate(model: str, messages, *, max_tokens: int, system=None, temperature=None,
-             catalogue: Catalogue, policy: ValidationPolicy | None = None) -> Validated:
-    """Check a Messages request against the catalogue and policy; raise on the first problem."""
+             catalogue: Catalogue, policy: ValidationPolicy | None = None,
+             params: Mapping | None = None) -> Validated:
+    """Check a Messages request (``params``: the other body fields) against the catalogue and policy."""
     policy = policy or ValidationPolicy()
     info = _model(model, catalogue)
     _max_tokens(max_tokens, info)
     _temperature(temperature)
     _system(system)
     _messages(messages)
+    json_value(system, "system")
+    json_value(messages, "messages")
+    for name, value in (params or {}).items():
+        json_value(name, "params")
+        json_value(value, name if _NAME.fullmatch(name) else "params")
     texts = [("system", t) for t in iter_texts(system)] if system else []
     for i, msg in enumerate(messages):
         texts.extend((f"messages[{i}].content", t) for t in iter_texts(msg["content"]))
@@ -140,8 +153,85 @@ def match_phrases(texts, phrases) -> tuple[str, ...]:
 
 # --- one check per field ----------------------------------------------------------------
 
+def json_value(value, field: str) -> None:
+    """Refuse what cannot be sent as JSON: lone surrogates, non-finite numbers, odd types, deep nesting.
+
+    Walks iteratively (a stack, no recursion), so even a value nested far past Python's recursion
+    limit gets a ValidationError naming the field and where in it, never a RecursionError. Paths are
+    kept as (parent, step) links and only spelt out for an error: a valid request pays for types only.
+    """
+    stack: list = [(value, None, 0)]
+    while stack:
+        item, at, depth = stack.pop()
+        kind = type(item)
+        if kind is str:
+            _text_ok(item, field, at)
+        elif kind is dict or kind is list or kind is tuple or (
+                kind not in _SCALARS and isinstance(item, Mapping | list | tuple)):
+            if depth >= MAX_NESTING:
+                raise ValidationError(f"{field} is nested more than {MAX_NESTING} levels deep; flatten it.",
+                                      field=field)
+            if isinstance(item, Mapping):
+                for key, sub in item.items():
+                    if not isinstance(key, str):
+                        raise ValidationError(f"{_where(field, at)} has a key of type {type(key).__name__}; "
+                                              "object keys must be text.", field=_where(field, at))
+                    _text_ok(key, field, (at, " (a key)"))
+                    stack.append((sub, (at, key), depth + 1))
+            else:
+                stack.extend((sub, (at, i), depth + 1) for i, sub in enumerate(item))
+        elif item is None or kind is int or kind is bool:
+            continue
+        elif kind is float or isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValidationError(f"{_where(field, at)} is {item}; only finite numbers can be sent.",
+                                      field=_where(field, at))
+        elif isinstance(item, str):
+            _text_ok(item, field, at)
+        elif isinstance(item, int):
+            continue
+        elif kind.__name__ not in ("NotGiven", "Omit"):  # the SDK's "not sent" markers
+            raise ValidationError(f"{_where(field, at)} is of type {kind.__name__}, which cannot be sent as JSON "
+                                  "(use text, numbers, true/false, null, lists and objects).",
+                                  field=_where(field, at))
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def _text_ok(text: str, field: str, at) -> None:
+    bad = None if text.isascii() else _SURROGATE.search(text)  # isascii is O(1): the common case
+    if bad:
+        where = _where(field, at)
+        raise ValidationError(f"{where} contains a lone surrogate U+{ord(bad.group()):04X} at position "
+                              f"{bad.start()}, which is not valid Unicode text; remove it or re-encode the "
+                              "text.", field=where)
+
+
+def _where(field: str, at) -> str:
+    """Spell out a (parent, step) path: field[0].name; keys that are not plain names show as […]."""
+    steps = []
+    while at is not None:
+        at, step = at
+        steps.append(step)
+    out = field
+    for step in reversed(steps):
+        if isinstance(step, int):
+            out += f"[{step}]"
+        elif step == " (a key)":
+            out += step
+        else:
+            out += f".{step}" if _NAME.fullmatch(step) else "[…]"
+    return out
+
+
 def _model(model, catalogue: Catalogue) -> ModelInfo:
-    info = catalogue.get(model) if isinstance(model, str) else None
+    if not isinstance(model, str):  # named by its type: str() of a deep or odd object can itself fail
+        raise UnknownModel(f"<{type(model).__name__}, not text>", [*catalogue.known(), *catalogue.tiers])
+    if len(model) > 100:
+        raise ValidationError(f"model is {len(model):,} characters long; no model id, alias or tier is.",
+                              field="model")
+    info = catalogue.get(model)
     if info is None:
         raise UnknownModel(str(model), [*catalogue.known(), *catalogue.tiers])
     return info

@@ -17,6 +17,9 @@ The key is the SHA-256 (hex) of a canonical JSON document of the request. Choice
   stream, timeouts, service tier, Tollgate's own bookkeeping): an unknown parameter
   costs a miss, never a wrong hit.
 * The model is taken as given: pass the resolved model id, not an alias.
+* Scope: with a ``scope`` (the client passes the user, ``TOLLGATE_CACHE_SCOPE=user``, the
+  default) only requests of that same scope share a key, so one user's prompt and answer are
+  never served to another; ``scope=None`` (``shared``) lets every caller share.
 """
 
 from __future__ import annotations
@@ -93,10 +96,13 @@ def _param(name: str, value: Any) -> Any:
     return value
 
 
-def canonical_request(model: str, system: Any, messages: Any, params: dict | None) -> str:
+def canonical_request(model: str, system: Any, messages: Any, params: dict | None, *,
+                      scope: str | None = None) -> str:
     """The canonical JSON text that ``request_key`` hashes (useful to debug a miss)."""
     doc: dict[str, Any] = {"v": KEY_VERSION, "model": model,
                            "messages": [_message(m) for m in (messages or [])]}
+    if scope is not None:  # absent when shared, so shared keys are unchanged
+        doc["scope"] = scope
     if not _absent(system):
         doc["system"] = _content(system)
     doc["params"] = {k: _param(k, v) for k, v in (params or {}).items()
@@ -105,9 +111,10 @@ def canonical_request(model: str, system: Any, messages: Any, params: dict | Non
                       default=_plain)
 
 
-def request_key(model: str, system: Any, messages: Any, params: dict | None) -> str:
-    """SHA-256 hex (64 chars) of the canonical request: equal requests, equal keys."""
-    text = canonical_request(model, system, messages, params)
+def request_key(model: str, system: Any, messages: Any, params: dict | None, *,
+                scope: str | None = None) -> str:
+    """SHA-256 hex (64 chars) of the canonical request in ``scope`` (a user; None: shared): equal, equal keys."""
+    text = canonical_request(model, system, messages, params, scope=scope)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -204,7 +204,7 @@ def test_injection_screen_flags_by_default_and_can_block(make_client, fresh_sim)
 def test_cache_hit_is_free_and_sends_nothing(make_client, fresh_sim):
     client = make_client()
     first = client.create(PROMPT, user="ana", model="claude-haiku-5-5", temperature=0)
-    hit = client.create(PROMPT, user="bo", model="claude-haiku-5-5", temperature=0)
+    hit = client.create(PROMPT, user="ana", model="claude-haiku-5-5", temperature=0)
     assert messages_seen(fresh_sim) == 1
     assert hit.cached and hit.cost_usd == 0 and hit.text == first.text
     assert hit.tokens_saved == first.usage.total_tokens

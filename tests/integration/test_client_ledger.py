@@ -70,6 +70,6 @@ def test_sql_cache_hits_survive_a_restart(make_client, fresh_sim, tmp_path):
     original = first.create(PROMPT, user="ana", model="claude-haiku-5-5", temperature=0)
     first.close()
     second = make_client(ledger_url=url, spool_path=str(tmp_path / "s"), cache="sql")
-    hit = second.create(PROMPT, user="bo", model="claude-haiku-5-5", temperature=0)
+    hit = second.create(PROMPT, user="ana", model="claude-haiku-5-5", temperature=0)
     assert hit.cached and hit.cost_usd == 0 and hit.text == original.text
     assert fresh_sim.stats()["messages_requests"] == 1

@@ -271,3 +271,13 @@ def test_build_cache_kinds(clock):
 def test_build_cache_refuses_incomplete_config(kind, kw):
     with pytest.raises(NotConfigured):
         build_cache(kind, **kw)
+
+
+def test_a_scope_separates_keys_and_no_scope_is_the_shared_key():
+    msgs = [{"role": "user", "content": "Same question"}]
+    shared = request_key("claude-haiku-5-5", None, msgs, BASE_PARAMS)
+    ana = request_key("claude-haiku-5-5", None, msgs, BASE_PARAMS, scope="ana")
+    bob = request_key("claude-haiku-5-5", None, msgs, BASE_PARAMS, scope="bob")
+    assert len({shared, ana, bob}) == 3
+    assert ana == request_key("claude-haiku-5-5", None, msgs, BASE_PARAMS, scope="ana")
+    assert shared == request_key("claude-haiku-5-5", None, msgs, BASE_PARAMS, scope=None)
