@@ -173,6 +173,8 @@ def cmd_usage(args) -> int:
 
 
 def cmd_budget(args) -> int:
+    from core import admin
+    from core.auth import LOCAL_ADMIN
     from core.budget_gate import write_snapshot
     from core.clock import SystemClock
     from core.factory import snapshot_path
@@ -185,12 +187,12 @@ def cmd_budget(args) -> int:
         except InvalidOperation:
             print(f"error: --usd must be a decimal amount, got {args.usd!r}", file=sys.stderr)
             return 2
-        budgets.set_budget(args.user, usd, by="cli")
+        admin.set_budget(budgets, LOCAL_ADMIN, args.user, usd)
         write_snapshot(engine, snapshot_path(settings))
         print(f"Budget for {args.user}: ${usd} a month.")
         return 0
     if args.action == "remove":
-        found = budgets.remove_budget(args.user)
+        found = admin.remove_budget(budgets, LOCAL_ADMIN, args.user)
         write_snapshot(engine, snapshot_path(settings))
         print(f"Budget for {args.user} removed." if found else f"{args.user} had no budget.")
         return 0
@@ -224,7 +226,8 @@ def cmd_health(args) -> int:
 def cmd_demo_data(args) -> int:
     from sqlalchemy.exc import DBAPIError
 
-    from core import demo_data
+    from core import admin
+    from core.auth import LOCAL_ADMIN
     from core.budget_gate import write_snapshot
     from core.config import load_settings
     from core.factory import snapshot_path
@@ -236,10 +239,10 @@ def cmd_demo_data(args) -> int:
     engine = make_engine(settings.ledger_url, pool_size=1)
     try:
         if args.remove:
-            n = demo_data.remove(engine)
+            n = admin.remove_demo_data(engine, LOCAL_ADMIN)
             print(f"Removed {n:,} demo calls (real calls untouched).")
         else:
-            n = demo_data.generate(engine, days=args.days, seed=args.seed, replace=not args.append)
+            n = admin.fill_demo_data(engine, LOCAL_ADMIN, days=args.days, seed=args.seed, replace=not args.append)
             print(f"Added {n:,} demo calls over {args.days} days (remove them with --remove).")
         write_snapshot(engine, snapshot_path(settings))
     except DBAPIError as exc:
@@ -266,7 +269,8 @@ def _password() -> str:
 
 
 def cmd_user(args) -> int:
-    from core.auth import UserStore
+    from core import admin
+    from core.auth import LOCAL_ADMIN, UserStore
     from core.config import load_settings
 
     store = UserStore(load_settings().users_file)
@@ -274,15 +278,16 @@ def cmd_user(args) -> int:
         for u in store.users():
             print(f"{u['username']:24} {u['role']:8} {u['name']}{'  (demo account)' if u['demo'] else ''}")
     elif args.action == "add":
-        who = store.add(args.username, args.name, args.role, _password())
+        who = admin.add_user(store, LOCAL_ADMIN, args.username, args.name, args.role, _password())
         print(f"Added {who.username} ({who.role}) to {store.path}.")
     elif args.action == "remove":
-        print(f"Removed {args.username}." if store.remove(args.username) else f"No user {args.username!r}.")
+        found = admin.remove_user(store, LOCAL_ADMIN, args.username)
+        print(f"Removed {args.username}." if found else f"No user {args.username!r}.")
     elif args.action == "passwd":
-        store.set_password(args.username, _password())
+        admin.change_user(store, LOCAL_ADMIN, args.username, password=_password())
         print(f"New password set for {args.username}.")
     else:
-        store.set_role(args.username, args.role)
+        admin.change_user(store, LOCAL_ADMIN, args.username, role=args.role)
         print(f"{args.username} is now {args.role}.")
     return 0
 
