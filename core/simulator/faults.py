@@ -25,7 +25,8 @@ ERROR_FAULTS: dict[str, tuple[int, str, str]] = {
                   "1st of next month at 00:00 UTC."),
 }
 SPEND_CAP_CODE = "enforced_spend_limit_reached"
-BEHAVIOUR_FAULTS = frozenset({"timeout", "disconnect", "stream-error"})
+# echo: the reply is the last user message's text, as a prompt-injected model might repeat an attacker's.
+BEHAVIOUR_FAULTS = frozenset({"timeout", "disconnect", "stream-error", "echo"})
 FAULT_KINDS = frozenset(ERROR_FAULTS) | BEHAVIOUR_FAULTS
 
 
