@@ -248,3 +248,15 @@ def safe_markdown(text: str | None) -> str:
     if _unsafe_left(out):
         return _ESCAPE.sub(r"\\\1", text)
     return out
+
+
+def plotly_safe(fig):
+    """``fig`` with every text value of its traces escaped (axis labels, legend, hover): none renders as HTML."""
+    for trace in fig.data:
+        for attr in ("x", "y", "text", "hovertext"):
+            values = getattr(trace, attr, None)
+            if values is not None and not isinstance(values, str) and any(isinstance(v, str) for v in values):
+                setattr(trace, attr, [plotly_text(v) if isinstance(v, str) else v for v in values])
+        if isinstance(getattr(trace, "name", None), str):
+            trace.name = plotly_text(trace.name)
+    return fig
