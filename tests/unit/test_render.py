@@ -79,6 +79,12 @@ HOSTILE = [
     "[x](https://ok.example)](data:y)",
     "x ![y](https://evil.example/a.png\n) z",
     "[xmpp](xmpp:someone@example.com) and xmpp:someone@example.com",
+    "<div>\n```\n</div>\n\n![x](https://evil.example/p.png)\n```",
+    "~~~\n![in code](https://evil.example/c.png)\n~~~\n![after](https://evil.example/a.png)",
+    "```\nnever closed ![x](https://evil.example/p.png)",
+    "> [!NOTE]\n> ![x](https://evil.example/p.png)",
+    "[x](https://ok.example 'title') [y](data:x 'title')",
+    "$\\href{javascript:alert(1)}{x}$ ![y](https://evil.example/y.png)",
 ]
 
 
@@ -141,3 +147,20 @@ def test_the_conversation_export_is_safe_to_render():
     assert_renders_safe(md)
     assert safe_markdown(md) == md  # already safe: rendering it again changes nothing
     assert "click" in md and "Total: $0.01" in md
+
+
+def test_the_final_check_catches_what_a_rewrite_might_miss():
+    from core.render import _unsafe_left
+
+    for raw in ("![x](https://evil.example/p.png)", "[x](data:,y)", "<img src=x>", "[x][r]\n\n[r]: javascript:y"):
+        assert _unsafe_left(raw), raw
+    assert not _unsafe_left("[x](https://ok.example) and `![not](an image)`")
+
+
+def test_pathological_input_stays_fast_and_safe():
+    import time
+
+    for md in ("[" * 20000, "[a](" * 5000, "![" * 10000, "[" * 2000 + "x" + "](http://a)" * 2000, "`a`` " * 5000):
+        started = time.perf_counter()
+        assert_safe(md)
+        assert time.perf_counter() - started < 5.0  # linear: about 0.1 s here; quadratic took 25 to 100 s
