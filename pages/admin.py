@@ -51,13 +51,13 @@ with add.form("add_user", clear_on_submit=True):
             show_error(err)
 
 # The account is picked outside the form, so the form can start from that account's current values.
+change.markdown("**Change an account**")
 names = [a["username"] for a in accounts]
 who = change.selectbox("Account", names, key="chg_who")
 current = store.principal(who)
 n = st.session_state.get("chg_saved", 0)  # a new key after each save: the form starts again from the file
 with change.form(f"change_user_{n}"):
-    st.markdown("**Change an account**")
-    new_role = st.selectbox("Role", ROLES, index=ROLES.index(current.role) if current else 0,
+    new_role = st.selectbox("Role", ROLES, index=ROLES.index(current.role) if current and current.role in ROLES else 1,
                             key=f"chg_role_{n}_{who}")
     new_password = st.text_input("New password (leave empty to keep)", type="password", key=f"chg_pw_{n}")
     b1, b2 = st.columns(2)
