@@ -11,6 +11,7 @@ with a CommonMark parser; if anything unsafe survived, the whole text is escaped
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 
@@ -219,12 +220,17 @@ def _blocks(text: str) -> tuple[list[tuple[bool, str]], dict[str, str]]:
     return pieces, defs
 
 
-def _unsafe_left(md: str) -> bool:
-    """Parse ``md`` as CommonMark: True if any image, raw HTML or non-http(s)/mailto link would render."""
+@functools.cache
+def _parser():
     from markdown_it import MarkdownIt
 
     parser = MarkdownIt("commonmark").enable(["table", "strikethrough"])
     parser.validateLink = lambda url: True  # see every link, not only those markdown-it would allow
+    return parser
+
+
+def _unsafe_left(md: str) -> bool:
+    """Parse ``md`` as CommonMark: True if any image, raw HTML or non-http(s)/mailto link would render."""
 
     def bad(tokens) -> bool:
         for t in tokens:
@@ -236,7 +242,7 @@ def _unsafe_left(md: str) -> bool:
                 return True
         return False
 
-    return bad(parser.parse(md))
+    return bad(_parser().parse(md))
 
 
 def safe_markdown(text: str | None) -> str:
