@@ -55,17 +55,17 @@ change.markdown("**Change an account**")
 names = [a["username"] for a in accounts]
 who = change.selectbox("Account", names, key="chg_who")
 current = store.principal(who)
-n = st.session_state.get("chg_saved", 0)  # a new key after each save: the form starts again from the file
-with change.form(f"change_user_{n}"):
+saves = st.session_state.get("chg_saved", 0)  # a new key after each save: the form starts again from the file
+with change.form(f"change_user_{saves}"):
     new_role = st.selectbox("Role", ROLES, index=ROLES.index(current.role) if current and current.role in ROLES else 1,
-                            key=f"chg_role_{n}_{who}")
-    new_password = st.text_input("New password (leave empty to keep)", type="password", key=f"chg_pw_{n}")
+                            key=f"chg_role_{saves}_{who}")
+    new_password = st.text_input("New password (leave empty to keep)", type="password", key=f"chg_pw_{saves}")
     b1, b2 = st.columns(2)
     save, delete = b1.form_submit_button("Save"), b2.form_submit_button("Remove account")
     try:
         if save and who:
             changed = admin.change_user(store, me, who, role=new_role, password=new_password)
-            st.session_state["chg_saved"] = n + 1
+            st.session_state["chg_saved"] = saves + 1
             st.toast(f"Updated {who}: {' and '.join(changed)}." if changed else "Nothing to change.")
             st.rerun()
         if delete and who and admin.remove_user(store, me, who):
