@@ -19,7 +19,7 @@ from pathlib import Path
 import bcrypt
 import yaml
 
-from core.errors import ValidationError
+from core.errors import NotAuthorised, ValidationError
 
 ROLES = ("admin", "analyst")
 # Shown in .streamlit/secrets.toml.example; production refuses to start with it.
@@ -44,6 +44,16 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+
+# The command line runs on the server with the files' owner's rights: it acts as a local administrator.
+LOCAL_ADMIN = Principal("cli", "Command line (local administrator)", "admin")
+
+
+def require_admin(principal, action: str) -> None:
+    """Refuse ``action`` (e.g. "set budgets") with NotAuthorised unless ``principal`` is an admin."""
+    if principal is None or not getattr(principal, "username", None) or not getattr(principal, "is_admin", False):
+        raise NotAuthorised(action, principal)
 
 
 class RefuseToStart(RuntimeError):

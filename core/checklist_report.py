@@ -7,6 +7,7 @@ from datetime import datetime
 
 from core.checklist import FAIL, ITEMS, MANUAL, PASS, WARN, Facts, Item
 from core.checklist_store import Tick
+from core.render import safe_markdown
 
 STATUSES = (PASS, WARN, FAIL, MANUAL)
 BADGE = {PASS: "✅ pass", WARN: "⚠️ warn", FAIL: "❌ fail", MANUAL: "☐ manual"}
@@ -67,7 +68,7 @@ def markdown(rows: list[Row], *, environment: str, generated_at: datetime, gener
     for r in rows:
         ticked = ""
         if r.tick:
-            ticked = f"{r.tick.ticked_by}, {_when(r.tick.ticked_at)}" + (f": {r.tick.note}" if r.tick.note else "")
+            ticked = f"{r.tick.ticked_by}, {_when(r.tick.ticked_at)}" + (f": {safe_markdown(r.tick.note)}" if r.tick.note else "")
         fix = "" if r.status == PASS else r.item.fix
         out.append(f"| {_cell(r.item.title)} (`{r.item.id}`) | {r.badge} | {_cell(r.reason)} | {_cell(fix)} "
                    f"| {_cell(ticked)} |")

@@ -188,6 +188,8 @@ def cmd_budget(args) -> int:
 
 
 def _budget(args, settings, budgets, engine, usd: Decimal | None, month: str | None) -> int:
+    from core import admin
+    from core.auth import LOCAL_ADMIN
     from core.budget_gate import write_snapshot
     from core.clock import SystemClock
     from core.factory import snapshot_path
@@ -196,14 +198,14 @@ def _budget(args, settings, budgets, engine, usd: Decimal | None, month: str | N
         if not args.force and not cli_support.known_user(engine, settings.users_file, args.user):
             raise ValidationError(f"No console account and no calls for user {args.user!r}: check the spelling, "
                                   "or add --force to budget a user who has not started yet.", field="user")
-        budgets.set_budget(args.user, usd, by="cli")
+        admin.set_budget(budgets, LOCAL_ADMIN, args.user, usd)
         write_snapshot(engine, snapshot_path(settings))
         note = (f" Every call by {args.user} is now refused (a $0 budget blocks; `budget remove` lifts it)."
                 if usd == 0 else "")
         print(f"Budget for {args.user}: ${cli_support.plain(usd)} a month.{note}")
         return 0
     if args.action == "remove":
-        found = budgets.remove_budget(args.user)
+        found = admin.remove_budget(budgets, LOCAL_ADMIN, args.user)
         write_snapshot(engine, snapshot_path(settings))
         print(f"Budget for {args.user} removed." if found else f"{args.user} had no budget.")
         return 0
@@ -238,7 +240,8 @@ def cmd_health(args) -> int:
 def cmd_demo_data(args) -> int:
     from sqlalchemy.exc import DBAPIError
 
-    from core import demo_data
+    from core import admin
+    from core.auth import LOCAL_ADMIN
     from core.budget_gate import write_snapshot
     from core.config import load_settings
     from core.factory import snapshot_path
@@ -250,10 +253,10 @@ def cmd_demo_data(args) -> int:
     engine = make_engine(settings.ledger_url, pool_size=1)
     try:
         if args.remove:
-            n = demo_data.remove(engine)
+            n = admin.remove_demo_data(engine, LOCAL_ADMIN)
             print(f"Removed {n:,} demo calls (real calls untouched).")
         else:
-            n = demo_data.generate(engine, days=args.days, seed=args.seed, replace=not args.append)
+            n = admin.fill_demo_data(engine, LOCAL_ADMIN, days=args.days, seed=args.seed, replace=not args.append)
             print(f"Added {n:,} demo calls over {args.days} days (remove them with --remove).")
         write_snapshot(engine, snapshot_path(settings))
     except DBAPIError as exc:
@@ -280,7 +283,8 @@ def _password() -> str:
 
 
 def cmd_user(args) -> int:
-    from core.auth import UserStore
+    from core import admin
+    from core.auth import LOCAL_ADMIN, UserStore
     from core.config import load_settings
 
     store = UserStore(load_settings().users_file)
@@ -288,15 +292,16 @@ def cmd_user(args) -> int:
         for u in store.users():
             print(f"{u['username']:24} {u['role']:8} {u['name']}{'  (demo account)' if u['demo'] else ''}")
     elif args.action == "add":
-        who = store.add(args.username, args.name, args.role, _password())
+        who = admin.add_user(store, LOCAL_ADMIN, args.username, args.name, args.role, _password())
         print(f"Added {who.username} ({who.role}) to {store.path}.")
     elif args.action == "remove":
-        print(f"Removed {args.username}." if store.remove(args.username) else f"No user {args.username!r}.")
+        found = admin.remove_user(store, LOCAL_ADMIN, args.username)
+        print(f"Removed {args.username}." if found else f"No user {args.username!r}.")
     elif args.action == "passwd":
-        store.set_password(args.username, _password())
+        admin.change_user(store, LOCAL_ADMIN, args.username, password=_password())
         print(f"New password set for {args.username}.")
     else:
-        store.set_role(args.username, args.role)
+        admin.change_user(store, LOCAL_ADMIN, args.username, role=args.role)
         print(f"{args.username} is now {args.role}.")
     return 0
 

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from core.render import safe_markdown
+
 
 @dataclass
 class Turn:
@@ -38,18 +40,18 @@ def to_json(turns: list[Turn], *, user: str, system: str | None) -> str:
 
 
 def to_markdown(turns: list[Turn], *, user: str, system: str | None) -> str:
-    """A readable transcript; model text is quoted as is (Markdown), never as HTML."""
+    """A readable transcript, safe to render: no image, no raw HTML, only http(s) and mailto links."""
     lines = [f"# Tollgate conversation ({user})", ""]
     if system:
-        lines += ["**System prompt**", "", *[f"> {ln}" for ln in system.splitlines()], ""]
+        lines += ["**System prompt**", "", *[f"> {ln}" for ln in safe_markdown(system).splitlines()], ""]
     for t in turns:
         if t.role == "user":
-            lines += [f"## You · {t.at}", "", t.text, ""]
+            lines += [f"## You · {t.at}", "", safe_markdown(t.text), ""]
         elif t.role == "error":
-            lines += [f"## Error · {t.at}", "", t.text, ""]
+            lines += [f"## Error · {t.at}", "", safe_markdown(t.text), ""]
         else:
             usage = t.usage or {}
-            lines += [f"## {t.model} · {t.at}", "", t.text, "",
+            lines += [f"## {t.model} · {t.at}", "", safe_markdown(t.text), "",
                       f"*cost ${t.cost_usd} · input {usage.get('input_tokens', 0)} · output "
                       f"{usage.get('output_tokens', 0)} · latency {t.latency_ms} ms"
                       f"{' · cached' if t.cached else ''} · request {t.request_id or '-'}*", ""]

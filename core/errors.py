@@ -152,6 +152,19 @@ class CostUnbounded(TollgateError):
                        "Try again shortly.")
 
 
+class NotAuthorised(TollgateError):
+    """A local admin operation (users, budgets, demo data) asked for by someone who is not an admin."""
+
+    code = "not_authorised"
+
+    def __init__(self, action: str, principal=None) -> None:
+        who = getattr(principal, "username", None)
+        role = getattr(principal, "role", None)
+        why = f"{who!r} has the role {role!r}." if who else "log in as an admin first."
+        super().__init__(f"Only an admin can {action}; {why}")
+        self.action = action
+
+
 # --- answered by the API --------------------------------------------------------------
 
 class UpstreamError(TollgateError):

@@ -200,16 +200,34 @@ def rows(engine: Engine, principal, filters: Filters) -> pd.DataFrame:
     return queries.call_rows(engine, **scoped(principal, filters).args())
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (full-width forms included: some
+# locales convert them); OWASP's fix is a leading single quote, which makes the cell text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def formula_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose text cells cannot run as spreadsheet formulas; numbers and dates unchanged."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            hostile = out[col].map(lambda v: isinstance(v, str) and v.startswith(FORMULA_STARTS)).astype(bool)
+            if hostile.any():  # only those cells change: None stays None, not NaN
+                out.loc[hostile, col] = "'" + out.loc[hostile, col]
+    return out
+
+
 def to_csv(df: pd.DataFrame) -> bytes:
-    """UTF-8 CSV; money keeps its exact decimal digits."""
-    return df.to_csv(index=False).encode("utf-8")
+    """UTF-8 CSV (RFC 4180 line ends), formula-safe; money keeps its exact decimal digits."""
+    # With CRLF as line end the writer quotes any field holding a lone CR, which would otherwise split the row.
+    return formula_safe(df).to_csv(index=False, lineterminator="\r\n").encode("utf-8")
 
 
 def to_parquet(df: pd.DataFrame) -> bytes:
-    """Parquet (pyarrow); money as decimal128(20, 10), exact."""
+    """Parquet (pyarrow), formula-safe text; money as decimal128(20, 10), exact."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    df = formula_safe(df)
     table = pa.Table.from_pandas(df, preserve_index=False)
     if "cost_usd" in df.columns:
         i = table.schema.get_field_index("cost_usd")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core import admin
 from core.auth import ROLES, UserStore
 from core.budget_gate import write_snapshot
 from core.budgets import GLOBAL
@@ -43,35 +44,33 @@ with add.form("add_user", clear_on_submit=True):
     password = st.text_input("Initial password", type="password")
     if st.form_submit_button("Add"):
         try:
-            store.add(username, name, role, password)
+            admin.add_user(store, me, username, name, role, password)
             st.toast(f"Added {username.strip().lower()} ({role}).")
             st.rerun()
         except TollgateError as err:
             show_error(err)
 
-with change.form("change_user"):
-    st.markdown("**Change an account**")
-    names = [a["username"] for a in accounts]
-    who = st.selectbox("Account", names)
-    new_role = st.selectbox("Role", ROLES, key="new_role")
-    new_password = st.text_input("New password (leave empty to keep)", type="password")
+# The account is picked outside the form, so the form can start from that account's current values.
+change.markdown("**Change an account**")
+names = [a["username"] for a in accounts]
+who = change.selectbox("Account", names, key="chg_who")
+current = store.principal(who)
+saves = st.session_state.get("chg_saved", 0)  # a new key after each save: the form starts again from the file
+with change.form(f"change_user_{saves}"):
+    new_role = st.selectbox("Role", ROLES, index=ROLES.index(current.role) if current and current.role in ROLES else 1,
+                            key=f"chg_role_{saves}_{who}")
+    new_password = st.text_input("New password (leave empty to keep)", type="password", key=f"chg_pw_{saves}")
     b1, b2 = st.columns(2)
     save, delete = b1.form_submit_button("Save"), b2.form_submit_button("Remove account")
     try:
         if save and who:
-            if who == me.username and new_role != "admin":
-                st.error("You cannot remove your own admin role.")
-            else:
-                store.set_role(who, new_role)
-                if new_password:
-                    store.set_password(who, new_password)
-                st.success(f"Updated {who}.")
-        if delete and who:
-            if who == me.username:
-                st.error("You cannot remove your own account.")
-            elif store.remove(who):
-                st.toast(f"Removed {who}.")
-                st.rerun()
+            changed = admin.change_user(store, me, who, role=new_role, password=new_password)
+            st.session_state["chg_saved"] = saves + 1
+            st.toast(f"Updated {who}: {' and '.join(changed)}." if changed else "Nothing to change.")
+            st.rerun()
+        if delete and who and admin.remove_user(store, me, who):
+            st.toast(f"Removed {who}.")
+            st.rerun()
     except TollgateError as err:
         show_error(err)
 
@@ -88,12 +87,12 @@ else:
         set_it, remove_it = cols[2].form_submit_button("Set"), cols[3].form_submit_button("Remove")
         try:
             if set_it:
-                c.budgets.set_budget(target, amount, by=me.username)
+                admin.set_budget(c.budgets, me, target, amount)
                 budgets_changed()
                 st.toast(f"Budget for {target} set to ${amount} a month.")
                 st.rerun()
             if remove_it:
-                removed = c.budgets.remove_budget(target)
+                removed = admin.remove_budget(c.budgets, me, target)
                 budgets_changed()
                 st.toast("Removed." if removed else "There was no budget to remove.")
                 st.rerun()
@@ -106,15 +105,13 @@ st.subheader("Demo data")
 st.caption("90 days of realistic calls from several users and models, marked as demo data, so every chart has "
            "something to show. Removing deletes only those rows.")
 if c.ledger is not None:
-    from core import demo_data
-
     d1, d2 = st.columns(2)
     if d1.button("Fill the ledger with demo data", key="demo_fill"):
         with st.spinner("Writing demo calls…"):
-            n = demo_data.generate(c.ledger.engine)
+            n = admin.fill_demo_data(c.ledger.engine, me)
         budgets_changed()
         st.success(f"Added {n:,} demo calls.")
     if d2.button("Remove demo data", key="demo_remove"):
-        n = demo_data.remove(c.ledger.engine)
+        n = admin.remove_demo_data(c.ledger.engine, me)
         budgets_changed()
         st.success(f"Removed {n:,} demo calls.")

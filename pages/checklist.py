@@ -9,6 +9,7 @@ from core.checklist_facts import gather
 from core.checklist_report import evaluate, markdown, summary
 from core.checklist_store import standing, tick, untick
 from core.errors import TollgateError
+from core.render import safe_markdown
 from pages.widgets import client, require_user, settings, show_error
 
 me = require_user()
@@ -71,7 +72,7 @@ for row in rows:
         if row.tick:
             t = row.tick
             st.caption(f"Ticked by **{t.ticked_by}** on {t.ticked_at:%Y-%m-%d %H:%M} UTC"
-                       + (f": {t.note}" if t.note else ""))
+                       + (f": {safe_markdown(t.note)}" if t.note else ""))
         if not me.is_admin:
             st.caption("Only an admin can tick this item.")
         elif engine is None:

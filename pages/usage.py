@@ -8,6 +8,7 @@ import streamlit as st
 
 from core import usage_report
 from core.errors import TollgateError
+from core.render import plain, plotly_safe
 from pages.widgets import client, require_user, show_error, usd
 
 ZONES = ("UTC", "Europe/London", "Europe/Paris", "America/New_York", "America/Chicago", "America/Los_Angeles",
@@ -49,7 +50,7 @@ def _chart(fig, key: str, where=st) -> None:
         fig.update_xaxes(tickformat="%d %b")
     if key == "chart_latency":  # p95 latency dwarfs time to first token: a log axis shows both
         fig.update_yaxes(type="log")
-    where.plotly_chart(fig, key=key)
+    where.plotly_chart(plotly_safe(fig), key=key)  # user ids and other labels as text, never HTML
 
 
 me = require_user()
@@ -117,7 +118,7 @@ else:
     if board.empty:
         st.caption("No budget set." + (" Set one in **Users & budgets**." if me.is_admin else ""))
     for row in board.itertuples(index=False):
-        who = "Organisation" if row.user_id == "*" else row.user_id
+        who = "Organisation" if row.user_id == "*" else plain(row.user_id)
         st.progress(row.progress, text=f"**{who}**: {usd(row.spent_usd)} of {usd(row.budget_usd)} "
                     f"({row.pct_used:.0f} %), {usd(row.reserved_usd)} reserved · alert: **{row.alert}**")
 

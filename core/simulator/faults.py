@@ -26,9 +26,10 @@ ERROR_FAULTS: dict[str, tuple[int, str, str]] = {
 }
 SPEND_CAP_CODE = "enforced_spend_limit_reached"
 # truncate / error-event / malformed-event: a 200 stream that ends early, carries an error event, or
-# carries an event that is not JSON, after ``after`` text deltas; trickle: the body one byte per ``hold_s``.
+# carries an event that is not JSON, after ``after`` text deltas; trickle: the body one byte per ``hold_s``;
+# echo: the reply is the last user message's text, as a prompt-injected model might repeat an attacker's.
 BEHAVIOUR_FAULTS = frozenset({"timeout", "disconnect", "stream-error", "truncate", "error-event",
-                              "malformed-event", "trickle"})
+                              "malformed-event", "trickle", "echo"})
 SCRIPT_FIELDS = frozenset({"fault", "retry_after", "hold_s", "after", "should_retry"})
 FAULT_KINDS = frozenset(ERROR_FAULTS) | BEHAVIOUR_FAULTS
 

@@ -18,6 +18,7 @@ from .faults import ERROR_FAULTS, Fault, error_body, fault_error, parse_fault, r
 from .prompt_cache import PromptUsage, find_breakpoints
 from .replies import (
     Reply,
+    echo_reply,
     make_reply,
     message_json,
     model_json,
@@ -187,6 +188,8 @@ class SimHandler(BaseHTTPRequestHandler):
         if fault.kind == "timeout":
             st.sleep(st.timeout_hold_s if fault.hold_s is None else fault.hold_s)
             return False
+        if fault.kind == "echo":
+            return False
         if fault.kind in ERROR_FAULTS:
             status, etype, message, details = fault_error(fault)
             extra = retry_after_headers(fault.retry_after)
@@ -239,7 +242,8 @@ class SimHandler(BaseHTTPRequestHandler):
             return self._send_error(429, "rate_limit_error", refusal.message,
                                     extra=retry_after_headers(math.ceil(refusal.retry_after_s)))
         prompt = st.cache.account(breakpoints, total)
-        reply = make_reply(req.model.id, req.system, req.messages, req.max_tokens, req.stop_sequences)
+        reply = (echo_reply(req.messages, req.max_tokens) if fault is not None and fault.kind == "echo" else
+                 make_reply(req.model.id, req.system, req.messages, req.max_tokens, req.stop_sequences))
         st.limiter.settle(req.max_tokens, reply.output_tokens)
         if req.stream:
             st.stats.stream()

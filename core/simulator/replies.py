@@ -98,6 +98,17 @@ def make_reply(model_id: str, system, messages, max_tokens: int, stop_sequences=
     return Reply(text, len(words), stop_reason, None)
 
 
+def echo_reply(messages, max_tokens: int) -> Reply:
+    """The last user message's text, word for word (the ``echo`` fault), cut at ``max_tokens`` words."""
+    content = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+    text = content if isinstance(content, str) else "".join(
+        b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+    words = text.split(" ")
+    if len(words) > max_tokens:
+        return Reply(" ".join(words[:max_tokens]), max_tokens, "max_tokens", None)
+    return Reply(text, max(1, len(words)), "end_turn", None)
+
+
 def usage_dict(prompt: PromptUsage, output_tokens: int) -> dict:
     return {**prompt.as_api(), "output_tokens": output_tokens, "service_tier": "standard"}
 
