@@ -129,6 +129,19 @@ def test_a_password_change_ends_a_login_held_in_the_cookie(server, browser):
     context.close()
 
 
+def test_a_role_change_ends_an_open_page_at_its_next_click(server, browser):
+    url, store = server
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, url, "dina")
+    store.set_role("dina", "admin")  # e.g. `python -m core user role dina admin`: log in again to get it
+    page.get_by_role("link", name="Models & prices").click()
+    assert shows_login(page)
+    assert page.get_by_text("Your login has ended").count() == 1
+    assert page.get_by_role("link", name="Users & budgets").count() == 0
+    context.close()
+
+
 def _forgeries() -> dict[str, str]:
     now = int(time.time())
     claims = {"sub": "cleo", "ver": 0, "typ": "session", "iat": now, "exp": now + 3600}
