@@ -60,9 +60,9 @@ def login_guard() -> LoginGuard:
     return LoginGuard(auth.UserStore(cfg.users_file), clock=SystemClock(), attempts=attempts)
 
 
-def _script(js: str) -> None:
-    """Run a little JavaScript in the page (cookie hand-over); hidden in the sidebar."""
-    with st.sidebar:
+def _script(js: str, *, sidebar: bool = True) -> None:
+    """Run a little JavaScript in the page (the cookie hand-over); it draws nothing."""
+    with st.sidebar if sidebar else st.container():
         st.html(f"<script>{js}</script>", unsafe_allow_javascript=True)
 
 
@@ -102,8 +102,6 @@ def _current(store: auth.UserStore, key: str) -> auth.Principal | None:
 
 def _login_form(store: auth.UserStore, key: str) -> None:
     """The login page: a form, one message, the demo accounts in demo mode; stops the run."""
-    if st.session_state.get(CLEAR_COOKIE):
-        _script(_post(sessions.LOGOUT_PATH))
     st.title("Tollgate")
     st.caption("The guarded console for Claude: every call validated, limited, priced and recorded.")
     if reason := st.session_state.pop(ENDED, None):
@@ -136,6 +134,8 @@ def _login_form(store: auth.UserStore, key: str) -> None:
     if demo:
         st.info(f"Demo accounts: {', '.join(f'`{u}`' for u in demo)}, password `{auth.DEMO_PASSWORD}` "
                 "(demo mode only; the production checklist fails while they exist).", icon=":material/key:")
+    if st.session_state.get(CLEAR_COOKIE):  # the login page has no sidebar: run it below the form
+        _script(_post(sessions.LOGOUT_PATH), sidebar=False)
     st.stop()
 
 
