@@ -12,6 +12,8 @@ COPY data/*.toml ./data/
 COPY .streamlit/config.toml ./.streamlit/config.toml
 RUN useradd --create-home tollgate && mkdir -p /app/data/spool && chown -R tollgate /app/data
 USER tollgate
+# A container must listen beyond its own loopback; demo mode elsewhere binds 127.0.0.1.
+ENV TOLLGATE_ADDRESS=0.0.0.0
 EXPOSE 8501
 # /healthz: the process answers; orchestrators use /readyz (ledger writable, circuit not open) for traffic.
 HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/healthz')"

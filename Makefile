@@ -15,8 +15,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# Demo mode binds 127.0.0.1 (its login page shows the demo password) unless TOLLGATE_ADDRESS is set.
 run: install
-	$(BIN)/streamlit run server.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(BIN)/streamlit run server.py --server.port $(PORT) --server.address "$$($(BIN)/python -m core.config address || echo 127.0.0.1)" \
+		--server.headless true --browser.gatherUsageStats false
 
 test: install
 	$(BIN)/ruff check .

@@ -7,11 +7,14 @@ and the routes come from ``core.observability``; the pages stay unaware of them.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import streamlit as st
+from starlette.middleware import Middleware
 from streamlit.runtime.pages_manager import PagesManager
 
+from core import console_web
 from core.config import load_settings
 from core.observability import configure, sentry, web
 
@@ -27,4 +30,16 @@ sentry.init(_settings.sentry_dsn)
 # page also refuses anonymous visitors on its own).
 PagesManager.uses_pages_directory = False
 
-app = st.App(str(ROOT / "app.py"), routes=web.routes(_settings), on_script_error=sentry.on_script_error)
+
+@cache
+def _console_settings():
+    """The settings the pages see (st.secrets included, read once the runtime is up), for the login routes."""
+    try:
+        secrets = dict(st.secrets)
+    except Exception:  # no secrets file: that's fine
+        secrets = None
+    return load_settings(secrets=secrets, load_keys=False)
+
+
+app = st.App(str(ROOT / "app.py"), routes=web.routes(_settings) + console_web.session_routes(_console_settings),
+             middleware=[Middleware(console_web.SecurityHeaders)], on_script_error=sentry.on_script_error)

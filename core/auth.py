@@ -1,8 +1,9 @@
 """Console accounts and roles: a users file of bcrypt hashes, the login cookie's key, demo accounts.
 
-The file has streamlit-authenticator's credentials shape, so the login widget reads it as is:
-``credentials: usernames: {alice: {name, password: <bcrypt hash>, roles: [admin], demo: false}}``.
-Tollgate writes it itself (atomically, mode 0600); the widget never writes it back.
+The file keeps streamlit-authenticator's credentials shape (older files read as they are):
+``credentials: usernames: {alice: {name, password: <bcrypt hash>, roles: [admin], demo: false,
+session: <int>}}``. ``session`` is the session version every login carries (core.sessions).
+Tollgate writes it itself (atomically, mode 0600).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import re
 import secrets
 import tempfile
 import threading
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,6 +127,15 @@ class UserStore:
         """The login widget's credentials dict (a fresh copy: the widget mutates what it gets)."""
         return {"usernames": self._read()}
 
+    def session_version(self, username: str | None) -> int | None:
+        """The account's session version (logins carry it; None: no such account)."""
+        entry = self._read().get(username or "")
+        return None if entry is None else int(entry.get("session", 0))
+
+    def password_hash(self, username: str | None) -> str | None:
+        entry = self._read().get(username or "")
+        return None if entry is None else entry.get("password")
+
     def principal(self, username: str | None) -> Principal | None:
         """The account behind a username, or None if it no longer exists."""
         entry = self._read().get(username or "")
@@ -144,7 +153,9 @@ class UserStore:
             if username in users:
                 raise ValidationError(f"User {username!r} already exists.", field="username")
             users[username] = {"name": (name or username).strip(), "password": hash_password(password, rounds),
-                               "roles": [role], "demo": demo, "email": f"{username}@localhost"}
+                               "roles": [role], "demo": demo, "email": f"{username}@localhost",
+                               # random start: a login of a removed namesake never fits a new account
+                               "session": secrets.randbits(31)}
             self._write(users)
         return Principal(username, users[username]["name"], role)
 
@@ -154,6 +165,8 @@ class UserStore:
             if username not in users:
                 raise ValidationError(f"No user {username!r}.", field="username")
             users[username].update(changes)
+            # Every change to an account ends the logins made before it.
+            users[username]["session"] = int(users[username].get("session", 0)) + 1
             self._write(users)
 
     def set_password(self, username: str, password: str) -> None:
@@ -162,6 +175,10 @@ class UserStore:
 
     def set_role(self, username: str, role: str) -> None:
         self._update(username, roles=[_check_role(role)])
+
+    def revoke(self, username: str) -> None:
+        """End every login of ``username`` (log-out, lock-out): the session version moves on."""
+        self._update(username)
 
     def remove(self, username: str) -> bool:
         with self._lock:
@@ -175,84 +192,6 @@ class UserStore:
         return [u["username"] for u in self.users() if u["demo"]]
 
 
-class LoginGuard:
-    """Locks an account for ``lockout_s`` after ``max_failures`` wrong passwords within ``window_s`` (seconds).
-
-    It owns the credentials the login widget checks, one set per process shared by every
-    session, and reads back the wrong-password counts the widget writes into them. A locked
-    account is handed to the widget at its attempt limit, so the widget refuses it even with
-    the right password. A new password (set by an admin) lifts the lock.
-    """
-
-    def __init__(self, store: UserStore, *, clock, max_failures: int = 5, window_s: float = 900.0,
-                 lockout_s: float = 900.0) -> None:
-        self.store, self.clock = store, clock
-        self.max_failures, self.window_s, self.lockout_s = max_failures, window_s, lockout_s
-        self._lock = threading.Lock()
-        self._entries: dict[str, dict] = {}
-        self._stamp: tuple | None = None
-        self._seen: dict[str, int] = {}
-        self._failures: dict[str, deque] = defaultdict(deque)
-        self._locked_until: dict[str, float] = {}
-
-    def _refresh(self) -> None:
-        try:
-            st = self.store.path.stat()
-            stamp = (st.st_mtime_ns, st.st_size)
-        except FileNotFoundError:
-            stamp = None
-        if stamp == self._stamp and self._entries:
-            return
-        fresh = self.store.credentials()["usernames"]
-        for user, entry in fresh.items():
-            old = self._entries.get(user)
-            if old is not None and old.get("password") != entry.get("password"):
-                self._unlock(user)  # a new password lifts the lock
-        self._entries, self._stamp = fresh, stamp
-
-    def _unlock(self, user: str) -> None:
-        self._locked_until.pop(user, None)
-        self._failures.pop(user, None)
-
-    def credentials(self) -> dict:
-        """The login widget's credentials for this run: locked accounts stand at the attempt limit."""
-        with self._lock:
-            self._refresh()
-            now = self.clock.monotonic()
-            for user, entry in self._entries.items():
-                until = self._locked_until.get(user)
-                if until is not None and until <= now:
-                    self._unlock(user)
-                    until = None
-                entry["failed_login_attempts"] = self.max_failures if until is not None else 0
-                self._seen[user] = entry["failed_login_attempts"]
-            return {"usernames": dict(self._entries)}
-
-    def settle(self) -> None:
-        """After the widget ran: count the wrong passwords it recorded and lock who reached the limit."""
-        with self._lock:
-            now = self.clock.monotonic()
-            for user, entry in self._entries.items():
-                if entry.pop("logged_in", False):  # the widget marks a successful login
-                    self._failures.pop(user, None)
-                wrong = entry.get("failed_login_attempts", 0) - self._seen.get(user, 0)
-                if wrong <= 0 or user in self._locked_until:
-                    continue
-                times = self._failures[user]
-                times.extend([now] * wrong)
-                while times and times[0] <= now - self.window_s:
-                    times.popleft()
-                if len(times) >= self.max_failures:
-                    self._locked_until[user] = now + self.lockout_s
-                self._seen[user] = entry.get("failed_login_attempts", 0)
-
-    def locked_for(self, username: str) -> float:
-        """Seconds until ``username`` may try again (0 when not locked)."""
-        with self._lock:
-            until = self._locked_until.get(username)
-            return max(0.0, until - self.clock.monotonic()) if until is not None else 0.0
-
-
 def ensure_demo_accounts(store: UserStore, settings) -> list[str]:
     """In demo mode with no accounts yet, create the documented demo accounts; returns their names."""
     if not (settings.demo and settings.demo_accounts) or store.users():
@@ -263,14 +202,17 @@ def ensure_demo_accounts(store: UserStore, settings) -> list[str]:
 
 
 def cookie_key(settings) -> str:
-    """The key that signs login cookies; refuses production without a real one."""
+    """The key that signs login cookies. A weak one (the example's, or under 32 characters) is
+    refused in every environment, since it lets anyone mint a login; production also refuses none."""
     key = settings.cookie_key
-    weak = not key or key == EXAMPLE_COOKIE_KEY or len(key) < MIN_COOKIE_KEY
-    if settings.environment == "production" and weak:
+    weak = key == EXAMPLE_COOKIE_KEY or (key is not None and len(key) < MIN_COOKIE_KEY)
+    if weak or (settings.environment == "production" and not key):
         raise RefuseToStart(
-            "Production mode needs its own login cookie key: set TOLLGATE_COOKIE_KEY in "
-            ".streamlit/secrets.toml or the environment to 32 or more random characters "
-            "(python -c 'import secrets; print(secrets.token_urlsafe(48))'). The example key is refused.")
+            ("The login cookie key TOLLGATE_COOKIE_KEY is the example's or shorter than 32 characters, so "
+             "anyone could forge a login. " if weak else "Production mode needs its own login cookie key. ")
+            + "Set TOLLGATE_COOKIE_KEY in .streamlit/secrets.toml or the environment to 32 or more random "
+            "characters (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            + ("." if weak else ", or leave it unset outside production for a random key per process."))
     return key or _PROCESS_KEY
 
 

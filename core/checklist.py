@@ -277,4 +277,18 @@ ITEMS: tuple[Item, ...] = (
     Item("non_root", "Container runs as a non-root user", "A compromised process as root owns the container.",
          "Keep the Dockerfile's USER tollgate; don't override it with --user 0.", non_root),
 )
+
+
+def metrics_private(f: Facts) -> Result:
+    if getattr(f.settings, "metrics_token", None):
+        return PASS, "/metrics asks for a bearer token (TOLLGATE_METRICS_TOKEN)."
+    if f.settings.environment == "production":
+        return WARN, "/metrics is open: anyone who reaches the console sees spend and tokens by model."
+    return PASS, f"/metrics is open, which is fine in {f.settings.environment}."
+
+
+ITEMS += (Item("metrics_token", "Metrics behind a token in production",
+               "Spend, tokens and error rates by model are business data, not for anonymous visitors.",
+               "Set TOLLGATE_METRICS_TOKEN to a random string and give it to Prometheus "
+               "(authorization: {credentials: …} in the scrape config).", metrics_private),)
 BY_ID = {i.id: i for i in ITEMS}

@@ -170,6 +170,13 @@ class Settings:
         _bool)
     tracing: str = var("TOLLGATE_TRACING", "auto",
         "OpenTelemetry spans per call: auto (when an SDK tracer provider is configured), on, or off.")
+    # --- console exposure (issue 10: sessions and probes) ---
+    metrics_token: str | None = field(default=None, repr=False, metadata={
+        "env": "TOLLGATE_METRICS_TOKEN", "parse": _opt_str, "secret": True,
+        "doc": "Bearer token /metrics requires (Authorization: Bearer …); unset: /metrics is open."})
+    address: str | None = var("TOLLGATE_ADDRESS", None,
+        "Address `make run` binds. Unset: 127.0.0.1 in demo mode (its password is on the login page), "
+        "else 0.0.0.0.", _opt_str)
     sentry_dsn: str | None = var("SENTRY_DSN", None,
         "Send script errors and failed calls to Sentry (prompts never included).", _opt_str)
     keys: tuple = field(default=(), repr=False, metadata={"doc": "API keys (core.keys); never shown"})
@@ -252,3 +259,18 @@ def load_settings(*, env: Mapping[str, str] | None = None, secrets: Mapping | No
 
         values["keys"] = tuple(_load(env=base, secrets=secrets))
     return Settings(**values)
+
+
+def bind_address(settings: Settings | None = None) -> str:
+    """The address the console listens on: TOLLGATE_ADDRESS, else loopback in demo mode, else every interface."""
+    settings = settings or load_settings()
+    if settings.address:
+        return settings.address
+    return "127.0.0.1" if settings.demo else "0.0.0.0"
+
+
+if __name__ == "__main__":  # `python -m core.config address`: what `make run` binds
+    import sys
+
+    if sys.argv[1:] == ["address"]:
+        print(bind_address())

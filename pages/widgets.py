@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import math
+import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from core import auth
+from core import auth, sessions
 from core.advice import advice
 from core.clock import SystemClock
 from core.config import Settings, load_settings
 from core.errors import TollgateError
 from core.factory import build_client
+from core.lockout import LoginGuard, attempts_for
 
 PRINCIPAL = "tollgate_principal"
+# This browser session's login (the names streamlit-authenticator used, kept for tests and tools).
+AUTH, USERNAME = "authentication_status", "username"
+VERSION = "tollgate_session_version"  # the account's session version at login
+TICKET = "tollgate_cookie_ticket"  # (ticket, monotonic time issued) until the browser has its cookie
+CLEAR_COOKIE = "tollgate_clear_cookie"  # the browser holds a cookie that is no longer good
+ENDED = "tollgate_login_ended"  # why the login ended, shown once on the login page
+log = logging.getLogger("tollgate.console")
 
 
 @st.cache_resource(show_spinner=False)
@@ -37,16 +49,98 @@ def client():
 
 
 @st.cache_resource(show_spinner=False)
-def login_guard() -> auth.LoginGuard:
-    """The process's login credentials and wrong-password lockout, shared by every session."""
-    return auth.LoginGuard(auth.UserStore(settings().users_file), clock=SystemClock())
+def login_guard() -> LoginGuard:
+    """The password check and lock-out, counted where every console process sees it."""
+    cfg = settings()
+    try:
+        attempts = attempts_for(cfg, getattr(client().ledger, "engine", None))
+    except Exception:  # noqa: BLE001 - no shared store reachable: still lock out, within this process
+        log.warning("login lock-out falls back to this process: its shared store is unreachable")
+        attempts = None
+    return LoginGuard(auth.UserStore(cfg.users_file), clock=SystemClock(), attempts=attempts)
+
+
+def _script(js: str, *, sidebar: bool = True) -> None:
+    """Run a little JavaScript in the page (the cookie hand-over); it draws nothing."""
+    with st.sidebar if sidebar else st.container():
+        st.html(f"<script>{js}</script>", unsafe_allow_javascript=True)
+
+
+def _post(path: str, body: str = "") -> str:
+    return (f"fetch({json.dumps(path)}, {{method: 'POST', credentials: 'same-origin', headers: "
+            f"{{'{sessions.CSRF_HEADER}': '1', 'content-type': 'text/plain'}}, body: {json.dumps(body)}}});")
+
+
+def _end_session(reason: str | None = None) -> None:
+    """Forget this browser session's login; the page clears the cookie on its next draw."""
+    for name in (AUTH, USERNAME, "name", VERSION, TICKET, PRINCIPAL):
+        st.session_state.pop(name, None)
+    st.session_state[CLEAR_COOKIE] = True
+    if reason:
+        st.session_state[ENDED] = reason
+
+
+def _current(store: auth.UserStore, key: str) -> auth.Principal | None:
+    """Who this run belongs to: this session's login, else a valid cookie, checked against the account now."""
+    ss = st.session_state
+    if ss.get(AUTH) and ss.get(USERNAME):
+        if ss.get(VERSION) is None:  # logged in by server code that did not note a version: take today's
+            ss[VERSION] = store.session_version(ss[USERNAME])
+        me = sessions.principal_for(store, sessions.Claims(ss[USERNAME], ss[VERSION], float("inf")))
+        if me is None:
+            _end_session("Your login has ended: the account was changed, locked or removed. Log in again.")
+        return me
+    token = st.context.cookies.get(sessions.COOKIE) if not ss.get(CLEAR_COOKIE) else None
+    claims = sessions.read(token, key, now=time.time())
+    me = sessions.principal_for(store, claims)
+    if me is not None:
+        ss[AUTH], ss[USERNAME], ss["name"], ss[VERSION] = True, me.username, me.name, claims.version
+    elif token:
+        ss[CLEAR_COOKIE] = True  # unreadable, expired or revoked: logged out, and the cookie goes
+    return me
+
+
+def _login_form(store: auth.UserStore, key: str) -> None:
+    """The login page: a form, one message, the demo accounts in demo mode; stops the run."""
+    st.title("Tollgate")
+    st.caption("The guarded console for Claude: every call validated, limited, priced and recorded.")
+    if reason := st.session_state.pop(ENDED, None):
+        st.warning(reason, icon=":material/logout:")
+    guard = login_guard()
+    with st.form("login"):
+        username = st.text_input("Username")
+        password = st.text_input("Password", type="password")
+        submitted = st.form_submit_button("Login")
+    if submitted:
+        try:
+            result = guard.login(username, password)
+        except Exception:  # noqa: BLE001 - fail closed when the lock-out store is down
+            log.exception("login check failed")
+            st.error("Login is unavailable right now (the ledger cannot be reached). Try again shortly.")
+            st.stop()
+        if result.status == "ok":
+            me, ss = result.principal, st.session_state
+            ss[AUTH], ss[USERNAME], ss["name"], ss[VERSION] = True, me.username, me.name, result.version
+            ss[TICKET] = (sessions.ticket(me.username, result.version, key, now=time.time()), time.monotonic())
+            ss.pop(CLEAR_COOKIE, None)
+            st.rerun()  # logged in just now: draw the console without the login form
+        elif result.status == "locked":
+            st.error(f"This account is locked after {guard.max_failures} wrong passwords. Try again in "
+                     f"{max(1, math.ceil(result.retry_after_s / 60))} minutes, or ask an admin to set a new "
+                     "password.", icon=":material/lock:")
+        else:
+            st.error("Wrong username or password.")
+    demo = store.demo_accounts()
+    if demo:
+        st.info(f"Demo accounts: {', '.join(f'`{u}`' for u in demo)}, password `{auth.DEMO_PASSWORD}` "
+                "(demo mode only; the production checklist fails while they exist).", icon=":material/key:")
+    if st.session_state.get(CLEAR_COOKIE):  # the login page has no sidebar: run it below the form
+        _script(_post(sessions.LOGOUT_PATH), sidebar=False)
+    st.stop()
 
 
 def login() -> auth.Principal:
-    """Show only the login form until someone logs in; then return who it is (re-read from the users file)."""
-    import streamlit_authenticator as stauth
-    from streamlit_authenticator.utilities.exceptions import LoginError
-
+    """Show only the login form until someone logs in; then return who it is (checked on every run)."""
     cfg = settings()
     store = auth.UserStore(cfg.users_file)
     auth.ensure_demo_accounts(store, cfg)
@@ -55,45 +149,42 @@ def login() -> auth.Principal:
     except auth.RefuseToStart as exc:
         st.error(str(exc), icon=":material/block:")
         st.stop()
-    guard = login_guard()
-    authenticator = stauth.Authenticate(guard.credentials(), "tollgate_auth", key, cfg.cookie_expiry_days,
-                                        auto_hash=False)
-    st.session_state["tollgate_authenticator"] = authenticator
-    if not st.session_state.get("authentication_status"):
-        st.title("Tollgate")
-        st.caption("The guarded console for Claude: every call validated, limited, priced and recorded.")
-        try:
-            authenticator.login(location="main", key="login", max_login_attempts=guard.max_failures)
-        except LoginError:
-            st.error(f"This account is locked after {guard.max_failures} wrong passwords. Try again in "
-                     f"{guard.lockout_s / 60:.0f} minutes, or ask an admin to set a new password.",
-                     icon=":material/lock:")
-        finally:
-            guard.settle()
-        if st.session_state.get("authentication_status") is False:
-            st.error("Wrong username or password.")
-        demo = store.demo_accounts()
-        if demo:
-            st.info(f"Demo accounts: {', '.join(f'`{u}`' for u in demo)}, password `{auth.DEMO_PASSWORD}` "
-                    "(demo mode only; the production checklist fails while they exist).", icon=":material/key:")
-        if not st.session_state.get("authentication_status"):
-            st.session_state.pop(PRINCIPAL, None)
-            st.stop()
-        st.rerun()  # logged in just now: draw the console without the login form
-    me = store.principal(st.session_state.get("username"))
-    if me is None:  # the account was removed while logged in
-        authenticator.logout(location="unrendered")
+    me = _current(store, key)
+    if me is None:
         st.session_state.pop(PRINCIPAL, None)
-        st.rerun()
+        _login_form(store, key)
     st.session_state[PRINCIPAL] = me
+    ticket = st.session_state.get(TICKET)
+    if ticket is not None:  # hand the browser its cookie (kept on the page for the ticket's minute)
+        if time.monotonic() - ticket[1] < sessions.TICKET_S:
+            _script(_post(sessions.SESSION_PATH, ticket[0]))
+        else:
+            st.session_state.pop(TICKET, None)
     return me
 
 
+def log_out() -> None:
+    """End this account's logins everywhere (the session version moves on) and this session's."""
+    username = st.session_state.get(USERNAME)
+    if username:
+        try:
+            auth.UserStore(settings().users_file).revoke(username)
+        except Exception:  # noqa: BLE001 - the account is gone already: nothing to revoke
+            pass
+    _end_session()
+
+
 def require_user() -> auth.Principal:
-    """The logged-in user; an anonymous visitor sees a notice and nothing else of the page."""
-    me = st.session_state.get(PRINCIPAL)
+    """The logged-in user, checked against the account now; anyone else sees a notice and nothing more."""
+    me, ss = st.session_state.get(PRINCIPAL), st.session_state
+    if me is not None:
+        store = auth.UserStore(settings().users_file)
+        version = ss.get(VERSION, store.session_version(me.username))
+        if sessions.principal_for(store, sessions.Claims(me.username, version, float("inf"))) != me:
+            _end_session("Your login has ended: the account was changed, locked or removed. Log in again.")
+            me = None
     if me is None:
-        st.warning("Log in to use the console.", icon=":material/lock:")
+        st.warning(ss.pop(ENDED, None) or "Log in to use the console.", icon=":material/lock:")
         st.stop()
     return me
 
@@ -114,9 +205,7 @@ def sidebar(me: auth.Principal) -> None:
         if c.demo:
             st.info("Demo mode: calls go to the built-in simulator; costs are what the real API would charge.",
                     icon=":material/science:")
-        authenticator = st.session_state.get("tollgate_authenticator")
-        if authenticator is not None:
-            authenticator.logout("Log out", location="sidebar", key="tg_logout")
+        st.button("Log out", key="tg_logout", on_click=log_out)
 
 
 def show_error(err: TollgateError) -> None:

@@ -157,9 +157,16 @@ def _to_v3(conn: Connection) -> None:
     metadata.create_all(conn, tables=_tables_of(3), checkfirst=True)
 
 
+def _to_v4(conn: Connection) -> None:
+    """Version 4: the console's shared login lock-out (``login_attempts``)."""
+    tables = _tables_of(4)
+    metadata.create_all(conn, tables=tables, checkfirst=True)
+
+
 # Version N is reached by STEPS[N] from N-1. A new version is one function added here
 # (and SCHEMA_VERSION bumped in schema.py).
 STEPS: dict[int, Callable[[Connection], None]] = {1: _to_v1, 2: _to_v2, 3: _to_v3}
+STEPS[4] = _to_v4
 
 
 def migrate(engine: Engine, target: int = SCHEMA_VERSION, *, now: datetime | None = None) -> int:

@@ -21,7 +21,7 @@ from sqlalchemy import (
                         Text,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MONEY = Numeric(20, 10)
 
 metadata = MetaData()
@@ -123,5 +123,22 @@ health_probe = Table(
     Column("ts", DateTime, nullable=False),
 )
 
+# --- version 4 ----------------------------------------------------------------------------
+
+login_attempts = Table(
+    "login_attempts", metadata,
+    # The console's lock-out, shared by every console process: one row per password check
+    # (kind 'attempt', at_s = when) and per lock (kind 'lock', at_s = locked until, stamp = which
+    # password hash it locks, so a new password lifts it). Inserted before the check, so
+    # parallel guesses are counted atomically.
+    Column("id", String(36), primary_key=True),  # uuid4 text
+    Column("username", String(200), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("at_s", Double, nullable=False),  # epoch seconds
+    Column("stamp", String(64)),
+)
+Index("ix_login_attempts_user", login_attempts.c.username, login_attempts.c.kind)
+
 # Tables each version after 1 introduced: version 1 creates only the others.
 ADDED_IN = {checklist_ticks.name: 3, health_probe.name: 3}
+ADDED_IN[login_attempts.name] = 4

@@ -5,17 +5,33 @@ write its ledger, and none has its circuit open (the API broken off). Before the
 has built its client (that happens on the first page view), the ledger named in the
 settings is probed directly with a short-lived engine. A probe opens the ledger the way
 the client would (schema migrated, spool replayed), so a recovered database is taken up
-again by the probe itself. Never raises; reasons are scrubbed.
+again by the probe itself. Never raises; reasons are scrubbed of keys, and of addresses:
+the probe is anonymous, so no host, port, URL or file path leaves the process through it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
 from core.errors import scrub
 from core.observability import registry
+
+_ADDRESS = re.compile(
+    r"[a-z][a-z0-9+.-]*://\S+"  # URLs (credentials, hosts)
+    r"|\"[^\"]*\"|'[^']*'"  # quoted names: hosts, sockets, files
+    r"|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"  # IPv4 (and port)
+    r"|\[?\b[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}\]?"  # IPv6
+    r"|\bport\s+\d+"
+    r"|(?:^|(?<=\s))/[\w./-]+",  # paths
+    re.IGNORECASE)
+
+
+def _private(reason: str) -> str:
+    """A reason fit for an anonymous probe: keys masked, every address replaced by '…'."""
+    return _ADDRESS.sub("…", scrub(reason))
 
 
 @dataclass
@@ -85,4 +101,4 @@ def check(settings=None, clients=None) -> Readiness:
             reasons += _from_settings(settings)
         except Exception as exc:  # noqa: BLE001
             reasons.append(scrub(f"ledger not writable: {type(exc).__name__}"))
-    return Readiness(ready=not reasons, reasons=reasons, clients=len(clients))
+    return Readiness(ready=not reasons, reasons=[_private(r) for r in reasons], clients=len(clients))

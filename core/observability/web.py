@@ -7,6 +7,8 @@ its thread pool, so a slow ledger probe never blocks the event loop.
 
 from __future__ import annotations
 
+import hmac
+
 from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 from starlette.requests import Request
@@ -17,10 +19,18 @@ from core.observability import prom, readiness
 
 
 def routes(settings=None) -> list[Route]:
-    """/metrics (Prometheus text or OpenMetrics), /healthz (alive) and /readyz (ready, else 503 + reasons)."""
+    """/metrics (Prometheus text or OpenMetrics; a bearer token when TOLLGATE_METRICS_TOKEN is set),
+    /healthz (alive) and /readyz (ready, else 503 + reasons without hosts or ports)."""
     prom.install_collector()
 
+    token = getattr(settings, "metrics_token", None)
+
     def metrics(request: Request) -> Response:
+        if token:  # spend and tokens by model are not for anonymous eyes
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return JSONResponse({"error": "metrics need Authorization: Bearer <TOLLGATE_METRICS_TOKEN>"},
+                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(REGISTRY), media_type=content_type)
 

@@ -224,16 +224,18 @@ def test_production_with_the_example_cookie_key_refuses_to_start(users, monkeypa
 
 def test_five_wrong_passwords_lock_the_account_and_not_the_others(anonymous):
     at = anonymous()
-    for _ in range(5):
+    for attempt in range(1, 6):
         at.text_input[0].input("bob")
         at.text_input[1].input("a-wrong-guess")
         at.button[0].click().run()
-        assert any("Wrong username or password" in e.value for e in at.error)
+        shown = [e.value for e in at.error]
+        assert len(shown) == 1  # one message: the fifth wrong password says "locked", not also "wrong"
+        assert ("locked after 5 wrong passwords" if attempt == 5 else "Wrong username or password") in shown[0]
     at.text_input[0].input("bob")
     at.text_input[1].input("correct-horse-battery")
     at.button[0].click().run()
     assert [t.value for t in at.title] == ["Tollgate"]
-    assert any("locked after 5 wrong passwords" in e.value for e in at.error)
+    assert [e.value for e in at.error] == [next(e.value for e in at.error if "locked after 5" in e.value)]
     other = anonymous()
     other.text_input[0].input("carol")
     other.text_input[1].input("correct-horse-battery")

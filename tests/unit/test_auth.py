@@ -88,6 +88,29 @@ def test_production_refuses_a_missing_example_or_short_cookie_key(key):
         auth.cookie_key(settings)
 
 
+@pytest.mark.parametrize("environment", ["development", "staging"])
+@pytest.mark.parametrize("key", [auth.EXAMPLE_COOKIE_KEY, "k" * 31])
+def test_the_example_or_a_short_cookie_key_is_refused_in_every_environment(environment, key):
+    # The example key is public: accepting it anywhere lets anyone mint an admin login.
+    with pytest.raises(auth.RefuseToStart, match="TOLLGATE_COOKIE_KEY") as err:
+        auth.cookie_key(replace(Settings(), environment=environment, cookie_key=key))
+    assert key not in str(err.value)
+
+
+def test_every_account_change_moves_its_session_version_on(store):
+    store.add("gwen", "Gwen", "analyst", "long-enough-pw", rounds=4)
+    seen = [store.session_version("gwen")]
+    for change in (lambda: store.set_password("gwen", "another-long-pw"), lambda: store.set_role("gwen", "admin"),
+                   lambda: store.revoke("gwen")):
+        change()
+        seen.append(store.session_version("gwen"))
+    assert len(set(seen)) == 4 and seen == sorted(seen)
+    store.remove("gwen")
+    assert store.session_version("gwen") is None
+    store.add("gwen", "Gwen again", "analyst", "long-enough-pw", rounds=4)
+    assert store.session_version("gwen") not in seen  # an old login never fits a new namesake
+
+
 def test_cookie_keys_outside_production_and_the_checklist_view(tmp_path):
     good = "k" * 40
     assert auth.cookie_key(replace(Settings(), environment="production", cookie_key=good)) == good
@@ -100,76 +123,3 @@ def test_cookie_keys_outside_production_and_the_checklist_view(tmp_path):
 
 def test_the_cookie_key_never_shows_in_the_settings_repr():
     assert "k" * 40 not in repr(replace(Settings(), cookie_key="k" * 40))
-
-
-class _Widget:
-    """What the login widget does to the credentials it is given: count a wrong password, mark a login."""
-
-    def __init__(self, guard):
-        self.guard = guard
-
-    def attempt(self, user: str, ok: bool) -> str:
-        entry = self.guard.credentials()["usernames"][user]
-        if entry["failed_login_attempts"] >= self.guard.max_failures:
-            result = "refused"
-        elif ok:
-            entry["failed_login_attempts"], entry["logged_in"] = 0, True
-            result = "in"
-        else:
-            entry["failed_login_attempts"] += 1
-            result = "wrong"
-        self.guard.settle()
-        return result
-
-
-@pytest.fixture
-def guarded(store):
-    from core.clock import FakeClock
-
-    store.add("erin", "Erin", "analyst", "erins-password", rounds=4)
-    store.add("finn", "Finn", "analyst", "finns-password", rounds=4)
-    clock = FakeClock()
-    guard = auth.LoginGuard(store, clock=clock, max_failures=3, window_s=600, lockout_s=300)
-    return _Widget(guard), clock
-
-
-def test_an_account_locks_after_too_many_wrong_passwords_even_for_the_right_one(guarded):
-    widget, _ = guarded
-    assert [widget.attempt("erin", False) for _ in range(3)] == ["wrong"] * 3
-    assert widget.attempt("erin", True) == "refused"
-    assert 0 < widget.guard.locked_for("erin") <= 300
-    assert widget.attempt("finn", True) == "in"  # others are not affected
-
-
-def test_the_lock_lifts_after_the_lockout(guarded):
-    widget, clock = guarded
-    for _ in range(3):
-        widget.attempt("erin", False)
-    clock.advance(301)
-    assert widget.guard.locked_for("erin") == 0 and widget.attempt("erin", True) == "in"
-
-
-def test_wrong_passwords_spread_beyond_the_window_do_not_lock(guarded):
-    widget, clock = guarded
-    for _ in range(4):
-        assert widget.attempt("erin", False) == "wrong"
-        clock.advance(301)  # only two ever fall within a 600 s window
-    assert widget.attempt("erin", True) == "in"
-
-
-def test_a_successful_login_forgets_earlier_wrong_passwords(guarded):
-    widget, _ = guarded
-    widget.attempt("erin", False)
-    widget.attempt("erin", False)
-    widget.attempt("erin", True)
-    widget.attempt("erin", False)
-    widget.attempt("erin", False)
-    assert widget.attempt("erin", True) == "in"
-
-
-def test_a_new_password_lifts_the_lock(guarded, store):
-    widget, _ = guarded
-    for _ in range(3):
-        widget.attempt("erin", False)
-    store.set_password("erin", "a-brand-new-password")
-    assert widget.attempt("erin", True) == "in"

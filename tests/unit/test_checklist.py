@@ -162,7 +162,7 @@ def test_non_root(euid, container, expected):
 
 def test_every_item_has_why_and_fix_and_a_unique_id():
     ids = [i.id for i in ITEMS]
-    assert len(set(ids)) == len(ids) == 15
+    assert len(set(ids)) == len(ids) == 16
     assert all(i.title and i.why and i.fix for i in ITEMS)
 
 
