@@ -10,7 +10,7 @@ from core.budget_gate import write_snapshot
 from core.budgets import GLOBAL
 from core.errors import TollgateError
 from core.factory import snapshot_path
-from pages.widgets import client, require_user, settings, show_error
+from pages.widgets import client, require_user, settings, show_error, usd
 
 me = require_user()
 if not me.is_admin:
@@ -90,7 +90,7 @@ else:
             if set_it:
                 c.budgets.set_budget(target, amount, by=me.username)
                 budgets_changed()
-                st.toast(f"Budget for {target} set to ${amount} a month.")
+                st.toast(f"Budget for {target} set to {usd(amount)} a month.")
                 st.rerun()
             if remove_it:
                 removed = c.budgets.remove_budget(target)
@@ -109,12 +109,17 @@ if c.ledger is not None:
     from core import demo_data
 
     d1, d2 = st.columns(2)
+    done = st.session_state.pop("demo_done", None)  # set before the rerun that redraws the tables above
+    if done:
+        st.success(done)
     if d1.button("Fill the ledger with demo data", key="demo_fill"):
         with st.spinner("Writing demo calls…"):
             n = demo_data.generate(c.ledger.engine)
         budgets_changed()
-        st.success(f"Added {n:,} demo calls.")
+        st.session_state["demo_done"] = f"Added {n:,} demo calls."
+        st.rerun()  # the budgets and alerts tables above were drawn before the fill
     if d2.button("Remove demo data", key="demo_remove"):
         n = demo_data.remove(c.ledger.engine)
         budgets_changed()
-        st.success(f"Removed {n:,} demo calls.")
+        st.session_state["demo_done"] = f"Removed {n:,} demo calls."
+        st.rerun()
