@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.budget_alerts import tidy_usd
 from core.quote import cost_on_every_model, price_sheet
 from core.types import Usage
 from pages.widgets import client, require_user, usd
@@ -23,6 +24,8 @@ st.caption("Status: **current** models are offered everywhere; **legacy** and **
            "(the Playground shows them behind a toggle); **retired** ones are refused by the API.")
 st.dataframe(sheet.drop(columns=["in_effect"]), hide_index=True, width="stretch",
              column_config={"effective_from": st.column_config.DateColumn("effective from"),
+                            "cache_write_5m": "cache write (5 min)", "cache_write_1h": "cache write (1 hour)",
+                            "cache_read": "cache read", "long_prompt_band": "long-prompt band",
                             "source": st.column_config.TextColumn("source", width="small")})
 
 st.subheader("Tiers")
@@ -40,7 +43,7 @@ usage = Usage(input_tokens=int(cols[0].number_input("Input tokens", 0, 10_000_00
               cache_read_tokens=int(cols[4].number_input("Cache reads", 0, 10_000_000, 0, step=100)))
 costs = pd.DataFrame(cost_on_every_model(c.pricing, usage, catalogue=c.catalogue))
 costs.insert(1, "cost", [usd(v) for v in costs["cost_usd"]])
-costs["cost_usd"] = [str(v) for v in costs["cost_usd"]]  # the exact decimal, as text (never a float)
+costs["cost_usd"] = [str(tidy_usd(v)) for v in costs["cost_usd"]]  # the exact decimal, as text (never a float)
 st.dataframe(costs, hide_index=True, width="stretch",
              column_config={"cost_usd": st.column_config.TextColumn("exact (USD)"),
                             "price_version": st.column_config.TextColumn("price version")})

@@ -55,7 +55,7 @@ def _chart(fig, key: str, where=st, y_title: str | None = None) -> None:
     if "day" in key or key in ("chart_tokens", "chart_latency"):
         fig.update_xaxes(tickformat="%d %b", title_text="")
     if key == "chart_latency":  # p95 latency dwarfs time to first token: a log axis shows both
-        fig.update_yaxes(type="log")
+        fig.update_yaxes(type="log", dtick=1, tickformat=",.0f")  # 100, 1,000, 10,000: no minor-tick digits
     where.plotly_chart(fig, key=key, config=PLOTLY_CONFIG)
 
 
@@ -123,7 +123,8 @@ else:
                    labels=LABELS, markers=True, title="Latency and time to first token (ms, successful calls)"),
            "chart_latency", b, y_title="Milliseconds (log scale)")
     if len(report.errors):
-        _chart(px.bar(report.errors, x="error_code", y="calls", color="status", labels=LABELS,
+        errs = report.errors.assign(error_code=report.errors["error_code"].fillna("").str.replace("_", " "))
+        _chart(px.bar(errs, x="error_code", y="calls", color="status", labels=LABELS,
                       title="Errors and refusals by code"), "chart_errors")
 
 st.subheader("Budgets this month")
@@ -140,8 +141,10 @@ else:
 
 st.subheader("Most expensive calls")
 st.dataframe(money_table(report.expensive, "cost_usd"), hide_index=True,
+             column_order=[*[k for k in report.expensive.columns if k != "id"], "id"],  # the uuid last
              column_config={"ts": st.column_config.DatetimeColumn(f"time ({tz})", format="YYYY-MM-DD HH:mm:ss"),
-                            "cost_usd": "cost"})
+                            "cost_usd": "cost", **{k: k.replace("_", " ") for k in report.expensive.columns
+                                                   if k not in ("ts", "cost_usd")}})
 
 d1, d2, _ = st.columns([1, 1, 4])
 stem = f"tollgate-usage-{filters.since}-{filters.until}"

@@ -87,8 +87,17 @@ def browser(console):
 
 
 def shot(page, name: str) -> None:
+    """Save the whole page: Streamlit scrolls inside its main area, so the window is made as tall as it."""
     OUTPUT.mkdir(exist_ok=True)
+    size = page.viewport_size
+    tall = page.evaluate("""() => {
+        const boxes = [...document.querySelectorAll('[data-testid="stMain"], [data-testid="stAppScrollToBottomContainer"]')];
+        boxes.forEach(b => b.scrollTo(0, 0));
+        return Math.max(document.body.scrollHeight, ...boxes.map(b => b.scrollHeight)); }""")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(tall), 8000))})
+    time.sleep(0.5)
     page.screenshot(path=str(OUTPUT / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)
 
 
 def test_the_first_visit_to_any_page_shows_only_the_login(console, browser):

@@ -25,11 +25,11 @@ def test_a_404_without_a_body_message_keeps_only_tollgates_text():
 
 
 def test_a_quoted_api_message_is_scrubbed_and_shortened():
-    raw = "model: x has been retired; key sk-ant-api03-abcdefghijklmnop " + "y" * 1000
+    raw = "model: x has been retired; key sk-ant-test-fake-abcdefghijklmnop " + "y" * 1000
     err = errors.from_status(400, "invalid_request_error", api_message=raw)
-    assert "sk-ant-api03" not in err.message and "[redacted]" in err.message
+    assert "abcdefghijklmnop" not in err.message and "[redacted]" in err.message
     assert len(err.message) < 420 and err.message.endswith("…")
-    assert "sk-ant-api03" not in (err.api_message or "")
+    assert "abcdefghijklmnop" not in (err.api_message or "")
 
 
 def test_a_server_error_does_not_quote_the_api():
