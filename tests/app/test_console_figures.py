@@ -180,3 +180,21 @@ def test_the_checklist_in_demo_mode_says_calls_go_to_the_simulator(console):
         str(d.value.to_dict()) for d in at.dataframe)
     assert "simulator" in text
     assert "calls go straight to https://api.anthropic.com" not in text
+
+
+def test_recent_errors_on_health_name_their_time_zone(console, demo_env):
+    import uuid
+
+    from core.ledger.migrations import migrate
+    from core.ledger.schema import calls
+
+    engine = make_engine(os.environ["TOLLGATE_LEDGER_URL"])
+    migrate(engine)
+    with engine.begin() as conn:
+        conn.execute(calls.insert(), [{"id": str(uuid.uuid4()), "ts": datetime.now(UTC).replace(tzinfo=None),
+                                       "user_id": "alice", "model": "claude-haiku-5-5", "status": "error",
+                                       "error_code": "overloaded", "source": "console"}])
+    engine.dispose()
+    at = console("pages/health.py", user="alice")
+    table = next(d for d in at.dataframe if "error_code" in d.value.columns)
+    assert json.loads(table.proto.columns)["ts"]["label"] == "time (UTC)"
