@@ -104,6 +104,7 @@ def test_the_first_visit_to_any_page_shows_only_the_login(console, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(console + "/admin")  # the server's very first session asks for an admin page directly
     page.get_by_role("button", name="Login").wait_for(timeout=WAIT)
+    page.get_by_text("Demo accounts").wait_for(timeout=WAIT)  # drawn just after the form: no race
     assert page.get_by_text("Users & budgets").count() == 0
     assert page.get_by_text("Demo accounts").count() == 1
     shot(page, "0-login")
