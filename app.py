@@ -1,12 +1,16 @@
 """Tollgate console: the router. Log in, show the shared sidebar, then run the chosen page."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages import widgets
 
-st.set_page_config(page_title="Tollgate", page_icon=":material/toll:", layout="wide")
+# A file served by the console itself: a :material/…: icon makes the browser fetch it from an outside host.
+FAVICON = Path(__file__).resolve().parent / "data" / "favicon.png"
+st.set_page_config(page_title="Tollgate", page_icon=str(FAVICON), layout="wide")
 me = widgets.login()
-widgets.sidebar(me)
+refresh_spend = widgets.sidebar(me)
 
 pages = {
     "Use": [st.Page("pages/playground.py", title="Playground", icon=":material/chat:", default=True),
@@ -18,3 +22,4 @@ pages = {
 if me.is_admin:
     pages["Admin"] = [st.Page("pages/admin.py", title="Users & budgets", icon=":material/group:")]
 st.navigation(pages).run()
+refresh_spend()  # after the page: a call it just made is already in the sidebar's spend

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, tzinfo
 
 from core import errors
+from core.money import usd
 
 
 def _clock(now: datetime, seconds: float, tz: tzinfo | None) -> str:
@@ -16,8 +17,8 @@ def advice(err: errors.TollgateError, now: datetime, tz: tzinfo | None = None) -
     """One sentence of what to do next; ``now`` is aware, times are shown in ``tz``."""
     if isinstance(err, errors.BudgetExceeded):
         who = "The organisation's budget" if err.scope == "global" else "Your budget"
-        return (f"{who} has ${err.remaining_usd:.4f} left this month and this call could cost up to "
-                f"${err.needed_usd:.4f}: lower max tokens or shorten the prompt, or ask an admin to raise it.")
+        return (f"{who} has {usd(err.remaining_usd)} left this month and this call could cost up to "
+                f"{usd(err.needed_usd)}: lower max tokens or shorten the prompt, or ask an admin to raise it.")
     if isinstance(err, errors.CircuitOpen):
         return (f"The API is paused after repeated failures until {_clock(now, err.retry_after_s, tz)} "
                 f"(in {err.retry_after_s:.0f} s); send again after that. The Health page shows its state.")

@@ -175,6 +175,9 @@ def prompts_private(f: Facts) -> Result:
 
 def relay_url(f: Facts) -> Result:
     url = f.settings.base_url
+    if not url and not f.settings.keys:  # demo mode: the factory starts the simulator on loopback
+        return WARN, ("Demo mode (no API key): calls go to the built-in simulator on this machine, "
+                      "not to Anthropic. Set an API key to reach https://api.anthropic.com.")
     if not url:
         return PASS, "No ANTHROPIC_BASE_URL: calls go straight to https://api.anthropic.com."
     parts = urlsplit(url)

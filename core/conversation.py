@@ -58,3 +58,13 @@ def to_markdown(turns: list[Turn], *, user: str, system: str | None) -> str:
     total = sum((Decimal(t.cost_usd) for t in turns if t.cost_usd), Decimal(0))
     lines.append(f"Total: ${total}")
     return "\n".join(lines)
+
+
+PREVIEW_CHARS = 80
+
+
+def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """``text`` cut to its first ``limit`` characters plus its length, for echoing a refused prompt."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"

@@ -278,7 +278,9 @@ def generate(engine: Engine, days: int = 90, *, now: datetime | None = None, see
     if replace:
         remove(engine)
     end = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None, microsecond=0)
-    start = (end - timedelta(days=days)).replace(hour=0, minute=0, second=0)
+    # The last of the ``days`` day slots is today (cut at ``end``), so the data reaches now:
+    # charts do not dip at the right edge, and on the 1st the month already has its morning.
+    start = (end - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0)
     weekdays = sum((start + timedelta(days=d)).weekday() < 5 for d in range(days))
     rows = int(calls_per_day * (weekdays + 0.25 * (days - weekdays)))
     written = 0

@@ -3,8 +3,9 @@
 Every error carries a stable ``code`` (safe to branch on and to store in the
 ledger), a ``retryable`` flag, a message an analyst can act on, and the
 upstream ``request_id`` when there is one. Messages never contain an API key:
-``translate`` builds them from the status and error type, not from the SDK's
-text, and ``scrub`` removes anything key-shaped from whatever else we quote.
+``translate`` builds them from the status and error type (quoting the API's own
+``error.message`` for client errors such as a retired model's 404), and ``scrub``
+removes anything key-shaped from whatever we quote.
 """
 
 from __future__ import annotations
@@ -101,9 +102,11 @@ class BudgetExceeded(TollgateError):
 
     def __init__(self, user: str, remaining_usd: Decimal, needed_usd: Decimal,
                  scope: str = "user") -> None:
-        owner = "The organisation's" if scope == "global" else f"User {user!r}'s"
-        super().__init__(f"{owner} monthly budget does not cover this call: "
-                         f"${remaining_usd} left, up to ${needed_usd} needed. "
+        from core.money import usd
+
+        owner = "The organisation's monthly budget" if scope == "global" else f"The monthly budget of {user!r}"
+        super().__init__(f"{owner} does not cover this call: "
+                         f"{usd(remaining_usd)} left, up to {usd(needed_usd)} needed. "
                          "Lower max_tokens, shorten the prompt or ask an admin to raise the budget.")
         self.user = user
         self.remaining_usd = remaining_usd
@@ -171,6 +174,7 @@ class UpstreamError(TollgateError):
     """An error the API (or the network to it) returned."""
 
     retry_after_s: float | None = None  # what the server's retry-after headers asked for
+    api_message: str | None = None  # the API's own error.message (scrubbed), when it sent one
 
 
 class InvalidRequest(UpstreamError):
@@ -296,9 +300,24 @@ def retry_after_seconds(headers) -> float | None:
     return None
 
 
+# Client errors whose own ``error.message`` tells the analyst what is wrong ("model: … has been
+# retired"): it is quoted (scrubbed, shortened) after ours. Other statuses keep our text only.
+_QUOTE_UPSTREAM = frozenset({400, 403, 404, 413, 422})
+_UPSTREAM_MAX = 300  # characters of the API's message quoted
+
+
+def upstream_message(body) -> str | None:
+    """The API's own ``error.message`` from an error body, or None."""
+    if not isinstance(body, dict):
+        return None
+    inner = body.get("error") if isinstance(body.get("error"), dict) else body
+    msg = inner.get("message")
+    return msg.strip() if isinstance(msg, str) and msg.strip() else None
+
+
 def from_status(status: int, error_type: str | None, *, error_code: str | None = None,
-                request_id: str | None = None, headers=None) -> UpstreamError:
-    """Build the typed error for an HTTP status and Anthropic ``error.type``."""
+                request_id: str | None = None, headers=None, api_message: str | None = None) -> UpstreamError:
+    """Build the typed error for an HTTP status and Anthropic ``error.type`` (and the API's own message)."""
     if status == 429 and error_code == "enforced_spend_limit_reached":
         return SpendCapReached(request_id=request_id, status_code=status)
     cls = _BY_STATUS.get(status)
@@ -306,7 +325,12 @@ def from_status(status: int, error_type: str | None, *, error_code: str | None =
         cls = _BY_TYPE.get(error_type)
     if cls is None:
         cls = UpstreamServerError if status >= 500 else InvalidRequest
-    err = cls(request_id=request_id, status_code=status)
+    message = None
+    if api_message and status in _QUOTE_UPSTREAM:
+        quoted = api_message if len(api_message) <= _UPSTREAM_MAX else api_message[:_UPSTREAM_MAX] + "…"
+        message = f"{cls.default_message} The API said: {quoted}"
+    err = cls(message, request_id=request_id, status_code=status)
+    err.api_message = api_message and scrub(api_message)
     err.retry_after_s = retry_after_seconds(headers)
     # A 5xx we know about is retryable even when its type is unexpected.
     if status in RETRYABLE_STATUS and not err.retryable:
@@ -334,7 +358,7 @@ def translate(exc: BaseException) -> TollgateError:
         err = from_status(exc.status_code, getattr(exc, "type", None),
                           error_code=getattr(exc, "error_code", None),
                           request_id=getattr(exc, "request_id", None),
-                          headers=exc.response.headers)
+                          headers=exc.response.headers, api_message=upstream_message(getattr(exc, "body", None)))
         err.__cause__ = None
         return err
     if isinstance(exc, (anthropic.APIResponseValidationError, json.JSONDecodeError)):

@@ -38,6 +38,21 @@ class Catalogue:
     def get(self, model: str) -> ModelInfo | None:
         return self.models.get(self.resolve(model))
 
+    def offered(self, *, legacy: bool = False) -> list[str]:
+        """Models a picker offers: current ones (tier order first), plus legacy and older ones when
+        ``legacy``; retired ones never, since the API answers 404 for them."""
+        allowed = {"current"} | ({"legacy", "older"} if legacy else set())
+        tiered = [m for m in dict.fromkeys(self.tiers.values()) if m in self.models]
+        rank = {"current": 0, "legacy": 1, "older": 2}
+        rest = sorted((m for m in self.models if m not in tiered), key=lambda m: (rank.get(self.models[m].status, 3), m))
+        return [m for m in [*tiered, *rest] if self.models[m].status in allowed]
+
+    def defaults_for_compare(self, n: int = 2) -> list[str]:
+        """``n`` current models of different tiers (cheapest tier first) for a first comparison."""
+        picks = [m for m in dict.fromkeys(self.tiers.values())
+                 if m in self.models and self.models[m].status == "current"]
+        return (picks + [m for m in self.offered() if m not in picks])[:n]
+
     def known(self) -> list[str]:
         """Every name a caller may use: ids and aliases."""
         return sorted([*self.models, *self.aliases])

@@ -51,10 +51,16 @@ def quote(client, prompt: str | None = None, *, user: str, model: str | None = N
                  remaining_usd=remaining, flags=tuple(v.flags))
 
 
-def cost_on_every_model(table: PriceTable, usage: Usage, at=None) -> list[dict]:
-    """The cost of the same token counts on every priced model, cheapest first (the Models calculator)."""
+def cost_on_every_model(table: PriceTable, usage: Usage, at=None, catalogue=None) -> list[dict]:
+    """The cost of the same token counts on every priced model, cheapest first (the Models calculator).
+
+    With ``catalogue``, retired models are left out: nobody can call them, so they must not rank cheapest.
+    """
     out = []
     for model in table.models():
+        info = catalogue.get(model) if catalogue is not None else None
+        if info is not None and info.status == "retired":
+            continue
         priced = table.price(usage, model, at)
         if not priced.unpriced:
             out.append({"model": model, "cost_usd": priced.cost, "price_version": priced.price_version})
@@ -62,12 +68,12 @@ def cost_on_every_model(table: PriceTable, usage: Usage, at=None) -> list[dict]:
 
 
 def price_sheet(table: PriceTable, catalogue, at=None) -> list[dict]:
-    """Every price row (USD per million tokens) with its model's status and whether it applies at ``at``."""
+    """Every price row (USD per million tokens) with its model's catalogue status and whether it applies at ``at``."""
     out = []
     for row in table.rows():
         info = catalogue.get(row.model)
         current = table.row_for(row.model, at)
-        status = "current" if info is not None and info.status == "current" else "legacy"
+        status = info.status if info is not None else "unknown"  # current, legacy, older or retired
         out.append({"model": row.model, "status": status,
                     "tiers": ", ".join(t for t, m in catalogue.tiers.items() if m == row.model),
                     "effective_from": row.effective_from, "in_effect": current is not None and current == row,

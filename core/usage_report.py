@@ -76,6 +76,23 @@ class Filters:
                 "models": None if self.models is None else list(self.models)}
 
 
+def default_period(now: datetime, tz: str, days: int = 30) -> tuple[date, date]:
+    """The last ``days`` local days in ``tz`` up to today there (today in Tokyo is Tokyo's date)."""
+    today = now.astimezone(queries.zone(tz)).date()
+    return today - timedelta(days=days - 1), today
+
+
+def follow_zone(period: tuple[date, date], old_tz: str, new_tz: str, now: datetime) -> tuple[date, date]:
+    """``period`` after the time zone changes: one that ended today in ``old_tz`` ends today in
+    ``new_tz`` (same length, so today's calls stay in it); a period picked by hand is kept."""
+    since, until = period
+    old_today, new_today = (now.astimezone(queries.zone(z)).date() for z in (old_tz, new_tz))
+    if until != old_today:
+        return period
+    shift = new_today - old_today
+    return since + shift, until + shift
+
+
 def scoped(principal, filters: Filters) -> Filters:
     """``filters`` with the user filter replaced by what ``principal`` may see."""
     return dataclasses.replace(filters, users=visible_users(principal, filters.users))

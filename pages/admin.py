@@ -11,7 +11,7 @@ from core.budget_gate import write_snapshot
 from core.budgets import GLOBAL
 from core.errors import TollgateError
 from core.factory import snapshot_path
-from pages.widgets import client, require_user, settings, show_error
+from pages.widgets import client, money_table, require_user, settings, show_error, usd
 
 me = require_user()
 if not me.is_admin:
@@ -78,7 +78,10 @@ st.subheader("Monthly budgets")
 if c.budgets is None:
     st.info("The ledger is off (TOLLGATE_LEDGER_URL=off), so budgets cannot be kept.")
 else:
-    st.dataframe(c.budgets.status(), hide_index=True, width="stretch")
+    money = ("budget_usd", "spent_usd", "reserved_usd", "remaining_usd")
+    st.dataframe(money_table(c.budgets.status(), *money), hide_index=True, width="stretch",
+                 column_config={"user_id": "user", **{k: k.removesuffix("_usd") for k in money},
+                                "pct_used": st.column_config.NumberColumn("used", format="%.1f %%")})
     with st.form("budget"):
         cols = st.columns([2, 1, 1, 1])
         target = cols[0].selectbox("For", [GLOBAL] + [a["username"] for a in accounts],
@@ -89,7 +92,7 @@ else:
             if set_it:
                 admin.set_budget(c.budgets, me, target, amount)
                 budgets_changed()
-                st.toast(f"Budget for {target} set to ${amount} a month.")
+                st.toast(f"Budget for {target} set to {usd(amount)} a month.")
                 st.rerun()
             if remove_it:
                 removed = admin.remove_budget(c.budgets, me, target)
@@ -99,19 +102,27 @@ else:
         except (TollgateError, ValueError) as err:
             st.error(getattr(err, "message", str(err)))
     st.markdown("**Alerts this month**")
-    st.dataframe(c.budgets.alerts(), hide_index=True, width="stretch")
+    st.dataframe(money_table(c.budgets.alerts(), "spent_usd", "budget_usd"), hide_index=True, width="stretch",
+                 column_config={"ts": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+                                "user_id": "user", "threshold_pct": "threshold (%)", "spent_usd": "spent",
+                                "budget_usd": "budget", "webhook_status": "webhook"})
 
 st.subheader("Demo data")
 st.caption("90 days of realistic calls from several users and models, marked as demo data, so every chart has "
            "something to show. Removing deletes only those rows.")
 if c.ledger is not None:
     d1, d2 = st.columns(2)
+    done = st.session_state.pop("demo_done", None)  # set before the rerun that redraws the tables above
+    if done:
+        st.success(done)
     if d1.button("Fill the ledger with demo data", key="demo_fill"):
         with st.spinner("Writing demo calls…"):
             n = admin.fill_demo_data(c.ledger.engine, me)
         budgets_changed()
-        st.success(f"Added {n:,} demo calls.")
+        st.session_state["demo_done"] = f"Added {n:,} demo calls."
+        st.rerun()  # the budgets and alerts tables above were drawn before the fill
     if d2.button("Remove demo data", key="demo_remove"):
         n = admin.remove_demo_data(c.ledger.engine, me)
         budgets_changed()
-        st.success(f"Removed {n:,} demo calls.")
+        st.session_state["demo_done"] = f"Removed {n:,} demo calls."
+        st.rerun()

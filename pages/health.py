@@ -85,7 +85,10 @@ def errors(p: dict) -> None:
     frame = pd.DataFrame(p["rows"])
     if not me.is_admin:
         frame = frame.drop(columns=["key_label"])
-    st.dataframe(frame, hide_index=True, width="stretch")
+    st.dataframe(frame, hide_index=True, width="stretch",
+                 column_config={"ts": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+                                "user_id": "user", "error_code": "error code", "request_id": "request id",
+                                "key_label": "key"})
 
 
 SHOW = {"upstream": upstream, "ledger": ledger, "cache": cache, "limiter": limiter, "breaker": breaker,

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core import conversation
 from core.conversation import Turn
-from core.errors import StreamInterrupted, TollgateError
+from core.errors import StreamInterrupted, TollgateError, ValidationError
 from core.quote import quote
 from core.render import safe_markdown
 from pages.widgets import client, model_label, require_user, show_error, usd
@@ -19,11 +19,14 @@ me = require_user()
 c = client()
 st.title("Playground")
 turns: list[Turn] = st.session_state.setdefault("pg_turns", [])
-models = sorted(c.catalogue.models)
 
 with st.expander("Model and settings", expanded=True):
     left, right = st.columns([2, 1])
-    model = left.selectbox("Model", models, index=models.index(c.options.default_model),
+    legacy = right.toggle("Show legacy models", value=False, key="pg_legacy",
+                          help="Older models that still answer; retired ones are never offered (the API refuses them).")
+    models = c.catalogue.offered(legacy=legacy)
+    default = c.catalogue.resolve(c.options.default_model)
+    model = left.selectbox("Model", models, index=models.index(default) if default in models else 0,
                            format_func=lambda m: model_label(c, m), key="pg_model")
     mode = right.segmented_control("Mode", ["Chat", "Compare"], default="Chat", key="pg_mode") or "Chat"
     cols = st.columns(4)
@@ -97,9 +100,11 @@ def show_stream(s) -> None:
 def send(prompt: str) -> None:
     """One chat turn through the guarded client, streamed or not; errors become an error turn."""
     messages = history() + [{"role": "user", "content": prompt}]
-    turns.append(Turn("user", prompt))
+    mine = Turn("user", prompt)
+    turns.append(mine)
     with st.chat_message("user"):
-        st.markdown(safe_markdown(prompt))
+        echo = st.empty()
+        echo.markdown(safe_markdown(prompt))
     with st.chat_message("assistant"):
         s = None
         try:
@@ -117,6 +122,9 @@ def send(prompt: str) -> None:
             show_error(err)
             return
         except TollgateError as err:
+            if isinstance(err, ValidationError):  # refused before sending: echo only its start and length
+                mine.text = conversation.preview(prompt)
+                echo.text(mine.text)
             turns.append(Turn("error", f"{err.message} ({err.code})"))
             show_error(err)
             return
@@ -145,7 +153,7 @@ if mode == "Chat":
         box = st.empty()
         with box.container(border=True):
             st.markdown("**Ready to send**")
-            st.text(pending[:500] + ("…" if len(pending) > 500 else ""))
+            st.text(conversation.preview(pending, 500))
             ok = show_quote(pending, model)
             b1, b2 = st.columns(2)
             go = b1.button("Send", type="primary", disabled=not ok, key="pg_send")
@@ -166,7 +174,8 @@ if mode == "Chat":
             turns.clear()
             st.rerun()
 else:
-    picked = st.multiselect("Models to compare (2 or 3)", models, default=models[:2], max_selections=3,
+    picked = st.multiselect("Models to compare (2 or 3)", models, default=c.catalogue.defaults_for_compare(2),
+                            max_selections=3,
                             format_func=lambda m: model_label(c, m), key="pg_compare_models")
     prompt = st.text_area("Prompt", key="pg_compare_prompt", height=120)
     for m in picked:

@@ -1,6 +1,5 @@
 """Usage & cost: spend, calls, tokens, cache, errors and latency against the previous period; budgets; what-if."""
 
-from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import plotly.express as px
@@ -9,7 +8,7 @@ import streamlit as st
 from core import usage_report
 from core.errors import TollgateError
 from core.render import plain, plotly_safe
-from pages.widgets import client, require_user, show_error, usd
+from pages.widgets import client, money_table, require_user, show_error, usd
 
 ZONES = ("UTC", "Europe/London", "Europe/Paris", "America/New_York", "America/Chicago", "America/Los_Angeles",
          "Asia/Kolkata", "Asia/Tokyo", "Australia/Sydney")
@@ -40,17 +39,25 @@ def _fmt(kind: str, v, delta: bool = False) -> str | None:
                    if not delta else f"{a * 100:.1f} pts", "ms": lambda: f"{a:,.0f} ms"}[kind]()
 
 
-LABELS = {"spend_usd": "USD", "day": "", "user": "", "error_code": "", "value": "", "variable": "",
-          "calls": "calls"}
+LABELS = {"spend_usd": "Spend (USD)", "day": "Day", "user": "User", "error_code": "Error code", "value": "",
+          "variable": "", "calls": "Calls", "model": "Model", "status": "Outcome"}
+SERIES = {"input_tokens": "Input tokens", "output_tokens": "Output tokens", "p50_latency_ms": "Latency p50",
+          "p95_latency_ms": "Latency p95", "p50_ttft_ms": "First token p50", "p95_ttft_ms": "First token p95"}
+PLOTLY_CONFIG = {"displayModeBar": False}  # the toolbar covers the title on a phone; nothing here needs it
 
 
-def _chart(fig, key: str, where=st) -> None:
-    fig.update_layout(margin={"t": 48, "b": 8}, legend_title_text="")
+def _chart(fig, key: str, where=st, y_title: str | None = None) -> None:
+    # Legend in a row under the plot: at the side it takes half the width of a narrow chart.
+    fig.update_layout(margin={"t": 48, "b": 8, "l": 8, "r": 8}, legend_title_text="",
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.2, "xanchor": "left", "x": 0})
+    fig.for_each_trace(lambda t: t.update(name=SERIES.get(t.name, t.name)))
+    if y_title is not None:
+        fig.update_yaxes(title_text=y_title)
     if "day" in key or key in ("chart_tokens", "chart_latency"):
-        fig.update_xaxes(tickformat="%d %b")
+        fig.update_xaxes(tickformat="%d %b", title_text="")
     if key == "chart_latency":  # p95 latency dwarfs time to first token: a log axis shows both
-        fig.update_yaxes(type="log")
-    where.plotly_chart(plotly_safe(fig), key=key)  # user ids and other labels as text, never HTML
+        fig.update_yaxes(type="log", dtick=1, tickformat=",.0f")  # 100, 1,000, 10,000: no minor-tick digits
+    where.plotly_chart(plotly_safe(fig), key=key, config=PLOTLY_CONFIG)  # user ids as text, never HTML
 
 
 me = require_user()
@@ -76,8 +83,18 @@ default_tz = c.settings.budget_tz if c.settings is not None else "UTC"
 zones = [default_tz, *[z for z in ZONES if z != default_tz]]
 f1, f2, f3, f4 = st.columns([2, 1, 2, 2])
 tz = f2.selectbox("Time zone", zones, key="usage_tz")
-today = c.clock.now().astimezone(ZoneInfo(tz)).date()
-period = f1.date_input("Period", (today - timedelta(days=29), today), max_value=today, key="usage_period")
+now = c.clock.now()
+today = now.astimezone(ZoneInfo(tz)).date()
+# The period is in session state (not the widget's default), so a zone change can move it:
+# "the last 30 days" in Tokyo ends on Tokyo's today, or today's calls there would vanish.
+was = st.session_state.get("usage_period_tz")
+picked = st.session_state.get("usage_period")
+if picked is None or not isinstance(picked, tuple | list) or len(picked) == 0:
+    st.session_state["usage_period"] = usage_report.default_period(now, tz)
+elif was is not None and was != tz and len(picked) == 2:
+    st.session_state["usage_period"] = usage_report.follow_zone(tuple(picked), was, tz, now)
+st.session_state["usage_period_tz"] = tz
+period = f1.date_input("Period", max_value=today, key="usage_period")
 if not isinstance(period, tuple) or len(period) != 2:
     st.info("Pick the last day of the period.")
     st.stop()
@@ -102,12 +119,13 @@ else:
     _chart(px.bar(report.spend_by_user, x="user", y="spend_usd", labels=LABELS, title="Spend by user (USD)"),
            "chart_spend_user", b)
     _chart(px.line(report.tokens_by_day, x="day", y=["input_tokens", "output_tokens"], labels=LABELS,
-                   markers=True, title="Tokens per day"), "chart_tokens", a)
+                   markers=True, title="Tokens per day"), "chart_tokens", a, y_title="Tokens")
     _chart(px.line(report.latency_by_day, x="day", y=["p50_latency_ms", "p95_latency_ms", "p50_ttft_ms", "p95_ttft_ms"],
                    labels=LABELS, markers=True, title="Latency and time to first token (ms, successful calls)"),
-           "chart_latency", b)
+           "chart_latency", b, y_title="Milliseconds (log scale)")
     if len(report.errors):
-        _chart(px.bar(report.errors, x="error_code", y="calls", color="status", labels=LABELS,
+        errs = report.errors.assign(error_code=report.errors["error_code"].fillna("").str.replace("_", " "))
+        _chart(px.bar(errs, x="error_code", y="calls", color="status", labels=LABELS,
                       title="Errors and refusals by code"), "chart_errors")
 
 st.subheader("Budgets this month")
@@ -123,7 +141,11 @@ else:
                     f"({row.pct_used:.0f} %), {usd(row.reserved_usd)} reserved · alert: **{row.alert}**")
 
 st.subheader("Most expensive calls")
-st.dataframe(report.expensive, hide_index=True)
+st.dataframe(money_table(report.expensive, "cost_usd"), hide_index=True,
+             column_order=[*[k for k in report.expensive.columns if k != "id"], "id"],  # the uuid last
+             column_config={"ts": st.column_config.DatetimeColumn(f"time ({tz})", format="YYYY-MM-DD HH:mm:ss"),
+                            "cost_usd": "cost", **{k: k.replace("_", " ") for k in report.expensive.columns
+                                                   if k not in ("ts", "cost_usd")}})
 
 d1, d2, _ = st.columns([1, 1, 4])
 stem = f"tollgate-usage-{filters.since}-{filters.until}"
@@ -137,7 +159,7 @@ st.subheader("What if")
 st.caption("Re-price the calls above as if they had gone to another model, or to another tier mapping. "
            "Nothing stored changes.")
 how = st.radio("Re-price as", ["One model for everything", "Another tier mapping"], horizontal=True, key="wi_how")
-priced = c.pricing.models()
+priced = [m for m in c.pricing.models() if getattr(c.catalogue.get(m), "status", None) != "retired"]
 if how == "One model for everything":
     target = st.columns(2)[0].selectbox("Model", priced, index=None, placeholder="Choose a model", key="wi_model")
     mapping = usage_report.all_on(target, filters.models or model_opts) if target else None
@@ -153,6 +175,6 @@ if mapping:
     m1.metric("As recorded", usd(w.original_usd))
     m2.metric("Re-priced", usd(w.new_usd))
     m3.metric("Difference", _fmt("usd", w.difference_usd, delta=True), delta_color="off")
-    st.dataframe(w.by_model, hide_index=True)
+    st.dataframe(money_table(w.by_model, "original_cost_usd", "new_cost_usd", "difference_usd"), hide_index=True)
 elif mapping is not None:
     st.caption("That mapping is today's: nothing to re-price.")

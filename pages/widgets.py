@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from core import auth, sessions
+from core import auth, money, sessions
 from core.advice import advice
 from core.clock import SystemClock
 from core.config import Settings, load_settings
 from core.errors import TollgateError
+from core.render import plain
 from core.factory import build_client
 from core.lockout import LoginGuard, attempts_for
 
@@ -189,23 +190,36 @@ def require_user() -> auth.Principal:
     return me
 
 
-def sidebar(me: auth.Principal) -> None:
-    """Who is logged in, their month-to-date spend and budget left, demo mode, log out."""
+def _spend(slot, me: auth.Principal) -> None:
+    """Fill ``slot`` with the user's month-to-date spend and budget left, as the ledger says now."""
+    c = client()
+    with slot.container():
+        try:
+            spent, left = c.budgets.spent(me.username), c.budgets.remaining(me.username)
+        except Exception:  # noqa: BLE001 - the ledger may be down; the Health page says why
+            st.caption("Month-to-date spend unavailable (ledger unreachable).")
+        else:
+            st.metric("Spent this month", usd(spent))
+            st.metric("Budget left", "no budget set" if left is None else usd(left))
+
+
+def sidebar(me: auth.Principal):
+    """Who is logged in, their month-to-date spend and budget left, demo mode, log out.
+
+    Returns a callable that re-reads the spend: call it after the page ran, so a call the
+    page just made is already counted (the slot keeps its place above the demo notice).
+    """
     c = client()
     with st.sidebar:
-        st.markdown(f"**{me.name}** · `{me.username}` · {me.role}")
-        if c.budgets is not None:
-            try:
-                spent, left = c.budgets.spent(me.username), c.budgets.remaining(me.username)
-            except Exception:  # noqa: BLE001 - the ledger may be down; the Health page says why
-                st.caption("Month-to-date spend unavailable (ledger unreachable).")
-            else:
-                st.metric("Spent this month", usd(spent))
-                st.metric("Budget left", "no budget set" if left is None else usd(left))
+        st.markdown(f"**{plain(me.name)}** · {plain(me.username)} · {me.role}")
+        slot = st.empty() if c.budgets is not None else None
+        if slot is not None:
+            _spend(slot, me)
         if c.demo:
             st.info("Demo mode: calls go to the built-in simulator; costs are what the real API would charge.",
                     icon=":material/science:")
         st.button("Log out", key="tg_logout", on_click=log_out)
+    return (lambda: _spend(slot, me)) if slot is not None else (lambda: None)
 
 
 def show_error(err: TollgateError) -> None:
@@ -218,10 +232,17 @@ def show_error(err: TollgateError) -> None:
 
 
 def usd(amount) -> str:
-    """A dollar amount for display: exact figures stay in the ledger; six decimals fit a metric."""
-    if amount is None:
-        return "—"
-    return f"${amount:,.6f}" if amount < 1 else f"${amount:,.2f}"
+    """A dollar amount for display (core.money.usd): exact figures stay in the ledger and exports."""
+    return money.usd(amount)
+
+
+def money_table(df, *columns: str):
+    """A copy of ``df`` for display with the money ``columns`` as $ text (exact values stay in downloads)."""
+    out = df.copy()
+    for col in columns:
+        if col in out.columns:
+            out[col] = [usd(v) for v in out[col]]
+    return out
 
 
 def model_label(c, model: str) -> str:

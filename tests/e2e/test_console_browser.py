@@ -87,14 +87,24 @@ def browser(console):
 
 
 def shot(page, name: str) -> None:
+    """Save the whole page: Streamlit scrolls inside its main area, so the window is made as tall as it."""
     OUTPUT.mkdir(exist_ok=True)
+    size = page.viewport_size
+    tall = page.evaluate("""() => {
+        const boxes = [...document.querySelectorAll('[data-testid="stMain"], [data-testid="stAppScrollToBottomContainer"]')];
+        boxes.forEach(b => b.scrollTo(0, 0));
+        return Math.max(document.body.scrollHeight, ...boxes.map(b => b.scrollHeight)); }""")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(tall), 8000))})
+    time.sleep(0.5)
     page.screenshot(path=str(OUTPUT / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)
 
 
 def test_the_first_visit_to_any_page_shows_only_the_login(console, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(console + "/admin")  # the server's very first session asks for an admin page directly
     page.get_by_role("button", name="Login").wait_for(timeout=WAIT)
+    page.get_by_text("Demo accounts").wait_for(timeout=WAIT)  # drawn just after the form: no race
     assert page.get_by_text("Users & budgets").count() == 0
     assert page.get_by_text("Demo accounts").count() == 1
     shot(page, "0-login")
@@ -128,6 +138,13 @@ def test_log_in_chat_with_a_streamed_answer_then_see_usage_charts(console, brows
     assert len(grown) >= 3, f"the answer did not stream: lengths seen {grown}"
     caption = page.get_by_text("request req_").inner_text()
     assert "$" in caption and " out" in caption and "first token" in caption
+    # The sidebar's spend is read after the page ran: the call just made is in it.
+    metric = page.get_by_test_id("stSidebar").get_by_test_id("stMetricValue").first
+    deadline = time.monotonic() + 10  # the page's script may still be drawing below the answer
+    while time.monotonic() < deadline and metric.inner_text() == "$0.00":
+        time.sleep(0.2)
+    spent = metric.inner_text()
+    assert spent == caption.split(" · ")[0] and spent != "$0.00", (spent, caption)
     shot(page, "2-playground-answer")
 
     page.get_by_role("link", name="Usage & cost").click()
@@ -145,4 +162,53 @@ def test_log_in_chat_with_a_streamed_answer_then_see_usage_charts(console, brows
         time.sleep(0.5)  # let charts and tables settle before the picture
         assert page.get_by_test_id("stException").count() == 0, f"{link} shows an exception"
         shot(page, name)
+    page.close()
+
+
+def test_the_favicon_is_served_by_the_console_itself(console, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    outside = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((console, "data:")) else None)
+    page.goto(console)
+    page.get_by_role("button", name="Login").wait_for(timeout=WAIT)
+    time.sleep(1)  # the favicon is set once the page config arrives
+    icon = page.eval_on_selector("link[rel='shortcut icon']", "e => e.href")
+    assert icon.startswith((console, "data:")), icon
+    assert not outside, outside  # nothing is fetched from another host (works offline)
+    page.close()
+
+
+PAGES = [("Playground", "playground", "Playground"), ("Models & prices", "models", "Calculator"),
+         ("Usage & cost", "usage", "Most expensive calls"), ("Health", "health", "Overall"),
+         ("Checklist", "checklist", "Checklist"), ("Users & budgets", "admin", "Accounts")]
+
+
+def test_every_page_at_desktop_and_phone_width(console, browser):
+    """Screenshots of each page at 1440 and 390 px wide (tests/e2e/output/NAME-1440.png, NAME-390.png)."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(console)
+    page.get_by_role("button", name="Login").wait_for(timeout=WAIT)
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 1000 if width > 800 else 844})
+        time.sleep(0.5)
+        shot(page, f"login-{width}")
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    page.get_by_label("Username").fill("admin")
+    page.get_by_role("textbox", name="Password").fill("tollgate-demo")
+    page.get_by_role("button", name="Login").click()
+    page.get_by_role("heading", name="Playground").wait_for(timeout=WAIT)
+    page.get_by_role("link", name="Users & budgets").click()
+    page.get_by_role("button", name="Fill the ledger with demo data").click()
+    page.get_by_text("demo calls.").wait_for(timeout=60_000)
+    for link, name, marker in PAGES:
+        page.set_viewport_size({"width": 1440, "height": 1000})
+        page.get_by_role("link", name=link).click()
+        page.get_by_text(marker).first.wait_for(timeout=WAIT)
+        if name == "usage":
+            page.get_by_test_id("stPlotlyChart").first.locator(".main-svg").first.wait_for(timeout=WAIT)
+        for width in (1440, 390):
+            page.set_viewport_size({"width": width, "height": 1000 if width > 800 else 844})
+            time.sleep(1.0)  # let charts and tables re-lay themselves out
+            assert page.get_by_test_id("stException").count() == 0, f"{link} shows an exception"
+            shot(page, f"{name}-{width}")
     page.close()

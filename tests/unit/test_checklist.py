@@ -126,7 +126,12 @@ def test_prompts_private():
     ("http://localhost:8787", WARN), ("http://relay.corp.example", FAIL), ("http://10.0.0.5:8080", FAIL),
 ])
 def test_relay_url(url, expected):
-    assert status(cl.relay_url, Settings(base_url=url)) == expected
+    assert status(cl.relay_url, Settings(base_url=url, keys=(key(),))) == expected
+
+
+def test_relay_url_in_demo_mode_says_calls_go_to_the_simulator():
+    state, reason = cl.relay_url(facts(Settings(base_url=None, keys=())))
+    assert state == WARN and "simulator" in reason and "go straight to" not in reason
 
 
 @pytest.mark.parametrize("auth, expected", [

@@ -62,6 +62,10 @@ def test_the_calculator_prices_every_model_cheapest_first():
     usage = Usage(input_tokens=1_000_000, output_tokens=100_000, cache_read_tokens=500_000)
     rows = cost_on_every_model(table, usage)
     assert [r["model"] for r in rows] == sorted(table.models(), key=lambda m: (table.price(usage, m).cost, m))
+    callable_rows = cost_on_every_model(table, usage, catalogue=default_catalogue())
+    retired = {m for m, i in default_catalogue().models.items() if i.status == "retired"}
+    assert [r["model"] for r in callable_rows] == [r["model"] for r in rows if r["model"] not in retired]
+    assert retired & {r["model"] for r in rows}  # there was something to leave out
     assert all(r["cost_usd"] == table.price(usage, r["model"]).cost for r in rows)
     assert [r["cost_usd"] for r in rows] == sorted(r["cost_usd"] for r in rows)
 
@@ -70,6 +74,6 @@ def test_the_price_sheet_marks_the_row_in_effect_and_the_model_status():
     sheet = price_sheet(default_price_table(), default_catalogue())
     in_effect = [r for r in sheet if r["in_effect"]]
     assert len({r["model"] for r in in_effect}) == len(in_effect) == len(default_price_table().models())
-    assert {r["status"] for r in sheet} == {"current", "legacy"}
+    assert {r["status"] for r in sheet} == {"current", "legacy", "older", "retired"}  # the catalogue's own
     haiku = next(r for r in in_effect if r["model"] == "claude-haiku-5-5")
     assert haiku["tiers"] == "simple" and haiku["long_prompt_band"]
