@@ -16,9 +16,9 @@ from core.advice import advice
 from core.clock import SystemClock
 from core.config import Settings, load_settings
 from core.errors import TollgateError
-from core.render import plain
 from core.factory import build_client
 from core.lockout import LoginGuard, attempts_for
+from core.render import plain
 
 PRINCIPAL = "tollgate_principal"
 # This browser session's login (the names streamlit-authenticator used, kept for tests and tools).
