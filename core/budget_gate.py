@@ -65,9 +65,9 @@ class BudgetGate:
 
     def _open(self) -> None:
         """Once, before budgets are read: migrate, replay the spool, apply the budget file."""
-        if self._ready or self.clock.monotonic() < self._next_try:
+        if self._ready:
             return
-        with self._lock:
+        with self._lock:  # a call arriving while another opens waits for it: the tables may not exist yet
             if self._ready or self.clock.monotonic() < self._next_try:
                 return
             self._next_try = self.clock.monotonic() + REOPEN_EVERY_S
