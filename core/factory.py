@@ -100,6 +100,7 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
                             max_entries=settings.cache_max_entries, clock=clock)
     if engine is not None:  # built here, so closed here (the simulator too, via closers)
         closers.append(engine.dispose)
+        closers.append(ledger.close)  # closers run in reverse: the journal is settled before the engine goes
     gate = None if budgets is None else BudgetGate(
         budgets=budgets, ledger=ledger, pricing=pricing, clock=clock, margin=settings.estimate_margin,
         budget_file=settings.budget_file, snapshot_path=snapshot_path(settings))
