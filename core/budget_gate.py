@@ -97,9 +97,9 @@ class BudgetGate:
         """A reservation (None when no budget applies); raises BudgetExceeded, NotConfigured, LedgerUnavailable."""
         self._open()
         try:
-            if self.ledger is not None and self.ledger.spool.pending():
-                # Spooled costs count against budgets only once they are in the ledger: replay first.
-                self.ledger.replay_spool()
+            if self.ledger is not None:
+                # In the background: a spooled call's reservation stays held until its row lands.
+                self.ledger.replay_soon()
             worst = self.worst_case(call, v, max_tokens)
             if worst is None:
                 if self.budgets.get_budget(call.user) is not None or self.budgets.get_budget("*") is not None:

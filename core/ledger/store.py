@@ -159,10 +159,14 @@ class Ledger:
 
     def close(self) -> None:
         """Wait for a background replay and remove this process's journal if all of it is stored."""
+        self.wait_for_replay()
+        self.journal.close()
+
+    def wait_for_replay(self, timeout_s: float = 60.0) -> None:
+        """Return once a background replay started by ``replay_soon`` has ended (or after ``timeout_s``)."""
         replayer = self._replayer
         if replayer is not None:
-            replayer.join(timeout=60)
-        self.journal.close()
+            replayer.join(timeout=timeout_s)
 
     def record(self, rec: CallRecord) -> str:
         """Store one call durably (database, else spool) and return its id.
