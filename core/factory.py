@@ -43,7 +43,7 @@ def build_stores(settings: Settings, clock: Clock):
     from core.ledger.store import Ledger
 
     engine = make_engine(settings.ledger_url)
-    ledger = Ledger(engine, Spool(settings.spool_path), clock=clock)
+    ledger = Ledger(engine, Spool(settings.spool_path), clock=clock, journal_sync_ms=settings.journal_sync_ms)
     budgets = BudgetBook(engine, tz=settings.budget_tz, thresholds=settings.budget_thresholds, clock=clock,
                          webhook_url=settings.budget_webhook_url, reservation_ttl_s=settings.reservation_ttl_s)
     return ledger, budgets, engine

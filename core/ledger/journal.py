@@ -2,8 +2,10 @@
 
 A caller appends its record's line and returns only once the line is fsync'd; callers arriving
 while one fsync runs share the next one (group commit), so N concurrent hits cost about one fsync.
+With ``sync_ms`` > 0 a line is only written before append returns (a killed process keeps it; the
+OS holds it) and a thread fsyncs every ``sync_ms``: an OS crash may lose that window.
 The background writer then puts the records in the ledger and reports them ``done``; once every
-line in the file is stored, the file is truncated. Each process owns one file,
+line in the file is stored (and it holds 1 MiB), the file is truncated; at close it is removed. Each process owns one file,
 ``<spool>.journal.<pid>-<token>``, under an exclusive ``flock`` for as long as it lives: a journal
 whose lock can be taken belongs to a dead process and is replayed by ``drain_orphans`` (the
 ledger inserts if absent by id, so a line replayed twice still lands once).
@@ -16,10 +18,12 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("tollgate.ledger")
+TRUNCATE_AT_BYTES = 1 << 20  # emptied once all stored and this big: truncating every batch doubled a hit's fsync
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -38,8 +42,11 @@ def _read_all(fd: int) -> bytes:
 class Journal:
     """This process's journal beside ``spool_path``; the file is created at the first append."""
 
-    def __init__(self, spool_path: str | Path) -> None:
+    def __init__(self, spool_path: str | Path, *, sync_ms: float = 0.0) -> None:
         spool_path = Path(spool_path)
+        self.sync_s = max(0.0, sync_ms) / 1000  # 0: fsync before append returns; else within this long
+        self._dirty = False  # written but not fsync'd yet (sync_s > 0 only)
+        self._syncer: threading.Thread | None = None
         self.dir, self.prefix = spool_path.parent, spool_path.name + ".journal."
         self.path: Path | None = None
         self._fd: int | None = None
@@ -53,6 +60,7 @@ class Journal:
         self._written = 0  # lines in the file since it was last emptied
         self._done = 0  # of those, lines the ledger has stored
         self._torn = False  # a failed write may have left half a line
+        self._bytes = 0  # size of the file
 
     def append(self, line: str) -> None:
         """Make ``line`` durable before returning (OSError if the disk refused it)."""
@@ -88,11 +96,36 @@ class Journal:
                 data, self._torn = b"\n" + data, False  # never glue a line onto a half-written one
             try:
                 _write_all(self._fd, data)
-                os.fsync(self._fd)
+                if self.sync_s:
+                    self._dirty = True
+                    self._start_syncer()
+                else:
+                    os.fsync(self._fd)
             except OSError:
                 self._torn = True
                 raise
             self._written += lines
+            self._bytes += len(data)
+
+    def _start_syncer(self) -> None:
+        if self._syncer is None:
+            self._syncer = threading.Thread(target=self._sync_loop, name="tollgate-journal-sync", daemon=True)
+            self._syncer.start()
+
+    def _sync_loop(self) -> None:
+        """With sync_ms > 0: fsync what was written, every sync_ms, while the file is open."""
+        while True:
+            time.sleep(self.sync_s)
+            with self._io:
+                if self._fd is None:
+                    self._syncer = None
+                    return
+                if self._dirty:
+                    self._dirty = False
+                    try:
+                        os.fsync(self._fd)
+                    except OSError as exc:
+                        log.error("ledger journal %s: fsync failed (%s)", self.path, type(exc).__name__)
 
     def _open(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -110,9 +143,9 @@ class Journal:
         """``lines`` journaled records are now in the ledger (or its spool); empty the file when all are."""
         with self._io:
             self._done += lines
-            if self._fd is not None and self._done >= self._written:
+            if self._fd is not None and self._done >= self._written and self._bytes >= TRUNCATE_AT_BYTES:
                 os.ftruncate(self._fd, 0)  # not fsync'd: lines that reappear after a crash land once anyway
-                self._written = self._done = 0
+                self._written = self._done = self._bytes = 0
 
     def close(self) -> bool:
         """Remove the file if every line in it is stored; True when nothing is left behind."""
@@ -122,8 +155,8 @@ class Journal:
             if self._done < self._written:
                 return False  # kept: the next start replays it
             os.unlink(self.path)
-            os.close(self._fd)
-            self._fd, self.path, self._written, self._done = None, None, 0, 0
+            os.close(self._fd)  # a syncer sees the file closed and ends
+            self._fd, self.path, self._written, self._done, self._bytes = None, None, 0, 0, 0
             return True
 
     def drain_orphans(self, handle: Callable[[list[str]], None]) -> int:

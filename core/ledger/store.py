@@ -66,7 +66,7 @@ class Ledger:
     """Records calls into ``engine`` (schema migrated on first use), spooling on any fault."""
 
     def __init__(self, engine: Engine, spool: Spool | None = None, clock: Clock | None = None, *,
-                 retry_after_s: float = 5.0, sleep=time.sleep) -> None:
+                 retry_after_s: float = 5.0, sleep=time.sleep, journal_sync_ms: float = 0.0) -> None:
         self.engine = engine
         self.sleep = sleep  # waits between retries of a write conflict
         self.spool = spool if spool is not None else Spool()
@@ -80,7 +80,7 @@ class Ledger:
         self._schema_lock = threading.Lock()
         self._replay_lock = threading.Lock()
         self._down_until: float | None = None
-        self.journal = Journal(self.spool.path)  # $0 records, durable before the caller returns
+        self.journal = Journal(self.spool.path, sync_ms=journal_sync_ms)  # $0 records, before they return
         self._replayer: threading.Thread | None = None
         self._replayer_guard = threading.Lock()
 

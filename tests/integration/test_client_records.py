@@ -28,7 +28,8 @@ HITS = textwrap.dedent("""
     from core.factory import build_client
 
     settings = load_settings(env={}, load_keys=False, ledger_url=sys.argv[1], spool_path=sys.argv[2],
-                             cache="memory", log_level="error", sim_ttft_s=0.0, sim_tokens_per_s=0.0)
+                             cache="memory", log_level="error", sim_ttft_s=0.0, sim_tokens_per_s=0.0,
+                             journal_sync_ms=float(sys.argv[4]))
     client = build_client(settings, source="library")
     lock = threading.Lock()
 
@@ -63,9 +64,10 @@ def ledger_url(request, tmp_path):
     return request.getfixturevalue("pg_url")
 
 
-def _run(url: str, spool: Path, per_thread: int) -> subprocess.Popen:
+def _run(url: str, spool: Path, per_thread: int, sync_ms: float = 0) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", HITS, url, str(spool), str(per_thread)], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-c", HITS, url, str(spool), str(per_thread), str(sync_ms)],
+                            cwd=ROOT, env=env,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -89,8 +91,17 @@ def _rows_once(url: str, spool: Path, ids: list[str]) -> int:
 
 
 def test_sigkill_mid_burst_of_cache_hits_loses_no_returned_outcome(ledger_url, tmp_path):
+    _kill_mid_burst_then_count(ledger_url, tmp_path, sync_ms=0)
+
+
+def test_sigkill_with_batched_journal_fsync_loses_no_returned_outcome(tmp_path):
+    """TOLLGATE_JOURNAL_SYNC_MS > 0: the line is written before the hit returns, so a killed process keeps it."""
+    _kill_mid_burst_then_count(f"duckdb:///{tmp_path / 'ledger.duckdb'}", tmp_path, sync_ms=50)
+
+
+def _kill_mid_burst_then_count(ledger_url: str, tmp_path: Path, *, sync_ms: float) -> None:
     spool = tmp_path / "ledger.spool"
-    proc = _run(ledger_url, spool, 100_000)
+    proc = _run(ledger_url, spool, 100_000, sync_ms)
     ids: list[str] = []
     try:
         while len(ids) < 300:
