@@ -75,9 +75,9 @@ class BudgetGate:
 
     def _open(self) -> None:
         """Once, before budgets are read: migrate, replay the spool, apply the budget file."""
-        if self._ready or self.clock.monotonic() < self._next_try:
+        if self._ready:
             return
-        with self._lock:
+        with self._lock:  # a call arriving while another opens waits for it: the tables may not exist yet
             if self._ready or self.clock.monotonic() < self._next_try:
                 return
             self._next_try = self.clock.monotonic() + REOPEN_EVERY_S
@@ -167,9 +167,9 @@ class BudgetGate:
         """
         self._open()
         try:
-            if self.ledger is not None and self.ledger.spool.pending():
-                # Spooled costs count against budgets only once they are in the ledger: replay first.
-                self.ledger.replay_spool()
+            if self.ledger is not None:
+                # In the background: a spooled call's reservation stays held until its row lands.
+                self.ledger.replay_soon()
             reservation = self._hold(call, v, max_tokens)
         except (SQLAlchemyError, OSError, LedgerUnavailable) as exc:
             if self._known_unbudgeted(call.user):

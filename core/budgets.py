@@ -11,6 +11,7 @@ database serialises the check-and-insert. Months are calendar months in the budg
 from __future__ import annotations
 
 import threading
+import time
 import tomllib
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
@@ -149,7 +150,8 @@ class BudgetBook:
 
     def __init__(self, engine: Engine, *, tz: str = "UTC", thresholds: Iterable[int] = (50, 80, 100),
                  reservation_ttl_s: float = 900, clock: Clock, webhook_url: str | None = None,
-                 post: Callable[[str, dict], object] | None = None) -> None:
+                 post: Callable[[str, dict], object] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         if reservation_ttl_s <= 0:
             raise ValueError("reservation_ttl_s must be positive (seconds).")
         self._engine, self._clock, self._pg = engine, clock, engine.dialect.name == "postgresql"
@@ -158,6 +160,7 @@ class BudgetBook:
         self._ttl = timedelta(seconds=reservation_ttl_s)
         self.webhook_url, self._post = webhook_url, post or budget_alerts.post_json
         self._last_purge: datetime | None = None
+        self._sleep = sleep  # between retries of a write conflict
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -183,6 +186,7 @@ class BudgetBook:
             except DBAPIError as exc:
                 if attempt == _CONFLICT_RETRIES - 1 or not _is_conflict(exc):
                     raise
+                self._sleep(min(0.005 * 2 ** attempt, 0.25))  # let the other writer finish, then run again
         raise AssertionError("unreachable")
 
     def _budgets(self, conn: Connection, users: Iterable[str], *, lock: bool = False) -> dict[str, Decimal]:

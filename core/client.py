@@ -7,11 +7,13 @@ Built only by ``core.factory.build_client``; every collaborator is injected.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
 import random
 import uuid
+import weakref
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -25,6 +27,21 @@ from core.stream import GuardedStream
 from core.types import STATUS_CACHED, CallResult
 
 log = logging.getLogger("tollgate")
+_OPEN: weakref.WeakSet = weakref.WeakSet()  # clients not closed yet
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """A script that ends without close(): store its queued records and close its database.
+
+    Registered when this module is imported, so it runs after every atexit hook registered later.
+    Without it, a DuckDB connection torn down at interpreter finalisation aborts the process.
+    """
+    for client in list(_OPEN):
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001 - exiting anyway: close the others
+            log.exception("closing a guarded client at exit failed")
 
 
 @dataclass(frozen=True)
@@ -60,6 +77,7 @@ class GuardedClient:
         self.demo = settings is not None and not settings.keys  # no key: calls go to the simulator
         self.closers: list = closers if closers is not None else []  # what the factory started for us
         self.gate = gate
+        _OPEN.add(self)
 
     # --- public API -------------------------------------------------------------------------
 
@@ -102,6 +120,7 @@ class GuardedClient:
 
     def close(self) -> None:
         """Stop what the factory started for this client and flush background records."""
+        _OPEN.discard(self)
         registry.unregister(self)
         self.recorder.close()
         for closer in reversed(self.closers):

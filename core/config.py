@@ -116,6 +116,9 @@ class Settings:
         _opt_str)
     spool_path: str = var("TOLLGATE_SPOOL_PATH", str(ROOT / "data" / "spool" / "ledger.spool"),
         "Append-only file that holds records while the ledger is unreachable.")
+    journal_sync_ms: float = var("TOLLGATE_JOURNAL_SYNC_MS", 0.0,
+        "0: a cache hit or refusal is fsync'd to the journal before it returns; N > 0: written before it "
+        "returns (survives a killed process), fsync'd within N ms (an OS crash may lose those).", float)
     store_prompts: bool = var("TOLLGATE_STORE_PROMPTS", False,
         "Store prompt text in the ledger (off: only its SHA-256).", _bool)
     budget_file: str | None = var("TOLLGATE_BUDGET_FILE", None, "TOML file of monthly budgets to load.",

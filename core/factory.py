@@ -43,7 +43,7 @@ def build_stores(settings: Settings, clock: Clock):
     from core.ledger.store import Ledger
 
     engine = make_engine(settings.ledger_url)
-    ledger = Ledger(engine, Spool(settings.spool_path), clock=clock)
+    ledger = Ledger(engine, Spool(settings.spool_path), clock=clock, journal_sync_ms=settings.journal_sync_ms)
     budgets = BudgetBook(engine, tz=settings.budget_tz, thresholds=settings.budget_thresholds, clock=clock,
                          webhook_url=settings.budget_webhook_url, reservation_ttl_s=settings.reservation_ttl_s)
     return ledger, budgets, engine
@@ -104,6 +104,7 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
                             max_entries=settings.cache_max_entries, clock=clock)
     if engine is not None:  # built here, so closed here (the simulator too, via closers)
         closers.append(engine.dispose)
+        closers.append(ledger.close)  # closers run in reverse: the journal is settled before the engine goes
     gate = None if budgets is None else BudgetGate(
         budgets=budgets, ledger=ledger, pricing=pricing, clock=clock, margin=settings.estimate_margin,
         budget_file=settings.budget_file, snapshot_path=snapshot_path(settings),

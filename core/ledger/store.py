@@ -11,8 +11,10 @@ alone for ``retry_after_s`` so a dead server costs one failed connect, not one p
 from __future__ import annotations
 
 import logging
+import random
 import re
 import threading
+import time
 from collections.abc import Iterable
 
 from sqlalchemy import delete, func, insert, select
@@ -23,6 +25,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from core.clock import Clock, SystemClock
 from core.errors import LedgerUnavailable, scrub
 from core.ledger.engine import mask_url
+from core.ledger.journal import Journal
 from core.ledger.migrations import migrate
 from core.ledger.records import check, from_row, row_from_json, to_json, to_row
 from core.ledger.schema import budget_reservations, calls
@@ -31,7 +34,7 @@ from core.types import CallRecord
 
 log = logging.getLogger("tollgate.ledger")
 REPLAY_CHUNK = 500  # rows per INSERT during replay: one statement, one transaction
-_CONFLICT_RETRIES = 5
+_CONFLICT_RETRIES = 12  # with conflict_backoff_s: about 1.8 s of waiting before a conflict counts as a fault
 _PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 
 
@@ -49,6 +52,11 @@ def _is_conflict(exc: BaseException) -> bool:
     return type(orig).__name__ == "TransactionException" and "conflict" in str(orig).lower()
 
 
+def conflict_backoff_s(attempt: int) -> float:
+    """Seconds to wait before retrying a conflicted write: 5 ms doubling to 250 ms, with jitter."""
+    return min(0.005 * 2 ** attempt, 0.25) * random.uniform(0.5, 1.0)
+
+
 def _is_permanent(exc: BaseException) -> bool:
     """The database refused this row itself (bad data), as opposed to being unavailable."""
     return isinstance(exc, IntegrityError | DataError)
@@ -58,8 +66,9 @@ class Ledger:
     """Records calls into ``engine`` (schema migrated on first use), spooling on any fault."""
 
     def __init__(self, engine: Engine, spool: Spool | None = None, clock: Clock | None = None, *,
-                 retry_after_s: float = 5.0) -> None:
+                 retry_after_s: float = 5.0, sleep=time.sleep, journal_sync_ms: float = 0.0) -> None:
         self.engine = engine
+        self.sleep = sleep  # waits between retries of a write conflict
         self.spool = spool if spool is not None else Spool()
         self.clock = clock if clock is not None else SystemClock()
         self.retry_after_s = retry_after_s
@@ -71,6 +80,9 @@ class Ledger:
         self._schema_lock = threading.Lock()
         self._replay_lock = threading.Lock()
         self._down_until: float | None = None
+        self.journal = Journal(self.spool.path, sync_ms=journal_sync_ms)  # $0 records, before they return
+        self._replayer: threading.Thread | None = None
+        self._replayer_guard = threading.Lock()
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -123,6 +135,7 @@ class Ledger:
             except DBAPIError as exc:
                 if attempt == _CONFLICT_RETRIES - 1 or not _is_conflict(exc):
                     raise
+                self.sleep(conflict_backoff_s(attempt))  # the other writer commits or rolls back meanwhile
 
     # --- the contract ------------------------------------------------------------------
 
@@ -135,7 +148,25 @@ class Ledger:
             return False
         self._down_until = None
         self.replay_spool()
+        try:  # journals of processes that died before storing their $0 records
+            moved = self.journal.drain_orphans(self._apply_lines)
+        except Exception as exc:  # noqa: BLE001 - still down: the journals stay for the next open
+            self._fault(exc, "journal replay")
+        else:
+            if moved:
+                log.info("ledger: stored %d journaled record(s) of an ended process", moved)
         return not self._backing_off()
+
+    def close(self) -> None:
+        """Wait for a background replay and remove this process's journal if all of it is stored."""
+        self.wait_for_replay()
+        self.journal.close()
+
+    def wait_for_replay(self, timeout_s: float = 60.0) -> None:
+        """Return once a background replay started by ``replay_soon`` has ended (or after ``timeout_s``)."""
+        replayer = self._replayer
+        if replayer is not None:
+            replayer.join(timeout=timeout_s)
 
     def record(self, rec: CallRecord) -> str:
         """Store one call durably (database, else spool) and return its id.
@@ -153,8 +184,7 @@ class Ledger:
                 self._fault(exc, f"record {rec.id}")
             else:
                 self._down_until = None
-                if self.spool.pending():
-                    self._replay(wait=False)
+                self.replay_soon()
                 return rec.id
         try:
             self.spool.append(to_json(rec))
@@ -164,6 +194,51 @@ class Ledger:
             raise LedgerUnavailable("The usage record could not be stored: the ledger database and "
                                     "its spool file are both unavailable.") from None
         return rec.id
+
+    def remember(self, rec: CallRecord) -> bool:
+        """Journal a $0 record (group-committed fsync) for ``store_remembered`` to write later.
+
+        False when the journal could not take it: the record was then stored by ``record``
+        instead. Either way it is durable when this returns.
+        """
+        check(rec)
+        try:
+            self.journal.append(to_json(rec))
+            return True
+        except OSError as exc:
+            log.warning("ledger journal unavailable (%s); recording %s directly", type(exc).__name__, rec.id)
+            self.record(rec)
+            return False
+
+    def store_remembered(self, recs: list[CallRecord]) -> None:
+        """Write journaled records to the database in one transaction (else one by one, spooling)."""
+        stored = 0
+        try:
+            if self._backing_off():
+                raise LedgerUnavailable()
+            self._ensure_schema()
+            rows = [to_row(r) for r in recs]
+            for start in range(0, len(rows), REPLAY_CHUNK):
+                self._write(rows[start:start + REPLAY_CHUNK])
+            stored = len(recs)
+        except Exception:  # noqa: BLE001 - record() below sorts out bad rows, faults and the spool
+            for rec in recs:
+                self.record(rec)  # LedgerUnavailable: the rest stay journaled, replayed at the next start
+                stored += 1
+        finally:
+            self.journal.done(stored)
+        self.replay_soon()
+
+    def replay_soon(self) -> None:
+        """Replay the spool in a background thread, never on a caller's path; one at a time."""
+        if not self.spool.pending() or self._backing_off():
+            return
+        with self._replayer_guard:
+            if self._replayer is not None and self._replayer.is_alive():
+                return
+            self._replayer = threading.Thread(target=self._replay, kwargs={"wait": True}, daemon=True,
+                                              name="tollgate-spool-replay")
+            self._replayer.start()
 
     def replay_spool(self) -> int:
         """Move every spooled record into the database (once each); returns how many were moved."""

@@ -191,7 +191,8 @@ def test_locked_duckdb_file_spools_then_replays_once(tmp_path, caplog):
         holder.communicate("")
     clock.advance(first.retry_after_s + 1)
     late = make_record()
-    first.record(late)  # a successful write notices the backlog and replays it
+    first.record(late)  # a successful write notices the backlog and replays it, in the background
+    first.wait_for_replay()
     assert not first.spool.pending()
     ids = [r.id for r in recs] + [late.id]
     assert count_ids(first.engine, ids) == dict.fromkeys(ids, 1)

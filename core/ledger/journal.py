@@ -1,0 +1,192 @@
+"""A per-process, group-committed journal that makes $0 records (cache hits, refusals) durable fast.
+
+A caller appends its record's line and returns only once the line is fsync'd; callers arriving
+while one fsync runs share the next one (group commit), so N concurrent hits cost about one fsync.
+With ``sync_ms`` > 0 a line is only written before append returns (a killed process keeps it; the
+OS holds it) and a thread fsyncs every ``sync_ms``: an OS crash may lose that window.
+The background writer then puts the records in the ledger and reports them ``done``; once every
+line in the file is stored (and it holds 1 MiB), the file is truncated; at close it is removed. Each process owns one file,
+``<spool>.journal.<pid>-<token>``, under an exclusive ``flock`` for as long as it lives: a journal
+whose lock can be taken belongs to a dead process and is replayed by ``drain_orphans`` (the
+ledger inserts if absent by id, so a line replayed twice still lands once).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger("tollgate.ledger")
+TRUNCATE_AT_BYTES = 1 << 20  # emptied once all stored and this big: truncating every batch doubled a hit's fsync
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Journal:
+    """This process's journal beside ``spool_path``; the file is created at the first append."""
+
+    def __init__(self, spool_path: str | Path, *, sync_ms: float = 0.0) -> None:
+        spool_path = Path(spool_path)
+        self.sync_s = max(0.0, sync_ms) / 1000  # 0: fsync before append returns; else within this long
+        self._dirty = False  # written but not fsync'd yet (sync_s > 0 only)
+        self._syncer: threading.Thread | None = None
+        self.dir, self.prefix = spool_path.parent, spool_path.name + ".journal."
+        self.path: Path | None = None
+        self._fd: int | None = None
+        self._cond = threading.Condition()
+        self._io = threading.Lock()  # one writer (or truncation) on the file at a time
+        self._buf: list[bytes] = []
+        self._queued = 0  # sequence number of the last line handed to append()
+        self._durable = 0  # every line up to this sequence number was written and fsync'd (or failed)
+        self._failed: list[tuple[int, int]] = []  # sequence ranges whose write failed
+        self._flushing = False
+        self._written = 0  # lines in the file since it was last emptied
+        self._done = 0  # of those, lines the ledger has stored
+        self._torn = False  # a failed write may have left half a line
+        self._bytes = 0  # size of the file
+
+    def append(self, line: str) -> None:
+        """Make ``line`` durable before returning (OSError if the disk refused it)."""
+        data = line.encode("utf-8") + b"\n"
+        with self._cond:
+            self._buf.append(data)
+            self._queued += 1
+            seq = self._queued
+            while self._durable < seq:
+                if self._flushing:
+                    self._cond.wait()
+                    continue
+                self._flushing = True  # this caller writes everyone's buffered lines, once
+                batch, lo, hi, self._buf = self._buf, self._durable + 1, self._queued, []
+                self._cond.release()
+                try:
+                    self._flush(b"".join(batch), len(batch))
+                except OSError:
+                    self._failed.append((lo, hi))
+                    raise
+                finally:
+                    self._cond.acquire()
+                    self._durable, self._flushing = hi, False
+                    self._cond.notify_all()
+            if any(lo <= seq <= hi for lo, hi in self._failed):
+                raise OSError(f"journal write failed for {self.path}")
+
+    def _flush(self, data: bytes, lines: int) -> None:
+        with self._io:
+            if self._fd is None:
+                self._open()
+            if self._torn:
+                data, self._torn = b"\n" + data, False  # never glue a line onto a half-written one
+            try:
+                _write_all(self._fd, data)
+                if self.sync_s:
+                    self._dirty = True
+                    self._start_syncer()
+                else:
+                    os.fsync(self._fd)
+            except OSError:
+                self._torn = True
+                raise
+            self._written += lines
+            self._bytes += len(data)
+
+    def _start_syncer(self) -> None:
+        if self._syncer is None:
+            self._syncer = threading.Thread(target=self._sync_loop, name="tollgate-journal-sync", daemon=True)
+            self._syncer.start()
+
+    def _sync_loop(self) -> None:
+        """With sync_ms > 0: fsync what was written, every sync_ms, while the file is open."""
+        while True:
+            time.sleep(self.sync_s)
+            with self._io:
+                if self._fd is None:
+                    self._syncer = None
+                    return
+                if self._dirty:
+                    self._dirty = False
+                    try:
+                        os.fsync(self._fd)
+                    except OSError as exc:
+                        log.error("ledger journal %s: fsync failed (%s)", self.path, type(exc).__name__)
+
+    def _open(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / f"{self.prefix}{os.getpid()}-{secrets.token_hex(4)}"
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held while we live: others know the file is not an orphan
+        dfd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(dfd)  # the new directory entry is durable too
+        finally:
+            os.close(dfd)
+        self._fd = fd
+
+    def done(self, lines: int) -> None:
+        """``lines`` journaled records are now in the ledger (or its spool); empty the file when all are."""
+        with self._io:
+            self._done += lines
+            if self._fd is not None and self._done >= self._written and self._bytes >= TRUNCATE_AT_BYTES:
+                os.ftruncate(self._fd, 0)  # not fsync'd: lines that reappear after a crash land once anyway
+                self._written = self._done = self._bytes = 0
+
+    def close(self) -> bool:
+        """Remove the file if every line in it is stored; True when nothing is left behind."""
+        with self._io:
+            if self._fd is None:
+                return True
+            if self._done < self._written:
+                return False  # kept: the next start replays it
+            os.unlink(self.path)
+            os.close(self._fd)  # a syncer sees the file closed and ends
+            self._fd, self.path, self._written, self._done, self._bytes = None, None, 0, 0, 0
+            return True
+
+    def drain_orphans(self, handle: Callable[[list[str]], None]) -> int:
+        """Hand the complete lines of every dead process's journal to ``handle``, then delete it.
+
+        A journal whose ``handle`` raises stays for the next try (the exception propagates).
+        """
+        moved = 0
+        for path in sorted(self.dir.glob(self.prefix + "*")) if self.dir.is_dir() else ():
+            if path == self.path:
+                continue
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except FileNotFoundError:
+                continue  # another process replayed it just now
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its process is alive
+                data = _read_all(fd)
+                *complete, torn = data.split(b"\n")
+                lines = [raw.decode("utf-8", errors="replace") for raw in complete if raw.strip()]
+                if torn.strip():
+                    log.warning("ledger journal %s: dropped a torn line (its writer died before "
+                                "acknowledging it)", path.name)
+                if lines:
+                    handle(lines)
+                path.unlink(missing_ok=True)
+                moved += len(lines)
+            finally:
+                os.close(fd)
+        return moved
