@@ -12,7 +12,7 @@ import sys
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from core.errors import LedgerUnavailable, ValidationError
+from core.errors import LedgerUnavailable, TollgateError, ValidationError, scrub
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 POSTGRES_HINT = "set TOLLGATE_LEDGER_URL to a shared PostgreSQL (postgresql+psycopg://…)"
@@ -144,9 +144,47 @@ def refuse_early(args, settings) -> None:
     """Check ``ask``'s request offline, as the client would, before anything heavy is imported.
 
     Raises the client's own ValidationError for a bad user, model, max_tokens, temperature or prompt,
-    so such a refusal returns in well under a second; it is not recorded, as nothing was attempted. A
-    prompt the injection screen blocks goes on to the client, which records it (an audit trail).
+    so such a refusal returns in well under a second. It is recorded as a blocked row through the
+    spool (one fsync'd line, stored by the next process that opens the ledger), without loading
+    SQLAlchemy. A prompt the injection screen blocks goes on to the client, which records it.
     """
+    try:
+        _validate_offline(args, settings)
+    except TollgateError as err:
+        _record_refusal(args, settings, err)
+        raise
+
+
+def _record_refusal(args, settings, err) -> None:
+    """The refused ``ask`` as a blocked ledger row, appended to the spool (best effort: never hides ``err``)."""
+    if settings.ledger_url is None:
+        return
+    import hashlib
+    import random
+    import uuid
+    from datetime import UTC, datetime
+
+    from core.ledger.records import to_json
+    from core.ledger.spool import Spool
+    from core.types import STATUS_BLOCKED, CallRecord
+
+    def label(value, limit: int) -> str:
+        return value if isinstance(value, str) and 0 < len(value) <= limit and value.isprintable() else "(invalid)"
+
+    body = json.dumps([args.system, args.prompt], ensure_ascii=False, default=str)
+    rec = CallRecord(id=str(uuid.UUID(int=random.getrandbits(128), version=4)), ts=datetime.now(UTC),
+                     user=label((args.user or "").strip(), 200),
+                     model=label(args.model or settings.default_model, 100), status=STATUS_BLOCKED,
+                     error_code=err.code, source="cli", detail=scrub(err.message)[:500],
+                     prompt_sha256=hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest())
+    try:
+        Spool(settings.spool_path).append(to_json(rec), outage=False)
+    except Exception as exc:  # noqa: BLE001 - the refusal itself must still reach the user
+        print(f"warning: the refusal could not be recorded ({type(exc).__name__})", file=sys.stderr)
+
+
+def _validate_offline(args, settings) -> None:
+    """The client's own checks on ``ask``'s user, model, max_tokens, temperature and prompt."""
     from core import validation
     from core.errors import PromptBlocked
     from core.models import load_catalogue

@@ -8,8 +8,10 @@ misleading error on every call.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +36,10 @@ CHOICES = {"injection_mode": ("flag", "block", "off"), "log_format": ("json", "t
            "tracing": ("auto", "on", "off"), "cache": ("memory", "sql", "redis", "off"),
            "cache_scope": ("user", "shared")}
 LEDGER_DIALECTS = ("duckdb", "postgresql")
+# Each database's drivers (as a URL names them after "+"; "" is SQLAlchemy's default) and the module each needs.
+LEDGER_DRIVERS = {"duckdb": {"": "duckdb_engine"},
+                  "postgresql": {"": "psycopg2", "psycopg": "psycopg", "psycopg2": "psycopg2", "pg8000": "pg8000"}}
+_URL_SCHEME = re.compile(r"^(?P<backend>[A-Za-z][A-Za-z0-9]*)(?:\+(?P<driver>[A-Za-z0-9_]+))?://")
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
@@ -117,25 +123,25 @@ def _check_zone(values: Mapping, fail) -> None:
 
 
 def _check_ledger_url(values: Mapping, envs: Mapping[str, str]) -> None:
-    """The ledger URL parses and names a supported database (the message masks any password)."""
+    """The ledger URL names a supported database and an installed driver (the message masks any password).
+
+    Parsed by its scheme alone, without importing SQLAlchemy: settings are built by commands
+    (a refused ``ask``) that must not pay for it; the engine checks the rest when it is made.
+    """
     url = values["ledger_url"]
     if url is None:
         return
-    from sqlalchemy.engine import make_url
-
     env = envs["ledger_url"]
-    try:
-        parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - ArgumentError, ValueError, TypeError: all "not a URL"
+    m = _URL_SCHEME.match(url) if isinstance(url, str) else None
+    if m is None:
         # not quoted back: an unparsable URL cannot be masked reliably and may hold a password
         raise ConfigError(env, "must be a database URL (duckdb:///path or postgresql+psycopg://…) or off; "
-                               "the value given is not one") from None
-    backend = parsed.get_backend_name()
+                               "the value given is not one")
+    backend, driver = m["backend"].lower(), (m["driver"] or "").lower()
     if backend not in LEDGER_DIALECTS:
         raise ConfigError(env, f"uses the database {backend!r}, which the ledger does not support "
-                               f"(supported: {', '.join(LEDGER_DIALECTS)})") from None
-    try:
-        parsed.get_dialect()
-    except Exception:  # noqa: BLE001 - NoSuchModuleError for an unknown driver name
-        raise ConfigError(env, f"names the driver {parsed.get_driver_name()!r}, which is not installed "
-                               "(use postgresql+psycopg://…)") from None
+                               f"(supported: {', '.join(LEDGER_DIALECTS)})")
+    module = LEDGER_DRIVERS[backend].get(driver)
+    if module is None or importlib.util.find_spec(module) is None:
+        raise ConfigError(env, f"names the driver {driver or 'default'!r}, which is not installed "
+                               "(use postgresql+psycopg://…)")

@@ -19,8 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.ledger.engine import ROOT
-from core.observability import events
+from core.config import ROOT
 
 DEFAULT_SPOOL = ROOT / "data" / "spool" / "ledger.spool"
 log = logging.getLogger("tollgate.ledger")
@@ -77,13 +76,20 @@ class Spool:
         _write_all(fd, data)
         os.fsync(fd)
 
-    def append(self, line: str) -> None:
-        """Append one line (no newline inside) and make it durable before returning."""
+    def append(self, line: str, *, outage: bool = True) -> None:
+        """Append one line (no newline inside) and make it durable before returning.
+
+        ``outage=False``: the line was not refused by the database (a CLI refusal recorded
+        without opening it), so no "spool used" event is raised.
+        """
         if "\n" in line:
             raise ValueError("a spool line must not contain a newline")
         with self._locked() as fd:
             self._append(fd, line)
-        events.spool_used(self.path)
+        if outage:
+            from core.observability import events  # here: a CLI refusal spools without loading metrics
+
+            events.spool_used(self.path)
 
     def reject(self, line: str) -> None:
         """Keep a line the database refused for good in ``<spool>.rejected`` for an operator."""
@@ -128,5 +134,7 @@ class Spool:
             os.ftruncate(fd, 0)
             os.fsync(fd)
         if lines:
+            from core.observability import events
+
             events.spool_replayed(self.path, len(lines))
         return len(lines)

@@ -226,3 +226,11 @@ def test_a_prompt_the_injection_screen_blocks_is_still_recorded(env, capsys, mon
     assert rc == 2 and json.loads(out)["error"]["code"] == "prompt_blocked"
     rc, out, _ = run(capsys, "usage", "--json")
     assert rc == 0 and json.loads(out)[0]["blocked"] == 1
+
+
+def test_a_refusal_caught_offline_is_recorded_once(env, capsys):
+    rc, out, _ = run(capsys, "ask", "--user", "ana", "--model", "claude-nope", "--json", "Hi")
+    assert rc == 2 and json.loads(out)["error"]["code"] == "unknown_model"
+    for _ in range(2):  # the spooled row is stored by the next opening of the ledger, and only once
+        rc, out, _ = run(capsys, "usage", "--json")
+        assert rc == 0 and json.loads(out)[0]["blocked"] == 1, out
