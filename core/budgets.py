@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from core import budget_alerts
+from core import budget_alerts, money
 from core.budget_alerts import Alert, as_usd, check_thresholds, tidy_usd
 from core.clock import Clock
 from core.errors import BudgetExceeded, LedgerUnavailable
@@ -127,7 +127,7 @@ def parse_budget_config(doc: dict) -> tuple[dict[str, Decimal], str | None, tupl
         try:
             check_budget_amount(amount)
         except ValueError as exc:
-            raise ValueError(f"The budget for {u!r}: {exc} (at most ${MAX_MONTHLY_USD} a month).") from None
+            raise ValueError(f"The budget for {u!r}: {exc} (at most {money.usd(MAX_MONTHLY_USD)} a month).") from None
     tz = doc.get("timezone")
     if tz is not None:
         _zone(tz)
@@ -223,7 +223,7 @@ class BudgetBook:
         try:
             check_budget_amount(amount)
         except ValueError as exc:
-            raise ValueError(f"The budget for {user!r}: {exc} (at most ${MAX_MONTHLY_USD} a month).") from None
+            raise ValueError(f"The budget for {user!r}: {exc} (at most {money.usd(MAX_MONTHLY_USD)} a month).") from None
         values = {"monthly_usd": amount, "updated_at": self._now(None), "updated_by": by}
 
         def upsert(conn: Connection) -> None:

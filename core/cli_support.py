@@ -12,6 +12,7 @@ import sys
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from core import money
 from core.errors import LedgerUnavailable, TollgateError, ValidationError, scrub
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -77,7 +78,7 @@ def budget_usd(raw: str) -> Decimal:
     try:
         return check_budget_amount(amount)
     except ValueError as exc:
-        raise ValidationError(f"--usd {raw}: {exc} (the cap is ${plain(MAX_MONTHLY_USD)} a month).",
+        raise ValidationError(f"--usd {raw}: {exc} (the cap is {money.usd(MAX_MONTHLY_USD)} a month).",
                               field="usd") from None
 
 

@@ -283,9 +283,17 @@ def generate(engine: Engine, days: int = 90, *, now: datetime | None = None, see
     start = (end - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0)
     weekdays = sum((start + timedelta(days=d)).weekday() < 5 for d in range(days))
     rows = int(calls_per_day * (weekdays + 0.25 * (days - weekdays)))
+    # Today's share of calls is squeezed into the hours so far (a full day's rhythm in the time
+    # elapsed), so neither a chart's right edge nor the 1st of a month reads empty just after midnight.
+    today0 = np.datetime64(end.replace(hour=0, minute=0, second=0))
+    frac = (np.datetime64(end) - today0) / np.timedelta64(1, "D")
     written = 0
     for df in chunks(rows, start, days, seed=seed, table=table):
-        written += insert_frame(engine, df[df["ts"] < np.datetime64(end)])
+        today = df["ts"] >= today0
+        if today.any():
+            df = df.copy()
+            df.loc[today, "ts"] = today0 + (df.loc[today, "ts"] - today0) * frac
+        written += insert_frame(engine, df[df["ts"] <= np.datetime64(end)])
     if with_budgets:
         _demo_budgets(engine, end)
     return written

@@ -211,7 +211,7 @@ def sidebar(me: auth.Principal):
     """
     c = client()
     with st.sidebar:
-        st.markdown(f"**{plain(me.name)}** · {plain(me.username)} · {me.role}")
+        st.markdown(f"**{plain(me.name)}** · `{me.username}` · {me.role}")
         slot = st.empty() if c.budgets is not None else None
         if slot is not None:
             _spend(slot, me)

@@ -98,14 +98,20 @@ def test_after_a_demo_fill_the_budgets_table_shows_the_demo_budgets(console):
     assert set(board["user_id"]) >= set(demo_data.DEMO_BUDGETS)
 
 
-def test_a_budget_of_1e9_reads_as_dollars_not_an_exponent(console):
+def test_a_budget_in_exponent_form_reads_as_dollars_and_past_the_cap_is_refused(console):
     at = console("pages/admin.py", user="alice")
+    next(t for t in at.text_input if t.label == "USD per month").input("1e6")
+    next(b for b in at.button if b.label == "Set").click().run()
+    assert not at.exception, at.exception
+    assert widgets.client().budgets.get_budget("*") == Decimal("1E+6")
+    shown = " ".join(t.value for t in at.toast)
+    assert "$1,000,000.00" in shown and "1e6" not in shown and "E+" not in shown
     next(t for t in at.text_input if t.label == "USD per month").input("1e9")
     next(b for b in at.button if b.label == "Set").click().run()
     assert not at.exception, at.exception
-    assert widgets.client().budgets.get_budget("*") == Decimal("1E+9")
-    shown = " ".join(t.value for t in at.toast)
-    assert "$1,000,000,000.00" in shown and "1e9" not in shown
+    assert widgets.client().budgets.get_budget("*") == Decimal("1E+6")  # refused: the cap is $1,000,000
+    said = " ".join(e.value for e in at.error)
+    assert "1,000,000" in said and "E+" not in said, said
 
 
 def test_expensive_calls_carry_their_time_zone_and_plain_money(console, seeded):

@@ -127,7 +127,7 @@ def test_a_call_that_does_not_fit_is_refused_with_the_amount_left(book, engine, 
         book.reserve("alice", new_id(), D("0.2000001"))
     err = info.value
     assert (err.user, err.scope, err.remaining_usd, err.needed_usd) == ("alice", "user", D("0.2"), D("0.2000001"))
-    assert "$0.2 left" in err.message and err.code == "budget_exceeded"
+    assert "$0.20 left" in err.message and err.code == "budget_exceeded"
     assert holds(engine) == 1
     assert book.reserve("alice", new_id(), D("0.20")).remaining_usd == 0  # an exact fit is allowed
     with pytest.raises(BudgetExceeded):
