@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -12,6 +13,7 @@ from core.cache._guard import describe
 from core.clock import naive_utc
 from core.ledger import queries, records
 from core.ledger.engine import mask_url
+from core.ledger.spool import write_all
 from core.observability import prom
 from core.observability.redact import redact
 from core.types import USAGE_FIELDS, CallRecord, Usage
@@ -59,3 +61,13 @@ def test_the_token_columns_are_the_usage_fields():
 def _record(usage: Usage) -> CallRecord:
     return CallRecord(id="r1", ts=datetime(2026, 1, 1, tzinfo=UTC), user="ana", model="claude-haiku-5-5",
                       status="ok", usage=usage)
+
+
+def test_write_all_writes_every_byte(tmp_path):
+    data = bytes(range(256)) * (3 << 12)  # 3 MiB: more than one write may take at once
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        write_all(fd, data)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "f").read_bytes() == data
