@@ -49,8 +49,8 @@ class Usage:
                    cache_read_tokens=get("cache_read_input_tokens", 0) or 0)
 
 
-
 USAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Usage))  # the token columns, in the API's order
+
 
 @dataclass
 class CallResult:

@@ -1,4 +1,4 @@
-"""A real ledger round trip for the health page: one committed write, then one read, timed (ms).
+"""A real ledger round trip for the health page and /readyz: one committed write, then one read, timed (ms).
 
 It rewrites this process's own row of ``health_probe`` (never ``calls``), so a health
 check that runs every few seconds adds nothing to usage and works the same on DuckDB and
