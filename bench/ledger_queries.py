@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text  # noqa: E402
 
+from bench import report_queries  # noqa: E402
 from core import demo_data  # noqa: E402
 from core.ledger import queries  # noqa: E402
 from core.ledger.engine import make_engine  # noqa: E402
@@ -65,13 +66,13 @@ def cases() -> list[tuple[str, callable]]:
             (f"usage_by day+model ({span}, NY)",
              lambda e, s=since, u=until: queries.usage_by(e, ["day", "model"], s, u, ny)),
             (f"totals ({span})", lambda e, s=since, u=until: queries.totals(e, s, u)),
-            (f"latency_by_model ({span})", lambda e, s=since, u=until: queries.latency_by_model(e, s, u)),
-            (f"top_users ({span})", lambda e, s=since, u=until: queries.top_users(e, s, u)),
+            (f"latency_by_model ({span})", lambda e, s=since, u=until: report_queries.latency_by_model(e, s, u)),
+            (f"top_users ({span})", lambda e, s=since, u=until: report_queries.top_users(e, s, u)),
             (f"most_expensive_calls ({span})",
              lambda e, s=since, u=until: queries.most_expensive_calls(e, s, u)),
         ]
     out.append(("month_to_date_by_user (NY)",
-                lambda e: queries.month_to_date_by_user(e, datetime(2026, 11, 20, tzinfo=UTC), ny)))
+                lambda e: report_queries.month_to_date_by_user(e, datetime(2026, 11, 20, tzinfo=UTC), ny)))
     out.append(("usage_by day, one user (year)",
                 lambda e: queries.usage_by(e, "day", *year, users=["user007"])))
     out.append(("reprice by model (year)", lambda e: reprice(e, *year)))

@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from core import budget_alerts, money
 from core.budget_alerts import Alert, as_usd, check_thresholds, tidy_usd
-from core.clock import Clock
+from core.clock import Clock, naive_utc
 from core.errors import BudgetExceeded, LedgerUnavailable
 from core.ledger.schema import budget_reservations, budgets, calls
 
@@ -62,11 +62,6 @@ def _zone(tz: str | ZoneInfo) -> ZoneInfo:
                          "'UTC' or 'Europe/Paris'.") from exc
 
 
-def _naive_utc(dt: datetime) -> datetime:
-    """The ledger's timestamp form: naive UTC (a naive input is taken as UTC already)."""
-    return dt if dt.tzinfo is None else dt.astimezone(UTC).replace(tzinfo=None)
-
-
 def month_bounds(now_utc: datetime, tz: str | ZoneInfo) -> tuple[datetime, datetime, str]:
     """The calendar month in ``tz`` holding ``now_utc``: (start, end) as naive UTC, and "YYYY-MM"."""
     zone = _zone(tz)
@@ -75,7 +70,7 @@ def month_bounds(now_utc: datetime, tz: str | ZoneInfo) -> tuple[datetime, datet
     start = datetime(local.year, local.month, 1, tzinfo=zone)
     nxt = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
     end = datetime(nxt[0], nxt[1], 1, tzinfo=zone)
-    return _naive_utc(start), _naive_utc(end), f"{local.year:04d}-{local.month:02d}"
+    return naive_utc(start), naive_utc(end), f"{local.year:04d}-{local.month:02d}"
 
 
 def parse_usd(value: object, what: str = "amount") -> Decimal:
@@ -165,7 +160,7 @@ class BudgetBook:
     # --- plumbing ----------------------------------------------------------------------
 
     def _now(self, now: datetime | None) -> datetime:
-        return _naive_utc(now if now is not None else self._clock.now())
+        return naive_utc(now if now is not None else self._clock.now())
 
     def _write_lock(self) -> AbstractContextManager:
         """PostgreSQL locks rows itself; embedded engines get one process lock per database."""

@@ -17,7 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-KEY_SHAPE = re.compile(r"sk-ant-[A-Za-z0-9_-]{20,}")
+from core.errors import key_pattern
+
+KEY_SHAPE = key_pattern(min_chars=20)  # shorter runs are prose or truncated examples, not leaks
 FAKE_MARKS = re.compile(r"fake|test|demo|example|dummy|placeholder|simulator|canary|x{6,}|0{8,}", re.I)
 LOCAL_CONFIG = (".env", ".streamlit/*.toml")  # where a key may sit on disk, tracked or not
 SKIP_DIRS = {".git", ".venv", "data", "__pycache__", "node_modules", ".pytest_cache", ".ruff_cache"}

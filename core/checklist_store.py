@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from core.checklist import BY_ID
+from core.clock import naive_utc
 from core.errors import ValidationError
 from core.ledger.migrations import migrate
 from core.ledger.schema import checklist_ticks as T
@@ -34,10 +35,6 @@ class Tick:
 
 def _utc(dt: datetime | None) -> datetime | None:
     return None if dt is None else dt.replace(tzinfo=UTC)
-
-
-def _naive(now: datetime | None) -> datetime:
-    return (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
 
 
 def _tick(row) -> Tick:
@@ -67,7 +64,7 @@ def tick(engine: Engine, item_id: str, who, note: str | None = None, now: dateti
         row = _open(conn, item_id)
         if row is not None:
             return _tick(row)
-        at = _naive(now)
+        at = naive_utc(now)
         conn.execute(T.insert().values(id=str(uuid.uuid4()), item_id=item_id, ticked_by=by, ticked_at=at,
                                        note=note))
     return Tick(item_id, by, _utc(at), note)
@@ -79,7 +76,7 @@ def untick(engine: Engine, item_id: str, who, now: datetime | None = None) -> bo
     migrate(engine)
     with engine.begin() as conn:
         done = conn.execute(update(T).where(T.c.item_id == item_id, T.c.unticked_at.is_(None))
-                            .values(unticked_by=by, unticked_at=_naive(now)))
+                            .values(unticked_by=by, unticked_at=naive_utc(now)))
         return bool(done.rowcount)
 
 

@@ -7,6 +7,13 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 
+def naive_utc(ts: datetime | None = None) -> datetime:
+    """The ledger's timestamp form, naive UTC: an aware time converted, a naive one kept (taken as UTC), None now."""
+    if ts is None:
+        ts = datetime.now(UTC)
+    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo is not None else ts
+
+
 class Clock(Protocol):
     def monotonic(self) -> float: ...  # seconds, for intervals
     def now(self) -> datetime: ...  # aware UTC, for records and calendar months

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -25,8 +25,10 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Engine
 
 from core import pricing
+from core.clock import naive_utc
 from core.ledger.migrations import migrate
 from core.ledger.schema import budgets, calls
+from core.types import USAGE_FIELDS
 
 SOURCE = "demo-data"
 USERS = ("alice", "bob", "carol", "dmitri", "esther", "farid")
@@ -236,8 +238,7 @@ def insert_frame(engine: Engine, df: pd.DataFrame) -> int:
         rec["cost_usd"] = Decimal(int(rec.pop("cost_units"))).scaleb(-_UNIT_EXP)
         rec["ts"] = pd.Timestamp(rec["ts"]).to_pydatetime()
         rec["unpriced"] = False
-        for k in ("input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
-                  "cache_read_tokens", "tokens_saved", "retries"):
+        for k in (*USAGE_FIELDS, "tokens_saved", "retries"):
             rec[k] = int(rec[k])
         rec["streamed"] = bool(rec["streamed"])
     with engine.begin() as conn:
@@ -277,7 +278,7 @@ def generate(engine: Engine, days: int = 90, *, now: datetime | None = None, see
     migrate(engine)
     if replace:
         remove(engine)
-    end = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None, microsecond=0)
+    end = naive_utc(now).replace(microsecond=0)
     # The last of the ``days`` day slots is today (cut at ``end``), so the data reaches now:
     # charts do not dip at the right edge, and on the 1st the month already has its morning.
     start = (end - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0)

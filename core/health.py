@@ -2,16 +2,19 @@
 
 Parts (``core.health_parts``): upstream, ledger, cache, limiter, breaker, keys, errors;
 each ``{"status": ok|warn|fail, "reason": one line, ...detail}``. ``ok`` stays for the
-CLI's exit status: False only when some part fails.
+CLI's exit status: False only when some part fails. Readiness (``ready``, behind /readyz)
+is the subset ``READY`` of the same probes: what must hold for this process to take traffic.
 """
 
 from __future__ import annotations
 
 from core import health_parts as parts
+from core.errors import scrub
 from core.health_parts import FAIL, OK, WARN
 
 RANK = {OK: 0, WARN: 1, FAIL: 2}
 ORDER = ("upstream", "ledger", "cache", "limiter", "breaker", "keys", "errors")
+READY = ("ledger", "breaker")  # the parts /readyz asks: the others warn a person, they do not stop traffic
 
 
 def overall(report_parts: dict[str, dict]) -> dict:
@@ -34,4 +37,47 @@ def check(client, user: str | None = None, errors: int = 10) -> dict:
             "demo": client.demo, "parts": found, "metrics": METRICS.snapshot()}
 
 
-__all__ = ["FAIL", "OK", "ORDER", "RANK", "WARN", "check", "overall"]
+def ready(clients, settings=None) -> list[str]:
+    """Why this process may not take traffic (empty: ready): each client's ledger writable, no circuit open.
+
+    With no client built yet, the ledger named in ``settings`` is probed with a short-lived
+    engine. Never raises; reasons are key-scrubbed (``core.observability.readiness`` also
+    removes addresses before they leave the process).
+    """
+    reasons: list[str] = []
+    engines: set[int] = set()
+    for c in clients:
+        try:
+            if reason := parts.circuit_open(c):
+                reasons.append(reason)
+            engine = getattr(c.ledger, "engine", None)
+            if engine is not None and id(engine) not in engines:  # clients sharing a ledger probe it once
+                engines.add(id(engine))
+                if reason := parts.ledger_ready(c.ledger):
+                    reasons.append(reason)
+        except Exception as exc:  # noqa: BLE001 - a probe that fails is a reason, not a crash
+            reasons.append(scrub(f"readiness check failed: {type(exc).__name__}"))
+    if not clients:
+        try:
+            reasons += _ready_from_settings(settings)
+        except Exception as exc:  # noqa: BLE001
+            reasons.append(scrub(f"ledger not writable: {type(exc).__name__}"))
+    return reasons
+
+
+def _ready_from_settings(settings) -> list[str]:
+    if settings is None or not settings.ledger_url:
+        return []
+    from core.ledger.engine import make_engine
+    from core.ledger.spool import Spool
+    from core.ledger.store import Ledger
+
+    engine = make_engine(settings.ledger_url, pool_size=1)
+    try:
+        reason = parts.ledger_ready(Ledger(engine, Spool(settings.spool_path)))
+    finally:
+        engine.dispose()
+    return [reason] if reason else []
+
+
+__all__ = ["FAIL", "OK", "ORDER", "RANK", "READY", "WARN", "check", "overall", "ready"]

@@ -1,7 +1,9 @@
 """One probe per thing a call depends on, each an ``ok``/``warn``/``fail`` verdict with a one-line reason.
 
 Every function takes the guarded client, never raises (a probe that breaks is itself a
-``fail``), costs nothing upstream and shows keys only masked. ``core.health`` runs them.
+``fail``), costs nothing upstream and shows keys only masked. ``core.health`` runs them,
+all for the health page and the CLI, and the ledger and breaker probes for /readyz
+(``ledger_ready``, ``circuit_open``: the same round trip and breaker snapshot, as reasons).
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from core.errors import TollgateError, translate
+from core.clock import naive_utc
+from core.errors import TollgateError, scrub, translate
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 UPSTREAM_TIMEOUT_S = 5.0  # the page must not hang for the client's full call timeout
@@ -44,10 +47,18 @@ def upstream(client) -> dict:
     return part(status, f"{where} answered GET /v1/models in {ms:.0f} ms", base_url=where, latency_ms=ms)
 
 
-def ledger(client) -> dict:
-    """Reachable, a timed write and read of the probe row, and the spool backlog."""
+def write_probe(engine) -> tuple[dict | None, BaseException | None]:
+    """The one ledger round trip (its own probe row, never ``calls``): ``({"write_ms", "read_ms"}, None)`` or ``(None, fault)``."""
     from core.ledger.probe import round_trip
 
+    try:
+        return round_trip(engine), None
+    except Exception as exc:  # noqa: BLE001 - a failed round trip is the verdict
+        return None, exc
+
+
+def ledger(client) -> dict:
+    """Reachable, a timed write and read of the probe row, and the spool backlog."""
     if client.ledger is None:
         return part(WARN, "The ledger is off (TOLLGATE_LEDGER_URL=off): no usage is recorded.")
     h = client.ledger.health()
@@ -56,10 +67,9 @@ def ledger(client) -> dict:
     if not h.get("ok"):
         return part(FAIL, f"The ledger database is unreachable ({h.get('last_error') or 'no answer'}); "
                     f"{detail['spool_pending']} record(s) wait in the spool.", **detail)
-    try:
-        timing = round_trip(client.ledger.engine)
-    except Exception as exc:  # noqa: BLE001 - a failed round trip is the verdict
-        return part(FAIL, f"The ledger answered but a probe write failed ({type(exc).__name__}).", **detail)
+    timing, fault = write_probe(client.ledger.engine)
+    if fault is not None:
+        return part(FAIL, f"The ledger answered but a probe write failed ({type(fault).__name__}).", **detail)
     detail.update(timing)
     backlog = detail["spool_pending"]
     if backlog:
@@ -68,6 +78,17 @@ def ledger(client) -> dict:
         return part(WARN, f"Slow ledger: a write took {timing['write_ms']:.0f} ms.", **detail)
     return part(OK, f"{detail['backend']}: write {timing['write_ms']:.1f} ms, read {timing['read_ms']:.1f} ms, "
                 "spool empty", **detail)
+
+
+def ledger_ready(led) -> str | None:
+    """/readyz's ledger probe: None when the ledger opens (schema, spool replay) and takes the probe write, else why not."""
+    if not led.open():  # unlike ``ledger``, retakes a recovered database at once
+        return scrub(f"ledger unavailable: {led.last_error}")
+    _, fault = write_probe(led.engine)
+    if fault is None:
+        return None
+    first = str(fault).strip().splitlines()[0] if str(fault).strip() else ""
+    return scrub(f"ledger not writable: {type(fault).__name__}: {first}"[:300])
 
 
 def cache(client) -> dict:
@@ -133,6 +154,14 @@ def breaker(client) -> dict:
                 "in the window)", **detail)
 
 
+def circuit_open(client) -> str | None:
+    """/readyz's breaker probe: why calls are refused while the circuit is open (the ``breaker`` part's fail), else None."""
+    s = client.breaker.snapshot()
+    if s["state"] != "open":
+        return None
+    return f"circuit open: calls to the API are broken off for {s['next_probe_in_s'] or 0:.0f} s more"
+
+
 def keys(client) -> dict:
     """Each key masked, with its source, age when known, and whether it is marked failing."""
     rows = [{k: v for k, v in row.items() if k != "since"} | {"failing_since": row["since"]}
@@ -160,7 +189,7 @@ def errors(client, user: str | None = None, n: int = 10) -> dict:
         rows = recent_errors(client.ledger.engine, n=n, user=user)
     except Exception as exc:  # noqa: BLE001 - the ledger part reports the outage itself
         return part(WARN, f"Recent errors unavailable ({type(exc).__name__}).", rows=[])
-    since = client.clock.now().astimezone(UTC).replace(tzinfo=None) - RECENT_WINDOW
+    since = naive_utc(client.clock.now()) - RECENT_WINDOW
     fresh = [r for r in rows if r["ts"] >= since]
     whose = "your" if user is not None else "all users'"
     if fresh:

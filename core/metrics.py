@@ -1,47 +1,74 @@
-"""In-process metrics of guarded calls: counts by status, spend and latency, for the health page."""
+"""The health page's call figures, read from the one metrics system: Prometheus (``core.observability.prom``).
+
+Every outcome is counted once, by ``prom.observe_call``; this module only reads those
+series back (calls by status, errors by code, spend, retries, latency percentiles, cache hit
+rate), per process since it started, the same figures /metrics serves. ``METRICS`` stays
+importable under its old name for the recorder (``core.pipeline``), whose ``observe`` call
+counts nothing now, so no outcome is counted twice.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections import Counter, deque
-from decimal import Decimal
+import math
+from collections import Counter
 
+from core.observability import prom
 from core.types import CallRecord
 
 
-class Metrics:
-    """Counters since the process started, and the last 1,000 latencies (ms) for percentiles."""
+def _samples(metric, suffix: str):
+    """(labels, value) of each sample of ``metric`` whose name ends with ``suffix``."""
+    for family in metric.collect():
+        for s in family.samples:
+            if s.name.endswith(suffix):
+                yield s.labels, s.value
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.reset()
 
-    def reset(self) -> None:
-        with self._lock:
-            self.by_status: Counter = Counter()
-            self.by_code: Counter = Counter()
-            self.cost_usd = Decimal(0)
-            self.retries = 0
-            self.latencies: deque[float] = deque(maxlen=1000)
+def quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
+    """The upper bound of the histogram bucket holding quantile ``q`` (cumulative ``(le, count)`` pairs).
+
+    None without observations; the largest finite bound when the quantile lies past it.
+    """
+    buckets = sorted(buckets)
+    total = buckets[-1][1] if buckets else 0
+    if not total:
+        return None
+    rank = q * total
+    finite = [le for le, _ in buckets if not math.isinf(le)]
+    for le, count in buckets:
+        if count >= rank:
+            return le if not math.isinf(le) else (finite[-1] if finite else None)
+    return finite[-1] if finite else None
+
+
+class PromFigures:
+    """Reads the call figures from Prometheus; ``observe`` is a no-op kept for the recorder's call."""
 
     def observe(self, rec: CallRecord) -> None:
-        with self._lock:
-            self.by_status[rec.status] += 1
-            if rec.error_code:
-                self.by_code[rec.error_code] += 1
-            self.cost_usd += rec.cost_usd
-            self.retries += rec.retries
-            if rec.status == "ok" and rec.latency_ms is not None:
-                self.latencies.append(rec.latency_ms)
+        """Nothing: ``prom.observe_call`` already counted this outcome."""
 
     def snapshot(self) -> dict:
-        with self._lock:
-            lat = sorted(self.latencies)
+        """Calls by status, errors by code, spend (USD, float), retries, p50/p95 latency (ms, bucket bound)."""
+        calls, errors = Counter(), Counter()
+        for labels, value in _samples(prom.CALLS, "_total"):
+            calls[labels["status"]] += int(value)
+            if labels["code"]:
+                errors[labels["code"]] += int(value)
+        cost = sum(v for _, v in _samples(prom.COST, "_total"))
+        retries = sum(int(v) for _, v in _samples(prom.RETRIES, "_total"))
+        ok = Counter()
+        for labels, value in _samples(prom.DURATION, "_bucket"):
+            if labels["status"] == "ok":  # successful calls only, as before: failures end early
+                ok[float(labels["le"])] += value
+        cache = {labels["result"]: v for labels, v in _samples(prom.CACHE, "_total")}
+        lookups = cache.get("hit", 0) + cache.get("miss", 0)
 
-        def pct(q: float) -> float | None:
-            return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
-        return {"calls": dict(self.by_status), "errors": dict(self.by_code), "cost_usd": str(self.cost_usd),
-                "retries": self.retries, "latency_p50_ms": pct(0.5), "latency_p95_ms": pct(0.95)}
+        def ms(q: float) -> float | None:
+            s = quantile(list(ok.items()), q)
+            return None if s is None else s * 1000
+        return {"calls": dict(calls), "errors": dict(errors), "cost_usd": f"{cost:.6f}", "retries": retries,
+                "latency_p50_ms": ms(0.5), "latency_p95_ms": ms(0.95),
+                "cache_hit_rate": cache.get("hit", 0) / lookups if lookups else None}
 
 
-METRICS = Metrics()
+METRICS = PromFigures()

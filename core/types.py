@@ -49,6 +49,9 @@ class Usage:
                    cache_read_tokens=get("cache_read_input_tokens", 0) or 0)
 
 
+USAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Usage))  # the token columns, in the API's order
+
+
 @dataclass
 class CallResult:
     """What a guarded call returns: the answer, its exact cost and how it went."""

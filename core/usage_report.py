@@ -23,6 +23,7 @@ from core.budget_alerts import tidy_usd
 from core.ledger import queries
 from core.ledger.reprice import reprice
 from core.models import Catalogue, default_catalogue
+from core.types import USAGE_FIELDS
 
 TOP_CALLS = 20
 _FLOOR = date(1970, 1, 1)
@@ -133,7 +134,7 @@ def _saved(by_model: pd.DataFrame) -> Decimal:
     """Estimated USD the response cache saved: tokens it saved at each model's billed USD per token."""
     total = Decimal(0)
     for row in by_model.itertuples(index=False):
-        billed = sum(int(getattr(row, n)) for n in queries.TOKEN_COLUMNS if n != "tokens_saved")
+        billed = sum(int(getattr(row, n)) for n in USAGE_FIELDS)
         if row.tokens_saved and billed:
             total += Decimal(int(row.tokens_saved)) * Decimal(row.cost_usd) / billed
     return total.quantize(Decimal("1e-10"))
@@ -144,7 +145,7 @@ def _figures(engine: Engine, f: Filters) -> dict:
     lat = queries.latency_summary(engine, **f.args())
     s = {n: int(by_model[n].sum()) for n in ("calls", "errors", "cache_hits", "blocked")}
     attempted = s["calls"] - s["blocked"]
-    tokens = sum(int(by_model[n].sum()) for n in queries.TOKEN_COLUMNS if n != "tokens_saved")
+    tokens = sum(int(by_model[n].sum()) for n in USAGE_FIELDS)
     return {"spend": tidy_usd(sum(by_model["cost_usd"], Decimal(0))), "calls": s["calls"], "tokens": tokens,
             "cache_hit_rate": _ratio(s["cache_hits"], attempted), "saved": tidy_usd(_saved(by_model)),
             "error_rate": _ratio(s["errors"], attempted),

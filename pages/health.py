@@ -113,9 +113,8 @@ def live() -> None:
     for name, p in found:  # the figures behind each verdict; open when something is wrong
         with st.expander(f"{TITLES[name]}: details", expanded=p["status"] != "ok", icon=ICON[p["status"]]):
             SHOW[name](p)
-    m = report["metrics"]
-    with st.expander("Calls since this console started"):
-        st.json(m)
+    with st.expander("Calls since this process started (the Prometheus series /metrics serves)"):
+        st.json(report["metrics"])
 
 
 live()

@@ -9,11 +9,10 @@ import threading
 from collections.abc import Callable
 
 from core.cache.entry import CachedResponse
-from core.errors import scrub
+from core.errors import mask_url_passwords, scrub
 
 log = logging.getLogger("tollgate.cache")
 
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
 
 
@@ -21,7 +20,7 @@ def describe(exc: BaseException, limit: int = 200) -> str:
     """Error class and a short message without passwords, keys or the SQL's parameters."""
     inner = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
     text = " ".join(str(inner).split())
-    text = _KV_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", scrub(text)))
+    text = _KV_PASSWORD.sub(r"\1***", mask_url_passwords(scrub(text)))
     if len(text) > limit:
         text = text[:limit] + "…"
     return f"{type(inner).__name__}: {text}" if text else type(inner).__name__

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from core.cache._guard import SharedBackend
 from core.cache.entry import CachedResponse
-from core.clock import Clock, SystemClock
+from core.clock import Clock, SystemClock, naive_utc
 from core.ledger.schema import metadata, response_cache
 
 _T = response_cache
@@ -41,7 +41,7 @@ class SqlCache(SharedBackend):
 
     # -- helpers ---------------------------------------------------------------------
     def _utcnow(self) -> datetime:
-        return self._clock.now().astimezone(UTC).replace(tzinfo=None)
+        return naive_utc(self._clock.now())
 
     def _ensure_table(self) -> None:
         if not self._ready:
@@ -107,10 +107,6 @@ class SqlCache(SharedBackend):
             return
         self._next_purge = mono + self._purge_interval_s
         self._write("purge", sa.delete(_T).where(_T.c.expires_at <= now))
-
-    def purge_expired(self) -> None:
-        """Delete every expired row now."""
-        self._write("purge", sa.delete(_T).where(_T.c.expires_at <= self._utcnow()))
 
     def delete(self, key: str) -> None:
         self._write("delete", sa.delete(_T).where(_T.c.key == key))

@@ -12,7 +12,6 @@ conflict), and a dashboard query no longer blocks every writer while it runs.
 
 from __future__ import annotations
 
-import re
 import uuid
 from pathlib import Path
 
@@ -20,14 +19,13 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import QueuePool
 
+from core.errors import mask_url_passwords
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_URL = "duckdb:///data/ledger.duckdb"  # relative paths are taken from the project root
 DUCKDB_POOL_SIZE = 4
 POOL_TIMEOUT_S = 60  # a writer waits this long for a connection before the record is spooled
 PG_CONNECT_TIMEOUT_S = 5  # a down database must not hang a call: fail fast and spool
-
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
-
 
 def mask_url(url: str | URL) -> str:
     """The URL with any password replaced by ``***`` (safe for logs, health and the console)."""
@@ -36,12 +34,7 @@ def mask_url(url: str | URL) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparsable URL is still masked by pattern
-        return _PASSWORD_IN_URL.sub(r"\1***@", str(url))
-
-
-def backend_of(engine: Engine) -> str:
-    """``duckdb`` or ``postgresql`` (the dialect name; other dialects are passed through)."""
-    return engine.dialect.name
+        return mask_url_passwords(str(url))
 
 
 def resolve_url(url: str | None = None) -> URL:

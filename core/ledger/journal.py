@@ -22,14 +22,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from core.ledger.spool import write_all
+
 log = logging.getLogger("tollgate.ledger")
 TRUNCATE_AT_BYTES = 1 << 20  # emptied once all stored and this big: truncating every batch doubled a hit's fsync
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def _read_all(fd: int) -> bytes:
@@ -95,7 +91,7 @@ class Journal:
             if self._torn:
                 data, self._torn = b"\n" + data, False  # never glue a line onto a half-written one
             try:
-                _write_all(self._fd, data)
+                write_all(self._fd, data)
                 if self.sync_s:
                     self._dirty = True
                     self._start_syncer()

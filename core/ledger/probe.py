@@ -1,4 +1,4 @@
-"""A real ledger round trip for the health page: one committed write, then one read, timed (ms).
+"""A real ledger round trip for the health page and /readyz: one committed write, then one read, timed (ms).
 
 It rewrites this process's own row of ``health_probe`` (never ``calls``), so a health
 check that runs every few seconds adds nothing to usage and works the same on DuckDB and
@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import socket
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
+from core.clock import naive_utc
 from core.ledger.migrations import migrate
 from core.ledger.schema import health_probe
 
@@ -24,7 +25,7 @@ PROBE_ID = f"{socket.gethostname()}:{os.getpid()}"[:200]
 def round_trip(engine: Engine, now: datetime | None = None, probe_id: str = PROBE_ID) -> dict:
     """``{"write_ms", "read_ms"}``: commit this process's probe row, then read it back; raises on a fault."""
     migrate(engine)  # one query when current; a fresh ledger gets its tables
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None, microsecond=0)
+    stamp = naive_utc(now).replace(microsecond=0)
     t0 = time.perf_counter()
     with engine.begin() as conn:  # delete + insert: an upsert both backends (and SQLite) accept
         conn.execute(delete(health_probe).where(health_probe.c.probe_id == probe_id))

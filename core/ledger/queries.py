@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,13 +20,13 @@ import pandas as pd
 from sqlalchemy import BigInteger, Date, Numeric, and_, cast, func, literal_column, select
 from sqlalchemy.engine import Engine
 
+from core.clock import naive_utc
 from core.ledger.schema import calls
-from core.types import STATUS_BLOCKED, STATUS_CACHED, STATUS_ERROR, STATUS_OK
+from core.types import STATUS_BLOCKED, STATUS_CACHED, STATUS_ERROR, STATUS_OK, USAGE_FIELDS
 
 Moment = date | datetime
 GROUPS = ("day", "user", "model")
-TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_creation_5m_tokens",
-                 "cache_creation_1h_tokens", "cache_read_tokens", "tokens_saved")
+TOKEN_COLUMNS = (*USAGE_FIELDS, "tokens_saved")
 _SAFE_ZONE = re.compile(r"^[A-Za-z0-9_+\-/]+$")
 c = calls.c
 
@@ -49,7 +49,7 @@ def _instant(value: Moment, tz: ZoneInfo, *, end: bool) -> datetime:
         aware = datetime.combine(day, time(0), tz)
     else:
         raise TypeError(f"expected a date or datetime, got {value!r}")
-    return aware.astimezone(UTC).replace(tzinfo=None)
+    return naive_utc(aware)
 
 
 def window(since: Moment, until: Moment, tz: str = "UTC") -> tuple[datetime, datetime]:
@@ -178,38 +178,6 @@ def totals(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=
     return frame(engine, stmt)
 
 
-def latency_by_model(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
-                     models=None) -> pd.DataFrame:
-    """p50/p95 latency and time-to-first-token (ms) per model, successful calls only (exact)."""
-    stmt = (select(c.model.label("model"), func.count().label("calls"),
-                   _p50_p95(c.latency_ms).label("latency"), _p50_p95(c.ttft_ms).label("ttft"))
-            .where(period_filter(since, until, tz, users, models, status=STATUS_OK))
-            .group_by(c.model).order_by(c.model))
-    return _split_pairs(frame(engine, stmt), ["model"])
-
-
-def month_bounds(now: datetime, tz: str = "UTC") -> tuple[datetime, datetime]:
-    """The start of ``now``'s calendar month in ``tz`` and ``now`` itself, both aware."""
-    z = zone(tz)
-    local = (now if now.tzinfo else now.replace(tzinfo=UTC)).astimezone(z)
-    return datetime.combine(local.date().replace(day=1), time(0), z), local
-
-
-def month_to_date_by_user(engine: Engine, now: datetime, tz: str = "UTC", users=None) -> pd.DataFrame:
-    """Each user's usage from the 1st of ``now``'s month (local midnight in ``tz``) until ``now``."""
-    start, end = month_bounds(now, tz)
-    return usage_by(engine, "user", start, end, tz, users=users)
-
-
-def top_users(engine: Engine, since: Moment, until: Moment, n: int = 10, tz: str = "UTC",
-              models=None) -> pd.DataFrame:
-    """The ``n`` users who spent the most over the period, dearest first."""
-    key = c.user_id.label("user")
-    stmt = (select(key, *metrics()).where(period_filter(since, until, tz, None, models))
-            .group_by(c.user_id).order_by(literal_column("cost_usd").desc(), c.user_id).limit(int(n)))
-    return frame(engine, stmt)
-
-
 def most_expensive_calls(engine: Engine, since: Moment, until: Moment, n: int = 20, tz: str = "UTC",
                          users=None, models=None) -> pd.DataFrame:
     """The ``n`` dearest single calls of the period (``ts`` shown as local time in ``tz``)."""
@@ -222,12 +190,12 @@ def most_expensive_calls(engine: Engine, since: Moment, until: Moment, n: int = 
     return frame(engine, stmt)
 
 
-def _p50_p95(col):
+def p50_p95(col):
     """One ordered-set aggregate for both fractions: a third faster than two."""
     return func.percentile_cont(literal_column("ARRAY[0.5, 0.95]")).within_group(col)
 
 
-def _split_pairs(raw: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+def split_pairs(raw: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     out = raw[[*keys, "calls"]].copy()
     for name in ("latency", "ttft"):
         pairs = [tuple(v) if v is not None else (None, None) for v in raw[name]]
@@ -239,21 +207,21 @@ def _split_pairs(raw: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def latency_summary(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
                     models=None) -> pd.DataFrame:
     """One row: p50/p95 latency and time to first token (ms) over the period, successful calls only."""
-    stmt = (select(func.count().label("calls"), _p50_p95(c.latency_ms).label("latency"),
-                   _p50_p95(c.ttft_ms).label("ttft"))
+    stmt = (select(func.count().label("calls"), p50_p95(c.latency_ms).label("latency"),
+                   p50_p95(c.ttft_ms).label("ttft"))
             .where(period_filter(since, until, tz, users, models, status=STATUS_OK)))
-    return _split_pairs(frame(engine, stmt), [])
+    return split_pairs(frame(engine, stmt), [])
 
 
 def latency_by_day(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
                    models=None) -> pd.DataFrame:
     """p50/p95 latency and time to first token (ms) per local day in ``tz``, successful calls only."""
     day = cast(local_ts(tz), Date).label("day")
-    stmt = (select(day, func.count().label("calls"), _p50_p95(c.latency_ms).label("latency"),
-                   _p50_p95(c.ttft_ms).label("ttft"))
+    stmt = (select(day, func.count().label("calls"), p50_p95(c.latency_ms).label("latency"),
+                   p50_p95(c.ttft_ms).label("ttft"))
             .where(period_filter(since, until, tz, users, models, status=STATUS_OK))
             .group_by(day).order_by(day))
-    return _split_pairs(frame(engine, stmt), ["day"])
+    return split_pairs(frame(engine, stmt), ["day"])
 
 
 def errors_by_code(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,

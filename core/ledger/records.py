@@ -6,20 +6,14 @@ import json
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from core.types import STATUS_BLOCKED, STATUS_CACHED, STATUS_ERROR, STATUS_OK, CallRecord, Usage
+from core.clock import naive_utc
+from core.types import STATUS_BLOCKED, STATUS_CACHED, STATUS_ERROR, STATUS_OK, USAGE_FIELDS, CallRecord, Usage
 
 STATUSES = frozenset({STATUS_OK, STATUS_ERROR, STATUS_CACHED, STATUS_BLOCKED})
 COST_QUANTUM = Decimal("1e-10")  # the scale of the cost_usd column, NUMERIC(20, 10)
-_USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_5m_tokens",
-                 "cache_creation_1h_tokens", "cache_read_tokens")
 _PLAIN = ("id", "model", "status", "error_code", "tokens_saved", "price_version", "latency_ms",
           "ttft_ms", "streamed", "retries", "request_id", "key_label", "prompt_sha256",
           "prompt_text", "source", "unpriced", "detail")
-
-
-def naive_utc(ts: datetime) -> datetime:
-    """The column form of a timestamp: naive UTC (an aware time is converted, a naive one kept)."""
-    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
 
 
 def check(rec: CallRecord) -> None:
@@ -39,7 +33,7 @@ def check(rec: CallRecord) -> None:
 def to_row(rec: CallRecord) -> dict:
     """Column values for the ``calls`` table (cost at the column's exact scale)."""
     row = {name: getattr(rec, name) for name in _PLAIN}
-    row.update({name: getattr(rec.usage, name) for name in _USAGE_FIELDS})
+    row.update({name: getattr(rec.usage, name) for name in USAGE_FIELDS})
     row["ts"] = naive_utc(rec.ts)
     row["user_id"] = rec.user
     row["cost_usd"] = Decimal(rec.cost_usd).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
@@ -49,7 +43,7 @@ def to_row(rec: CallRecord) -> dict:
 def from_row(row) -> CallRecord:
     """A CallRecord from a ``calls`` row mapping (ts comes back aware UTC, cost as Decimal)."""
     m = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
-    usage = Usage(**{name: int(m.get(name) or 0) for name in _USAGE_FIELDS})
+    usage = Usage(**{name: int(m.get(name) or 0) for name in USAGE_FIELDS})
     ts = m["ts"]
     if isinstance(ts, str):
         ts = datetime.fromisoformat(ts)

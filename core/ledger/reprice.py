@@ -25,12 +25,10 @@ from sqlalchemy.engine import Engine
 from core import pricing
 from core.ledger.queries import Moment, period_filter, to_frame
 from core.ledger.schema import calls
-from core.types import STATUS_ERROR, STATUS_OK, Usage
+from core.types import STATUS_ERROR, STATUS_OK, USAGE_FIELDS, Usage
 
 c = calls.c
 BILLED = (STATUS_OK, STATUS_ERROR)
-_USAGE = ("input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
-          "cache_read_tokens")
 _PROMPT = c.input_tokens + c.cache_creation_5m_tokens + c.cache_creation_1h_tokens + c.cache_read_tokens
 
 
@@ -69,7 +67,7 @@ def _by_model(engine: Engine, where, table: pricing.PriceTable) -> pd.DataFrame:
     day = cast(c.ts, Date).label("utc_day")
     keys = [c.model.label("model"), day, *flags]
     stmt = (select(*keys, func.count().label("calls"), func.sum(c.cost_usd).label("cost"),
-                   *[func.sum(getattr(c, n)).label(n) for n in _USAGE])
+                   *[func.sum(getattr(c, n)).label(n) for n in USAGE_FIELDS])
             .where(where).group_by(*keys))
     rows_for = _Rows(table)
     out: dict[str, dict] = {}
@@ -84,7 +82,7 @@ def _by_model(engine: Engine, where, table: pricing.PriceTable) -> pd.DataFrame:
                 acc["unpriced_calls"] += int(g["calls"])
                 continue
             long_prompt = row.band is not None and bool(g[f"over_{row.band.threshold_tokens}"])
-            usage = Usage(**{n: int(g[n] or 0) for n in _USAGE})
+            usage = Usage(**{n: int(g[n] or 0) for n in USAGE_FIELDS})
             acc["new_cost_usd"] += pricing.cost(usage, _flat(row, long_prompt))
     df = pd.DataFrame(sorted(out.values(), key=lambda r: r["model"]),
                       columns=["model", "calls", "unpriced_calls", "original_cost_usd", "new_cost_usd"])
@@ -95,7 +93,7 @@ def _by_model(engine: Engine, where, table: pricing.PriceTable) -> pd.DataFrame:
 def _per_call(engine: Engine, where, table: pricing.PriceTable) -> pd.DataFrame:
     rows_for = _Rows(table)
     stmt = (select(c.id, c.ts, c.user_id, c.model, c.status, c.price_version, c.cost_usd,
-                   *[getattr(c, n) for n in _USAGE]).where(where).order_by(c.ts, c.id))
+                   *[getattr(c, n) for n in USAGE_FIELDS]).where(where).order_by(c.ts, c.id))
     out = []
     with engine.connect() as conn:
         for r in conn.execution_options(yield_per=5000).execute(stmt).mappings():
@@ -103,7 +101,7 @@ def _per_call(engine: Engine, where, table: pricing.PriceTable) -> pd.DataFrame:
             original = Decimal(r["cost_usd"] or 0)
             new = None
             if row is not None:
-                new = pricing.cost(Usage(**{n: int(r[n] or 0) for n in _USAGE}), row)
+                new = pricing.cost(Usage(**{n: int(r[n] or 0) for n in USAGE_FIELDS}), row)
             out.append({"id": r["id"], "ts": r["ts"], "user": r["user_id"], "model": r["model"],
                         "status": r["status"], "original_price_version": r["price_version"],
                         "new_price_version": row.version if row is not None else None,

@@ -25,7 +25,8 @@ DEFAULT_SPOOL = ROOT / "data" / "spool" / "ledger.spool"
 log = logging.getLogger("tollgate.ledger")
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` (``os.write`` may write fewer); the spool and the journal both append so."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
@@ -73,7 +74,7 @@ class Spool:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data  # a writer died mid-line: start ours on a fresh line
-        _write_all(fd, data)
+        write_all(fd, data)
         os.fsync(fd)
 
     def append(self, line: str, *, outage: bool = True) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Iterable
@@ -23,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from core.clock import Clock, SystemClock
-from core.errors import LedgerUnavailable, scrub
+from core.errors import LedgerUnavailable, mask_url_passwords, scrub
 from core.ledger.engine import mask_url
 from core.ledger.journal import Journal
 from core.ledger.migrations import migrate
@@ -35,9 +34,6 @@ from core.types import CallRecord
 log = logging.getLogger("tollgate.ledger")
 REPLAY_CHUNK = 500  # rows per INSERT during replay: one statement, one transaction
 _CONFLICT_RETRIES = 12  # with conflict_backoff_s: about 1.8 s of waiting before a conflict counts as a fault
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
-
-
 def _insert_if_absent(dialect_name: str):
     """``INSERT … ON CONFLICT (id) DO NOTHING`` (PostgreSQL, DuckDB and SQLite alike)."""
     mod = sqlite if dialect_name == "sqlite" else postgresql
@@ -94,7 +90,7 @@ class Ledger:
         password = self.engine.url.password
         if password:
             msg = msg.replace(str(password), "***")
-        return scrub(_PASSWORD_IN_URL.sub(r"\1***@", msg))
+        return scrub(mask_url_passwords(msg))
 
     def _fault(self, exc: BaseException, what: str) -> None:
         self.last_error = self._scrub(exc)

@@ -16,14 +16,12 @@ from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
 from core.observability import registry
-from core.types import CallRecord
+from core.types import USAGE_FIELDS, CallRecord
 
 log = logging.getLogger("tollgate.metrics")
 
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
-TOKEN_TYPES = (("input", "input_tokens"), ("output", "output_tokens"),
-               ("cache_creation_5m", "cache_creation_5m_tokens"),
-               ("cache_creation_1h", "cache_creation_1h_tokens"), ("cache_read", "cache_read_tokens"))
+TOKEN_TYPES = tuple((name.removesuffix("_tokens"), name) for name in USAGE_FIELDS)  # (label, Usage field)
 
 CALLS = Counter("tollgate_calls", "Guarded calls by outcome (ok, error, cached, blocked) and error code.",
                 ["model", "status", "code"])

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 
+from core.errors import KEY_CHARS
+
 KEY, EMAIL, PHONE, CARD = "[key]", "[email]", "[phone]", "[card]"
 
 # Order matters: keys before cards (a key may hold digit runs), cards before phones.
 _PATTERN = re.compile(
-    r"(?P<key>\bsk-[A-Za-z0-9_\-]{8,}|\b[Bb]earer\s+[A-Za-z0-9._~+/\-]{12,}=*)"
+    rf"(?P<key>\bsk-{KEY_CHARS}{{8,}}"
+    r"|\b[Bb]earer\s+[A-Za-z0-9._~+/\-]{12,}=*)"
     r"|(?P<email>\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b)"
     r"|(?P<card>(?<![\d\-])\d(?:[ \-]?\d){12,18}(?![\d\-]))"
     r"|(?P<phone>(?<![\w+.])\+\d{7,15}(?!\d)|(?<![\w+.])\+?\(?\d{1,4}\)?(?:[ .\-]\(?\d{1,4}\)?|\(\d{1,4}\)){2,6}(?![\w.]))")

@@ -5,12 +5,14 @@ Screenshots of every page are saved under tests/e2e/output/ (git-ignored) for a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,16 +45,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def console(tmp_path_factory):
-    """`streamlit run server.py` on a free port, in demo mode with a fresh ledger and no users file."""
-    _need_browser()
-    tmp = tmp_path_factory.mktemp("console")
+@contextlib.contextmanager
+def running_console(**env_extra: str) -> Iterator[str]:
+    """`streamlit run server.py` on a free port, without the caller's ANTHROPIC_/TOLLGATE_ settings but
+    ``env_extra``; yields its URL once it answers, and stops it afterwards."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "TOLLGATE_"))}
-    env.update(TOLLGATE_LEDGER_URL=f"duckdb:///{tmp / 'ledger.duckdb'}", TOLLGATE_SPOOL_PATH=str(tmp / "spool"),
-               TOLLGATE_USERS_FILE=str(tmp / "users.yaml"), TOLLGATE_SIM_TTFT_S="0.3",
-               TOLLGATE_SIM_TOKENS_PER_S="40")
+    env.update(env_extra)
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
                              "--server.headless", "true", "--server.address", "127.0.0.1"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -67,23 +66,45 @@ def console(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("the console did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
-@pytest.fixture(scope="module")
-def browser(console):
+@contextlib.contextmanager
+def chromium() -> Iterator:
+    """The system's Chromium driven by Playwright, closed afterwards."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM,
                               args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory):
+    """The console in demo mode with a fresh ledger and no users file."""
+    _need_browser()
+    tmp = tmp_path_factory.mktemp("console")
+    with running_console(TOLLGATE_LEDGER_URL=f"duckdb:///{tmp / 'ledger.duckdb'}",
+                         TOLLGATE_SPOOL_PATH=str(tmp / "spool"), TOLLGATE_USERS_FILE=str(tmp / "users.yaml"),
+                         TOLLGATE_SIM_TTFT_S="0.3", TOLLGATE_SIM_TOKENS_PER_S="40") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(console):
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def shot(page, name: str) -> None:

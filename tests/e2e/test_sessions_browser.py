@@ -4,9 +4,6 @@ forged or malformed cookies read as logged out, and no other site can frame the 
 from __future__ import annotations
 
 import http.server
-import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -15,7 +12,7 @@ import jwt
 import pytest
 
 from core.auth import UserStore
-from tests.e2e.test_console_browser import CHROMIUM, ROOT, WAIT, _free_port, _need_browser
+from tests.e2e.test_console_browser import WAIT, _need_browser, chromium, running_console
 
 pytestmark = pytest.mark.browser
 KEY = "test-only-cookie-key-" + "x" * 48  # a fake, long enough to be accepted
@@ -31,41 +28,16 @@ def server(tmp_path_factory):
     store = UserStore(tmp / "users.yaml")
     for name in USERS:
         store.add(name, name.title(), "analyst", PASSWORD, rounds=4)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "TOLLGATE_"))}
-    env.update(TOLLGATE_LEDGER_URL=f"duckdb:///{tmp / 'ledger.duckdb'}", TOLLGATE_SPOOL_PATH=str(tmp / "spool"),
-               TOLLGATE_USERS_FILE=str(store.path), TOLLGATE_COOKIE_KEY=KEY, TOLLGATE_SIM_TTFT_S="0")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
-                             "--server.headless", "true", "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).status == 200:
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("the console did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
-    yield url, store
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_console(TOLLGATE_LEDGER_URL=f"duckdb:///{tmp / 'ledger.duckdb'}",
+                         TOLLGATE_SPOOL_PATH=str(tmp / "spool"), TOLLGATE_USERS_FILE=str(store.path),
+                         TOLLGATE_COOKIE_KEY=KEY, TOLLGATE_SIM_TTFT_S="0") as url:
+        yield url, store
 
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def log_in(page, url: str, user: str) -> None:

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from core import errors
-from core.health import check
+from core.health import ORDER, READY, check, ready
 from core.keys import ApiKey
 from core.ledger.recent import recent_errors
 from tests.integration.conftest import open_circuit
@@ -81,3 +81,31 @@ def test_recent_errors_are_the_viewers_own_unless_admin(make_client, fresh_sim, 
     assert [r["user_id"] for r in recent_errors(client.ledger.engine, n=1, user="bo")] == ["bo"]
     client.fake_clock.advance(2 * 3600)
     assert check(client, user="ana")["parts"]["errors"]["status"] == "ok"  # old errors are history
+
+
+def test_readiness_is_the_ledger_and_breaker_probes_of_the_same_report(make_client, fresh_sim, tmp_path):
+    client = make_client(max_attempts=1, breaker_failures=2, breaker_recovery_s=30,
+                         ledger_url=f"duckdb:///{tmp_path / 'db' / 'ledger.duckdb'}",
+                         spool_path=str(tmp_path / "spool" / "ledger.spool"))
+    assert set(READY) <= set(ORDER)
+
+    def failing() -> set[str]:
+        return {name for name in READY if check(client)["parts"][name]["status"] == "fail"}
+
+    assert ready([client]) == [] and failing() == set()
+    open_circuit(client, fresh_sim)
+    reasons = ready([client])
+    assert failing() == {"breaker"} and len(reasons) == 1 and reasons[0].startswith("circuit open: ")
+    client.fake_clock.advance(31)
+    client.create(PROMPT, user="ana", model="claude-haiku-5-5")  # the probe call closes the circuit
+    assert ready([client]) == [] and failing() == set()
+    db, away = tmp_path / "db", tmp_path / "db-away"
+    client.ledger.engine.dispose()  # pooled connections would hide the loss until they are reopened
+    db.rename(away)
+    try:
+        reasons = ready([client])
+        assert failing() == {"ledger"} and len(reasons) == 1 and reasons[0].startswith("ledger ")
+    finally:
+        client.ledger.engine.dispose()
+        away.rename(db)
+    assert ready([client]) == [] and failing() == set()

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from bench import report_queries
 from core import pricing
 from core.ledger import queries
 from core.ledger.reprice import reprice
@@ -166,7 +167,7 @@ def test_an_empty_period_gives_zero_totals_and_no_groups(loaded):
 
 def test_latency_percentiles_per_model_count_only_ok_calls(loaded):
     engine, recs = loaded
-    df = queries.latency_by_model(engine, *SPAN)
+    df = report_queries.latency_by_model(engine, *SPAN)
     assert list(df["model"]) == sorted({r.model for r in recs if r.status == "ok"})
     for row in df.to_dict(orient="records"):
         ok = [r for r in recs if r.model == row["model"] and r.status == "ok"]
@@ -182,7 +183,7 @@ def test_month_to_date_depends_on_the_time_zone(loaded):
     now = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)  # still February in New York
     for tz, start in (("UTC", datetime(2026, 3, 1, tzinfo=UTC)),
                       (NY, datetime(2026, 2, 1, tzinfo=ZoneInfo(NY)))):
-        df = queries.month_to_date_by_user(engine, now, tz)
+        df = report_queries.month_to_date_by_user(engine, now, tz)
         want = defaultdict(Decimal)
         for r in recs:
             if start <= r.ts < now:
@@ -195,7 +196,7 @@ def test_top_users_and_most_expensive_calls(loaded):
     spend = defaultdict(Decimal)
     for r in recs:
         spend[r.user] += r.cost_usd
-    top = queries.top_users(engine, *SPAN, n=2)
+    top = report_queries.top_users(engine, *SPAN, n=2)
     assert list(top["user"]) == sorted(spend, key=lambda u: -spend[u])[:2]
     dear = queries.most_expensive_calls(engine, *SPAN, n=3, tz=NY)
     want = sorted(recs, key=lambda r: (r.cost_usd, r.ts), reverse=True)[:3]
