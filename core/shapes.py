@@ -12,6 +12,7 @@ first error into Tollgate's ValidationError with the field path, never quoting t
 from __future__ import annotations
 
 import collections.abc
+import re
 import types
 import typing
 from functools import cache
@@ -25,6 +26,7 @@ from core.errors import ValidationError
 
 _TAG = "type="  # prefix of our union tags, so an error's location can tell a tag from a key
 _LISTS = {collections.abc.Iterable, collections.abc.Sequence, list}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 _built: dict[type, object] = {}
 
 
@@ -58,17 +60,22 @@ def _typeddict(cls):
 
 
 def _type_literals(member) -> tuple[tuple[str, ...], bool] | None:
-    """The ``type`` literal values of a TypedDict member and whether ``type`` is required."""
+    """The ``type`` literal values of a TypedDict member, and whether a value must carry one.
+
+    ``ToolParam``'s ``type`` is optional (``Optional[Literal["custom"]]``, not required): such a
+    member is the union's default for a value without a type.
+    """
     if not is_typeddict(member):
         return None
     hint = typing.get_type_hints(member, include_extras=True).get("type")
     if hint is None:
         return None
-    required = get_origin(hint) is Required or (member.__total__ and get_origin(hint) is not NotRequired)
-    while get_origin(hint) in (Required, NotRequired, typing.Union, types.UnionType):
+    required = member.__total__
+    if get_origin(hint) in (Required, NotRequired):
+        required, hint = get_origin(hint) is Required, get_args(hint)[0]
+    if get_origin(hint) in (typing.Union, types.UnionType):  # Optional[Literal[...]]: None is allowed
         args = [a for a in get_args(hint) if a is not type(None)]
-        required = required and get_origin(hint) is not typing.Union
-        hint = args[0] if len(args) == 1 else None
+        required, hint = False, (args[0] if len(args) == 1 else None)
     if get_origin(hint) is not typing.Literal:
         return None
     return tuple(get_args(hint)), required
@@ -90,7 +97,7 @@ def _union(members: tuple):
             if not isinstance(value, collections.abc.Mapping):
                 return None
             kind = value.get("type")
-            if kind is None and "type" not in value:
+            if kind is None:  # absent or null: only a member whose type is optional can take it
                 return default
             return tag_of.get(kind, f"{_TAG}{kind}") if isinstance(kind, str) else None
 
@@ -145,7 +152,9 @@ def _walk(value, loc: tuple) -> tuple[list, list]:
 
 
 def _spell(where: str, path) -> str:
-    return where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    """``where[0].source``; a key that is not a plain name shows as […], so no text of the request is quoted."""
+    return where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" if _NAME.fullmatch(p) else "[…]"
+                           for p in path)
 
 
 def _translate(errors: list, value, where: str, field) -> ValidationError:
@@ -167,7 +176,8 @@ def _translate(errors: list, value, where: str, field) -> ValidationError:
         return ValidationError(f"{at} must be a block of type {known}.", field=name)
     if err["type"] == "union_tag_not_found":
         return ValidationError(f"{at} must be an object with a 'type'.", field=name)
-    kind = f" ({nodes[block + 1]['type']})" if block is not None else ""
+    kind = nodes[block + 1]["type"] if block is not None else None
+    kind = f" ({kind})" if isinstance(kind, str) and _NAME.fullmatch(kind) else ""
     if err["type"] == "missing":
         own = kind if block is not None and block + 1 == len(path) else ""
         return ValidationError(f"{at}{own} needs '{err['loc'][-1]}'.", field=name)

@@ -123,3 +123,14 @@ def test_own_checks_still_apply_inside_sdk_shaped_blocks():
     assert "lone surrogate" in err.message and err.field == "messages[0].content[0].title"
     err = refused([{"role": "user", "content": [{"type": "text", "text": "bell\x07"}]}])
     assert "control character U+0007" in err.message
+
+
+def test_a_path_through_odd_keys_never_quotes_them():
+    block = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "d"},
+             "citations": {"enabled": "very"}}
+    err = refused([{"role": "user", "content": [block]}])
+    assert "messages[0].content[0].citations.enabled" in err.message
+    odd = {"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": "x",
+                                                                    "cache_control": {"type": SECRET}}]}
+    err = refused([{"role": "user", "content": [odd]}])
+    assert err.field == "messages[0].content[0].content" and "cache_control.type" in err.message
