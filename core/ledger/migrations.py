@@ -169,7 +169,6 @@ def _to_v4(conn: Connection) -> None:
 # SCHEMA_VERSION bumped in schema.py.
 STEPS: dict[int, Callable[[Connection], None]] = {1: _to_v1, 2: _to_v2, 3: _to_v3}
 STEPS[4] = _to_v4
-HAND_WRITTEN_HEAD = 4
 
 
 def _step(conn: Connection, version: int) -> None:
@@ -208,4 +207,4 @@ def migrate(engine: Engine, target: int = SCHEMA_VERSION, *, now: datetime | Non
             _step(conn, step)
             conn.execute(schema_version.insert().values(
                 version=step, applied_at=(now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)))
-        return max(version, target)
+        return target
