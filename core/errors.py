@@ -154,6 +154,18 @@ class ConfigError(TollgateError, ValueError):
         self.variable = variable
 
 
+class DataFileError(ConfigError):
+    """A data file (price table, model catalogue) Tollgate cannot use; ``path`` and ``field`` name the spot."""
+
+    code = "data_file_error"
+
+    def __init__(self, path: str, field: str, message: str) -> None:
+        TollgateError.__init__(self, f"{path}: {field}: {message}" if field else f"{path}: {message}")
+        self.variable = path
+        self.path = path
+        self.field = field
+
+
 class LedgerUnavailable(TollgateError):
     code = "ledger_unavailable"
     retryable = True

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+
+from core.toml_schema import PositiveInt, Strict, Text, check, read_toml
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_CATALOGUE = DATA_DIR / "models.toml"
@@ -58,19 +60,41 @@ class Catalogue:
         return sorted([*self.models, *self.aliases])
 
 
+class ModelRowModel(Strict):
+    """One [models.<id>] table of the catalogue file (limits in tokens)."""
+
+    family: Text
+    context_window: PositiveInt
+    max_output_tokens: PositiveInt
+    tokenizer: Literal["v1", "v2"] = "v1"
+    status: Literal["current", "legacy", "older", "retired"] = "current"
+    aliases: list[Text] = []
+
+
+class CatalogueFileModel(Strict):
+    """The catalogue file: models by canonical id, and the tier names mapped to ids."""
+
+    models: dict[str, ModelRowModel] = {}
+    tiers: dict[str, Text] = {}
+
+
 def load_catalogue(path: Path | str = DEFAULT_CATALOGUE, tiers: dict[str, str] | None = None) -> Catalogue:
-    """Read the catalogue; ``tiers`` overrides the file's tier mapping entry by entry."""
-    raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    """Read and strictly validate the catalogue; ``tiers`` overrides the file's tier mapping entry by entry.
+
+    An unknown or missing field, a wrong type or an unknown status is a DataFileError naming
+    the file and the field (e.g. ``data/models.toml: models.claude-x.context_window: ...``).
+    """
+    origin = str(path)
+    raw = check(CatalogueFileModel, read_toml(Path(path).read_text(encoding="utf-8"), origin), origin)
     models, aliases = {}, {}
-    for mid, row in raw.get("models", {}).items():
-        info = ModelInfo(id=mid, family=row["family"], context_window=int(row["context_window"]),
-                         max_output_tokens=int(row["max_output_tokens"]),
-                         tokenizer=row.get("tokenizer", "v1"), status=row.get("status", "current"),
-                         aliases=tuple(row.get("aliases", ())))
+    for mid, row in raw.models.items():
+        info = ModelInfo(id=mid, aliases=tuple(row.aliases),
+                         **row.model_dump(include={"family", "context_window", "max_output_tokens",
+                                                   "tokenizer", "status"}))
         models[mid] = info
         for alias in info.aliases:
             aliases[alias] = mid
-    merged = {**raw.get("tiers", {}), **(tiers or {})}
+    merged = {**raw.tiers, **(tiers or {})}
     return Catalogue(models=models, aliases=aliases, tiers=merged)
 
 

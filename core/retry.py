@@ -51,21 +51,37 @@ def backoff_s(attempt: int, err: BaseException | None, policy: RetryPolicy,
     return raw * (1 - policy.jitter * rand())
 
 
-class _GiveUp(tenacity.stop.stop_base):
-    """Stop on attempts, on the deadline (counting the coming wait), or on a retry-after over the cap."""
+class stop_on_retry_after_over(tenacity.stop.stop_base):  # noqa: N801 - named like tenacity's stops
+    """Stop when the last error asked for a wait (retry-after) longer than ``cap_s``: not worth honouring."""
 
-    def __init__(self, policy: RetryPolicy, clock: Clock, started: float) -> None:
-        self.policy, self.clock, self.started = policy, clock, started
+    def __init__(self, cap_s: float) -> None:
+        self.cap_s = cap_s
 
     def __call__(self, state: tenacity.RetryCallState) -> bool:
-        if state.attempt_number >= self.policy.max_attempts:
-            return True
         err = state.outcome.exception() if state.outcome else None
         asked = getattr(err, "retry_after_s", None)
-        if asked is not None and asked > self.policy.retry_after_cap_s:
-            return True
-        elapsed = self.clock.monotonic() - self.started
-        return elapsed + state.upcoming_sleep > self.policy.deadline_s
+        return asked is not None and asked > self.cap_s
+
+
+class stop_before_deadline(tenacity.stop.stop_base):  # noqa: N801 - named like tenacity's stops
+    """Stop when the coming wait would end past ``deadline_s`` after ``started`` (on the injected clock).
+
+    tenacity's own ``stop_before_delay`` reads ``time.monotonic`` and starts at its first
+    attempt; ours starts before the bare first attempt and follows the test's clock.
+    """
+
+    def __init__(self, deadline_s: float, clock: Clock, started: float) -> None:
+        self.deadline_s, self.clock, self.started = deadline_s, clock, started
+
+    def __call__(self, state: tenacity.RetryCallState) -> bool:
+        return self.clock.monotonic() - self.started + state.upcoming_sleep > self.deadline_s
+
+
+def give_up(policy: RetryPolicy, clock: Clock, started: float) -> tenacity.stop.stop_base:
+    """The policy's stop: attempts | a retry-after over the cap | the deadline (counting the coming wait)."""
+    return (tenacity.stop_after_attempt(policy.max_attempts)
+            | stop_on_retry_after_over(policy.retry_after_cap_s)
+            | stop_before_deadline(policy.deadline_s, clock, started))
 
 
 class Retrier:
@@ -105,7 +121,7 @@ class Retrier:
                     hook(state.attempt_number, state.outcome.exception(), state.upcoming_sleep)
 
         retrying = tenacity.Retrying(
-            sleep=self.sleep, stop=_GiveUp(policy, self.clock, started), wait=wait,
+            sleep=self.sleep, stop=give_up(policy, self.clock, started), wait=wait,
             retry=tenacity.retry_if_exception(should_retry), before_sleep=before_sleep, reraise=True)
         attempts = 0
 

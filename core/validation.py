@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from core import shapes
 from core.errors import PromptBlocked, UnknownModel, ValidationError
 from core.models import Catalogue, ModelInfo
 from core.tokens import estimate_request, iter_texts
@@ -33,7 +34,6 @@ DEFAULT_INJECTION_PHRASES: tuple[str, ...] = (
 )
 INJECTION_MODES = ("flag", "block", "off")
 ROLES = ("user", "assistant")
-BLOCK_TYPES = ("text", "image", "tool_use", "tool_result")
 # Unicode category Cc is exactly U+0000-001F and U+007F-009F; \t \n \r are allowed.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # A lone surrogate (U+D800-DFFF) is not valid Unicode: it cannot be encoded as UTF-8, so cannot be sent.
@@ -42,10 +42,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # a RecursionError at send time; it is refused up front by an iterative walk instead.
 MAX_NESTING = 64
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
-# What each block type needs (key -> type) beyond "type"; "cache_control" is allowed on all.
-_BLOCK_REQUIRED = {"text": {"text": str}, "image": {"source": Mapping},
-                   "tool_use": {"id": str, "name": str, "input": Mapping},
-                   "tool_result": {"tool_use_id": str}}
+# Body fields whose shape the SDK declares (core/shapes.py), checked when given.
+_PARAM_SHAPES = {"tools": shapes.TOOLS, "tool_choice": shapes.TOOL_CHOICE}
 
 
 @dataclass(frozen=True)
@@ -99,6 +97,8 @@ def validate(model: str, messages, *, max_tokens: int, system=None, temperature=
     for name, value in (params or {}).items():
         json_value(name, "params")
         json_value(value, name if _NAME.fullmatch(name) else "params")
+        if name in _PARAM_SHAPES and value is not None and type(value).__name__ not in ("NotGiven", "Omit"):
+            shapes.check(_PARAM_SHAPES[name], value, name, name)
     texts = [("system", t) for t in iter_texts(system)] if system else []
     for i, msg in enumerate(messages):
         texts.extend((f"messages[{i}].content", t) for t in iter_texts(msg["content"]))
@@ -267,7 +267,7 @@ def _system(system) -> None:
         if not (isinstance(block, Mapping) and block.get("type") == "text"):
             raise ValidationError(f"system[{j}] must be a text block ({{'type': 'text', 'text': ...}}).",
                                   field="system")
-        _block(block, f"system[{j}]", "system")
+    shapes.check(shapes.SYSTEM_BLOCKS, system, "system", "system")
 
 
 def _messages(messages) -> None:
@@ -292,27 +292,13 @@ def _messages(messages) -> None:
         _content(msg["content"], f"{where}.content")
 
 
-def _content(content, where: str, allowed=BLOCK_TYPES) -> None:
+def _content(content, where: str) -> None:
+    """Text, or a non-empty list of blocks each of a shape the SDK declares (any current block type)."""
     if isinstance(content, str):
         return
     if not isinstance(content, list) or not content:
         raise ValidationError(f"{where} must be text or a non-empty list of content blocks.", field=where)
-    for j, block in enumerate(content):
-        if not isinstance(block, Mapping) or block.get("type") not in allowed:
-            raise ValidationError(f"{where}[{j}] must be a block of type {', '.join(allowed)}.",
-                                  field=where)
-        _block(block, f"{where}[{j}]", where)
-
-
-def _block(block: Mapping, where: str, field: str) -> None:
-    for key, kind in _BLOCK_REQUIRED[block["type"]].items():
-        if not isinstance(block.get(key), kind):
-            raise ValidationError(f"{where} ({block['type']}) needs '{key}'.", field=field)
-    cache_control = block.get("cache_control")
-    if cache_control is not None and not isinstance(cache_control, Mapping):
-        raise ValidationError(f"{where}.cache_control must be an object.", field=field)
-    if block["type"] == "tool_result" and "content" in block:
-        _content(block["content"], f"{where}.content", ("text", "image"))
+    shapes.check(shapes.BLOCKS, content, where)
 
 
 def _control_chars(where: str, text: str) -> None:

@@ -2,8 +2,9 @@
 
 The applied versions are rows of ``tollgate_schema``. A database without that table
 is version 0: empty, or a legacy ledger whose tables may lack columns. Each step
-``N -> N+1`` is one function in ``STEPS``, run with the version row in ONE
-transaction, so a failed step leaves the previous version intact. Concurrent starts
+``N -> N+1`` up to 4 is one function in ``STEPS``; from 5 on, each is an Alembic revision
+(core/ledger/alembic, which also keeps ``alembic_version``). Every step runs with its version
+row in ONE transaction, so a failed step leaves the previous version intact. Concurrent starts
 are serialised: PostgreSQL with a transaction-scoped advisory lock (across
 processes), DuckDB with a process lock per database file (DuckDB lets only one
 process open a file for writing, so that is every writer there is).
@@ -163,19 +164,32 @@ def _to_v4(conn: Connection) -> None:
     metadata.create_all(conn, tables=tables, checkfirst=True)
 
 
-# Version N is reached by STEPS[N] from N-1. A new version is one function added here
-# (and SCHEMA_VERSION bumped in schema.py).
+# Version N <= 4 is reached by STEPS[N] from N-1. Every later version is an Alembic revision
+# (core/ledger/alembic/versions, id f"{N:04d}"): a new one is a revision file there, and
+# SCHEMA_VERSION bumped in schema.py.
 STEPS: dict[int, Callable[[Connection], None]] = {1: _to_v1, 2: _to_v2, 3: _to_v3}
 STEPS[4] = _to_v4
 
 
-def migrate(engine: Engine, target: int = SCHEMA_VERSION, *, now: datetime | None = None) -> int:
-    """Bring the database to ``target`` (default: the code's version); returns the version.
+def _step(conn: Connection, version: int) -> None:
+    if version in STEPS:
+        STEPS[version](conn)
+        return
+    from core.ledger import alembic  # imported only when a revision is due: starts stay light
 
-    ``now`` (aware UTC) stamps the applied versions; the system clock when omitted.
+    alembic.upgrade(conn, version)
+
+
+def migrate(engine: Engine, target: int = SCHEMA_VERSION, *, now: datetime | None = None) -> int:
+    """Bring the database to ``target`` (default: the code's version); returns ``target``.
+
+    A database already past a lower ``target`` but no newer than this code is left as it is
+    (it has everything ``target`` has); one newer than the code is refused. ``now`` (aware UTC)
+    stamps the applied versions; the system clock when omitted.
     """
+    known = max(target, SCHEMA_VERSION)
     with engine.connect() as conn:  # fast path: most starts find the schema current
-        if current_version(conn) == target:
+        if target <= current_version(conn) <= known:
             return target
     pg = engine.dialect.name == "postgresql"
     lock = threading.Lock() if pg else _process_lock(engine)
@@ -184,13 +198,13 @@ def migrate(engine: Engine, target: int = SCHEMA_VERSION, *, now: datetime | Non
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
         conn.execute(text(_VERSION_DDL))
         version = current_version(conn)
-        if version > target:
+        if version > known:
             raise RuntimeError(f"The ledger is at schema version {version}, newer than this code's "
-                               f"{target}: upgrade Tollgate instead of using an old release.")
+                               f"{known}: upgrade Tollgate instead of using an old release.")
         for step in range(version + 1, target + 1):
-            if step not in STEPS:
+            if step not in STEPS and step > SCHEMA_VERSION:
                 raise RuntimeError(f"No migration to ledger schema version {step}.")
-            STEPS[step](conn)
+            _step(conn, step)
             conn.execute(schema_version.insert().values(
                 version=step, applied_at=(now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)))
-        return max(version, target)
+        return target

@@ -21,7 +21,7 @@ from sqlalchemy import (
                         Text,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5  # 1-4: migrations.STEPS; 5 on: Alembic revisions in core/ledger/alembic/versions
 MONEY = Numeric(20, 10)
 
 metadata = MetaData()
@@ -70,6 +70,8 @@ response_cache = Table(
     Column("created_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=False),
 )
+# Indexes from schema version 5 on are made by Alembic revisions, not declared here (create_all
+# would otherwise make them at version 1): ix_response_cache_expires (expires_at), revision 0005.
 
 budgets = Table(
     "budgets", metadata,

@@ -112,3 +112,67 @@ def test_sleep_is_injected_like_tenacity_tests(clock):
     r = Retrier(RetryPolicy(), clock=clock, sleep=calls.append, rand=lambda: 0.0)
     r.run(failing(errors.Overloaded()))
     assert calls == [0.5]
+
+
+# --- composed stops (tenacity-style: stop_a | stop_b) ----------------------------------------
+
+def _state(attempt: int, err: BaseException | None = None, upcoming: float = 0.0):
+    """A real tenacity RetryCallState after ``attempt`` failed with ``err``, about to wait ``upcoming``."""
+    import tenacity
+
+    state = tenacity.RetryCallState(tenacity.Retrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = attempt
+    if err is not None:
+        state.set_exception((type(err), err, None))
+    state.upcoming_sleep = upcoming
+    return state
+
+
+def test_give_up_is_an_or_of_three_stops(clock):
+    import tenacity
+
+    from core.retry import give_up, stop_before_deadline, stop_on_retry_after_over
+
+    stop = give_up(RetryPolicy(max_attempts=3, retry_after_cap_s=60.0, deadline_s=10.0), clock, clock.monotonic())
+    assert isinstance(stop, tenacity.stop.stop_any)
+    def leaves(s):
+        return [x for part in s.stops for x in leaves(part)] if isinstance(s, tenacity.stop.stop_any) else [s]
+
+    kinds = [type(s) for s in leaves(stop)]
+    assert tenacity.stop_after_attempt in kinds and stop_on_retry_after_over in kinds
+    assert stop_before_deadline in kinds
+    assert not stop(_state(1, errors.Overloaded(), upcoming=1.0))
+    assert stop(_state(3, errors.Overloaded(), upcoming=1.0))  # attempts
+    assert stop(_state(1, errors.from_status(429, "rate_limit_error", headers={"retry-after": "61"}), upcoming=0.0))  # retry-after cap
+    assert stop(_state(1, errors.Overloaded(), upcoming=10.5))  # the coming wait ends past the deadline
+
+
+def test_each_stop_alone_and_composed_with_or(clock):
+    from core.retry import stop_before_deadline, stop_on_retry_after_over
+
+    deadline = stop_before_deadline(10.0, clock, clock.monotonic())
+    long_ask = stop_on_retry_after_over(60.0)
+    ask = errors.from_status(429, "rate_limit_error", headers={"retry-after": "90"})
+    assert long_ask(_state(1, ask)) and not long_ask(_state(1, errors.Overloaded()))
+    assert not deadline(_state(1, errors.Overloaded(), upcoming=10.0))  # ends exactly at the deadline
+    clock.advance(9.0)
+    assert deadline(_state(1, errors.Overloaded(), upcoming=1.5))
+    either = deadline | long_ask
+    assert either(_state(1, ask, upcoming=0.0)) and either(_state(1, errors.Overloaded(), upcoming=2.0))
+    assert not either(_state(1, errors.Overloaded(), upcoming=0.5))
+
+
+def test_deadline_stop_follows_the_injected_clock_with_sleep_appended(clock):
+    calls = []
+    fn = failing(*[errors.Overloaded() for _ in range(10)])
+
+    def slow():
+        clock.advance(3.0)  # each attempt takes 3 s on the fake clock; nothing really sleeps
+        return fn()
+
+    r = Retrier(RetryPolicy(max_attempts=10, base_s=1.0, cap_s=1.0, deadline_s=10.0), clock=clock,
+                sleep=calls.append, rand=lambda: 0.0)
+    with pytest.raises(errors.Overloaded) as info:
+        r.run(slow)
+    # attempts end at 3, 6, 9, 12 s; a wait ending exactly at 10 s is allowed, 12 + 1 > 10 is not
+    assert calls == [1.0, 1.0, 1.0] and len(fn.calls) == 4 and info.value.retries == 3
