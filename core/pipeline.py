@@ -129,6 +129,7 @@ class Recorder:
         self.budgets, self.pricing, self.clock = budgets, pricing, clock
         self.store_prompts, self.log_prompts = store_prompts, log_prompts
         self.background = background
+        self.keeps_rows = any(isinstance(s, LedgerSink) for s in sinks)  # else record ids are None
 
     def _record(self, call: Call, status: str, *, durable: bool, usage: Usage | None = None,
                 cost: Decimal = Decimal(0), price_version=None, unpriced=False, error_code=None, detail=None,
@@ -143,7 +144,7 @@ class Recorder:
             prompt_sha256=prompt_sha or call.prompt_sha, prompt_text=call.prompt_text if self.store_prompts else None,
             source=call.source, detail=scrub(detail) if detail else None)
         emit(self.sinks, Outcome(call, rec, durable, reply, error))
-        return rec.id if any(isinstance(s, LedgerSink) for s in self.sinks) else None
+        return rec.id if self.keeps_rows else None
 
     def refused(self, call: Call, err: TollgateError, *, prompt_sha=None, detail=None) -> None:
         """A refusal before anything was sent: recorded as blocked with its reason; frees the reservation."""
