@@ -144,3 +144,16 @@ def test_the_client_has_no_private_steps_for_the_stream_to_drive(make_client, fr
     client = make_client()
     for name in ("_send", "_fail", "_succeed", "_cancel"):
         assert not hasattr(client, name), name
+
+
+def test_a_budget_refusal_after_the_probe_was_admitted_frees_the_probe(make_client, fresh_sim, tmp_path):
+    client = _ledger_client(make_client, tmp_path, max_attempts=1, breaker_failures=2, breaker_recovery_s=30.0,
+                            cache="off")
+    open_circuit(client, fresh_sim, model=MODEL)
+    client.fake_clock.advance(31)  # half-open: the next admitted call is the one probe
+    client.budgets.set_budget("bob", "0.0000001")
+    with pytest.raises(errors.BudgetExceeded):
+        client.create("ping", user="bob", model=MODEL, max_tokens=16)
+    assert client.breaker.snapshot()["probe_in_flight"] is False
+    assert client.create("ping", user="ana", model=MODEL, max_tokens=16).text  # the probe goes, and closes it
+    assert client.breaker.state == "closed"
