@@ -192,10 +192,10 @@ class GuardedClient:
                 call.reservation = self.gate.reserve(call, v, max_tokens)
             call.permit = self.limiter.acquire(call.user, v.prompt_tokens, max_tokens)
         except BaseException as exc:
-            err = exc if isinstance(exc, TollgateError) else TollgateError(f"Interrupted: {type(exc).__name__}")
-            self.breaker.record_failure(err)  # a local outcome: frees a half-open probe, counts nothing
+            # Refused here, before anything was sent: a local outcome frees a half-open probe, counts nothing.
+            self.breaker.record_failure(TollgateError(f"Refused before it was sent: {type(exc).__name__}"))
             if isinstance(exc, TollgateError):
-                self.recorder.refused(call, err)
+                self.recorder.refused(call, exc)
             raise
 
     def _cache_hit(self, call: Call, hit: CachedResponse) -> CallResult:
