@@ -28,6 +28,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.cache.keys import marks_cache
 from core.errors import BudgetExceeded, CostUnbounded, LedgerUnavailable, NotConfigured
 from core.tokens import bound_request
 
@@ -93,7 +94,10 @@ class BudgetGate:
 
     def _pricer(self, call, row, max_tokens: int) -> Callable[[int], Decimal]:
         """USD of ``n`` input tokens plus ``max_tokens`` output, at the dearest prices that may apply."""
-        uses_cache = '"cache_control"' in json.dumps(call.body, default=str)  # once: bodies can be large
+        # The client's one pass found the markers; a bare body (a quote) is walked here.
+        uses_cache = getattr(call, "cache_writes", None)
+        if uses_cache is None:
+            uses_cache = marks_cache(call.body)
         return lambda n: self.pricing.worst_case_cost(row, n, max_tokens, cache_writes=uses_cache)
 
     def _bound_tokens(self, call) -> int | None:

@@ -1,7 +1,10 @@
 """The guarded Claude client: every call flows one way through the same checks.
 
-validate → response cache → budget reservation → limiter → breaker(retry(SDK call))
-→ price → settle → ledger → logs and metrics. A refusal at any step is recorded too.
+validate → one canonical pass (prompt hash, cache key, prompt-cache flag) → response cache →
+breaker (an open circuit refuses at once, holding nothing) → budget reservation → limiter →
+retry(SDK call) → price → settle → the recorder's sinks (ledger first, then logs, metrics,
+span, Sentry, budget alerts). A refusal at any step is recorded too. An admitted call is a
+``core.run.CallRun``, which ``create`` and the stream both settle.
 Built only by ``core.factory.build_client``; every collaborator is injected.
 """
 
@@ -18,11 +21,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core import validation
-from core.cache import CachedResponse, cacheable, request_key
+from core.cache import CachedResponse, cacheable
+from core.cache.keys import digest_request
 from core.errors import TollgateError, ValidationError
-from core.observability import events, registry, tracing
+from core.observability import registry, tracing
 from core.observability.redact import redact
 from core.pipeline import Call, Recorder
+from core.run import CallRun
 from core.stream import GuardedStream
 from core.types import STATUS_CACHED, CallResult
 
@@ -64,15 +69,13 @@ class GuardedClient:
     """Validated, limited, retried, broken-off, priced, cached and recorded Claude calls."""
 
     def __init__(self, *, transport, catalogue, pricing, limiter, breaker, retrier, cache, ledger, budgets,
-                 gate, policy: validation.ValidationPolicy, options: ClientOptions, clock, observer,
+                 gate, policy: validation.ValidationPolicy, options: ClientOptions, clock, recorder: Recorder,
                  settings=None, base_url: str | None = None, closers: list | None = None) -> None:
         self.transport, self.catalogue, self.pricing = transport, catalogue, pricing
         self.limiter, self.breaker, self.retrier = limiter, breaker, retrier
         self.cache, self.ledger, self.budgets = cache, ledger, budgets
         self.policy, self.options, self.clock = policy, options, clock
-        self.recorder = Recorder(ledger=ledger, budgets=budgets, pricing=pricing, clock=clock,
-                                 observer=observer, store_prompts=options.store_prompts,
-                                 log_prompts=options.log_prompts, metrics_per_user=options.metrics_per_user)
+        self.recorder = recorder  # its sinks were listed by the factory
         self.settings, self.base_url = settings, base_url
         self.demo = settings is not None and not settings.keys  # no key: calls go to the simulator
         self.closers: list = closers if closers is not None else []  # what the factory started for us
@@ -89,9 +92,10 @@ class GuardedClient:
                            source, streamed=False)
         if isinstance(call, CallResult):
             return call
-        reply = self._send(call, self.transport.create)
-        return self._succeed(call, reply.text, reply.usage, reply.stop_reason, reply.request_id,
-                             reply.headers, reply.key_label, None, reply.message_id, reply.response_model)
+        run = CallRun(self, call)
+        reply = run.send(self.transport.create)
+        return run.succeed(reply.text, reply.usage, reply.stop_reason, reply.request_id, reply.headers,
+                           reply.key_label, None, reply.message_id, reply.response_model)
 
     def stream(self, prompt: str | None = None, *, user: str, model: str | None = None, messages=None,
                system=None, max_tokens: int | None = None, use_cache: bool = True, source: str | None = None,
@@ -102,7 +106,7 @@ class GuardedClient:
         """
         call = self._begin(prompt, user, model, messages, system, max_tokens, params, use_cache,
                            source, streamed=True)
-        return GuardedStream(self, call)
+        return GuardedStream(call if isinstance(call, CallResult) else CallRun(self, call))
 
     def count_tokens(self, prompt: str | None = None, *, model: str | None = None, messages=None,
                      system=None, exact: bool = False) -> int:
@@ -162,39 +166,36 @@ class GuardedClient:
         call.body = {"model": v.model, "messages": messages, "max_tokens": max_tokens,
                      **({"system": system} if system else {}),
                      **{k: val for k, val in params.items() if val is not None}}
-        call.prompt_sha = _sha([system, messages])
+        # One walk and one serialisation: the prompt hash, the cache key and the prompt-cache flag.
+        digest = digest_request(v.model, system, messages, {"max_tokens": max_tokens, **params})
+        call.prompt_sha, call.cache_writes = digest.sha256, digest.cache_marked
         if self.options.store_prompts:
             call.prompt_text = json.dumps({"system": system, "messages": messages}, ensure_ascii=False)
         if use_cache and self.cache is not None and cacheable(params, allow_sampling=self.options.cache_sampling):
-            scope = call.user if self.options.cache_scope == "user" else None  # "shared": anyone may hit
-            call.cache_key = request_key(v.model, system, messages, {"max_tokens": max_tokens, **params},
-                                         scope=scope)
-            hit = self.cache.get(call.cache_key)
+            # "user" scope: only this user's own answers are reused; "shared": anyone's.
+            call.cache_key = digest.key(call.user if self.options.cache_scope == "user" else None)
+            hit = None if call.cache_key is None else self.cache.get(call.cache_key)
             if hit is not None:
                 return self._cache_hit(call, hit)
-        self._reserve(call, v, max_tokens)
-        try:
-            call.permit = self.limiter.acquire(call.user, v.prompt_tokens, max_tokens)
-        except TollgateError as err:
-            self.recorder.refused(call, err)
-            raise
+        self._admit(call, v, max_tokens)
+        return call
+
+    def _admit(self, call: Call, v, max_tokens: int) -> None:
+        """Breaker, then budget, then limiter: the cheap in-memory refusal first, so it holds nothing."""
         try:
             self.breaker.before_call()
         except TollgateError as err:
-            call.permit.settle(0, 0)  # nothing was sent: only the request itself stays counted
-            call.permit.release()
             self.recorder.refused(call, err)
             raise
-        return call
-
-    def _reserve(self, call: Call, v, max_tokens: int) -> None:
-        """Reserve the worst case against the user's (and the global) budget, or refuse (recorded)."""
-        if self.gate is None:
-            return
         try:
-            call.reservation = self.gate.reserve(call, v, max_tokens)
-        except TollgateError as err:
-            self.recorder.refused(call, err)
+            if self.gate is not None:  # reserve the worst case against the user's (and the global) budget
+                call.reservation = self.gate.reserve(call, v, max_tokens)
+            call.permit = self.limiter.acquire(call.user, v.prompt_tokens, max_tokens)
+        except BaseException as exc:
+            # Refused here, before anything was sent: a local outcome frees a half-open probe, counts nothing.
+            self.breaker.record_failure(TollgateError(f"Refused before it was sent: {type(exc).__name__}"))
+            if isinstance(exc, TollgateError):
+                self.recorder.refused(call, exc)
             raise
 
     def _cache_hit(self, call: Call, hit: CachedResponse) -> CallResult:
@@ -204,67 +205,6 @@ class GuardedClient:
                             request_id=hit.request_id, stop_reason=hit.stop_reason,
                             tokens_saved=hit.usage.total_tokens, flags=call.flags)
         result.ledger_id = self.recorder.cached(call, result, STATUS_CACHED)
-        return result
-
-    def _send(self, call: Call, attempt):
-        """Breaker → retry loop → one SDK attempt; a failure is settled and recorded, then raised."""
-        try:
-            with tracing.current(call.span):
-                out, call.retries = self.retrier.run(lambda: attempt(call.body),
-                                                     on_retry=lambda n, err, wait: self._retried(call, n, err, wait))
-            return out
-        except TollgateError as err:
-            call.retries = getattr(err, "retries", 0)
-            self._fail(call, err)
-            raise
-        except BaseException as exc:  # KeyboardInterrupt, bugs: still settle and record
-            self._fail(call, TollgateError(f"Interrupted: {type(exc).__name__}"))
-            raise
-
-    def _retried(self, call: Call, attempt: int, err: BaseException, wait_s: float) -> None:
-        """Attempt ``attempt`` failed and another follows in ``wait_s``: a log event, a metric, a span event."""
-        code = getattr(err, "code", type(err).__name__)
-        events.retried(call.id, call.model, attempt, code, wait_s)
-        if call.span is not None:
-            tracing.retry(call.span, attempt, code, wait_s)
-
-    def _cancel(self, call: Call) -> None:
-        """A call abandoned before anything was sent: free its limiter slot, record it as blocked."""
-        err = TollgateError("Cancelled by the caller before it was sent.")
-        self.breaker.record_failure(err)  # a local outcome: frees a half-open probe, counts nothing
-        call.permit.settle(0, 0)
-        call.permit.release()
-        self.recorder.refused(call, err)
-
-    def _fail(self, call: Call, err: TollgateError, **kw) -> None:
-        """A sent call ended without an answer: tell the breaker, free the slot, record it."""
-        self.breaker.record_failure(err)
-        usage = kw.get("usage")
-        call.permit.settle(call.prompt_tokens, usage.output_tokens if usage else 0)
-        call.permit.release()
-        self.recorder.failed(call, err, **kw)
-
-    def _succeed(self, call: Call, text, usage, stop_reason, request_id, headers, key_label, ttft_s,
-                 message_id=None, response_model=None) -> CallResult:
-        self.breaker.record_success()
-        call.message_id, call.response_model = message_id, response_model
-        call.permit.settle(usage.prompt_tokens - usage.cache_read_tokens, usage.output_tokens)
-        call.permit.release()
-        self.limiter.observe_headers(headers)  # after settling, so the server's figures have the last word
-        priced = self.pricing.price(usage, call.model, call.ts)
-        now = self.clock.monotonic()
-        result = CallResult(text=text, model=call.model, usage=usage, cost_usd=priced.cost,
-                            price_version=priced.price_version, unpriced=priced.unpriced,
-                            latency_ms=(now - call.started) * 1000,
-                            ttft_ms=None if ttft_s is None else ttft_s * 1000, request_id=request_id,
-                            retries=call.retries, stop_reason=stop_reason, key_label=key_label, flags=call.flags,
-                            message_id=message_id)
-        result.ledger_id = self.recorder.succeeded(call, result)
-        if call.cache_key is not None:
-            self.cache.set(call.cache_key, CachedResponse(
-                text=text, model=call.model, usage=usage, stop_reason=stop_reason, request_id=request_id,
-                created_at=self.clock.now(), price_version=priced.price_version, cost_usd=priced.cost),
-                self.options.cache_ttl_s)
         return result
 
 

@@ -17,8 +17,18 @@ from core.config import Settings, load_settings
 from core.keys import ApiKey, KeyRing
 from core.limits import LimitConfig, LimitSpec, RateLimiter
 from core.models import load_catalogue
+from core.pipeline import Background, Recorder
 from core.pricing import PriceTable
 from core.retry import Retrier, RetryPolicy
+from core.sinks import (
+    BudgetAlertSink,
+    LedgerSink,
+    LogSink,
+    ObserverSink,
+    PrometheusSink,
+    SentrySink,
+    SpanSink,
+)
 from core.transport import Transport
 from core.validation import ValidationPolicy
 
@@ -47,6 +57,20 @@ def build_stores(settings: Settings, clock: Clock):
     budgets = BudgetBook(engine, tz=settings.budget_tz, thresholds=settings.budget_thresholds, clock=clock,
                          webhook_url=settings.budget_webhook_url, reservation_ttl_s=settings.reservation_ttl_s)
     return ledger, budgets, engine
+
+
+def build_recorder(settings: Settings, *, ledger, budgets, pricing, clock: Clock, observer=None) -> Recorder:
+    """The recorder and its sinks, in order: the ledger first (durable before anyone hears of it)."""
+    background = Background(ledger) if ledger is not None else None
+    sinks: list = [LedgerSink(ledger, background)] if ledger is not None else []
+    sinks += [PrometheusSink(per_user=settings.metrics_per_user), SpanSink()]
+    if observer is not None:
+        sinks.append(ObserverSink(observer))
+    sinks += [LogSink(log_prompts=settings.log_prompts), SentrySink()]
+    if budgets is not None and background is not None:
+        sinks.append(BudgetAlertSink(budgets, background, clock))
+    return Recorder(sinks=sinks, budgets=budgets, pricing=pricing, clock=clock,
+                    store_prompts=settings.store_prompts, log_prompts=settings.log_prompts, background=background)
 
 
 def build_client(settings: Settings | None = None, *, source: str = "library", clock: Clock | None = None,
@@ -120,6 +144,8 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
                               store_prompts=settings.store_prompts,
                               source=source, log_prompts=settings.log_prompts,
                               metrics_per_user=settings.metrics_per_user, tracing=settings.tracing),
-        clock=clock, observer=observer, settings=settings, base_url=base_url, closers=closers)
+        clock=clock, settings=settings, base_url=base_url, closers=closers,
+        recorder=build_recorder(settings, ledger=ledger, budgets=budgets, pricing=pricing, clock=clock,
+                                observer=observer))
     observability.attach(client, settings)  # /metrics and /readyz see it; Sentry if SENTRY_DSN
     return client

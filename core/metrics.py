@@ -13,7 +13,6 @@ import math
 from collections import Counter
 
 from core.observability import prom
-from core.types import CallRecord
 
 
 def _samples(metric, suffix: str):
@@ -42,10 +41,7 @@ def quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
 
 
 class PromFigures:
-    """Reads the call figures from Prometheus; ``observe`` is a no-op kept for the recorder's call."""
-
-    def observe(self, rec: CallRecord) -> None:
-        """Nothing: ``prom.observe_call`` already counted this outcome."""
+    """Reads the call figures back from Prometheus, which alone counts them (no second tally)."""
 
     def snapshot(self) -> dict:
         """Calls by status, errors by code, spend (USD, float), retries, p50/p95 latency (ms, bucket bound)."""

@@ -1,7 +1,8 @@
 """A guarded streaming call: text deltas as they arrive, then the same result as ``create``.
 
-Kept apart from ``core.client``: the client decides and records, this module only reads
-the stream and hands each ending (done, failed, closed early, abandoned) back to it.
+Kept apart from ``core.client``: the client admits the call, this module only reads the
+stream and hands each ending (done, failed, closed early, abandoned) to the call's
+``core.run.CallRun``, which settles and records it.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ class _StreamState:
         self.ended = ended
 
 
-def _abandoned(client, call, state: _StreamState) -> None:
+def _abandoned(run, state: _StreamState) -> None:
     """A stream dropped without being read or closed: free what it held (runs at garbage collection)."""
     if not state.started and not state.ended:
         state.ended = True
-        client._cancel(call)
+        run.cancel()
 
 
 class GuardedStream:
@@ -37,14 +38,15 @@ class GuardedStream:
     budget hold and breaker probe are freed.
     """
 
-    def __init__(self, client, call) -> None:
-        self._client, self._call = client, call
-        self.result: CallResult | None = call if isinstance(call, CallResult) else None
+    def __init__(self, run) -> None:
+        """``run``: the admitted call's ``CallRun``, or the ``CallResult`` of a cache hit."""
+        self.result: CallResult | None = run if isinstance(run, CallResult) else None
+        self._callrun = None if self.result is not None else run
         self.partial_text = ""
         self._gen: Iterator[str] | None = None
         self._state = _StreamState(ended=self.result is not None)
         if self.result is None:
-            weakref.finalize(self, _abandoned, client, call, self._state).atexit = False
+            weakref.finalize(self, _abandoned, run, self._state).atexit = False
 
     def __iter__(self) -> Iterator[str]:
         if self._gen is None:
@@ -57,10 +59,11 @@ class GuardedStream:
         if self.result is not None:  # a cache hit: the whole answer at once
             yield self.result.text
             return
-        client, call = self._client, self._call
+        run = self._callrun
+        tokenizer = run.call.tokenizer
         try:
-            st = client._send(call, client.transport.open_stream)
-        except BaseException:  # _send settled and recorded it
+            st = run.open_stream()
+        except BaseException:  # the run settled and recorded it
             state.ended = True
             raise
         try:
@@ -69,8 +72,8 @@ class GuardedStream:
         except TollgateError as err:
             state.ended = True
             self.partial_text = "".join(st.texts)
-            client._fail(call, err, usage=stream_usage(st, call.tokenizer), partial_text=self.partial_text,
-                         request_id=st.request_id, key_label=st.key_label)
+            run.fail(err, usage=stream_usage(st, tokenizer), partial_text=self.partial_text,
+                     request_id=st.request_id, key_label=st.key_label)
             raise
         except BaseException as exc:  # the caller stopped reading (GeneratorExit) or was interrupted
             state.ended = True
@@ -78,13 +81,13 @@ class GuardedStream:
             self.partial_text = "".join(st.texts)
             why = "Stream closed by the caller." if isinstance(exc, GeneratorExit) else \
                 f"Interrupted: {type(exc).__name__}"
-            client._fail(call, TollgateError(why), usage=stream_usage(st, call.tokenizer),
-                         partial_text=self.partial_text, request_id=st.request_id, key_label=st.key_label)
+            run.fail(TollgateError(why), usage=stream_usage(st, tokenizer), partial_text=self.partial_text,
+                     request_id=st.request_id, key_label=st.key_label)
             raise
         state.ended = True
-        self.result = client._succeed(call, "".join(st.texts), stream_usage(st, call.tokenizer), st.stop_reason,
-                                      st.request_id, st.headers, st.key_label, st.ttft_s, st.message_id,
-                                      st.response_model)
+        self.result = run.succeed("".join(st.texts), stream_usage(st, tokenizer), st.stop_reason,
+                                  st.request_id, st.headers, st.key_label, st.ttft_s, st.message_id,
+                                  st.response_model)
 
     def final(self) -> CallResult:
         """Read the stream to its end and return the result."""
@@ -100,7 +103,7 @@ class GuardedStream:
             self._gen.close()
         if not self._state.ended:  # never started: nothing was sent, so release what was held
             self._state.ended = True
-            self._client._cancel(self._call)
+            self._callrun.cancel()
 
     def __enter__(self) -> GuardedStream:
         return self
