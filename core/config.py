@@ -15,9 +15,12 @@ from pathlib import Path
 
 from core.config_checks import check_values
 from core.errors import ConfigError
+from core.paths import PACKAGE_DATA, SOURCE_ROOT, data_files, default_data_dir
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_LEDGER_URL = f"duckdb:///{ROOT / 'data' / 'ledger.duckdb'}"
+ROOT = SOURCE_ROOT
+DEFAULT_DATA_DIR = default_data_dir()
+_DATA_DEFAULTS = data_files(DEFAULT_DATA_DIR)
+DEFAULT_LEDGER_URL = _DATA_DEFAULTS["ledger_url"]
 
 
 def _bool(raw: str) -> bool:
@@ -111,10 +114,13 @@ class Settings:
     cache_sampling: bool = var("TOLLGATE_CACHE_SAMPLING", False,
         "Also cache calls with temperature > 0 (off: they differ each time).", _bool)
     redis_url: str = var("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for TOLLGATE_CACHE=redis.")
+    data_dir: str = var("TOLLGATE_DATA_DIR", str(DEFAULT_DATA_DIR),
+        "Folder of the ledger, spool, journal and users file when their own settings are unset "
+        "(default: data/ of a source checkout, else $XDG_DATA_HOME/tollgate or ~/.local/share/tollgate).")
     ledger_url: str | None = var("TOLLGATE_LEDGER_URL", DEFAULT_LEDGER_URL,
         "Usage ledger (SQLAlchemy URL: duckdb:///file or postgresql+psycopg://…); 'off' disables it.",
         _opt_str)
-    spool_path: str = var("TOLLGATE_SPOOL_PATH", str(ROOT / "data" / "spool" / "ledger.spool"),
+    spool_path: str = var("TOLLGATE_SPOOL_PATH", _DATA_DEFAULTS["spool_path"],
         "Append-only file that holds records while the ledger is unreachable.")
     journal_sync_ms: float = var("TOLLGATE_JOURNAL_SYNC_MS", 0.0,
         "0: a cache hit or refusal is fsync'd to the journal before it returns; N > 0: written before it "
@@ -136,7 +142,7 @@ class Settings:
     unbudgeted_ttl_s: float = var("TOLLGATE_UNBUDGETED_TTL_S", 30.0,
         "How long a process trusts its memory that a user has no budget, for calls while the ledger is down.",
         float)
-    pricing_file: str = var("TOLLGATE_PRICING_FILE", str(ROOT / "data" / "pricing.toml"),
+    pricing_file: str = var("TOLLGATE_PRICING_FILE", str(PACKAGE_DATA / "pricing.toml"),
         "Price table (USD per million tokens, dated).")
     default_model: str = var("TOLLGATE_DEFAULT_MODEL", "claude-sonnet-5-5", "Model when none is given.")
     default_max_tokens: int = var("TOLLGATE_DEFAULT_MAX_TOKENS", 1024, "max_tokens when none is given.", int)
@@ -145,7 +151,7 @@ class Settings:
     tier_complex: str = var("TOLLGATE_TIER_COMPLEX", "claude-opus-5-5", "Model for the 'complex' tier.")
     environment: str = var("TOLLGATE_ENVIRONMENT", "development",
         "development, staging or production. Production refuses a missing or example cookie key.")
-    users_file: str = var("TOLLGATE_USERS_FILE", str(ROOT / "data" / "users.yaml"),
+    users_file: str = var("TOLLGATE_USERS_FILE", _DATA_DEFAULTS["users_file"],
         "Console accounts: usernames, bcrypt password hashes, roles (python -m core user …).")
     cookie_key: str | None = field(default=None, repr=False, metadata={
         "env": "TOLLGATE_COOKIE_KEY", "parse": _opt_str, "secret": True,
@@ -203,8 +209,17 @@ def documented() -> list[tuple[str, str, str]]:
             default = f.default
             shown = ",".join(map(str, default)) if isinstance(default, tuple) else ("" if default is None
                                                                                      else str(default))
-            rows.append((f.metadata["env"], shown.replace(str(ROOT) + "/", ""), f.metadata["doc"]))
+            rows.append((f.metadata["env"], _shown_default(f.name, shown), f.metadata["doc"]))
     return rows
+
+
+def _shown_default(name: str, shown: str) -> str:
+    """A default as documented: data files under the data directory, shipped files under the package."""
+    if name in _DATA_DEFAULTS:
+        return shown.replace(str(DEFAULT_DATA_DIR), "$TOLLGATE_DATA_DIR")
+    if name == "data_dir":
+        return "data/ (checkout)"
+    return shown.replace(str(PACKAGE_DATA.parent.parent) + "/", "")
 
 
 def _secrets_flat(secrets: Mapping | None) -> dict[str, str]:
@@ -252,6 +267,9 @@ def load_settings(*, env: Mapping[str, str] | None = None, secrets: Mapping | No
             raise ConfigError(name, f"{rule}, got {raw!r}" if rule else f"cannot be read: {exc}") from None
         raws[f.name] = raw
     values.update(explicit)
+    # Data files left unset follow the data directory (TOLLGATE_DATA_DIR may come from any source).
+    for name, default in data_files(values.get("data_dir", DEFAULT_DATA_DIR)).items():
+        values.setdefault(name, default)
     if values.get("ledger_url", "") and str(values["ledger_url"]).lower() == "off":
         values["ledger_url"] = None
     declared = [f for f in fields(Settings) if "env" in f.metadata]

@@ -1,4 +1,4 @@
-"""The model catalogue (data/models.toml): ids, aliases, limits and the tier mapping."""
+"""The model catalogue (core/data/models.toml): ids, aliases, limits and the tier mapping."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+from core.paths import PACKAGE_DATA
+
+DATA_DIR = PACKAGE_DATA  # shipped inside the package: an installed wheel finds it from any directory
 DEFAULT_CATALOGUE = DATA_DIR / "models.toml"
 
 

@@ -20,8 +20,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import QueuePool
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_URL = "duckdb:///data/ledger.duckdb"  # relative paths are taken from the project root
+from core.paths import SOURCE_ROOT, data_files, default_data_dir
+
+ROOT = SOURCE_ROOT
+DEFAULT_URL = data_files(default_data_dir())["ledger_url"]  # relative paths are taken from the project root
 DUCKDB_POOL_SIZE = 4
 POOL_TIMEOUT_S = 60  # a writer waits this long for a connection before the record is spooled
 PG_CONNECT_TIMEOUT_S = 5  # a down database must not hang a call: fail fast and spool
