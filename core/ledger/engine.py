@@ -20,10 +20,11 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import QueuePool
 
-from core.paths import SOURCE_ROOT, data_files, default_data_dir
+from core.paths import SOURCE_ROOT, data_files, default_data_dir, in_checkout
 
 ROOT = SOURCE_ROOT
-DEFAULT_URL = data_files(default_data_dir())["ledger_url"]  # relative paths are taken from the project root
+# Relative DuckDB paths are taken from a checkout's root, or from the working directory when installed.
+DEFAULT_URL = data_files(default_data_dir())["ledger_url"]
 DUCKDB_POOL_SIZE = 4
 POOL_TIMEOUT_S = 60  # a writer waits this long for a connection before the record is spooled
 PG_CONNECT_TIMEOUT_S = 5  # a down database must not hang a call: fail fast and spool
@@ -47,7 +48,7 @@ def backend_of(engine: Engine) -> str:
 
 
 def resolve_url(url: str | None = None) -> URL:
-    """Parse ``url`` (default: the project's DuckDB file), making a relative DuckDB path absolute."""
+    """Parse ``url`` (default: ledger.duckdb in the data directory), making a relative DuckDB path absolute."""
     parsed = make_url(url or DEFAULT_URL)
     if parsed.get_backend_name() != "duckdb":
         return parsed
@@ -57,7 +58,7 @@ def resolve_url(url: str | None = None) -> URL:
         return parsed.set(database=f":memory:tollgate_{uuid.uuid4().hex}" if db == ":memory:" else db)
     path = Path(db).expanduser()
     if not path.is_absolute():
-        path = ROOT / path
+        path = (ROOT if in_checkout() else Path.cwd()) / path
     return parsed.set(database=str(path))
 
 

@@ -59,14 +59,17 @@ def test_an_installed_package_loads_its_data_and_defaults_to_a_home_data_dir(ins
             "s = c.load_settings(load_keys=False)\n"
             "t = PriceTable.load(s.pricing_file)\n"
             "print(core.__file__); print(s.ledger_url); print(s.spool_path); print(s.users_file)\n"
+            "from core.ledger.engine import resolve_url\n"
+            "print(resolve_url('duckdb:///here.duckdb').database)\n"
             "print(len(default_catalogue().models), t.row_for('claude-sonnet-5-5') is not None)\n")
     p = _run(installed, tmp_path, [sys.executable, "-c", code])
     assert p.returncode == 0, p.stderr[-3000:]
-    where, ledger, spool, users, loaded = p.stdout.splitlines()
+    where, ledger, spool, users, relative, loaded = p.stdout.splitlines()
     data = tmp_path / "home" / ".local" / "share" / "tollgate"
     assert where == str(installed / "core" / "__init__.py")
     assert ledger == f"duckdb:///{data / 'ledger.duckdb'}"
     assert spool == str(data / "spool" / "ledger.spool") and users == str(data / "users.yaml")
+    assert relative == str(tmp_path / "elsewhere" / "here.duckdb")  # a relative DuckDB path: from the cwd
     count, priced = loaded.split()
     assert int(count) > 0 and priced == "True"
 
