@@ -3,13 +3,17 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
-COPY app.py server.py ./
+# The package with the extras its documented features need: PostgreSQL, Redis, AWS Secrets Manager
+# (TOLLGATE_AWS_SECRET_ID), Sentry (SENTRY_DSN) and OpenTelemetry. Price table and models ship inside it.
+COPY pyproject.toml ./
 COPY core ./core
+RUN pip install --no-cache-dir ".[postgres,redis,aws,sentry,otel]" && rm -rf build *.egg-info
+COPY app.py server.py ./
 COPY pages ./pages
-COPY data/*.toml ./data/
+COPY data/budgets.example.toml ./data/
 COPY .streamlit/config.toml ./.streamlit/config.toml
+# The ledger, spool, journal and users file live here (mount a volume to keep them).
+ENV TOLLGATE_DATA_DIR=/app/data
 RUN useradd --create-home tollgate && mkdir -p /app/data/spool && chown -R tollgate /app/data
 USER tollgate
 # A container must listen beyond its own loopback; demo mode elsewhere binds 127.0.0.1.

@@ -1,13 +1,12 @@
 """Tollgate console: the router. Log in, show the shared sidebar, then run the chosen page."""
 
-from pathlib import Path
-
 import streamlit as st
 
+from core.paths import PACKAGE_DATA
 from pages import widgets
 
 # A file served by the console itself: a :material/…: icon makes the browser fetch it from an outside host.
-FAVICON = Path(__file__).resolve().parent / "data" / "favicon.png"
+FAVICON = PACKAGE_DATA / "favicon.png"
 st.set_page_config(page_title="Tollgate", page_icon=str(FAVICON), layout="wide")
 me = widgets.login()
 refresh_spend = widgets.sidebar(me)

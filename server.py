@@ -15,14 +15,14 @@ from starlette.middleware import Middleware
 from streamlit.runtime.pages_manager import PagesManager
 
 from core import console_web
-from core.config import load_settings
+from core.config import load_settings, reveal
 from core.observability import configure, sentry, web
 
 ROOT = Path(__file__).resolve().parent
 
 _settings = load_settings(load_keys=False)  # logging and probes need no key; the client loads its own
 configure(_settings)
-sentry.init(_settings.sentry_dsn)
+sentry.init(reveal(_settings.sentry_dsn))
 
 # app.py routes with st.navigation. Streamlit still treats a folder named pages/ beside the main
 # script as a v1 multipage app until the first st.navigation call, so a process's first visitor

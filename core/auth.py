@@ -19,6 +19,7 @@ from pathlib import Path
 import bcrypt
 import yaml
 
+from core.config import reveal
 from core.errors import NotAuthorised, ValidationError
 
 ROLES = ("admin", "analyst")
@@ -204,7 +205,7 @@ def ensure_demo_accounts(store: UserStore, settings) -> list[str]:
 def cookie_key(settings) -> str:
     """The key that signs login cookies. A weak one (the example's, or under 32 characters) is
     refused in every environment, since it lets anyone mint a login; production also refuses none."""
-    key = settings.cookie_key
+    key = reveal(settings.cookie_key)
     weak = key == EXAMPLE_COOKIE_KEY or (key is not None and len(key) < MIN_COOKIE_KEY)
     if weak or (settings.environment == "production" and not key):
         raise RefuseToStart(
@@ -219,6 +220,6 @@ def cookie_key(settings) -> str:
 def auth_status(settings) -> dict:
     """What the production checklist needs to know about login."""
     store = UserStore(settings.users_file)
-    key = settings.cookie_key
+    key = reveal(settings.cookie_key)
     return {"enabled": True, "accounts": len(store.users()), "demo_accounts": store.demo_accounts(),
             "cookie_key_default": not key or key == EXAMPLE_COOKIE_KEY or len(key) < MIN_COOKIE_KEY}

@@ -1,23 +1,34 @@
-"""Tollgate's settings: one frozen object, built once, every variable documented where declared.
+"""Tollgate's settings: one frozen pydantic-settings model, built once, every variable documented where declared.
 
 Precedence, highest first: explicit arguments > ``st.secrets`` > the environment and
-``.env`` > the defaults below. API keys are loaded by ``core.keys`` from the same
-sources and held only as ``ApiKey`` objects, whose repr never shows the secret.
+``.env`` > the defaults below (pydantic-settings sources, in that order). Values are
+checked on construction (``core.config_checks``); a bad one is a ConfigError naming its
+variable. Secrets are ``SecretStr`` (``reveal`` unwraps them). API keys are loaded by
+``core.keys`` from the same sources and held only as ``ApiKey`` objects.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from contextvars import ContextVar
+from dataclasses import FrozenInstanceError
 from decimal import Decimal
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
 from core.config_checks import check_values
+from core.config_model import MappingSource, config_error, fields, replace, reveal  # noqa: F401 - re-exported
 from core.errors import ConfigError
+from core.paths import PACKAGE_DATA, SOURCE_ROOT, data_files, default_data_dir
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_LEDGER_URL = f"duckdb:///{ROOT / 'data' / 'ledger.duckdb'}"
+ROOT = SOURCE_ROOT
+DEFAULT_DATA_DIR = default_data_dir()
+_DATA_DEFAULTS = data_files(DEFAULT_DATA_DIR)
+DEFAULT_LEDGER_URL = _DATA_DEFAULTS["ledger_url"]
 
 
 def _bool(raw: str) -> bool:
@@ -52,14 +63,22 @@ _PARSE_RULES = {float: "must be a number", int: "must be a whole number", Decima
                 _ints: "must be comma-separated whole numbers"}
 
 
-def var(env: str, default, doc: str, parse=str):
-    """Declare a setting: its variable, default, one-line doc and parser."""
-    return field(default=default, metadata={"env": env, "doc": doc, "parse": parse})
+def var(env: str, default, doc: str, parse=str, *, secret: bool = False):
+    """Declare a setting: its variable, default, one-line doc and parser (a secret is never shown)."""
+    meta = {"env": env, "doc": doc, "parse": parse, **({"secret": True} if secret else {})}
+    return Field(default=default, validation_alias=env, repr=not secret, json_schema_extra=meta)
 
 
-@dataclass(frozen=True)
-class Settings:
+# The sources of the settings being built by load_settings (unset: a direct Settings() sees only its arguments).
+_SOURCES: ContextVar[tuple[Mapping[str, str], Mapping[str, str]] | None] = ContextVar("_SOURCES", default=None)
+
+
+class Settings(BaseSettings):
     """Every setting of the guarded client and console (durations in seconds, money in USD)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True,
+                              arbitrary_types_allowed=True, case_sensitive=True,
+                              hide_input_in_errors=True)  # an error must never echo the cookie key or a token
 
     base_url: str | None = var("ANTHROPIC_BASE_URL", None,
         "API address. Unset and no key configured: demo mode against the built-in simulator.", _opt_str)
@@ -111,10 +130,13 @@ class Settings:
     cache_sampling: bool = var("TOLLGATE_CACHE_SAMPLING", False,
         "Also cache calls with temperature > 0 (off: they differ each time).", _bool)
     redis_url: str = var("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for TOLLGATE_CACHE=redis.")
+    data_dir: str = var("TOLLGATE_DATA_DIR", str(DEFAULT_DATA_DIR),
+        "Folder of the ledger, spool, journal and users file when their own settings are unset "
+        "(default: data/ of a source checkout, else $XDG_DATA_HOME/tollgate or ~/.local/share/tollgate).")
     ledger_url: str | None = var("TOLLGATE_LEDGER_URL", DEFAULT_LEDGER_URL,
         "Usage ledger (SQLAlchemy URL: duckdb:///file or postgresql+psycopg://…); 'off' disables it.",
         _opt_str)
-    spool_path: str = var("TOLLGATE_SPOOL_PATH", str(ROOT / "data" / "spool" / "ledger.spool"),
+    spool_path: str = var("TOLLGATE_SPOOL_PATH", _DATA_DEFAULTS["spool_path"],
         "Append-only file that holds records while the ledger is unreachable.")
     journal_sync_ms: float = var("TOLLGATE_JOURNAL_SYNC_MS", 0.0,
         "0: a cache hit or refusal is fsync'd to the journal before it returns; N > 0: written before it "
@@ -124,10 +146,10 @@ class Settings:
     budget_file: str | None = var("TOLLGATE_BUDGET_FILE", None, "TOML file of monthly budgets to load.",
                                   _opt_str)
     budget_tz: str = var("TOLLGATE_BUDGET_TZ", "UTC", "Time zone whose calendar months budgets follow.")
-    budget_thresholds: tuple[int, ...] = var("TOLLGATE_BUDGET_THRESHOLDS", (50, 80, 100),
+    budget_thresholds: Annotated[tuple[int, ...], NoDecode] = var("TOLLGATE_BUDGET_THRESHOLDS", (50, 80, 100),
         "Budget alert thresholds, percent.", _ints)
-    budget_webhook_url: str | None = var("TOLLGATE_BUDGET_WEBHOOK_URL", None,
-        "URL that receives budget alerts as JSON.", _opt_str)
+    budget_webhook_url: SecretStr | None = var("TOLLGATE_BUDGET_WEBHOOK_URL", None,
+        "URL that receives budget alerts as JSON.", _opt_str, secret=True)
     reservation_ttl_s: float = var("TOLLGATE_RESERVATION_TTL_S", 3600.0,
         "How long a budget hold outlives a crashed process; longer than any call (long streams).", float)
     estimate_margin: Decimal = var("TOLLGATE_ESTIMATE_MARGIN", Decimal("1.25"),
@@ -136,7 +158,7 @@ class Settings:
     unbudgeted_ttl_s: float = var("TOLLGATE_UNBUDGETED_TTL_S", 30.0,
         "How long a process trusts its memory that a user has no budget, for calls while the ledger is down.",
         float)
-    pricing_file: str = var("TOLLGATE_PRICING_FILE", str(ROOT / "data" / "pricing.toml"),
+    pricing_file: str = var("TOLLGATE_PRICING_FILE", str(PACKAGE_DATA / "pricing.toml"),
         "Price table (USD per million tokens, dated).")
     default_model: str = var("TOLLGATE_DEFAULT_MODEL", "claude-sonnet-5-5", "Model when none is given.")
     default_max_tokens: int = var("TOLLGATE_DEFAULT_MAX_TOKENS", 1024, "max_tokens when none is given.", int)
@@ -145,11 +167,11 @@ class Settings:
     tier_complex: str = var("TOLLGATE_TIER_COMPLEX", "claude-opus-5-5", "Model for the 'complex' tier.")
     environment: str = var("TOLLGATE_ENVIRONMENT", "development",
         "development, staging or production. Production refuses a missing or example cookie key.")
-    users_file: str = var("TOLLGATE_USERS_FILE", str(ROOT / "data" / "users.yaml"),
+    users_file: str = var("TOLLGATE_USERS_FILE", _DATA_DEFAULTS["users_file"],
         "Console accounts: usernames, bcrypt password hashes, roles (python -m core user …).")
-    cookie_key: str | None = field(default=None, repr=False, metadata={
-        "env": "TOLLGATE_COOKIE_KEY", "parse": _opt_str, "secret": True,
-        "doc": "Secret that signs the console's login cookie (32+ characters; from st.secrets or env)."})
+    cookie_key: SecretStr | None = var("TOLLGATE_COOKIE_KEY", None,
+        "Secret that signs the console's login cookie (32+ characters; from st.secrets or env).", _opt_str,
+        secret=True)
     cookie_expiry_days: float = var("TOLLGATE_COOKIE_EXPIRY_DAYS", 1.0,
         "How long a console login lasts without logging in again, days.", float)
     demo_accounts: bool = var("TOLLGATE_DEMO_ACCOUNTS", True,
@@ -174,15 +196,70 @@ class Settings:
     tracing: str = var("TOLLGATE_TRACING", "auto",
         "OpenTelemetry spans per call: auto (when an SDK tracer provider is configured), on, or off.")
     # --- console exposure (issue 10: sessions and probes) ---
-    metrics_token: str | None = field(default=None, repr=False, metadata={
-        "env": "TOLLGATE_METRICS_TOKEN", "parse": _opt_str, "secret": True,
-        "doc": "Bearer token /metrics requires (Authorization: Bearer …); unset: /metrics is open."})
+    metrics_token: SecretStr | None = var("TOLLGATE_METRICS_TOKEN", None,
+        "Bearer token /metrics requires (Authorization: Bearer …); unset: /metrics is open.", _opt_str,
+        secret=True)
     address: str | None = var("TOLLGATE_ADDRESS", None,
         "Address `make run` binds. Unset: 127.0.0.1 in demo mode (its password is on the login page), "
         "else 0.0.0.0.", _opt_str)
-    sentry_dsn: str | None = var("SENTRY_DSN", None,
-        "Send script errors and failed calls to Sentry (prompts never included).", _opt_str)
-    keys: tuple = field(default=(), repr=False, metadata={"doc": "API keys (core.keys); never shown"})
+    sentry_dsn: SecretStr | None = var("SENTRY_DSN", None,
+        "Send script errors and failed calls to Sentry (prompts never included).", _opt_str, secret=True)
+    keys: tuple = Field(default=(), repr=False, json_schema_extra={"doc": "API keys (core.keys); never shown"})
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        """Explicit arguments > st.secrets > the environment over .env (as load_settings gathered them)."""
+        sources = _SOURCES.get()
+        if sources is None:
+            return (init_settings,)
+        secrets, environ = sources
+        env = EnvSettingsSource(settings_cls, case_sensitive=True)
+        env.env_vars = dict(environ)
+        return init_settings, MappingSource(settings_cls, secrets), env
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_and_check(cls, data: Any) -> Any:
+        """Parse each variable's text with its parser, then run every check (messages name the variable)."""
+        data, raws, values = dict(data), {}, {}
+        for f in fields(cls):
+            name = f.metadata.get("env")
+            if f.name in data:  # an explicit argument, taken as given (it outranks every source)
+                values[f.name] = data.pop(f.name)
+                data.pop(name, None)
+            elif name and name in data:
+                raw = data.pop(name)
+                if not isinstance(raw, str):  # st.secrets numbers and booleans arrive as their text
+                    raw = str(raw)
+                try:
+                    values[f.name] = f.metadata["parse"](raw)
+                except (ValueError, ArithmeticError, TypeError) as exc:
+                    rule = _PARSE_RULES.get(f.metadata["parse"])
+                    raise ConfigError(name, f"{rule}, got {raw!r}" if rule else f"cannot be read: {exc}") from None
+                raws[f.name] = raw
+        if data:
+            raise TypeError(f"unknown settings: {', '.join(sorted(map(str, data)))}")
+        ledger = values.get("ledger_url", "")
+        if isinstance(ledger, str) and ledger.lower() == "off":
+            values["ledger_url"] = None
+        # Data files left unset follow the data directory (TOLLGATE_DATA_DIR may come from any source).
+        for name, default in data_files(values.get("data_dir", DEFAULT_DATA_DIR)).items():
+            values.setdefault(name, default)
+        declared = [f for f in fields(cls) if "env" in f.metadata]
+        check_values({f.name: values.get(f.name, f.default) for f in declared}, raws,
+                     {f.name: f.metadata["env"] for f in declared})
+        return values
+
+    def __init__(self, **values) -> None:
+        """Build and check; a bad value raises its ConfigError (naming the variable), not pydantic's wrapper."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise config_error(exc, type(self)) from None
+
+    def __setattr__(self, name: str, value) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}: settings are built once")
 
     @property
     def demo(self) -> bool:
@@ -203,8 +280,17 @@ def documented() -> list[tuple[str, str, str]]:
             default = f.default
             shown = ",".join(map(str, default)) if isinstance(default, tuple) else ("" if default is None
                                                                                      else str(default))
-            rows.append((f.metadata["env"], shown.replace(str(ROOT) + "/", ""), f.metadata["doc"]))
+            rows.append((f.metadata["env"], _shown_default(f.name, shown), f.metadata["doc"]))
     return rows
+
+
+def _shown_default(name: str, shown: str) -> str:
+    """A default as documented: data files under the data directory, shipped files under the package."""
+    if name in _DATA_DEFAULTS:
+        return shown.replace(str(DEFAULT_DATA_DIR), "$TOLLGATE_DATA_DIR")
+    if name == "data_dir":
+        return "data/ (checkout)"
+    return shown.replace(str(PACKAGE_DATA.parent.parent) + "/", "")
 
 
 def _secrets_flat(secrets: Mapping | None) -> dict[str, str]:
@@ -236,32 +322,16 @@ def load_settings(*, env: Mapping[str, str] | None = None, secrets: Mapping | No
                   dotenv_path: str | Path | None = None, load_keys: bool = True, **explicit) -> Settings:
     """Build the settings once: explicit > st.secrets > env/.env > defaults; bad values name the variable."""
     base = environment(env, dotenv_path)
-    flat = _secrets_flat(secrets)
-    values, raws = {}, {}
-    for f in fields(Settings):
-        name = f.metadata.get("env")
-        if not name or f.name in explicit:
-            continue
-        raw = flat.get(name, base.get(name))
-        if raw is None:
-            continue
-        try:
-            values[f.name] = f.metadata["parse"](raw)
-        except (ValueError, ArithmeticError, TypeError) as exc:
-            rule = _PARSE_RULES.get(f.metadata["parse"])
-            raise ConfigError(name, f"{rule}, got {raw!r}" if rule else f"cannot be read: {exc}") from None
-        raws[f.name] = raw
-    values.update(explicit)
-    if values.get("ledger_url", "") and str(values["ledger_url"]).lower() == "off":
-        values["ledger_url"] = None
-    declared = [f for f in fields(Settings) if "env" in f.metadata]
-    check_values({f.name: values.get(f.name, f.default) for f in declared}, raws,
-                 {f.name: f.metadata["env"] for f in declared})
+    sources = _SOURCES.set((_secrets_flat(secrets), base))
+    try:
+        settings = Settings(**explicit)
+    finally:
+        _SOURCES.reset(sources)
     if load_keys and "keys" not in explicit:
         from core.keys import load_keys as _load
 
-        values["keys"] = tuple(_load(env=base, secrets=secrets))
-    return Settings(**values)
+        settings = replace(settings, keys=tuple(_load(env=base, secrets=secrets)))
+    return settings
 
 
 def bind_address(settings: Settings | None = None) -> str:

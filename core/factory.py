@@ -13,7 +13,7 @@ from core.budget_gate import BudgetGate
 from core.cache import build_cache
 from core.client import ClientOptions, GuardedClient
 from core.clock import Clock, SystemClock
-from core.config import Settings, load_settings
+from core.config import Settings, load_settings, reveal
 from core.keys import ApiKey, KeyRing
 from core.limits import LimitConfig, LimitSpec, RateLimiter
 from core.models import load_catalogue
@@ -55,7 +55,7 @@ def build_stores(settings: Settings, clock: Clock):
     engine = make_engine(settings.ledger_url)
     ledger = Ledger(engine, Spool(settings.spool_path), clock=clock, journal_sync_ms=settings.journal_sync_ms)
     budgets = BudgetBook(engine, tz=settings.budget_tz, thresholds=settings.budget_thresholds, clock=clock,
-                         webhook_url=settings.budget_webhook_url, reservation_ttl_s=settings.reservation_ttl_s)
+                         webhook_url=reveal(settings.budget_webhook_url), reservation_ttl_s=settings.reservation_ttl_s)
     return ledger, budgets, engine
 
 

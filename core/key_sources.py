@@ -139,6 +139,12 @@ def from_aws(env: Mapping[str, str], secrets: Mapping | None = None, client=None
     if not secret_id:
         return []
     where = f"AWS secret {scrub(secret_id)!r} (region {cfg['region']})"
+    if client is None:
+        try:
+            import boto3  # noqa: F401 - only to tell a missing extra from an AWS failure
+        except ImportError:
+            raise NotConfigured(f"{AWS_SECRET_ID} is set but boto3 is not installed: "
+                                "pip install 'tollgate[aws]' (or boto3).") from None
     try:
         if client is None:
             client = _aws_client(cfg["region"], cfg["endpoint_url"])

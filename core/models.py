@@ -1,4 +1,4 @@
-"""The model catalogue (data/models.toml): ids, aliases, limits and the tier mapping."""
+"""The model catalogue (core/data/models.toml): ids, aliases, limits and the tier mapping."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Literal
 
 from core.toml_schema import PositiveInt, Strict, Text, check, read_toml
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+from core.paths import PACKAGE_DATA
+
+DATA_DIR = PACKAGE_DATA  # shipped inside the package: an installed wheel finds it from any directory
 DEFAULT_CATALOGUE = DATA_DIR / "models.toml"
 
 

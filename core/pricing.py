@@ -1,4 +1,4 @@
-"""Exact cost of a call: dated per-model prices (data/pricing.toml) and Decimal arithmetic.
+"""Exact cost of a call: dated per-model prices (core/data/pricing.toml) and Decimal arithmetic.
 
 Prices are absolute USD per million tokens for each of the five token types a call
 is billed for; each count is charged once at its own price. No float is used

@@ -1,4 +1,4 @@
-"""Strict reading of a price file (data/pricing.toml format) into plain, checked values.
+"""Strict reading of a price file (core/data/pricing.toml format) into plain, checked values.
 
 A wrong price silently mis-bills every call, so the file is validated in full by the
 pydantic models below (core/toml_schema.py): any missing or unknown field, a price that

@@ -20,9 +20,11 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import QueuePool
 
 from core.errors import mask_url_passwords
+from core.paths import SOURCE_ROOT, data_files, default_data_dir, in_checkout
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_URL = "duckdb:///data/ledger.duckdb"  # relative paths are taken from the project root
+ROOT = SOURCE_ROOT
+# Relative DuckDB paths are taken from a checkout's root, or from the working directory when installed.
+DEFAULT_URL = data_files(default_data_dir())["ledger_url"]
 DUCKDB_POOL_SIZE = 4
 POOL_TIMEOUT_S = 60  # a writer waits this long for a connection before the record is spooled
 PG_CONNECT_TIMEOUT_S = 5  # a down database must not hang a call: fail fast and spool
@@ -38,7 +40,7 @@ def mask_url(url: str | URL) -> str:
 
 
 def resolve_url(url: str | None = None) -> URL:
-    """Parse ``url`` (default: the project's DuckDB file), making a relative DuckDB path absolute."""
+    """Parse ``url`` (default: ledger.duckdb in the data directory), making a relative DuckDB path absolute."""
     parsed = make_url(url or DEFAULT_URL)
     if parsed.get_backend_name() != "duckdb":
         return parsed
@@ -48,7 +50,7 @@ def resolve_url(url: str | None = None) -> URL:
         return parsed.set(database=f":memory:tollgate_{uuid.uuid4().hex}" if db == ":memory:" else db)
     path = Path(db).expanduser()
     if not path.is_absolute():
-        path = ROOT / path
+        path = (ROOT if in_checkout() else Path.cwd()) / path
     return parsed.set(database=str(path))
 
 

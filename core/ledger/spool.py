@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.config import ROOT
+from core.paths import data_files, default_data_dir
 
-DEFAULT_SPOOL = ROOT / "data" / "spool" / "ledger.spool"
+DEFAULT_SPOOL = Path(data_files(default_data_dir())["spool_path"])
 log = logging.getLogger("tollgate.ledger")
 
 
@@ -41,7 +41,7 @@ def _read_all(fd: int) -> bytes:
 
 
 class Spool:
-    """A crash-safe line spool at ``path`` (default data/spool/ledger.spool)."""
+    """A crash-safe line spool at ``path`` (default: spool/ledger.spool in the data directory)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else DEFAULT_SPOOL

@@ -17,9 +17,10 @@ __all__ = ["JsonFormatter", "TextFormatter", "attach", "configure", "serve_metri
 
 def attach(client, settings) -> None:
     """Make a newly built client visible to /metrics and /readyz; start Sentry if SENTRY_DSN is set."""
+    from core.config import reveal
     from core.observability import prom, sentry
 
     prom.install_collector()
     registry.register(client)
     if settings is not None and settings.sentry_dsn:
-        sentry.init(settings.sentry_dsn)
+        sentry.init(reveal(settings.sentry_dsn))

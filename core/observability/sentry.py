@@ -37,8 +37,13 @@ def init(dsn: str | None, *, environment: str | None = None, transport=None) -> 
     global _enabled
     if not dsn:
         return False
-    import sentry_sdk
-    from sentry_sdk.integrations.anthropic import AnthropicIntegration
+    try:
+        import sentry_sdk
+        from sentry_sdk.integrations.anthropic import AnthropicIntegration
+    except ImportError:  # a library user without the extra: say so once, keep running (the DSN is not quoted)
+        log.error("SENTRY_DSN is set but sentry-sdk is not installed, so error reporting is off: "
+                  "pip install 'tollgate[sentry]' (or sentry-sdk).")
+        return False
 
     if sentry_sdk.is_initialized() and _enabled:
         return True

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core.config import reveal
 from core.observability import prom, readiness
 
 
@@ -23,7 +24,7 @@ def routes(settings=None) -> list[Route]:
     /healthz (alive) and /readyz (ready, else 503 + reasons without hosts or ports)."""
     prom.install_collector()
 
-    token = getattr(settings, "metrics_token", None)
+    token = reveal(getattr(settings, "metrics_token", None))
 
     def metrics(request: Request) -> Response:
         if token:  # spend and tokens by model are not for anonymous eyes

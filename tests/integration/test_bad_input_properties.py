@@ -7,14 +7,12 @@ Valid requests really reach the simulator through the SDK, so success paths are 
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from core.clock import FakeClock
-from core.config import Settings, load_settings
+from core.config import Settings, fields, load_settings
 from core.errors import ConfigError, TollgateError
 from core.factory import build_client
 from core.simulator import Simulator

@@ -85,7 +85,7 @@ def test_usage_json_groups(cli):
 def test_reprice_what_if_changes_nothing(cli, tmp_path):
     cli("ask", "--user", "ana", "--model", "simple", "--json", "Hi")
     before = json.loads(cli("usage", "--by", "model", "--json").stdout)
-    table = (ROOT / "data" / "pricing.toml").read_text().replace('output = "0.50"', 'output = "5.00"', 1)
+    table = (ROOT / "core" / "data" / "pricing.toml").read_text().replace('output = "0.50"', 'output = "5.00"', 1)
     (tmp_path / "whatif.toml").write_text(table)
     cli("reprice", "--table", str(tmp_path / "whatif.toml"), "--json")
     assert json.loads(cli("usage", "--by", "model", "--json").stdout) == before

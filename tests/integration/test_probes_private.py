@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
-from dataclasses import replace
 
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from core.config import Settings
+from core.config import Settings, replace
 from core.observability import readiness, web
 
 TOKEN = "metrics-test-token-not-a-secret-0123456789"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import stat
-from dataclasses import replace
 
 import pytest
 
 from core import auth
-from core.config import Settings
+from core.config import Settings, replace
 from core.errors import ValidationError
 from core.keys import ApiKey
 

@@ -1,10 +1,10 @@
 """Settings: built once, explicit > st.secrets > env > .env > default, every variable documented."""
 
-from dataclasses import FrozenInstanceError, fields
+from dataclasses import FrozenInstanceError
 
 import pytest
 
-from core.config import Settings, documented, load_settings
+from core.config import Settings, documented, fields, load_settings
 
 
 def test_defaults_without_anything(tmp_path):

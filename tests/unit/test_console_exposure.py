@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from core import checklist as cl
-from core.config import Settings, bind_address, load_settings
+from core.config import Settings, bind_address, load_settings, replace
 from core.keys import ApiKey
 from core.observability.readiness import _private
 
