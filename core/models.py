@@ -7,9 +7,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from core.toml_schema import PositiveInt, Strict, Text, check, read_toml
-
 from core.paths import PACKAGE_DATA
+from core.toml_schema import PositiveInt, Strict, Text, check, read_toml
 
 DATA_DIR = PACKAGE_DATA  # shipped inside the package: an installed wheel finds it from any directory
 DEFAULT_CATALOGUE = DATA_DIR / "models.toml"
