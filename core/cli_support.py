@@ -82,10 +82,17 @@ def budget_usd(raw: str) -> Decimal:
                               field="usd") from None
 
 
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)  # a ledger's possible days, with room for a step
+
+
 def date_range(since: date | None, until: date | None, today: date) -> tuple[date, date]:
     """(first day, last day); the defaults are the 30 days up to today; a reversed range is refused."""
     from datetime import timedelta
 
+    for flag, day in (("--since", since), ("--until", until)):
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:  # the queries step a day past either end
+            raise ValidationError(f"{flag} {day} is out of range: give a day from {FIRST_DAY} to {LAST_DAY}.",
+                                  field=flag.strip("-"))
     last = until or today
     first = since or last - timedelta(days=30)
     if first > last:

@@ -234,3 +234,10 @@ def test_a_refusal_caught_offline_is_recorded_once(env, capsys):
     for _ in range(2):  # the spooled row is stored by the next opening of the ledger, and only once
         rc, out, _ = run(capsys, "usage", "--json")
         assert rc == 0 and json.loads(out)[0]["blocked"] == 1, out
+
+
+@pytest.mark.parametrize("argv", [["reprice", "--until", "9999-12-31"], ["usage", "--until", "0001-01-05"],
+                                  ["usage", "--since", "0001-01-01"]])
+def test_a_day_at_the_end_of_the_calendar_is_one_line(env, capsys, argv):
+    rc, out, err = run(capsys, *argv)
+    assert rc == 2 and "out of range" in err and "Traceback" not in err + out, err
