@@ -59,8 +59,15 @@ def wait_for_cookie(context, name: str = "tollgate_session", timeout_s: float = 
 
 
 def shows_login(page) -> bool:
+    """The login form is up and the page it replaced is gone (Streamlit clears stale elements a moment later)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.get_by_role("button", name="Login").wait_for(timeout=WAIT)
-    return page.get_by_role("heading", name="Playground").count() == 0
+    try:
+        page.get_by_role("heading", name="Playground").wait_for(state="detached", timeout=WAIT)
+    except PlaywrightTimeout:
+        return False
+    return True
 
 
 def test_a_login_survives_a_reload_and_a_new_tab_and_log_out_ends_it(server, browser):
