@@ -35,6 +35,7 @@ def test_a_healthy_client_is_ok_everywhere_and_the_probe_never_touches_calls(mak
     assert led["write_ms"] > 0 and led["read_ms"] > 0 and led["spool_pending"] == 0
     assert report["parts"]["cache"]["hit_rate"] == 0.5
     assert report["parts"]["limiter"]["server"]  # the simulator's rate-limit headers were seen
+    client.recorder.flush()  # the cache hit's row is journaled at once, stored in the database in the background
     with client.ledger.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM calls")).scalar() == 2
 
