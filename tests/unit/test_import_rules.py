@@ -1,8 +1,9 @@
-"""Import rules import-linter cannot state: no cycles among core's modules, hidden or not; a stand-alone simulator.
+"""Import rules beside pyproject's import-linter contracts: no cycle among core's modules, hidden or not.
 
-The graph comes from grimp (import-linter's engine): every import statement, including those
-inside functions and under ``TYPE_CHECKING``. Importing ``core.a.b`` first runs ``core/a/__init__``,
-so each import also counts as an import of the parent packages.
+import-linter's acyclic_siblings counts each package as one and keeps one documented exception;
+this checks module by module with none. The graph comes from grimp (import-linter's engine):
+every import statement, including those inside functions and under ``TYPE_CHECKING``. Importing
+``core.a.b`` first runs ``core/a/__init__``, so each import also counts as one of its parent packages.
 """
 
 from __future__ import annotations
