@@ -21,7 +21,8 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
 from core.config_checks import check_values
-from core.config_model import MappingSource, config_error, fields, replace, reveal  # noqa: F401 - re-exported
+from core.config_model import MappingSource, SettingField, config_error, replace, reveal  # noqa: F401 - re-exported
+from core.config_model import fields as _fields
 from core.errors import ConfigError
 from core.paths import PACKAGE_DATA, SOURCE_ROOT, data_files, default_data_dir
 
@@ -269,6 +270,11 @@ class Settings(BaseSettings):
     @property
     def tiers(self) -> dict[str, str]:
         return {"simple": self.tier_simple, "balanced": self.tier_balanced, "complex": self.tier_complex}
+
+
+def fields(cls: type[Settings] | None = None) -> list[SettingField]:
+    """Every declared setting of ``cls`` (default Settings) in declaration order."""
+    return _fields(cls or Settings)
 
 
 def documented() -> list[tuple[str, str, str]]:

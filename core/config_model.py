@@ -38,10 +38,8 @@ class SettingField(NamedTuple):
     metadata: dict
 
 
-def fields(cls=None) -> list[SettingField]:
-    """Every field of Settings in declaration order, as ``dataclasses.fields`` listed them."""
-    if cls is None:
-        from core.config import Settings as cls
+def fields(cls) -> list[SettingField]:
+    """Every field of a settings class in declaration order (``core.config.fields`` defaults it to Settings)."""
     return [SettingField(n, f.default, dict(f.json_schema_extra or {})) for n, f in cls.model_fields.items()]
 
 

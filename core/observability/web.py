@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core.config import reveal
+from core.config_model import reveal  # its home: core.config would tie observability to config
 from core.observability import prom, readiness
 
 

@@ -13,8 +13,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from core.models import ModelInfo
-
+from .catalogue import ModelInfo
 from .prompt_cache import PromptUsage
 
 MIN_WORDS, MAX_WORDS = 12, 80

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 
 from core.clock import SystemClock
-from core.models import Catalogue, default_catalogue
 
+from .catalogue import Catalogue, default_catalogue
 from .handler import SimHandler
 from .state import SimState
 

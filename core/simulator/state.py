@@ -10,8 +10,7 @@ import hashlib
 import threading
 from collections import Counter
 
-from core.models import Catalogue
-
+from .catalogue import Catalogue
 from .faults import FaultScript, parse_fault
 from .prompt_cache import PromptCache
 from .ratelimit import RateLimiter

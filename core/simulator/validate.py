@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.models import Catalogue, ModelInfo
-
+from .catalogue import Catalogue, ModelInfo
 from .tokenizer import count_request
 
 ROLES = ("user", "assistant")

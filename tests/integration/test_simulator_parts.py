@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from core.models import default_catalogue
+from core.simulator import catalogue as sim_catalogue
 from core.simulator.faults import FaultScript, parse_fault, retry_after_headers
 from core.simulator.prompt_cache import PromptCache, find_breakpoints
 from core.simulator.ratelimit import RateLimiter, TokenBucket
@@ -93,6 +94,16 @@ def test_display_names():
     assert display_name("claude-opus-4-5-20251101") == "Claude Opus 4.5"
     assert display_name("claude-3-5-sonnet-20241022") == "Claude 3.5 Sonnet"
     assert display_name("claude-fable-5-1") == "Claude Fable 5.1"
+
+
+def test_the_simulator_reads_the_same_models_as_the_guard_with_its_own_code():
+    guard, sim = default_catalogue(), sim_catalogue.default_catalogue()
+    assert type(sim) is not type(guard)  # its own parser: a bug in the guard's loader cannot hide in both
+    assert list(sim.models) == list(guard.models) and sim.aliases == guard.aliases
+    for mid, info in guard.models.items():
+        got = sim.models[mid]
+        assert (got.family, got.context_window, got.max_output_tokens, got.tokenizer, got.status, got.aliases) == (
+            info.family, info.context_window, info.max_output_tokens, info.tokenizer, info.status, info.aliases)
 
 
 def test_validation_limits_breakpoints_and_checks_cache_control():
