@@ -5,33 +5,22 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import admin
-from core.auth import ROLES, UserStore
-from core.budget_gate import write_snapshot
-from core.budgets import GLOBAL
+from core.auth import ROLES
 from core.errors import TollgateError
-from core.factory import snapshot_path
-from pages.widgets import client, money_table, require_user, settings, show_error, usd
+from pages.widgets import door, money_table, require_user, show_error, usd
 
 me = require_user()
 if not me.is_admin:
     st.error("Only admins can manage users and budgets.", icon=":material/block:")
     st.stop()
-c = client()
-store = UserStore(settings().users_file)
-
-
-def budgets_changed() -> None:
-    """Refresh the budget snapshot at once, so a ledger outage right after a change still refuses correctly."""
-    write_snapshot(c.ledger.engine, snapshot_path(settings()))
-    st.cache_data.clear()
+d = door()
 
 st.title("Users & budgets")
 
 st.subheader("Accounts")
-accounts = store.users()
+accounts = d.users(me)
 st.dataframe(pd.DataFrame(accounts), hide_index=True, width="stretch")
-if store.demo_accounts():
+if d.demo_accounts():
     st.warning("Demo accounts exist: remove them (or give them real passwords) before production.",
                icon=":material/warning:")
 
@@ -44,7 +33,7 @@ with add.form("add_user", clear_on_submit=True):
     password = st.text_input("Initial password", type="password")
     if st.form_submit_button("Add"):
         try:
-            admin.add_user(store, me, username, name, role, password)
+            d.add_user(me, username, name, role, password)
             st.toast(f"Added {username.strip().lower()} ({role}).")
             st.rerun()
         except TollgateError as err:
@@ -54,7 +43,7 @@ with add.form("add_user", clear_on_submit=True):
 change.markdown("**Change an account**")
 names = [a["username"] for a in accounts]
 who = change.selectbox("Account", names, key="chg_who")
-current = store.principal(who)
+current = d.account(me, who)
 saves = st.session_state.get("chg_saved", 0)  # a new key after each save: the form starts again from the file
 with change.form(f"change_user_{saves}"):
     new_role = st.selectbox("Role", ROLES, index=ROLES.index(current.role) if current and current.role in ROLES else 1,
@@ -64,45 +53,45 @@ with change.form(f"change_user_{saves}"):
     save, delete = b1.form_submit_button("Save"), b2.form_submit_button("Remove account")
     try:
         if save and who:
-            changed = admin.change_user(store, me, who, role=new_role, password=new_password)
+            changed = d.change_user(me, who, role=new_role, password=new_password)
             st.session_state["chg_saved"] = saves + 1
             st.toast(f"Updated {who}: {' and '.join(changed)}." if changed else "Nothing to change.")
             st.rerun()
-        if delete and who and admin.remove_user(store, me, who):
+        if delete and who and d.remove_user(me, who):
             st.toast(f"Removed {who}.")
             st.rerun()
     except TollgateError as err:
         show_error(err)
 
 st.subheader("Monthly budgets")
-if c.budgets is None:
+if not d.has_budgets:
     st.info("The ledger is off (TOLLGATE_LEDGER_URL=off), so budgets cannot be kept.")
 else:
     money = ("budget_usd", "spent_usd", "reserved_usd", "remaining_usd")
-    st.dataframe(money_table(c.budgets.status(), *money), hide_index=True, width="stretch",
+    st.dataframe(money_table(d.budget_table(me), *money), hide_index=True, width="stretch",
                  column_config={"user_id": "user", **{k: k.removesuffix("_usd") for k in money},
                                 "pct_used": st.column_config.NumberColumn("used", format="%.1f %%")})
     with st.form("budget"):
         cols = st.columns([2, 1, 1, 1])
-        target = cols[0].selectbox("For", [GLOBAL] + [a["username"] for a in accounts],
-                                   format_func=lambda u: "everyone together (*)" if u == GLOBAL else u)
+        target = cols[0].selectbox("For", [d.EVERYONE] + [a["username"] for a in accounts],
+                                   format_func=lambda u: "everyone together (*)" if u == d.EVERYONE else u)
         amount = cols[1].text_input("USD per month", "100")
         set_it, remove_it = cols[2].form_submit_button("Set"), cols[3].form_submit_button("Remove")
         try:
             if set_it:
-                admin.set_budget(c.budgets, me, target, amount)
-                budgets_changed()
+                d.set_budget(me, target, amount)  # refreshes the budget snapshot too
+                st.cache_data.clear()
                 st.toast(f"Budget for {target} set to {usd(amount)} a month.")
                 st.rerun()
             if remove_it:
-                removed = admin.remove_budget(c.budgets, me, target)
-                budgets_changed()
+                removed = d.remove_budget(me, target)
+                st.cache_data.clear()
                 st.toast("Removed." if removed else "There was no budget to remove.")
                 st.rerun()
         except (TollgateError, ValueError) as err:
             st.error(getattr(err, "message", str(err)))
     st.markdown("**Alerts this month**")
-    st.dataframe(money_table(c.budgets.alerts(), "spent_usd", "budget_usd"), hide_index=True, width="stretch",
+    st.dataframe(money_table(d.budget_alerts(me), "spent_usd", "budget_usd"), hide_index=True, width="stretch",
                  column_config={"ts": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
                                 "user_id": "user", "threshold_pct": "threshold (%)", "spent_usd": "spent",
                                 "budget_usd": "budget", "webhook_status": "webhook"})
@@ -110,19 +99,19 @@ else:
 st.subheader("Demo data")
 st.caption("90 days of realistic calls from several users and models, marked as demo data, so every chart has "
            "something to show. Removing deletes only those rows.")
-if c.ledger is not None:
+if d.has_ledger:
     d1, d2 = st.columns(2)
     done = st.session_state.pop("demo_done", None)  # set before the rerun that redraws the tables above
     if done:
         st.success(done)
     if d1.button("Fill the ledger with demo data", key="demo_fill"):
         with st.spinner("Writing demo calls…"):
-            n = admin.fill_demo_data(c.ledger.engine, me)
-        budgets_changed()
+            n = d.fill_demo_data(me)
+        st.cache_data.clear()
         st.session_state["demo_done"] = f"Added {n:,} demo calls."
         st.rerun()  # the budgets and alerts tables above were drawn before the fill
     if d2.button("Remove demo data", key="demo_remove"):
-        n = admin.remove_demo_data(c.ledger.engine, me)
-        budgets_changed()
+        n = d.remove_demo_data(me)
+        st.cache_data.clear()
         st.session_state["demo_done"] = f"Removed {n:,} demo calls."
         st.rerun()

@@ -5,32 +5,29 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from core.checklist import FAIL, MANUAL, PASS, WARN
-from core.checklist_facts import gather
-from core.checklist_report import evaluate, markdown, summary
-from core.checklist_store import standing, tick, untick
+from core.checklist_report import markdown, summary
 from core.errors import TollgateError
 from core.render import safe_markdown
-from pages.widgets import client, require_user, settings, show_error
+from pages.widgets import door, require_user, show_error
 
 me = require_user()
-c, cfg = client(), settings()
+d = door()
 st.title("Production checklist")
-st.caption(f"Environment: **{cfg.environment}** (TOLLGATE_ENVIRONMENT). Each item is checked against this "
+st.caption(f"Environment: **{d.environment}** (TOLLGATE_ENVIRONMENT). Each item is checked against this "
            "running console; items no code can check are ticked by an admin, who is recorded with the time.")
 
 COLOR = {PASS: "green", WARN: "orange", FAIL: "red", MANUAL: "gray"}
 ICON = {PASS: ":material/check_circle:", WARN: ":material/warning:", FAIL: ":material/cancel:",
         MANUAL: ":material/check_box_outline_blank:"}
-engine = c.ledger.engine if c.ledger is not None else None
 ticks = {}
-if engine is None:
+if not d.has_ledger:
     st.warning("The ledger is off, so ticks on manual items cannot be stored.", icon=":material/warning:")
 else:
     try:
-        ticks = standing(engine)
+        ticks = d.ticks(me)
     except Exception as exc:  # noqa: BLE001 - the database is down: show the checks, without ticks
         st.warning(f"Ticks are unavailable: the ledger database did not answer ({type(exc).__name__}).")
-rows = evaluate(gather(cfg, c, headers=dict(st.context.headers)), ticks)
+rows = d.checklist(me, ticks, headers=dict(st.context.headers))
 counts = summary(rows)
 
 cols = st.columns(5)
@@ -40,14 +37,14 @@ cols[2].metric("Warn", counts[WARN])
 cols[3].metric("Fail", counts[FAIL])
 cols[4].metric("Manual", f"{counts['ticked']} / {counts[MANUAL]} ticked")
 
-report = markdown(rows, environment=cfg.environment, generated_at=datetime.now(UTC), generated_by=me.username)
+report = markdown(rows, environment=d.environment, generated_at=datetime.now(UTC), generated_by=me.username)
 st.download_button("Download the report (Markdown)", report, file_name="tollgate-checklist.md",
                    mime="text/markdown", icon=":material/download:", key="checklist_download")
 
 
 def act(fn, *args, **kw) -> None:
     try:
-        fn(engine, *args, **kw)
+        fn(me, *args, **kw)
     except TollgateError as err:
         show_error(err)
     else:
@@ -75,12 +72,12 @@ for row in rows:
                        + (f": {safe_markdown(t.note)}" if t.note else ""))
         if not me.is_admin:
             st.caption("Only an admin can tick this item.")
-        elif engine is None:
+        elif not d.has_ledger:
             continue
         elif row.tick:
             if st.button("Untick", key=f"untick_{item.id}"):
-                act(untick, item.id, me)
+                act(d.untick, item.id)
         else:
             note = st.text_input("Note (how it was checked)", key=f"note_{item.id}")
             if st.button("Tick: checked by hand", key=f"tick_{item.id}", type="primary"):
-                act(tick, item.id, me, note=note)
+                act(d.tick, item.id, note=note)

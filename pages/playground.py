@@ -11,12 +11,11 @@ import streamlit as st
 from core import conversation
 from core.conversation import Turn
 from core.errors import StreamInterrupted, TollgateError, ValidationError
-from core.quote import quote
 from core.render import safe_markdown
-from pages.widgets import client, model_label, require_user, show_error, usd
+from pages.widgets import door, require_user, show_error, usd
 
 me = require_user()
-c = client()
+d = door()
 st.title("Playground")
 turns: list[Turn] = st.session_state.setdefault("pg_turns", [])
 
@@ -24,15 +23,15 @@ with st.expander("Model and settings", expanded=True):
     left, right = st.columns([2, 1])
     legacy = right.toggle("Show legacy models", value=False, key="pg_legacy",
                           help="Older models that still answer; retired ones are never offered (the API refuses them).")
-    models = c.catalogue.offered(legacy=legacy)
-    default = c.catalogue.resolve(c.options.default_model)
+    models = d.models(legacy=legacy)
+    default = d.default_model()
     model = left.selectbox("Model", models, index=models.index(default) if default in models else 0,
-                           format_func=lambda m: model_label(c, m), key="pg_model")
+                           format_func=d.model_label, key="pg_model")
     mode = right.segmented_control("Mode", ["Chat", "Compare"], default="Chat", key="pg_mode") or "Chat"
     cols = st.columns(4)
     temperature = cols[0].slider("Temperature", 0.0, 1.0, 1.0, 0.05, key="pg_temperature",
                                  help="0 answers the same way each time (and can be served from the cache).")
-    max_tokens = int(cols[1].number_input("Max output tokens", 1, c.catalogue.get(model).max_output_tokens, 1024,
+    max_tokens = int(cols[1].number_input("Max output tokens", 1, d.max_output_tokens(model), 1024,
                                           key="pg_max_tokens"))
     stream = cols[2].toggle("Stream", value=True, key="pg_stream")
     preview = cols[3].toggle("Show cost before sending", value=True, key="pg_preview")
@@ -61,7 +60,7 @@ def history() -> list[dict]:
 def show_quote(prompt: str, for_model: str, where=st) -> bool:
     """Tokens, worst-case cost and budget fit of sending ``prompt`` now; False if it cannot be sent."""
     try:
-        q = quote(c, user=me.username, model=for_model, messages=history() + [{"role": "user", "content": prompt}],
+        q = d.quote(me, model=for_model, messages=history() + [{"role": "user", "content": prompt}],
                   system=system, max_tokens=max_tokens, **params)
     except TollgateError as err:
         show_error(err)
@@ -108,14 +107,14 @@ def send(prompt: str) -> None:
     with st.chat_message("assistant"):
         s = None
         try:
-            kw = dict(user=me.username, model=model, messages=messages, system=system, max_tokens=max_tokens,
+            kw = dict(model=model, messages=messages, system=system, max_tokens=max_tokens,
                       **params)
             if stream:
-                s = c.stream(**kw)
+                s = d.stream(me, **kw)
                 show_stream(s)
                 result = s.result
             else:
-                result = c.create(**kw)
+                result = d.ask(me, **kw)
                 st.markdown(safe_markdown(result.text))
         except StreamInterrupted as err:
             turns.append(Turn("error", f"{err.message} Partial answer: {err.partial_text}"))
@@ -174,9 +173,9 @@ if mode == "Chat":
             turns.clear()
             st.rerun()
 else:
-    picked = st.multiselect("Models to compare (2 or 3)", models, default=c.catalogue.defaults_for_compare(2),
+    picked = st.multiselect("Models to compare (2 or 3)", models, default=d.compare_defaults(2),
                             max_selections=3,
-                            format_func=lambda m: model_label(c, m), key="pg_compare_models")
+                            format_func=d.model_label, key="pg_compare_models")
     prompt = st.text_area("Prompt", key="pg_compare_prompt", height=120)
     for m in picked:
         if prompt.strip():
@@ -184,7 +183,7 @@ else:
     if st.button("Compare", type="primary", disabled=len(picked) < 2 or not prompt.strip(), key="pg_compare"):
         def ask(m):
             try:
-                return c.create(user=me.username, model=m, messages=[{"role": "user", "content": prompt}],
+                return d.ask(me, model=m, messages=[{"role": "user", "content": prompt}],
                                 system=system, max_tokens=max_tokens, **params)
             except TollgateError as err:
                 return err

@@ -5,29 +5,30 @@ from zoneinfo import ZoneInfo
 import plotly.express as px
 import streamlit as st
 
-from core import usage_report
 from core.errors import TollgateError
 from core.render import plain, plotly_safe
-from pages.widgets import client, money_table, require_user, show_error, usd
+from core.usage_report import Filters, Report, WhatIf, all_on, default_period, follow_zone, tier_mapping
+from pages.widgets import door, money_table, require_user, show_error, usd
 
 ZONES = ("UTC", "Europe/London", "Europe/Paris", "America/New_York", "America/Chicago", "America/Los_Angeles",
          "Asia/Kolkata", "Asia/Tokyo", "Australia/Sydney")
 TTL_S = 30  # figures may lag the ledger by this much; a filter change is always fresh
 
 
+# ``source`` (which ledger) is in each cache key, so two consoles' figures never mix.
 @st.cache_data(ttl=TTL_S, show_spinner="Reading the ledger…")
-def _options(url: str, _engine, me):
-    return usage_report.options(_engine, me)
+def _options(source: str, me):
+    return door().usage_options(me)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner="Reading the ledger…")
-def _report(url: str, _engine, me, filters: usage_report.Filters) -> usage_report.Report:
-    return usage_report.build(_engine, me, filters)
+def _report(source: str, me, filters: Filters) -> Report:
+    return door().usage(me, filters)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner="Re-pricing…")
-def _what_if(url: str, _engine, me, filters: usage_report.Filters, mapping: tuple) -> usage_report.WhatIf:
-    return usage_report.what_if(_engine, me, filters, dict(mapping), client().pricing)
+def _what_if(source: str, me, filters: Filters, mapping: tuple) -> WhatIf:
+    return door().what_if(me, filters, dict(mapping))
 
 
 def _fmt(kind: str, v, delta: bool = False) -> str | None:
@@ -61,15 +62,15 @@ def _chart(fig, key: str, where=st, y_title: str | None = None) -> None:
 
 
 me = require_user()
-c = client()
+d = door()
 st.title("Usage & cost")
-if c.ledger is None:
+if not d.has_ledger:
     st.warning("The ledger is off (TOLLGATE_LEDGER_URL=off): nothing is recorded.")
     st.stop()
-engine, url = c.ledger.engine, c.ledger.url
+url = d.source_id
 
 try:
-    user_opts, model_opts = _options(url, engine, me)
+    user_opts, model_opts = _options(url, me)
 except TollgateError as err:
     show_error(err)
     st.stop()
@@ -79,20 +80,20 @@ if not model_opts:
             " Make a call in the Playground and it shows up here."), icon=":material/inbox:")
     st.stop()
 
-default_tz = c.settings.budget_tz if c.settings is not None else "UTC"
+default_tz = d.budget_tz
 zones = [default_tz, *[z for z in ZONES if z != default_tz]]
 f1, f2, f3, f4 = st.columns([2, 1, 2, 2])
 tz = f2.selectbox("Time zone", zones, key="usage_tz")
-now = c.clock.now()
+now = d.now()
 today = now.astimezone(ZoneInfo(tz)).date()
 # The period is in session state (not the widget's default), so a zone change can move it:
 # "the last 30 days" in Tokyo ends on Tokyo's today, or today's calls there would vanish.
 was = st.session_state.get("usage_period_tz")
 picked = st.session_state.get("usage_period")
 if picked is None or not isinstance(picked, tuple | list) or len(picked) == 0:
-    st.session_state["usage_period"] = usage_report.default_period(now, tz)
+    st.session_state["usage_period"] = default_period(now, tz)
 elif was is not None and was != tz and len(picked) == 2:
-    st.session_state["usage_period"] = usage_report.follow_zone(tuple(picked), was, tz, now)
+    st.session_state["usage_period"] = follow_zone(tuple(picked), was, tz, now)
 st.session_state["usage_period_tz"] = tz
 period = f1.date_input("Period", max_value=today, key="usage_period")
 if not isinstance(period, tuple) or len(period) != 2:
@@ -100,9 +101,9 @@ if not isinstance(period, tuple) or len(period) != 2:
     st.stop()
 users = f3.multiselect("Users", user_opts, key="usage_users", placeholder="Everyone") if me.is_admin else None
 models = f4.multiselect("Models", model_opts, key="usage_models", placeholder="Every model")
-filters = usage_report.Filters(period[0], period[1], tz, tuple(users) if users else None,
+filters = Filters(period[0], period[1], tz, tuple(users) if users else None,
                                tuple(models) if models else None)
-report = _report(url, engine, me, filters)
+report = _report(url, me, filters)
 
 st.caption(f"{filters.since:%d %b %Y} – {filters.until:%d %b %Y} ({tz}), compared with the {filters.days} days before."
            + ("" if me.is_admin else f" Only your own calls (`{me.username}`)."))
@@ -129,10 +130,10 @@ else:
                       title="Errors and refusals by code"), "chart_errors")
 
 st.subheader("Budgets this month")
-if c.budgets is None:
-    st.caption("Budgets need the ledger.")
+if not d.has_budgets:
+    st.caption("Budgets need the ledger, and it is off.")
 else:
-    board = usage_report.budgets(c.budgets, me, c.clock.now())
+    board = d.budget_board(me)
     if board.empty:
         st.caption("No budget set." + (" Set one in **Users & budgets**." if me.is_admin else ""))
     for row in board.itertuples(index=False):
@@ -149,9 +150,9 @@ st.dataframe(money_table(report.expensive, "cost_usd"), hide_index=True,
 
 d1, d2, _ = st.columns([1, 1, 4])
 stem = f"tollgate-usage-{filters.since}-{filters.until}"
-d1.download_button("Download CSV", lambda: usage_report.to_csv(usage_report.rows(engine, me, filters)),
+d1.download_button("Download CSV", lambda: d.usage_csv(me, filters),
                    file_name=f"{stem}.csv", mime="text/csv", key="dl_csv", on_click="ignore")
-d2.download_button("Download Parquet", lambda: usage_report.to_parquet(usage_report.rows(engine, me, filters)),
+d2.download_button("Download Parquet", lambda: d.usage_parquet(me, filters),
                    file_name=f"{stem}.parquet", mime="application/octet-stream", key="dl_parquet",
                    on_click="ignore")
 
@@ -159,18 +160,18 @@ st.subheader("What if")
 st.caption("Re-price the calls above as if they had gone to another model, or to another tier mapping. "
            "Nothing stored changes.")
 how = st.radio("Re-price as", ["One model for everything", "Another tier mapping"], horizontal=True, key="wi_how")
-priced = [m for m in c.pricing.models() if getattr(c.catalogue.get(m), "status", None) != "retired"]
+priced = d.priced_models()
 if how == "One model for everything":
     target = st.columns(2)[0].selectbox("Model", priced, index=None, placeholder="Choose a model", key="wi_model")
-    mapping = usage_report.all_on(target, filters.models or model_opts) if target else None
+    mapping = all_on(target, filters.models or model_opts) if target else None
 else:
-    current = c.catalogue.tiers
+    current = d.tiers()
     cols = st.columns(len(current))
     proposed = {t: col.selectbox(t, priced, index=priced.index(m) if m in priced else None, key=f"wi_tier_{t}")
                 for col, (t, m) in zip(cols, current.items(), strict=True)}
-    mapping = usage_report.tier_mapping(current, {t: m for t, m in proposed.items() if m})
+    mapping = tier_mapping(current, {t: m for t, m in proposed.items() if m})
 if mapping:
-    w = _what_if(url, engine, me, filters, tuple(sorted(mapping.items())))
+    w = _what_if(url, me, filters, tuple(sorted(mapping.items())))
     m1, m2, m3 = st.columns(3)
     m1.metric("As recorded", usd(w.original_usd))
     m2.metric("Re-priced", usd(w.new_usd))

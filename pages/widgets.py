@@ -13,11 +13,9 @@ import streamlit as st
 
 from core import auth, money, sessions
 from core.advice import advice
-from core.clock import SystemClock
 from core.config import Settings, load_settings
+from core.console import Console, open_console
 from core.errors import TollgateError
-from core.factory import build_client
-from core.lockout import LoginGuard, attempts_for
 from core.render import plain
 
 PRINCIPAL = "tollgate_principal"
@@ -40,25 +38,15 @@ def settings() -> Settings:
     return load_settings(secrets=secrets)
 
 
-@st.cache_resource(show_spinner="Starting the guarded client…", on_release=lambda c: c.close())
+@st.cache_resource(show_spinner="Starting the guarded client…", on_release=lambda d: d.close())
+def door() -> Console:
+    """The console's one door (core.console), built once per process: pages call only it."""
+    return open_console(settings())
+
+
 def client():
-    """One guarded client per console process (demo simulator included when no key is set)."""
-    c = build_client(settings(), source="console")
-    if c.ledger is not None:
-        c.ledger.open()  # migrate and replay the spool now, so pages can read at once (False: Health says why)
-    return c
-
-
-@st.cache_resource(show_spinner=False)
-def login_guard() -> LoginGuard:
-    """The password check and lock-out, counted where every console process sees it."""
-    cfg = settings()
-    try:
-        attempts = attempts_for(cfg, getattr(client().ledger, "engine", None))
-    except Exception:  # noqa: BLE001 - no shared store reachable: still lock out, within this process
-        log.warning("login lock-out falls back to this process: its shared store is unreachable")
-        attempts = None
-    return LoginGuard(auth.UserStore(cfg.users_file), clock=SystemClock(), attempts=attempts)
+    """The door's guarded client, for tests and tools (pages call the door's methods)."""
+    return door().client
 
 
 def _script(js: str, *, sidebar: bool = True) -> None:
@@ -81,7 +69,7 @@ def _end_session(reason: str | None = None) -> None:
         st.session_state[ENDED] = reason
 
 
-def _current(store: auth.UserStore, key: str) -> auth.Principal | None:
+def _current(store, key: str) -> auth.Principal | None:
     """Who this run belongs to: this session's login, else a valid cookie, checked against the account now."""
     ss = st.session_state
     if ss.get(AUTH) and ss.get(USERNAME):
@@ -101,13 +89,13 @@ def _current(store: auth.UserStore, key: str) -> auth.Principal | None:
     return me
 
 
-def _login_form(store: auth.UserStore, key: str) -> None:
+def _login_form(key: str) -> None:
     """The login page: a form, one message, the demo accounts in demo mode; stops the run."""
     st.title("Tollgate")
     st.caption("The guarded console for Claude: every call validated, limited, priced and recorded.")
     if reason := st.session_state.pop(ENDED, None):
         st.warning(reason, icon=":material/logout:")
-    guard = login_guard()
+    guard = door().login_guard()
     with st.form("login"):
         username = st.text_input("Username")
         password = st.text_input("Password", type="password")
@@ -131,7 +119,7 @@ def _login_form(store: auth.UserStore, key: str) -> None:
                      "password.", icon=":material/lock:")
         else:
             st.error("Wrong username or password.")
-    demo = store.demo_accounts()
+    demo = door().demo_accounts()
     if demo:
         st.info(f"Demo accounts: {', '.join(f'`{u}`' for u in demo)}, password `{auth.DEMO_PASSWORD}` "
                 "(demo mode only; the production checklist fails while they exist).", icon=":material/key:")
@@ -142,18 +130,18 @@ def _login_form(store: auth.UserStore, key: str) -> None:
 
 def login() -> auth.Principal:
     """Show only the login form until someone logs in; then return who it is (checked on every run)."""
-    cfg = settings()
-    store = auth.UserStore(cfg.users_file)
-    auth.ensure_demo_accounts(store, cfg)
+    d = door()
+    store = d.accounts
+    d.ensure_demo_accounts()
     try:
-        key = auth.cookie_key(cfg)
+        key = d.cookie_key()
     except auth.RefuseToStart as exc:
         st.error(str(exc), icon=":material/block:")
         st.stop()
     me = _current(store, key)
     if me is None:
         st.session_state.pop(PRINCIPAL, None)
-        _login_form(store, key)
+        _login_form(key)
     st.session_state[PRINCIPAL] = me
     ticket = st.session_state.get(TICKET)
     if ticket is not None:  # hand the browser its cookie (kept on the page for the ticket's minute)
@@ -169,7 +157,7 @@ def log_out() -> None:
     username = st.session_state.get(USERNAME)
     if username:
         try:
-            auth.UserStore(settings().users_file).revoke(username)
+            door().accounts.revoke(username)
         except Exception:  # noqa: BLE001 - the account is gone already: nothing to revoke
             pass
     _end_session()
@@ -179,7 +167,7 @@ def require_user() -> auth.Principal:
     """The logged-in user, checked against the account now; anyone else sees a notice and nothing more."""
     me, ss = st.session_state.get(PRINCIPAL), st.session_state
     if me is not None:
-        store = auth.UserStore(settings().users_file)
+        store = door().accounts
         version = ss.get(VERSION, store.session_version(me.username))
         if sessions.principal_for(store, sessions.Claims(me.username, version, float("inf"))) != me:
             _end_session("Your login has ended: the account was changed, locked or removed. Log in again.")
@@ -192,10 +180,9 @@ def require_user() -> auth.Principal:
 
 def _spend(slot, me: auth.Principal) -> None:
     """Fill ``slot`` with the user's month-to-date spend and budget left, as the ledger says now."""
-    c = client()
     with slot.container():
         try:
-            spent, left = c.budgets.spent(me.username), c.budgets.remaining(me.username)
+            spent, left = door().spend(me)
         except Exception:  # noqa: BLE001 - the ledger may be down; the Health page says why
             st.caption("Month-to-date spend unavailable (ledger unreachable).")
         else:
@@ -209,13 +196,13 @@ def sidebar(me: auth.Principal):
     Returns a callable that re-reads the spend: call it after the page ran, so a call the
     page just made is already counted (the slot keeps its place above the demo notice).
     """
-    c = client()
+    d = door()
     with st.sidebar:
         st.markdown(f"**{plain(me.name)}** · `{me.username}` · {me.role}")
-        slot = st.empty() if c.budgets is not None else None
+        slot = st.empty() if d.has_budgets else None
         if slot is not None:
             _spend(slot, me)
-        if c.demo:
+        if d.demo:
             st.info("Demo mode: calls go to the built-in simulator; costs are what the real API would charge.",
                     icon=":material/science:")
         st.button("Log out", key="tg_logout", on_click=log_out)
@@ -224,7 +211,7 @@ def sidebar(me: auth.Principal):
 
 def show_error(err: TollgateError) -> None:
     """An analyst-readable error box with what to do next (never a traceback, never a key)."""
-    tz = ZoneInfo(settings().budget_tz)
+    tz = ZoneInfo(door().budget_tz)
     text = f"**{err.message}**  \n{advice(err, datetime.now(UTC), tz)}  \n`{err.code}`"
     if err.request_id:
         text += f" · request `{err.request_id}`"
@@ -243,11 +230,3 @@ def money_table(df, *columns: str):
         if col in out.columns:
             out[col] = [usd(v) for v in out[col]]
     return out
-
-
-def model_label(c, model: str) -> str:
-    """A model with its tier and prices, for selectors: 'claude-haiku-5-5 · simple · $1 / $5 per MTok'."""
-    tiers = [t for t, m in c.catalogue.tiers.items() if m == model]
-    row = c.pricing.row_for(model)
-    price = "unpriced" if row is None else f"${row.input:g} in / ${row.output:g} out per MTok"
-    return " · ".join([model, *tiers, price])
