@@ -124,3 +124,41 @@ def json_logs():
     yield lines
     log.removeHandler(handler)
     log.setLevel(level)
+
+
+LEDGER_BACKENDS = ["duckdb-file", pytest.param("postgres", marks=pytest.mark.postgres)]
+T0 = __import__("datetime").datetime(2026, 11, 1, 9, 0)
+
+
+def add_calls(engine, rows: int, start=T0, **columns) -> None:
+    """``rows`` ok calls by ana, a minute apart from ``start``, with any extra ``columns``."""
+    import uuid
+    from datetime import timedelta
+
+    from core.ledger.schema import calls
+
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(calls.insert(), [
+                {"id": str(uuid.uuid4()), "ts": start + timedelta(minutes=i), "user_id": "ana",
+                 "model": "claude-haiku-5-5", "status": "ok", "cost_usd": "0.0000123400", "source": "cli",
+                 **columns} for i in range(rows)])
+
+
+def ledger_at(request, tmp_path, version: int, rows: int = 10):
+    """A ledger as schema ``version`` left it (on the backend ``request.param`` names), holding ``rows`` calls."""
+    from core.ledger.engine import make_engine
+    from core.ledger.migrations import migrate
+
+    url = (f"duckdb:///{tmp_path / f'v{version}.duckdb'}" if request.param == "duckdb-file"
+           else request.getfixturevalue("pg_url"))
+    engine = make_engine(url)
+    assert migrate(engine, target=version) == version
+    add_calls(engine, rows)
+    return engine
+
+
+def tables(conn) -> set[str]:
+    """The names of the tables in the connection's current schema."""
+    return set(conn.execute(sa.text("SELECT table_name FROM information_schema.tables "
+                                    "WHERE table_schema = current_schema()")).scalars())

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
 
-from core.ledger.engine import make_engine
 from core.ledger.migrations import migrate
 from core.ledger.schema import SCHEMA_VERSION, calls
+from tests.integration.conftest import LEDGER_BACKENDS, add_calls, ledger_at
 
 
 def _type(conn, column: str) -> str:
@@ -19,13 +18,10 @@ def _type(conn, column: str) -> str:
                         {"c": column}).scalar()
 
 
-@pytest.fixture(params=["duckdb-file", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=LEDGER_BACKENDS)
 def v1_ledger(request, tmp_path):
     """A ledger as version 1 left it: REAL latency columns, with rows."""
-    url = (f"duckdb:///{tmp_path / 'v1.duckdb'}" if request.param == "duckdb-file"
-           else request.getfixturevalue("pg_url"))
-    engine = make_engine(url)
-    assert migrate(engine, target=1) == 1
+    engine = ledger_at(request, tmp_path, 1, rows=0)
     with engine.begin() as conn:
         for ix in calls.indexes:  # DuckDB alters a column's type only on a table without indexes
             conn.execute(sa.text(f"DROP INDEX {ix.name}"))
@@ -33,10 +29,7 @@ def v1_ledger(request, tmp_path):
             conn.execute(sa.text(f"ALTER TABLE calls ALTER COLUMN {column} TYPE REAL"))
         for ix in calls.indexes:
             ix.create(conn)
-        conn.execute(calls.insert(), [
-            {"id": str(uuid.uuid4()), "ts": datetime(2026, 11, 1, 9, i), "user_id": "ana",
-             "model": "claude-haiku-5-5", "status": "ok", "cost_usd": "0.0000123400", "latency_ms": 812.5,
-             "ttft_ms": 120.25, "source": "cli"} for i in range(25)])
+    add_calls(engine, 25, latency_ms=812.5, ttft_ms=120.25)
     yield engine
     engine.dispose()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -10,29 +9,16 @@ import sqlalchemy as sa
 
 from core.auth import Principal
 from core.checklist_store import standing, tick
-from core.ledger.engine import make_engine
 from core.ledger.migrations import current_version, migrate
 from core.ledger.probe import round_trip
-from core.ledger.schema import SCHEMA_VERSION, calls
+from core.ledger.schema import SCHEMA_VERSION
+from tests.integration.conftest import LEDGER_BACKENDS, ledger_at, tables
 
 
-def tables(conn) -> set[str]:
-    return set(conn.execute(sa.text("SELECT table_name FROM information_schema.tables "
-                                    "WHERE table_schema = current_schema()")).scalars())
-
-
-@pytest.fixture(params=["duckdb-file", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=LEDGER_BACKENDS)
 def v2_ledger(request, tmp_path):
     """A ledger exactly as version 2 left it, with rows."""
-    url = (f"duckdb:///{tmp_path / 'v2.duckdb'}" if request.param == "duckdb-file"
-           else request.getfixturevalue("pg_url"))
-    engine = make_engine(url)
-    assert migrate(engine, target=2) == 2
-    with engine.begin() as conn:
-        conn.execute(calls.insert(), [
-            {"id": str(uuid.uuid4()), "ts": datetime(2026, 11, 1, 9, i), "user_id": "ana",
-             "model": "claude-haiku-5-5", "status": "ok", "cost_usd": "0.0000123400", "source": "cli"}
-            for i in range(10)])
+    engine = ledger_at(request, tmp_path, 2)
     yield engine
     engine.dispose()
 

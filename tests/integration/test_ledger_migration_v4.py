@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
 import pytest
 import sqlalchemy as sa
 
 from core.clock import FakeClock
-from core.ledger.engine import make_engine
 from core.ledger.migrations import current_version, migrate
-from core.ledger.schema import calls
 from core.lockout import SqlAttempts
+from tests.integration.conftest import LEDGER_BACKENDS, ledger_at, tables
 
 
-def tables(conn) -> set[str]:
-    return set(conn.execute(sa.text("SELECT table_name FROM information_schema.tables "
-                                    "WHERE table_schema = current_schema()")).scalars())
-
-
-@pytest.fixture(params=["duckdb-file", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=LEDGER_BACKENDS)
 def v3_ledger(request, tmp_path):
-    url = (f"duckdb:///{tmp_path / 'v3.duckdb'}" if request.param == "duckdb-file"
-           else request.getfixturevalue("pg_url"))
-    engine = make_engine(url)
-    assert migrate(engine, target=3) == 3
-    with engine.begin() as conn:
-        conn.execute(calls.insert(), [
-            {"id": str(uuid.uuid4()), "ts": datetime(2026, 11, 1, 9, i), "user_id": "ana",
-             "model": "claude-haiku-5-5", "status": "ok", "cost_usd": "0.0000123400", "source": "cli"}
-            for i in range(10)])
+    engine = ledger_at(request, tmp_path, 3)
     yield engine
     engine.dispose()
 

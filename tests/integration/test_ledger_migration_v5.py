@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,22 +11,14 @@ import sqlalchemy as sa
 from core.ledger.engine import make_engine
 from core.ledger.migrations import _indexes, current_version, migrate
 from core.ledger.schema import SCHEMA_VERSION, calls, response_cache
+from tests.integration.conftest import LEDGER_BACKENDS, T0, ledger_at
 
-T0 = datetime(2026, 11, 1, 9, 0)
 
-
-@pytest.fixture(params=["duckdb-file", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=LEDGER_BACKENDS)
 def v4_ledger(request, tmp_path):
     """A ledger made by the hand-written steps only (versions 1-4), holding calls and cache rows."""
-    url = (f"duckdb:///{tmp_path / 'v4.duckdb'}" if request.param == "duckdb-file"
-           else request.getfixturevalue("pg_url"))
-    engine = make_engine(url)
-    assert migrate(engine, target=4) == 4
+    engine = ledger_at(request, tmp_path, 4, rows=25)
     with engine.begin() as conn:
-        conn.execute(calls.insert(), [
-            {"id": str(uuid.uuid4()), "ts": T0 + timedelta(minutes=i), "user_id": "ana",
-             "model": "claude-haiku-5-5", "status": "ok", "cost_usd": "0.0000123400", "source": "cli"}
-            for i in range(25)])
         conn.execute(response_cache.insert(), [
             {"key": f"{i:064x}", "payload": "{}", "created_at": T0, "expires_at": T0 + timedelta(hours=i)}
             for i in range(5)])
