@@ -73,17 +73,8 @@ def test_no_overshoot_with_hard_to_estimate_text(kind, make_client, fresh_sim, t
     budget = BUDGETS[kind]
     client.budgets.set_budget("ana", budget)
 
-    def one(i):
-        try:
-            client.create(f"{i}: {PROMPTS[kind]}", user="ana", model=MODEL, max_tokens=8)
-            return "ok"
-        except errors.BudgetExceeded:
-            return "refused"
-
-    with ThreadPoolExecutor(8) as pool:
-        outcomes = list(pool.map(one, range(60)))
-    client.recorder.flush()
-    spent = _spent(url, "ana")
+    outcomes, spent = _burst(client, url, lambda i: client.create(f"{i}: {PROMPTS[kind]}", user="ana",
+                                                                   model=MODEL, max_tokens=8))
     assert outcomes.count("ok") >= 1 and outcomes.count("refused") > 0
     assert spent <= budget, f"{kind}: spent ${spent} of ${budget} ({outcomes.count('ok')} of 60 let through)"
 
@@ -97,14 +88,23 @@ def test_no_overshoot_on_postgres_with_streams_and_mixed_text(make_client, fresh
     client.budgets.set_budget("ana", budget)
     kinds = ["cjk", "emoji", "base64", "code"]
 
-    def one(i):
+    def send(i):
         prompt = f"{i}: {PROMPTS[kinds[i % 4]]}"
+        if i % 2:
+            "".join(client.stream(prompt, user="ana", model=MODEL, max_tokens=8))
+        else:
+            client.create(prompt, user="ana", model=MODEL, max_tokens=8)
+
+    outcomes, spent = _burst(client, pg_url, send)
+    assert outcomes.count("ok") >= 1 and outcomes.count("refused") > 0
+    assert spent <= budget, f"spent ${spent} of ${budget} ({outcomes.count('ok')} of 60 let through)"
+
+
+def _burst(client, url: str, send) -> tuple[list[str], Decimal]:
+    """60 calls by ana on 8 threads (``send(i)`` makes call ``i``): how each ended, and what ana was charged."""
+    def one(i):
         try:
-            if i % 2:
-                s = client.stream(prompt, user="ana", model=MODEL, max_tokens=8)
-                "".join(s)
-            else:
-                client.create(prompt, user="ana", model=MODEL, max_tokens=8)
+            send(i)
             return "ok"
         except errors.BudgetExceeded:
             return "refused"
@@ -112,9 +112,7 @@ def test_no_overshoot_on_postgres_with_streams_and_mixed_text(make_client, fresh
     with ThreadPoolExecutor(8) as pool:
         outcomes = list(pool.map(one, range(60)))
     client.recorder.flush()
-    spent = _spent(pg_url, "ana")
-    assert outcomes.count("ok") >= 1 and outcomes.count("refused") > 0
-    assert spent <= budget, f"spent ${spent} of ${budget} ({outcomes.count('ok')} of 60 let through)"
+    return outcomes, _spent(url, "ana")
 
 
 def _budgeted_client(make_client, tmp_path, usd: str):

@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 from core.config import ROOT
+from tests.conftest import _reachable
 
 
 def _free_port() -> int:
@@ -29,14 +30,6 @@ def _outward_ip() -> str | None:
         except OSError:
             return None
     return None if ip.startswith("127.") else ip
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _run_recipe(tmp_path, port: int, **env_extra) -> subprocess.Popen:
