@@ -14,9 +14,10 @@ import streamlit as st
 from starlette.middleware import Middleware
 from streamlit.runtime.pages_manager import PagesManager
 
-from core import console_web
 from core.config import load_settings, reveal
-from core.observability import configure, sentry, web
+from core.console import web as console_web
+from core.health import web
+from core.observability import configure, sentry
 
 ROOT = Path(__file__).resolve().parent
 

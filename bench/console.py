@@ -2,7 +2,7 @@
 
     python bench/console.py [--rows 1000000] [--days 90] [--runs 5] [--db path] [--keep]
 
-The ledger is filled with ``core.demo_data``'s generator (the demo users and models, ``--days``
+The ledger is filled with ``core.reports.demo_data``'s generator (the demo users and models, ``--days``
 ending now), then the console (``app.py``) runs in Streamlit's AppTest, logged in as an admin,
 on the Usage & cost page with its default filters (last 30 days, everyone, every model).
 Reported: the first run in the process (cold: imports, client, DuckDB file, empty caches),
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.ledger_queries import generate  # noqa: E402
-from core import demo_data  # noqa: E402
+from core.reports import demo_data  # noqa: E402
 
 PAGE = "pages/usage.py"
 ADMIN = ("bench-admin", "Bench Admin", "admin")
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from core.auth import UserStore
+    from core.accounts.users import UserStore
 
     UserStore(Path(tmp.name) / "users.yaml").add(*ADMIN, PASSWORD, rounds=4)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)

@@ -2,7 +2,7 @@
 
     python bench/ledger_queries.py [--rows 10000000] [--db path] [--runs 5] [--keep] [--writes]
 
-Rows come from ``core.demo_data``'s generator (the console's demo data, vectorised): a
+Rows come from ``core.reports.demo_data``'s generator (the console's demo data, vectorised): a
 year of calls from 200 users with a skewed share, the demo models, ~91 % ok / 5 % cached /
 2 % error / 1.5 % blocked, realistic token mixes, exact costs from the price table. The schema comes from
 ``migrate`` (so the indexes are the real ones). Each query is timed cold (first run
@@ -25,11 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text  # noqa: E402
 
 from bench import report_queries  # noqa: E402
-from core import demo_data  # noqa: E402
-from core.ledger import queries  # noqa: E402
 from core.ledger.engine import make_engine  # noqa: E402
 from core.ledger.migrations import migrate  # noqa: E402
-from core.ledger.reprice import reprice  # noqa: E402
+from core.reports import (
+    demo_data,  # noqa: E402
+    queries,  # noqa: E402
+)
+from core.reports.reprice import reprice  # noqa: E402
 
 START = datetime(2025, 12, 1)
 DAYS = 365
@@ -39,7 +41,7 @@ USER_WEIGHTS = [1 / (i + 1) ** 0.8 for i in range(200)]  # a few heavy users, a 
 
 def generate(db: Path, rows: int, *, start: datetime = START, days: int = DAYS, users=USERS,
              weights=USER_WEIGHTS) -> float:
-    """Create the ledger at ``db`` with ``rows`` demo calls (core.demo_data's generator); returns seconds."""
+    """Create the ledger at ``db`` with ``rows`` demo calls (core.reports.demo_data's generator); returns seconds."""
     engine = make_engine(f"duckdb:///{db}", pool_size=1)
     t0 = time.perf_counter()
     migrate(engine)

@@ -33,7 +33,7 @@ import httpx2  # noqa: E402
 
 from core.config import load_settings  # noqa: E402
 from core.factory import build_client  # noqa: E402
-from core.keys import ApiKey  # noqa: E402
+from core.upstream.keys import ApiKey  # noqa: E402
 
 KEY = ApiKey("bench", "sk-ant-test-fake-bench-0000")
 MODEL = "claude-haiku-5-5"

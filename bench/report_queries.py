@@ -1,6 +1,6 @@
 """Ledger queries only the benchmark runs (no page, report or CLI uses them), kept beside it, not in core.
 
-They are built from ``core.ledger.queries``' public pieces, so they measure the same SQL
+They are built from ``core.reports.queries``' public pieces, so they measure the same SQL
 shapes the console's queries use; tests/integration/test_ledger_queries.py checks them.
 """
 
@@ -12,9 +12,9 @@ import pandas as pd
 from sqlalchemy import func, literal_column, select
 from sqlalchemy.engine import Engine
 
-from core.ledger import queries as q
-from core.ledger.queries import Moment
 from core.ledger.schema import calls
+from core.reports import queries as q
+from core.reports.queries import Moment
 from core.types import STATUS_OK
 
 c = calls.c

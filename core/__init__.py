@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __all__ = ["GuardedClient", "Settings", "build_client", "errors", "load_settings"]
 
-_LAZY = {"GuardedClient": ("core.client", "GuardedClient"), "Settings": ("core.config", "Settings"),
+_LAZY = {"GuardedClient": ("core.client.guarded", "GuardedClient"), "Settings": ("core.config", "Settings"),
          "build_client": ("core.factory", "build_client"), "load_settings": ("core.config", "load_settings"),
          "errors": ("core.errors", None)}
 

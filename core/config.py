@@ -4,7 +4,7 @@ Precedence, highest first: explicit arguments > ``st.secrets`` > the environment
 ``.env`` > the defaults below (pydantic-settings sources, in that order). Values are
 checked on construction (``core.config_checks``); a bad one is a ConfigError naming its
 variable. Secrets are ``SecretStr`` (``reveal`` unwraps them). API keys are loaded by
-``core.keys`` from the same sources and held only as ``ApiKey`` objects.
+``core.upstream.keys`` from the same sources and held only as ``ApiKey`` objects.
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ class Settings(BaseSettings):
         "else 0.0.0.0.", _opt_str)
     sentry_dsn: SecretStr | None = var("SENTRY_DSN", None,
         "Send script errors and failed calls to Sentry (prompts never included).", _opt_str, secret=True)
-    keys: tuple = Field(default=(), repr=False, json_schema_extra={"doc": "API keys (core.keys); never shown"})
+    keys: tuple = Field(default=(), repr=False, json_schema_extra={"doc": "API keys (core.upstream.keys); never shown"})
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -334,7 +334,7 @@ def load_settings(*, env: Mapping[str, str] | None = None, secrets: Mapping | No
     finally:
         _SOURCES.reset(sources)
     if load_keys and "keys" not in explicit:
-        from core.keys import load_keys as _load
+        from core.upstream.keys import load_keys as _load
 
         settings = replace(settings, keys=tuple(_load(env=base, secrets=secrets)))
     return settings

@@ -8,19 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core import observability
-from core.breaker import CircuitBreaker
-from core.budget_gate import BudgetGate
+from core.budgets.gate import BudgetGate
 from core.cache import build_cache
-from core.client import ClientOptions, GuardedClient
-from core.clock import Clock, SystemClock
-from core.config import Settings, load_settings, reveal
-from core.keys import ApiKey, KeyRing
-from core.limits import LimitConfig, LimitSpec, RateLimiter
-from core.models import load_catalogue
-from core.pipeline import Background, Recorder
-from core.pricing import PriceTable
-from core.retry import Retrier, RetryPolicy
-from core.sinks import (
+from core.catalog.models import load_catalogue
+from core.catalog.pricing import PriceTable
+from core.client.guarded import ClientOptions, GuardedClient
+from core.client.pipeline import Background, Recorder
+from core.client.sinks import (
     BudgetAlertSink,
     LedgerSink,
     LogSink,
@@ -29,8 +23,14 @@ from core.sinks import (
     SentrySink,
     SpanSink,
 )
-from core.transport import Transport
-from core.validation import ValidationPolicy
+from core.clock import Clock, SystemClock
+from core.config import Settings, load_settings, reveal
+from core.guards.limits import LimitConfig, LimitSpec, RateLimiter
+from core.guards.validation import ValidationPolicy
+from core.upstream.breaker import CircuitBreaker
+from core.upstream.keys import ApiKey, KeyRing
+from core.upstream.retry import Retrier, RetryPolicy
+from core.upstream.transport import Transport
 
 log = logging.getLogger("tollgate")
 
@@ -47,7 +47,7 @@ def build_stores(settings: Settings, clock: Clock):
     """The ledger, the budget book and the SQL engine behind them (all None when the ledger is off)."""
     if not settings.ledger_url:
         return None, None, None
-    from core.budgets import BudgetBook
+    from core.budgets.book import BudgetBook
     from core.ledger.engine import make_engine
     from core.ledger.spool import Spool
     from core.ledger.store import Ledger

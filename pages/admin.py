@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.auth import ROLES
+from core.accounts.users import ROLES
 from core.errors import TollgateError
 from pages.widgets import door, money_table, require_user, show_error, usd
 

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from core.checklist import FAIL, MANUAL, PASS, WARN
-from core.checklist_report import markdown, summary
+from core.checklist.items import FAIL, MANUAL, PASS, WARN
+from core.checklist.report import markdown, summary
 from core.errors import TollgateError
 from core.render import safe_markdown
 from pages.widgets import door, require_user, show_error

@@ -81,7 +81,7 @@ def errors(p: dict) -> None:
     if not p["rows"]:
         st.caption("None recorded.")
         return
-    frame = pd.DataFrame(p["rows"])  # an analyst's rows come without key labels (core.console)
+    frame = pd.DataFrame(p["rows"])  # an analyst's rows come without key labels (core.console.door)
     st.dataframe(frame, hide_index=True, width="stretch",
                  column_config={"ts": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
                                 "user_id": "user", "error_code": "error code", "request_id": "request id",

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import streamlit as st
 
-from core import conversation
-from core.conversation import Turn
+from core.console import conversation
+from core.console.conversation import Turn
 from core.errors import StreamInterrupted, TollgateError, ValidationError
 from core.render import safe_markdown
 from pages.widgets import door, require_user, show_error, usd

@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.errors import TollgateError
 from core.render import plain, plotly_safe
-from core.usage_report import Filters, Report, WhatIf, all_on, default_period, follow_zone, tier_mapping
+from core.reports.usage import Filters, Report, WhatIf, all_on, default_period, follow_zone, tier_mapping
 from pages.widgets import door, money_table, require_user, show_error, usd
 
 ZONES = ("UTC", "Europe/London", "Europe/Paris", "America/New_York", "America/Chicago", "America/Los_Angeles",

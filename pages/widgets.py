@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from core import auth, money, sessions
-from core.advice import advice
+from core import money
+from core.accounts import sessions
+from core.accounts import users as auth
 from core.config import Settings, load_settings
-from core.console import Console, open_console
+from core.console.advice import advice
+from core.console.door import Console, open_console
 from core.errors import TollgateError
 from core.render import plain
 
@@ -40,7 +42,7 @@ def settings() -> Settings:
 
 @st.cache_resource(show_spinner="Starting the guarded client…", on_release=lambda d: d.close())
 def door() -> Console:
-    """The console's one door (core.console), built once per process: pages call only it."""
+    """The console's one door (core.console.door), built once per process: pages call only it."""
     return open_console(settings())
 
 

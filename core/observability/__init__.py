@@ -17,7 +17,9 @@ __all__ = ["JsonFormatter", "TextFormatter", "attach", "configure", "serve_metri
 
 def attach(client, settings) -> None:
     """Make a newly built client visible to /metrics and /readyz; start Sentry if SENTRY_DSN is set."""
-    from core.config_model import reveal  # defined there; core.config would close a loop through core.keys
+    from core.config_model import (
+        reveal,  # defined there; core.config would close a loop through core.upstream.keys
+    )
     from core.observability import prom, sentry
 
     prom.install_collector()

@@ -43,7 +43,7 @@ def limiter_rejected(user: str, limit: str, retry_after_s: float) -> None:
 
 
 def budget_alert(alert) -> None:
-    """A budget threshold was crossed (``core.budget_alerts.Alert``)."""
+    """A budget threshold was crossed (``core.budgets.alerts.Alert``)."""
     prom.BUDGET_ALERTS.labels(str(alert.threshold_pct)).inc()
     event(_budgets, "budget_alert", logging.WARNING, user=alert.user_id, month=alert.month,
           threshold_pct=alert.threshold_pct, spent_usd=str(alert.spent_usd), budget_usd=str(alert.budget_usd),

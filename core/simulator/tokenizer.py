@@ -1,4 +1,4 @@
-"""The simulator's own tokenizer: BPE-like pieces, deliberately unlike ``core.tokens``' estimate.
+"""The simulator's own tokenizer: BPE-like pieces, deliberately unlike ``core.guards.tokens``' estimate.
 
 It is what the simulator bills, so tests can catch a client-side under-estimate. Like a real
 byte-level BPE, every token covers at least one UTF-8 byte of its text, so a text never has

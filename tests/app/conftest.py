@@ -12,7 +12,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core.auth import UserStore
+from core.accounts.users import UserStore
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TIMEOUT = 60

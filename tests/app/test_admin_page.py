@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.auth import UserStore, check_password
+from core.accounts.users import UserStore, check_password
 from pages import widgets
 from tests.app.conftest import PASSWORD
 

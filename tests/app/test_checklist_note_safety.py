@@ -35,9 +35,9 @@ def test_a_hostile_note_renders_no_image_on_the_page_or_in_the_report(console):
 def test_a_hostile_note_renders_no_image_in_the_markdown_report():
     from datetime import UTC, datetime
 
-    from core.checklist import ITEMS, MANUAL
-    from core.checklist_report import Row, markdown
-    from core.checklist_store import Tick
+    from core.checklist.items import ITEMS, MANUAL
+    from core.checklist.report import Row, markdown
+    from core.checklist.store import Tick
 
     tick = Tick("https", "alice", datetime(2026, 11, 20, tzinfo=UTC), note=NOTE)
     md = markdown([Row(ITEMS[0], MANUAL, "needs a person", tick)], environment="production",

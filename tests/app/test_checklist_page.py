@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.checklist import ITEMS
-from core.checklist_store import history
+from core.checklist.items import ITEMS
+from core.checklist.store import history
 from core.ledger.engine import make_engine
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core import demo_data
+from core.catalog.models import default_catalogue
 from core.ledger.engine import make_engine
-from core.models import default_catalogue
+from core.reports import demo_data
 from pages import widgets
 from tests.app.test_login_and_playground import ledger_rows
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
-from core.auth import UserStore
+from core.accounts.users import UserStore
 from core.simulator.replies import make_reply
 from pages import widgets
 
@@ -212,7 +212,7 @@ def test_an_admin_fills_and_removes_demo_data_without_touching_real_calls(consol
 def test_production_with_the_example_cookie_key_refuses_to_start(users, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from core.auth import EXAMPLE_COOKIE_KEY
+    from core.accounts.users import EXAMPLE_COOKIE_KEY
     from tests.app.conftest import APP
 
     monkeypatch.setenv("TOLLGATE_ENVIRONMENT", "production")

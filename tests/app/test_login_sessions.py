@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.auth import EXAMPLE_COOKIE_KEY
+from core.accounts.users import EXAMPLE_COOKIE_KEY
 from tests.app.conftest import APP, TIMEOUT
 
 

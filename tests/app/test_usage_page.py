@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from core import demo_data
 from core.ledger.engine import make_engine
+from core.reports import demo_data
 
 PAGE = "pages/usage.py"
 

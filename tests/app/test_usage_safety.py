@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from markdown_it import MarkdownIt
 
-from core.budgets import BudgetBook
+from core.budgets.book import BudgetBook
 from core.clock import FakeClock
 from core.ledger.engine import make_engine
 from core.ledger.migrations import migrate

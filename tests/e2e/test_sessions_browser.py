@@ -11,7 +11,7 @@ import urllib.request
 import jwt
 import pytest
 
-from core.auth import UserStore
+from core.accounts.users import UserStore
 from tests.e2e.test_console_browser import WAIT, _need_browser, chromium, running_console
 
 pytestmark = pytest.mark.browser

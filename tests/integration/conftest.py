@@ -13,10 +13,10 @@ from sqlalchemy.pool import StaticPool
 from core.clock import FakeClock
 from core.config import load_settings
 from core.factory import build_client
-from core.keys import ApiKey
 from core.ledger.schema import metadata
 from core.observability.logs import JsonFormatter
 from core.simulator import Simulator
+from core.upstream.keys import ApiKey
 
 PRIMARY = ApiKey("primary", "sk-ant-test-fake-primary-0000")
 

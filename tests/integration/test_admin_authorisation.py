@@ -1,4 +1,4 @@
-"""Accounts, budgets and demo data are refused to non-admins in core (core.admin), not only by the page."""
+"""Accounts, budgets and demo data are refused to non-admins in core (core.accounts.admin), not only by the page."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from core import admin
-from core.auth import LOCAL_ADMIN, Principal, UserStore, check_password
-from core.budgets import BudgetBook
+from core.accounts import admin
+from core.accounts.users import LOCAL_ADMIN, Principal, UserStore, check_password
+from core.budgets.book import BudgetBook
 from core.clock import FakeClock
 from core.errors import NotAuthorised, TollgateError, ValidationError
 from core.ledger.engine import make_engine
@@ -114,7 +114,7 @@ def test_an_admin_cannot_demote_or_remove_themselves_but_the_cli_can(store):
 def test_the_cli_acts_as_the_local_administrator(tmp_path, monkeypatch, capsys):
     import io
 
-    from core.cli import main
+    from core.cli.main import main
 
     monkeypatch.setenv("TOLLGATE_USERS_FILE", str(tmp_path / "cli-users.yaml"))
     monkeypatch.setattr("sys.stdin", io.StringIO("a-long-cli-password\n"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import NotConfigured
-from core.keys import KeyRing, load_keys
+from core.upstream.keys import KeyRing, load_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD = "sk-ant-test-fake-0000"
@@ -90,8 +90,8 @@ def test_a_missing_secret_is_a_clear_error_without_secret_text(endpoint, aws_env
 
 
 def _boto3_imported(env: dict) -> bool:
-    code = ("import sys, core.keys\n"
-            f"core.keys.load_keys(env={env!r})\n"
+    code = ("import sys, core.upstream.keys\n"
+            f"core.upstream.keys.load_keys(env={env!r})\n"
             "print('boto3' in sys.modules)")
     run_env = {**os.environ, **FAKE_AWS, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=run_env, capture_output=True,

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from core import errors
-from core.quote import quote
+from core.client.quote import quote
+from core.guards.tokens import bound_request, estimate_request
 from core.simulator.tokenizer import count_request
-from core.tokens import bound_request, estimate_request
 
 CJK = "予算は決して超えてはならない。東京の会議室で、请在下周五之前提交季度报告。한국어 문장도 있습니다。"
 EMOJI = "🚀🔥✨👩‍💻🎉🧪📈🤖💡🙂 ok 👍🏽 🇫🇷 ❤️ "

@@ -129,7 +129,7 @@ def test_memory_of_who_has_no_budget_expires(outage, fresh_sim):
     client, proxy, url, spool = outage
     client.create("before any budget", user="bob", **CALL)
     Path(snapshot_path(client.settings)).unlink()  # no snapshot: memory alone decides
-    from core.budgets import BudgetBook
+    from core.budgets.book import BudgetBook
     from core.clock import SystemClock
     from core.ledger.engine import make_engine
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.budgets import BudgetBook
+from core.budgets.book import BudgetBook
 from core.clock import FakeClock
 from core.errors import BudgetExceeded
 from core.ledger.schema import budget_reservations, budgets, calls

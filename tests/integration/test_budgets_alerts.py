@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
-from core.budgets import BudgetBook
+from core.budgets.book import BudgetBook
 from core.ledger.schema import calls
 from tests.conftest import run_threads
 

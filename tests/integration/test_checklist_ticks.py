@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.auth import Principal
-from core.checklist_store import history, standing, tick, untick
+from core.accounts.users import Principal
+from core.checklist.store import history, standing, tick, untick
 from core.errors import ValidationError
 from core.ledger.engine import make_engine
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
+from core.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,7 +71,7 @@ def test_budget_set_accepts_the_cap_and_prints_plain_decimals(env, capsys):
 
 @pytest.mark.parametrize("usd", ["1e400", "1000000.01", "0.00000000001"])
 def test_the_cap_holds_for_the_console_and_budget_files_too(tmp_path, usd):
-    from core.budgets import BudgetBook
+    from core.budgets.book import BudgetBook
     from core.clock import FakeClock
     from core.ledger.engine import make_engine
     from core.ledger.migrations import migrate
@@ -212,7 +212,7 @@ HEAVY = ("anthropic", "pandas", "plotly", "streamlit", "sqlalchemy", "duckdb", "
     (["ask", "--user", "ana", "--json", "bad \x07 bell"], "control"),
 ])
 def test_a_refused_ask_imports_only_what_refusing_needs(env, argv, says):
-    code = ("import json, sys; from core.cli import main; rc = main(json.loads(sys.argv[1])); "
+    code = ("import json, sys; from core.cli.main import main; rc = main(json.loads(sys.argv[1])); "
             f"print(json.dumps([rc, sorted(m for m in {HEAVY!r} if m in sys.modules)]))")
     p = subprocess.run([sys.executable, "-c", code, json.dumps(argv)], cwd=ROOT, capture_output=True, text=True,
                        timeout=60)

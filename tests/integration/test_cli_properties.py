@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.cli import main
+from core.cli.main import main
 
 # Values analysts do type, and the edges that used to crash: huge, non-finite, reversed, malformed.
 EDGES = ["", "0", "-1", "1e400", "-1e400", "inf", "NaN", "1e9", "1e6", "0.00000000001", "25", "$25", "2026-12-01",

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from core import errors
-from core.aio import AsyncGuardedClient
+from core.client.aio import AsyncGuardedClient
 
 PROMPT = "Name three risks of a new vendor."
 

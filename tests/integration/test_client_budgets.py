@@ -85,7 +85,7 @@ WORKER = textwrap.dedent("""
 
 @pytest.mark.postgres
 def test_200_concurrent_calls_four_processes_postgres(pg_url, fresh_sim, tmp_path):
-    from core.budgets import BudgetBook
+    from core.budgets.book import BudgetBook
     from core.clock import SystemClock
     from core.ledger.engine import make_engine
     from core.ledger.migrations import migrate

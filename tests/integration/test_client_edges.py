@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from core import errors
-from core.tokens import estimate_text
+from core.guards.tokens import estimate_text
 from core.types import Usage
 
 PROMPT = "List the open risks."
@@ -58,7 +58,7 @@ def test_a_cut_off_stream_bills_at_least_what_arrived(make_client, fresh_sim, tm
         for _ in s:
             pass
     client.recorder.flush()
-    from core.ledger.queries import most_expensive_calls
+    from core.reports.queries import most_expensive_calls
     today = client.fake_clock.now().date()
     row = most_expensive_calls(client.ledger.engine, today, today, n=1).iloc[0]
     assert row["status"] == "error" and row["output_tokens"] >= estimate_text(info.value.partial_text, "v2") > 1
@@ -81,7 +81,7 @@ def test_a_failed_stream_closed_afterwards_is_recorded_once(make_client, fresh_s
         for _ in s:
             pass
     client.recorder.flush()
-    from core.ledger.queries import totals
+    from core.reports.queries import totals
     today = client.fake_clock.now().date()
     assert totals(client.ledger.engine, today, today).iloc[0]["calls"] == 1
 
@@ -92,7 +92,7 @@ def test_cache_hits_add_no_tokens_to_usage(make_client, fresh_sim, tmp_path):
     hit = client.create(PROMPT, user="ana", model="claude-haiku-5-5", temperature=0)
     client.recorder.flush()
     assert client.ledger.get(hit.ledger_id).usage == Usage()
-    from core.ledger.queries import totals
+    from core.reports.queries import totals
     today = client.fake_clock.now().date()
     row = totals(client.ledger.engine, today, today).iloc[0]
     assert row["output_tokens"] == first.usage.output_tokens and row["tokens_saved"] == first.usage.total_tokens

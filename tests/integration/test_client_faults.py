@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core import errors
-from core.keys import ApiKey
+from core.upstream.keys import ApiKey
 from tests.integration.conftest import PRIMARY, messages_seen, open_circuit
 
 PROMPT = "Summarise the quarterly numbers in two lines."
@@ -107,7 +107,7 @@ def test_stream_and_json_cost_the_same(make_client, fresh_sim):
 
 
 def test_cost_is_exact_from_the_price_table(make_client, fresh_sim):
-    from core.pricing import cost
+    from core.catalog.pricing import cost
 
     client = make_client()
     result = ask(client, False, model="claude-opus-5-5")
@@ -117,7 +117,7 @@ def test_cost_is_exact_from_the_price_table(make_client, fresh_sim):
 
 
 def test_cache_control_usage_is_priced_per_token_type(make_client, fresh_sim):
-    from core.pricing import cost
+    from core.catalog.pricing import cost
 
     client = make_client(cache="off")
     long_system = [{"type": "text", "text": "Policy handbook. " * 400, "cache_control": {"type": "ephemeral"}}]

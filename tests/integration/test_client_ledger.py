@@ -31,7 +31,7 @@ def test_every_outcome_is_recorded_with_its_reason(ledgered, fresh_sim):
     assert rows["ok"].request_id == ok.request_id and rows["ok"].key_label == "primary"
     assert rows["ok"].price_version == ok.price_version and rows["ok"].prompt_sha256
     assert rows["cached"].cost_usd == 0 and rows["cached"].tokens_saved == ok.usage.total_tokens
-    from core.ledger import queries
+    from core.reports import queries
     today = client.fake_clock.now().date()
     totals = queries.usage_by(client.ledger.engine, by="user", since=today, until=today)
     row = totals.iloc[0]

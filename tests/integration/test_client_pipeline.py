@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from core import errors
+from core.guards.tokens import bound_request
 from core.ledger.schema import budget_reservations, calls
-from core.tokens import bound_request
 from tests.integration.conftest import open_circuit
 
 MODEL = "claude-haiku-5-5"
@@ -131,7 +131,7 @@ def test_a_failing_sink_loses_no_ledger_row_and_breaks_no_call(make_client, fres
 
 
 def test_the_factory_builds_one_sink_per_destination(make_client, fresh_sim, tmp_path):
-    from core import sinks
+    from core.client import sinks
 
     client = _ledger_client(make_client, tmp_path)
     kinds = [type(s) for s in client.recorder.sinks]

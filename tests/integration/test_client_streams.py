@@ -12,8 +12,8 @@ import asyncio
 import pytest
 
 from core import errors
-from core.aio import AsyncGuardedClient
-from core.tokens import estimate_text
+from core.client.aio import AsyncGuardedClient
+from core.guards.tokens import estimate_text
 from tests.integration.conftest import messages_seen
 
 PROMPT = "Summarise the vendor review in three lines."

@@ -1,4 +1,4 @@
-"""The console's door (core.console) refuses non-admins in core, scopes what an analyst sees, bills the principal."""
+"""The console's door (core.console.door) refuses non-admins in core, scopes what an analyst sees, bills the principal."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from core.auth import Principal
+from core.accounts.users import Principal
 from core.config import load_settings
-from core.console import Console, open_console
+from core.console.door import Console, open_console
 from core.errors import NotAuthorised, TollgateError
 from core.factory import build_client
-from core.keys import ApiKey
+from core.upstream.keys import ApiKey
 
 ADMIN = Principal("alice", "Alice", "admin")
 ANALYST = Principal("bob", "Bob", "analyst")

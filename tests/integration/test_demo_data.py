@@ -9,14 +9,15 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from core import demo_data, pricing
-from core.budgets import BudgetBook
+from core.budgets.book import BudgetBook
+from core.catalog import pricing
 from core.clock import FakeClock
 from core.ledger.engine import make_engine
 from core.ledger.migrations import migrate
 from core.ledger.schema import calls
 from core.ledger.spool import Spool
 from core.ledger.store import Ledger
+from core.reports import demo_data
 from core.types import CallRecord, Usage
 from tests.integration.test_ledger import BACKENDS
 
@@ -95,7 +96,7 @@ def test_cli_fills_and_removes_and_explains_a_locked_file(tmp_path, monkeypatch,
     import subprocess
     import sys
 
-    from core.cli import main
+    from core.cli.main import main
 
     db = tmp_path / "cli.duckdb"
     monkeypatch.setenv("TOLLGATE_LEDGER_URL", f"duckdb:///{db}")

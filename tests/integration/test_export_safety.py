@@ -11,13 +11,13 @@ from decimal import Decimal
 import pyarrow.parquet as pq
 import pytest
 
-from core import usage_report
-from core.auth import Principal
+from core.accounts.users import Principal
 from core.clock import FakeClock
 from core.ledger.engine import make_engine
 from core.ledger.migrations import migrate
 from core.ledger.spool import Spool
 from core.ledger.store import Ledger
+from core.reports import usage as usage_report
 from core.types import CallRecord, Usage
 
 ADMIN = Principal("ana", "Ana", "admin")

@@ -6,9 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 from core import errors
-from core.health import ORDER, READY, check, ready
-from core.keys import ApiKey
+from core.health.report import ORDER, READY, check, ready
 from core.ledger.recent import recent_errors
+from core.upstream.keys import ApiKey
 from tests.integration.conftest import open_circuit
 
 PROMPT = "Is everything all right?"

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from core import errors
-from core.health import check
-from core.keys import ApiKey
+from core.health.report import check
+from core.upstream.keys import ApiKey
 
 CANARY = ApiKey("canary", "sk-ant-test-fake-CANARY-7f3a9b2c5d")
 BACKUP = ApiKey("backup", "sk-ant-test-fake-BACKUP-1e2d3c4b5a")

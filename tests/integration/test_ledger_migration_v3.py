@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from core.auth import Principal
-from core.checklist_store import standing, tick
+from core.accounts.users import Principal
+from core.checklist.store import standing, tick
 from core.ledger.migrations import current_version, migrate
 from core.ledger.probe import round_trip
 from core.ledger.schema import SCHEMA_VERSION

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from core.accounts.lockout import SqlAttempts
 from core.clock import FakeClock
 from core.ledger.migrations import current_version, migrate
-from core.lockout import SqlAttempts
 from tests.integration.conftest import LEDGER_BACKENDS, ledger_at, tables
 
 

@@ -18,11 +18,11 @@ import pytest
 import sqlalchemy as sa
 
 from bench import report_queries
-from core import pricing
-from core.ledger import queries
-from core.ledger.reprice import reprice
+from core.catalog import pricing
+from core.catalog.models import default_catalogue
 from core.ledger.schema import calls
-from core.models import default_catalogue
+from core.reports import queries
+from core.reports.reprice import reprice
 from core.types import CallRecord, Usage
 from tests.conftest import pg_schema
 from tests.integration.conftest import loaded_ledger

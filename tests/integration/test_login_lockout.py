@@ -7,9 +7,9 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from core import auth
+from core.accounts import users as auth
+from core.accounts.lockout import LoginGuard, MemoryAttempts, RedisAttempts, SqlAttempts
 from core.clock import FakeClock
-from core.lockout import LoginGuard, MemoryAttempts, RedisAttempts, SqlAttempts
 from tests.conftest import run_threads
 
 PASSWORD = "correct-horse-battery"  # test accounts only

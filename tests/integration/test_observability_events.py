@@ -9,13 +9,14 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
-from core import budget_alerts, errors
-from core.keys import ApiKey
+from core import errors
+from core.budgets import alerts as budget_alerts
 from core.ledger.engine import make_engine
 from core.ledger.schema import metadata
 from core.ledger.spool import Spool
 from core.ledger.store import Ledger
 from core.types import CallRecord
+from core.upstream.keys import ApiKey
 
 MODEL = "claude-haiku-5-5"
 OLD = ApiKey("old", "sk-ant-test-fake-OLDKEY-5e6f7a8b9c")

@@ -27,7 +27,7 @@ def test_requirements_txt_is_the_runtime_list_plus_postgres_and_redis():
         extras["redis"])
     assert {"postgres", "redis", "aws", "sentry", "otel", "dev"} <= set(extras)
     assert _requirements(ROOT / "requirements-dev.txt") == set(extras["dev"])
-    assert project["scripts"]["tollgate"] == "core.cli:main"
+    assert project["scripts"]["tollgate"] == "core.cli.main:main"
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +54,8 @@ def _run(installed: Path, tmp_path: Path, argv: list[str]) -> subprocess.Complet
 @pytest.mark.slow
 def test_an_installed_package_loads_its_data_and_defaults_to_a_home_data_dir(installed, tmp_path):
     code = ("import core, core.config as c\n"
-            "from core.models import default_catalogue\n"
-            "from core.pricing import PriceTable\n"
+            "from core.catalog.models import default_catalogue\n"
+            "from core.catalog.pricing import PriceTable\n"
             "s = c.load_settings(load_keys=False)\n"
             "t = PriceTable.load(s.pricing_file)\n"
             "print(core.__file__); print(s.ledger_url); print(s.spool_path); print(s.users_file)\n"

@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from core.config import Settings, replace
-from core.observability import readiness, web
+from core.health import readiness, web
 
 TOKEN = "metrics-test-token-not-a-secret-0123456789"
 

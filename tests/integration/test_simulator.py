@@ -9,7 +9,7 @@ from datetime import datetime
 import anthropic
 import pytest
 
-from core.models import default_catalogue
+from core.catalog.models import default_catalogue
 from core.simulator import Simulator
 from core.simulator.tokenizer import REQUEST_TOKENS, count_block
 from core.simulator.tokenizer import count_request as estimate_request  # the simulator bills its own count

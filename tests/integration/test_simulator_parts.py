@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core.models import default_catalogue
+from core.catalog.models import default_catalogue
 from core.simulator import catalogue as sim_catalogue
 from core.simulator.faults import FaultScript, parse_fault, retry_after_headers
 from core.simulator.prompt_cache import PromptCache, find_breakpoints

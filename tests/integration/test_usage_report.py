@@ -19,10 +19,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from core import pricing, usage_report
-from core.auth import Principal
-from core.budgets import BudgetBook
+from core.accounts.users import Principal
+from core.budgets.book import BudgetBook
+from core.catalog import pricing
 from core.clock import FakeClock
+from core.reports import usage as usage_report
 from core.types import CallRecord, Usage
 from tests.conftest import pg_schema
 from tests.integration.conftest import loaded_ledger

@@ -6,10 +6,10 @@ import stat
 
 import pytest
 
-from core import auth
+from core.accounts import users as auth
 from core.config import Settings, replace
 from core.errors import ValidationError
-from core.keys import ApiKey
+from core.upstream.keys import ApiKey
 
 
 @pytest.fixture

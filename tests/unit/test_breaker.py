@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core import errors as E
-from core.breaker import CircuitBreaker, is_system_failure
+from core.upstream.breaker import CircuitBreaker, is_system_failure
 from tests.conftest import run_threads
 
 SYSTEM = [E.Overloaded(), E.UpstreamServerError(), E.ConnectionFailed(), E.Timeout(),

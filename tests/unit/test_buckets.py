@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from core.buckets import TokenBucket
+from core.guards.buckets import TokenBucket
 
 
 def test_bucket_refills_continuously_up_to_capacity(clock):

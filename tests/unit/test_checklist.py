@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core import checklist as cl
-from core.checklist import FAIL, ITEMS, MANUAL, PASS, WARN, Facts
-from core.checklist_report import evaluate, markdown, summary
-from core.checklist_scan import Finding
-from core.checklist_store import Tick
+from core.checklist import items as cl
+from core.checklist.items import FAIL, ITEMS, MANUAL, PASS, WARN, Facts
+from core.checklist.report import evaluate, markdown, summary
+from core.checklist.scan import Finding
+from core.checklist.store import Tick
 from core.config import Settings
-from core.keys import ApiKey
+from core.upstream.keys import ApiKey
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from core import checklist_scan
-from core.checklist_scan import cached_scan, is_fake, scan
+from core.checklist import scan as checklist_scan
+from core.checklist.scan import cached_scan, is_fake, scan
 
 # Built at run time so this file itself holds no key-shaped string for the real scan to find.
 PLANTED = "sk-ant-" + "api03-" + "Q7vR2mK9pL4wX8nB3cZ6" * 3 + "AA"

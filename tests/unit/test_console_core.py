@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core import conversation, errors
-from core.advice import advice
-from core.models import default_catalogue
-from core.pricing import default_price_table
-from core.quote import cost_on_every_model, price_sheet
+from core import errors
+from core.catalog.models import default_catalogue
+from core.catalog.pricing import default_price_table
+from core.client.quote import cost_on_every_model, price_sheet
+from core.console import conversation
+from core.console.advice import advice
 from core.types import CallResult, Usage
 
 NOW = datetime(2026, 11, 22, 14, 0, 0, tzinfo=UTC)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core import checklist as cl
+from core.checklist import items as cl
 from core.config import Settings, bind_address, load_settings, replace
-from core.keys import ApiKey
-from core.observability.readiness import _private
+from core.health.readiness import _private
+from core.upstream.keys import ApiKey
 
 
 @pytest.mark.parametrize(("environment", "token", "expected"), [

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from core.catalog.models import DEFAULT_CATALOGUE, load_catalogue
+from core.catalog.pricing import DEFAULT_PRICES, PriceTable
 from core.errors import ConfigError, DataFileError
-from core.models import DEFAULT_CATALOGUE, load_catalogue
-from core.pricing import DEFAULT_PRICES, PriceTable
 
 PRICES = Path(DEFAULT_PRICES).read_text(encoding="utf-8")
 MODELS = Path(DEFAULT_CATALOGUE).read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Read deadlines at the socket (core.deadline) and x-should-retry in the status table (core.errors)."""
+"""Read deadlines at the socket (core.upstream.deadline) and x-should-retry in the status table (core.errors)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import time
 import httpcore2
 import pytest
 
-from core import deadline, errors
+from core import errors
+from core.upstream import deadline
 
 
 class _Recorder(httpcore2.NetworkStream):

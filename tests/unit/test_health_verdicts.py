@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import pytest
 
 from core import errors as E
-from core import health_parts as hp
-from core.breaker import CircuitBreaker
-from core.health import overall
-from core.keys import ApiKey, KeyRing
-from core.limits import LimitConfig, LimitSpec, RateLimiter
+from core.guards.limits import LimitConfig, LimitSpec, RateLimiter
+from core.health import parts as hp
+from core.health.report import overall
+from core.upstream.breaker import CircuitBreaker
+from core.upstream.keys import ApiKey, KeyRing
 
 
 def p(status, reason="r"):

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from core.errors import NotConfigured
-from core.key_sources import created_dates
-from core.keys import load_keys
+from core.upstream.key_sources import created_dates
+from core.upstream.keys import load_keys
 
 OLD, NEW = "sk-ant-test-fake-0000", "sk-ant-test-fake-1111"
 

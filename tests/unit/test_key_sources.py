@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from core.errors import NotConfigured
-from core.keys import KeyRing, load_keys
+from core.upstream.keys import KeyRing, load_keys
 
 OLD = "sk-ant-test-fake-0000"
 NEW = "sk-ant-test-fake-1111"

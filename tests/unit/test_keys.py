@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 from core.errors import NotConfigured
-from core.keys import ApiKey, KeyRing, mask
+from core.upstream.keys import ApiKey, KeyRing, mask
 from tests.conftest import run_threads
 
 OLD = "sk-ant-test-fake-0000"

@@ -11,7 +11,7 @@ import pytest
 
 from core.clock import SystemClock
 from core.errors import RateLimited
-from core.limits import CONCURRENCY, LimitConfig, LimitSpec, RateLimiter
+from core.guards.limits import CONCURRENCY, LimitConfig, LimitSpec, RateLimiter
 
 RPM, ITPM, OTPM = "requests per minute", "input tokens per minute", "output tokens per minute"
 

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from core.errors import NotConfigured
-from core.keys import load_keys
 from core.observability import sentry
+from core.upstream.keys import load_keys
 
 FAKE_DSN = "https://fakepublickey0000@o0.ingest.example.invalid/1"
 

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import pytest
 
 from core import errors
-from core.advice import advice
+from core.console.advice import advice
 from core.money import usd
 
 

@@ -8,8 +8,16 @@ from decimal import Decimal
 
 import pytest
 
-from core.models import default_catalogue
-from core.pricing import PRICE_KINDS, Priced, PriceTable, breakdown, cost, load_hypothetical, worst_case_cost
+from core.catalog.models import default_catalogue
+from core.catalog.pricing import (
+    PRICE_KINDS,
+    Priced,
+    PriceTable,
+    breakdown,
+    cost,
+    load_hypothetical,
+    worst_case_cost,
+)
 from core.types import Usage
 
 D = Decimal

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.metrics import METRICS, quantile
+from core.health.figures import METRICS, quantile
 from core.observability import prom
 from core.types import CallRecord
 

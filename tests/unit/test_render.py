@@ -7,7 +7,7 @@ import re
 import pytest
 from markdown_it import MarkdownIt
 
-from core.conversation import Turn, to_markdown
+from core.console.conversation import Turn, to_markdown
 from core.render import plain, plotly_text, safe_markdown, safe_url
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from core import errors
-from core.retry import Retrier, RetryPolicy, backoff_s, should_retry
+from core.upstream.retry import Retrier, RetryPolicy, backoff_s, should_retry
 
 
 def failing(*errs, then="ok"):
@@ -131,7 +131,7 @@ def _state(attempt: int, err: BaseException | None = None, upcoming: float = 0.0
 def test_give_up_is_an_or_of_three_stops(clock):
     import tenacity
 
-    from core.retry import give_up, stop_before_deadline, stop_on_retry_after_over
+    from core.upstream.retry import give_up, stop_before_deadline, stop_on_retry_after_over
 
     stop = give_up(RetryPolicy(max_attempts=3, retry_after_cap_s=60.0, deadline_s=10.0), clock, clock.monotonic())
     assert isinstance(stop, tenacity.stop.stop_any)
@@ -148,7 +148,7 @@ def test_give_up_is_an_or_of_three_stops(clock):
 
 
 def test_each_stop_alone_and_composed_with_or(clock):
-    from core.retry import stop_before_deadline, stop_on_retry_after_over
+    from core.upstream.retry import stop_before_deadline, stop_on_retry_after_over
 
     deadline = stop_before_deadline(10.0, clock, clock.monotonic())
     long_ask = stop_on_retry_after_over(60.0)

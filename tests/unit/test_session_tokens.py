@@ -8,7 +8,8 @@ import json
 import jwt
 import pytest
 
-from core import auth, sessions
+from core.accounts import sessions
+from core.accounts import users as auth
 
 KEY = "unit-test-cookie-key-" + "k" * 48
 NOW = 1_800_000_000.0

@@ -8,14 +8,16 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from core import checklist_scan, errors
+from core import errors
 from core.cache._guard import describe
+from core.checklist import scan as checklist_scan
 from core.clock import naive_utc
-from core.ledger import queries, records
+from core.ledger import records
 from core.ledger.engine import mask_url
 from core.ledger.spool import write_all
 from core.observability import prom
 from core.observability.redact import redact
+from core.reports import queries
 from core.types import USAGE_FIELDS, CallRecord, Usage
 
 FAKE = "sk-ant-test-fake-" + "a1" * 12

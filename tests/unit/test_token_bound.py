@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from core.guards.tokens import BOUND_REQUEST_OVERHEAD, bound_content, bound_request
 from core.simulator.tokenizer import count_content, count_request, count_text
-from core.tokens import BOUND_REQUEST_OVERHEAD, bound_content, bound_request
 
 # Code point ranges a prompt may draw from: ASCII, Latin-1, Cyrillic, CJK, Hangul, symbols, emoji,
 # variation selectors and joiners, and the astral planes.

@@ -7,8 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from core import demo_data, pricing, usage_report
-from core.auth import Principal
+from core.accounts.users import Principal
+from core.catalog import pricing
+from core.reports import demo_data
+from core.reports import usage as usage_report
 from core.types import Usage
 
 ADMIN, BOB = Principal("alice", "Alice", "admin"), Principal("bob", "Bob", "analyst")

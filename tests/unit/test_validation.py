@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.catalog.models import default_catalogue
 from core.errors import PromptBlocked, UnknownModel, ValidationError
-from core.models import default_catalogue
-from core.tokens import estimate_request
-from core.validation import (
+from core.guards.tokens import estimate_request
+from core.guards.validation import (
     DEFAULT_INJECTION_PHRASES,
     Validated,
     ValidationPolicy,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.catalog.models import default_catalogue
 from core.errors import ValidationError
-from core.models import default_catalogue
-from core.validation import ValidationPolicy, validate
+from core.guards.validation import ValidationPolicy, validate
 
 CAT = default_catalogue()
 SECRET = "zebra-quartz-ledger"  # must never show in an error message

@@ -1,0 +1,353 @@
+"""Per-user monthly budgets that are never overshot: reserve the worst case, let the ledger settle.
+
+``reserve`` checks ``spent + reserved + amount <= budget`` for the user's and the organisation's
+(``"*"``) budget and inserts a hold, in one transaction; the ledger later writes the real cost
+and deletes the hold in one transaction, so ``spent + reserved`` never passes what was checked.
+PostgreSQL: the budget rows are locked ``FOR UPDATE`` under READ COMMITTED, so sums read after
+the lock see every earlier hold, across processes. DuckDB (embedded, one process): a lock per
+database serialises the check-and-insert. Months are calendar months in the budget time zone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import tomllib
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from core import money
+from core.budgets import alerts as budget_alerts
+from core.budgets.alerts import Alert, as_usd, check_thresholds, tidy_usd
+from core.clock import Clock, naive_utc
+from core.errors import BudgetExceeded, LedgerUnavailable
+from core.ledger.schema import budget_reservations, budgets, calls
+
+GLOBAL = "*"  # the organisation-wide budget's user_id
+_CONFLICT_RETRIES = 20
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A worst-case amount held against a budget until the ledger settles the call."""
+
+    id: str
+    user_id: str
+    month: str  # YYYY-MM in the budget time zone
+    amount_usd: Decimal
+    expires_at: datetime  # naive UTC; after it the hold stops counting
+    remaining_usd: Decimal  # what the tightest applicable budget has left after this hold
+
+
+# --- pure helpers ----------------------------------------------------------------------
+
+def _zone(tz: str | ZoneInfo) -> ZoneInfo:
+    """The IANA time zone budgets follow; ValueError names a bad one."""
+    if isinstance(tz, ZoneInfo):
+        return tz
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ValueError(f"Unknown budget time zone {tz!r}; use an IANA name such as "
+                         "'UTC' or 'Europe/Paris'.") from exc
+
+
+def month_bounds(now_utc: datetime, tz: str | ZoneInfo) -> tuple[datetime, datetime, str]:
+    """The calendar month in ``tz`` holding ``now_utc``: (start, end) as naive UTC, and "YYYY-MM"."""
+    zone = _zone(tz)
+    aware = now_utc if now_utc.tzinfo is not None else now_utc.replace(tzinfo=UTC)
+    local = aware.astimezone(zone)
+    start = datetime(local.year, local.month, 1, tzinfo=zone)
+    nxt = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    end = datetime(nxt[0], nxt[1], 1, tzinfo=zone)
+    return naive_utc(start), naive_utc(end), f"{local.year:04d}-{local.month:02d}"
+
+
+def parse_usd(value: object, what: str = "amount") -> Decimal:
+    """A non-negative, finite USD amount from a Decimal, int, float or decimal string, else ValueError."""
+    hint = f'{what} must be a non-negative decimal amount in USD such as "25.00"; got {value!r}.'
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
+        raise ValueError(hint)
+    try:
+        amount = Decimal(value.strip().removeprefix("$") if isinstance(value, str) else str(value))
+    except InvalidOperation as exc:
+        raise ValueError(hint) from exc
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(hint)
+    return amount
+
+
+MAX_MONTHLY_USD = Decimal(1_000_000)  # a sane cap: far above any real team's month, far below the column's limit
+MONEY_PLACES = 10  # the ledger's NUMERIC(20, 10) keeps ten decimal places
+
+
+def check_budget_amount(amount: Decimal) -> Decimal:
+    """A monthly budget from $0 to MAX_MONTHLY_USD with at most MONEY_PLACES decimals, else ValueError."""
+    if not amount.is_finite():
+        raise ValueError("a budget must be a finite amount")
+    if amount < 0:
+        raise ValueError("a budget cannot be negative")
+    if amount > MAX_MONTHLY_USD:
+        raise ValueError("that is above the cap for a monthly budget")
+    if amount.as_tuple().exponent < -MONEY_PLACES and amount != amount.quantize(Decimal(1).scaleb(-MONEY_PLACES)):
+        raise ValueError(f"a budget has at most {MONEY_PLACES} decimal places")
+    return amount
+
+
+def _check_user(user: object) -> str:
+    """A user id that fits the ledger's column; ValueError otherwise."""
+    if not isinstance(user, str) or not user.strip() or len(user) > 200:
+        raise ValueError(f"A budget user id must be a non-empty string of at most 200 characters; "
+                         f"got {user!r}.")
+    return user
+
+
+def parse_budget_config(doc: dict) -> tuple[dict[str, Decimal], str | None, tuple[int, ...] | None]:
+    """Validate a parsed budgets TOML document: (budgets by user, timezone, thresholds)."""
+    raw = doc.get("budgets", {})
+    if not isinstance(raw, dict):
+        raise ValueError("[budgets] must be a table of user = \"amount in USD\".")
+    table = {_check_user(u): parse_usd(v, f"The budget for {u!r}") for u, v in raw.items()}
+    for u, amount in table.items():  # the cap too, so a file is refused whole before any write
+        try:
+            check_budget_amount(amount)
+        except ValueError as exc:
+            raise ValueError(f"The budget for {u!r}: {exc} (at most {money.usd(MAX_MONTHLY_USD)} a month).") from None
+    tz = doc.get("timezone")
+    if tz is not None:
+        _zone(tz)
+    thresholds = doc.get("thresholds")
+    return table, tz, None if thresholds is None else check_thresholds(thresholds)
+
+
+def _is_conflict(exc: DBAPIError) -> bool:
+    """A write-write conflict or deadlock: the transaction can simply be run again."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in ("40001", "40P01"):  # PG serialization / deadlock
+        return True
+    return type(orig).__name__ == "TransactionException" and "conflict" in str(orig).lower()
+
+
+# --- the book --------------------------------------------------------------------------
+
+class BudgetBook:
+    """Monthly USD budgets per user (and ``"*"`` for the organisation), held in the ledger DB."""
+
+    def __init__(self, engine: Engine, *, tz: str = "UTC", thresholds: Iterable[int] = (50, 80, 100),
+                 reservation_ttl_s: float = 900, clock: Clock, webhook_url: str | None = None,
+                 post: Callable[[str, dict], object] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if reservation_ttl_s <= 0:
+            raise ValueError("reservation_ttl_s must be positive (seconds).")
+        self._engine, self._clock, self._pg = engine, clock, engine.dialect.name == "postgresql"
+        self.tz, self._zone = tz, _zone(tz)
+        self.thresholds = check_thresholds(thresholds)
+        self._ttl = timedelta(seconds=reservation_ttl_s)
+        self.webhook_url, self._post = webhook_url, post or budget_alerts.post_json
+        self._last_purge: datetime | None = None
+        self._sleep = sleep  # between retries of a write conflict
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def _now(self, now: datetime | None) -> datetime:
+        return naive_utc(now if now is not None else self._clock.now())
+
+    def _write_lock(self) -> AbstractContextManager:
+        """PostgreSQL locks rows itself; embedded engines get one process lock per database."""
+        if self._pg:
+            return nullcontext()
+        with _LOCKS_GUARD:
+            return _LOCKS.setdefault(str(self._engine.url), threading.Lock())
+
+    def _tx(self, fn: Callable[[Connection], object]) -> object:
+        """Run ``fn(conn)`` in one write transaction, again on a transient conflict."""
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                with self._write_lock(), self._engine.connect() as conn:
+                    if self._pg:  # each statement must see rows committed while we waited on a lock
+                        conn.execution_options(isolation_level="READ COMMITTED")
+                    with conn.begin():
+                        return fn(conn)
+            except DBAPIError as exc:
+                if attempt == _CONFLICT_RETRIES - 1 or not _is_conflict(exc):
+                    raise
+                self._sleep(min(0.005 * 2 ** attempt, 0.25))  # let the other writer finish, then run again
+        raise AssertionError("unreachable")
+
+    def _budgets(self, conn: Connection, users: Iterable[str], *, lock: bool = False) -> dict[str, Decimal]:
+        q = (select(budgets.c.user_id, budgets.c.monthly_usd)
+             .where(budgets.c.user_id.in_(sorted(users))).order_by(budgets.c.user_id))
+        if lock and self._pg:
+            q = q.with_for_update()  # ordered, so every reserver locks "*" before its own row
+        return {u: as_usd(v) for u, v in conn.execute(q).all()}
+
+    def _used(self, conn: Connection, user: str, now: datetime) -> tuple[Decimal, Decimal]:
+        """(spent this month, held by live reservations) for ``user``, or everyone for "*"."""
+        start, end, _ = month_bounds(now, self._zone)
+        spent = select(func.coalesce(func.sum(calls.c.cost_usd), 0)).where(calls.c.ts >= start, calls.c.ts < end)
+        # Every live hold counts whatever its month: holds last minutes, and one taken just
+        # before midnight on the 1st may settle into the new month.
+        held = (select(func.coalesce(func.sum(budget_reservations.c.amount_usd), 0))
+                .where(budget_reservations.c.expires_at > now))
+        if user != GLOBAL:
+            spent, held = spent.where(calls.c.user_id == user), held.where(budget_reservations.c.user_id == user)
+        # One statement, hence one snapshot even under READ COMMITTED: read apart, a settlement
+        # committing in between would hide both its hold and its cost.
+        both = conn.execute(select(spent.scalar_subquery(), held.scalar_subquery())).one()
+        return as_usd(both[0]), as_usd(both[1])
+
+    def _left(self, conn: Connection, user: str, budget: Decimal, now: datetime) -> Decimal:
+        spent, held = self._used(conn, user, now)
+        return budget - spent - held
+
+    # --- administration ----------------------------------------------------------------
+
+    def set_budget(self, user: str, usd: Decimal | str | int, by: str | None = None) -> Decimal:
+        """Create or change a user's monthly budget ("*" = organisation-wide); returns the amount."""
+        user, amount = _check_user(user), parse_usd(usd, f"The budget for {user!r}")
+        try:
+            check_budget_amount(amount)
+        except ValueError as exc:
+            raise ValueError(f"The budget for {user!r}: {exc} (at most {money.usd(MAX_MONTHLY_USD)} a month).") from None
+        values = {"monthly_usd": amount, "updated_at": self._now(None), "updated_by": by}
+
+        def upsert(conn: Connection) -> None:
+            if not conn.execute(update(budgets).where(budgets.c.user_id == user).values(**values)).rowcount:
+                conn.execute(insert(budgets).values(user_id=user, **values))
+
+        try:
+            self._tx(upsert)
+        except IntegrityError:  # another process inserted the row first: update it instead
+            self._tx(upsert)
+        return amount
+
+    def remove_budget(self, user: str) -> bool:
+        """Drop a user's budget (their calls are then limited only by "*", if set)."""
+        return bool(self._tx(lambda c: c.execute(delete(budgets).where(budgets.c.user_id == user)).rowcount))
+
+    def get_budget(self, user: str) -> Decimal | None:
+        """The user's own monthly budget in USD ("*" for the organisation's), or None."""
+        with self._engine.connect() as conn:
+            return self._budgets(conn, [user]).get(user)
+
+    def load_file(self, path: str | Path) -> dict[str, Decimal]:
+        """Apply a budgets TOML file (see data/budgets.example.toml); validated before any write."""
+        path = Path(path)
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path.name} is not valid TOML: {exc}") from exc
+        table, tz, thresholds = parse_budget_config(doc)
+        if tz is not None:
+            self.tz, self._zone = tz, _zone(tz)
+        if thresholds is not None:
+            self.thresholds = thresholds
+        for user, amount in table.items():
+            self.set_budget(user, amount, by=f"file:{path.name}")
+        return table
+
+    # --- accounting --------------------------------------------------------------------
+
+    def spent(self, user: str, now: datetime | None = None) -> Decimal:
+        """USD recorded in the ledger for ``user`` this month, any status ("*" = everyone)."""
+        with self._engine.connect() as conn:
+            return tidy_usd(self._used(conn, user, self._now(now))[0])
+
+    def reserved(self, user: str, now: datetime | None = None) -> Decimal:
+        """USD held by live, unsettled reservations of ``user`` ("*" = everyone)."""
+        with self._engine.connect() as conn:
+            return tidy_usd(self._used(conn, user, self._now(now))[1])
+
+    def remaining(self, user: str, now: datetime | None = None) -> Decimal | None:
+        """USD the user can still reserve this month (tightest of own and "*"), or None if unlimited."""
+        t = self._now(now)
+        with self._engine.connect() as conn:
+            found = self._budgets(conn, {user, GLOBAL})
+            lefts = [self._left(conn, u, b, t) for u, b in found.items()]
+        return tidy_usd(max(Decimal(0), min(lefts))) if lefts else None
+
+    def reserve(self, user: str, call_id: str, amount_usd: Decimal,
+                now: datetime | None = None) -> Reservation | None:
+        """Hold ``amount_usd`` for a call, or raise BudgetExceeded; None when no budget applies."""
+        if _check_user(user) == GLOBAL:
+            raise ValueError('"*" names the organisation budget; reserve for a real user id.')
+        amount, t = parse_usd(amount_usd, "The reserved amount"), self._now(now)
+        month = month_bounds(t, self._zone)[2]
+
+        def check_and_hold(conn: Connection) -> Reservation | None:
+            found = self._budgets(conn, {user, GLOBAL}, lock=True)
+            lefts = []
+            for scope, scope_user in (("user", user), ("global", GLOBAL)):
+                if scope_user in found:
+                    left = self._left(conn, scope_user, found[scope_user], t)
+                    if amount > left:
+                        raise BudgetExceeded(user, tidy_usd(max(Decimal(0), left)), tidy_usd(amount), scope)
+                    lefts.append(left)
+            if not lefts:
+                return None
+            expires = t + self._ttl
+            conn.execute(insert(budget_reservations).values(
+                id=call_id, user_id=user, month=month, amount_usd=amount, created_at=t, expires_at=expires))
+            return Reservation(call_id, user, month, amount, expires, tidy_usd(min(lefts) - amount))
+
+        try:
+            held = self._tx(check_and_hold)
+        except IntegrityError as exc:
+            raise ValueError(f"A reservation with id {call_id!r} already exists.") from exc
+        except OperationalError as exc:
+            raise LedgerUnavailable() from exc
+        self._maybe_purge(t)
+        return held
+
+    def release(self, call_id: str) -> bool:
+        """Drop a hold for a call that ended before any ledger row; True if one was held."""
+        stmt = delete(budget_reservations).where(budget_reservations.c.id == call_id)
+        return bool(self._tx(lambda c: c.execute(stmt).rowcount))
+
+    def _maybe_purge(self, now: datetime) -> None:
+        """Delete holds long expired (crashed processes), at most once per TTL, best effort."""
+        if self._last_purge is not None and now - self._last_purge < self._ttl:
+            return
+        self._last_purge = now
+        # A grace of one more TTL keeps us clear of a ledger write settling a just-expired hold.
+        stmt = delete(budget_reservations).where(budget_reservations.c.expires_at < now - self._ttl)
+        try:
+            self._tx(lambda c: c.execute(stmt))
+        except DBAPIError:
+            pass  # stale holds already stop counting; the next purge will try again
+
+    # --- alerts and reports (core.budgets.alerts) ---------------------------------------
+
+    def check_alerts(self, user: str, now: datetime | None = None) -> list[Alert]:
+        """Record once a month, and post, each threshold crossed by the user's and by "*"'s spend."""
+        t = self._now(now)
+        with self._engine.connect() as conn:
+            found = self._budgets(conn, {user, GLOBAL})
+            spends = {u: self._used(conn, u, t)[0] for u in found}
+        month = month_bounds(t, self._zone)[2]
+        return [alert for u, budget in sorted(found.items()) for alert in budget_alerts.fire(
+            self._tx, user=u, month=month, spent=tidy_usd(spends[u]), budget=tidy_usd(budget),
+            thresholds=self.thresholds, now=t, webhook_url=self.webhook_url, post=self._post)]
+
+    def alerts(self, month: str | None = None):
+        """Alerts recorded so far (optionally of one "YYYY-MM"), as a pandas DataFrame."""
+        return budget_alerts.frame(self._engine, month)
+
+    def status(self, now: datetime | None = None):
+        """Every budget this month as a DataFrame: budget, spent, reserved, remaining, pct_used."""
+        t = self._now(now)
+        with self._engine.connect() as conn:
+            table = conn.execute(select(budgets.c.user_id, budgets.c.monthly_usd).order_by(budgets.c.user_id))
+            rows = [(u, as_usd(b), *self._used(conn, u, t)) for u, b in table.all()]
+        return budget_alerts.status_frame(rows, month_bounds(t, self._zone)[2])

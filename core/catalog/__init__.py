@@ -1,0 +1,1 @@
+"""Catalogue: models, prices, the price file, its TOML schema and money formatting (pure data)."""

@@ -1,0 +1,1 @@
+"""The console's door: the one object the pages call, its web routes, rendering, advice and conversations."""

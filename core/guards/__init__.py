@@ -1,0 +1,1 @@
+"""Guards: pure checks before a call — request validation, SDK shapes, token bounds, rate limits and buckets."""

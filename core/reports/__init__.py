@@ -1,0 +1,1 @@
+"""Reports: ledger queries, usage reports per viewer, repricing and demo data."""

@@ -1,0 +1,272 @@
+"""One attempt at the Messages API through the official SDK, and nothing else.
+
+Holds one ``anthropic.Anthropic`` per key label (SDK retries off; the retry layer
+above owns retrying), moves to the next key when one is rejected, and turns a
+response or an SSE stream into a ``Reply``. SDK errors are translated here, once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from core.errors import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    MalformedResponse,
+    StreamInterrupted,
+    translate,
+)
+from core.guards.tokens import estimate_text
+from core.types import Usage
+from core.upstream import deadline
+from core.upstream.keys import ApiKey, KeyRing
+
+
+@dataclass
+class Reply:
+    """What one successful attempt produced."""
+
+    text: str
+    usage: Usage
+    stop_reason: str | None
+    request_id: str | None
+    headers: Mapping[str, str]
+    key_label: str
+    ttft_s: float | None = None  # monotonic seconds from attempt start to the first text
+    message_id: str | None = None  # the API's msg_… id
+    response_model: str | None = None  # the model the API says answered
+
+
+@dataclass
+class OpenStream:
+    """A stream that has delivered its first text (or ended): the rest is read by the caller."""
+
+    events: Iterator
+    texts: list[str]
+    usage_start: dict
+    request_id: str | None
+    headers: Mapping[str, str]
+    key_label: str
+    ttft_s: float | None
+    stop_reason: str | None = None
+    output_tokens: int | None = None
+    done: bool = False
+    closer: Callable[[], None] = field(default=lambda: None)
+    message_id: str | None = None
+    response_model: str | None = None
+    idle_s: float | None = None  # longest wait for the next event (s)
+    total_end: float | None = None  # time.monotonic() by which the whole stream must end, if any
+
+
+# Parameters the SDK's ``messages.create`` takes by name; the rest (temperature, top_p, top_k for the
+# models that still accept them) travel in ``extra_body`` so the SDK passes them through untouched.
+_SDK_PARAMS = frozenset({"max_tokens", "messages", "model", "cache_control", "container", "diagnostics",
+                         "inference_geo", "metadata", "output_config", "service_tier", "speed",
+                         "stop_sequences", "system", "thinking", "tool_choice", "tools", "user_profile_id",
+                         "workspace_id"})
+
+
+def sdk_kwargs(body: dict) -> dict:
+    """Split a request body into the SDK's named arguments and ``extra_body``."""
+    kw = {k: v for k, v in body.items() if k in _SDK_PARAMS}
+    extra = {k: v for k, v in body.items() if k not in _SDK_PARAMS}
+    if extra:
+        kw["extra_body"] = extra
+    return kw
+
+
+class Transport:
+    """Makes SDK calls with the ring's current key; builds SDK clients lazily."""
+
+    def __init__(self, keyring: KeyRing, *, base_url: str | None, timeout_s: float, connect_timeout_s: float,
+                 monotonic: Callable[[], float], http_client=None, stream_idle_timeout_s: float | None = None,
+                 stream_timeout_s: float | None = None) -> None:
+        self.keyring = keyring
+        self.base_url = base_url
+        self.timeout_s, self.connect_timeout_s = timeout_s, connect_timeout_s
+        # Streams: the longest silence between events (unset: timeout_s), and an optional total.
+        self.stream_idle_s = stream_idle_timeout_s or timeout_s
+        self.stream_total_s = stream_timeout_s or None
+        self.monotonic = monotonic
+        self.http_client = http_client  # shared by every key's SDK client; its pools get read deadlines
+        self._owns_http = http_client is None
+        self._stream_timeout = None
+        self._sdks: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def sdk(self, key: ApiKey):
+        """The SDK client for a key (one per label; SDK retries off)."""
+        sdk = self._sdks.get(key.label)
+        if sdk is None:
+            import anthropic
+            import httpx2
+
+            with self._lock:
+                sdk = self._sdks.get(key.label)
+                if sdk is None:
+                    if self._stream_timeout is None:
+                        if self.http_client is None:  # the SDK's own defaults (keep-alive, proxies, limits)
+                            self.http_client = anthropic.DefaultHttpxClient()
+                        deadline.install(self.http_client)
+                        self._stream_timeout = httpx2.Timeout(self.stream_idle_s, connect=self.connect_timeout_s)
+                    sdk = anthropic.Anthropic(
+                        api_key=key.secret, base_url=self.base_url, max_retries=0,
+                        timeout=httpx2.Timeout(self.timeout_s, connect=self.connect_timeout_s),
+                        http_client=self.http_client)
+                    self._sdks[key.label] = sdk
+        return sdk
+
+    def close(self) -> None:
+        """Close the HTTP client this transport made (an injected one belongs to its owner)."""
+        if self._owns_http and self.http_client is not None:
+            self.http_client.close()
+
+    def _with_key(self, fn):
+        """Run ``fn(sdk, key)``; on a rejected key, mark it failing and try the next one once each."""
+        tried: set[str] = set()
+        while True:
+            key = self.keyring.current()
+            try:
+                out = fn(self.sdk(key), key)
+            except Exception as exc:  # noqa: BLE001 - every SDK error is translated here
+                err = translate(exc)
+                if isinstance(err, AuthenticationFailed):
+                    tried.add(key.label)
+                    self.keyring.mark_failing(key.label)
+                    if self.keyring.current().label not in tried:
+                        continue
+                raise err from None
+            self.keyring.mark_ok(key.label)  # a key that failed once and works again is healthy
+            return out
+
+    def create(self, body: dict) -> Reply:
+        """One non-streaming attempt."""
+        def call(sdk, key: ApiKey) -> Reply:
+            # TOLLGATE_TIMEOUT_S is the whole attempt: every read ends by this point, however the bytes trickle.
+            token = deadline.until(time.monotonic() + self.timeout_s)
+            try:
+                raw = sdk.messages.with_raw_response.create(**sdk_kwargs(body))
+            finally:
+                deadline.release(token)
+            msg = raw.parse()
+            text = "".join(b.text for b in msg.content if getattr(b, "type", "") == "text")
+            return Reply(text=text, usage=Usage.from_api(msg.usage), stop_reason=msg.stop_reason,
+                         request_id=raw.headers.get("request-id") or getattr(msg, "_request_id", None),
+                         headers=raw.headers, key_label=key.label, message_id=getattr(msg, "id", None),
+                         response_model=getattr(msg, "model", None))
+        return self._with_key(call)
+
+    def open_stream(self, body: dict) -> OpenStream:
+        """Start a stream and read up to its first text delta (failures so far are retryable)."""
+        started = self.monotonic()
+        total_end = None if self.stream_total_s is None else time.monotonic() + self.stream_total_s
+
+        def call(sdk, key: ApiKey) -> OpenStream:
+            token = deadline.until(_event_deadline(self.stream_idle_s, total_end))
+            try:
+                stream = sdk.messages.create(**sdk_kwargs(body), stream=True, timeout=self._stream_timeout)
+            finally:
+                deadline.release(token)
+            headers = stream.response.headers
+            st = OpenStream(events=iter(stream), texts=[], usage_start={}, request_id=headers.get("request-id"),
+                            headers=headers, key_label=key.label, ttft_s=None, closer=stream.close,
+                            idle_s=self.stream_idle_s, total_end=total_end)
+            try:
+                while (ev := _next_event(st)) is not None:
+                    if _absorb(st, ev):
+                        st.ttft_s = self.monotonic() - started
+                        return st
+                if not st.done:  # no message_stop: a cut-off, not an empty answer
+                    raise ConnectionFailed("The stream ended before message_stop, before any text arrived.",
+                                           request_id=st.request_id)
+                return st
+            except BaseException:
+                stream.close()
+                raise
+        return self._with_key(call)
+
+    def count_tokens(self, body: dict) -> int:
+        """Anthropic's own count for a request (free, separately rate limited)."""
+        keep = {k: body[k] for k in ("model", "messages", "system", "tools", "tool_choice", "thinking")
+                if k in body}
+        return self._with_key(lambda sdk, key: sdk.messages.count_tokens(**keep).input_tokens)
+
+
+def _event_deadline(idle_s: float | None, total_end: float | None) -> float | None:
+    """When the wait for the next event must end: the idle limit from now, or the total, if sooner."""
+    idle_end = None if idle_s is None else time.monotonic() + idle_s
+    if total_end is None or (idle_end is not None and idle_end < total_end):
+        return idle_end
+    return total_end
+
+
+def _next_event(st: OpenStream):
+    """The next SSE event, or None at the end of the body, read under the idle and total deadlines."""
+    token = deadline.until(_event_deadline(st.idle_s, st.total_end))
+    try:
+        return next(st.events, None)
+    finally:
+        deadline.release(token)
+
+
+def _absorb(st: OpenStream, ev) -> bool:
+    """Fold one SSE event into ``st``; True when it carried text. A misshapen event is MalformedResponse."""
+    try:
+        return _fold(st, ev)
+    except (AttributeError, TypeError, KeyError):
+        raise MalformedResponse(request_id=st.request_id) from None
+
+
+def _fold(st: OpenStream, ev) -> bool:
+    kind = getattr(ev, "type", "")
+    if kind == "message_start":
+        st.usage_start = ev.message.usage.model_dump()
+        st.message_id, st.response_model = ev.message.id, ev.message.model
+    elif kind == "content_block_delta" and getattr(ev.delta, "type", "") == "text_delta":
+        st.texts.append(ev.delta.text)
+        return True
+    elif kind == "message_delta":
+        st.stop_reason = ev.delta.stop_reason
+        if ev.usage is not None:
+            st.output_tokens = ev.usage.output_tokens
+    elif kind == "message_stop":
+        st.done = True
+    return False
+
+
+def drain(st: OpenStream) -> Iterator[str]:
+    """Yield the rest of the stream's text; a failure now is final, with what arrived kept.
+
+    Only ``message_stop`` ends a stream well: a body that ends before it is StreamInterrupted too.
+    """
+    try:
+        while (ev := _next_event(st)) is not None:
+            if _absorb(st, ev):
+                yield st.texts[-1]
+    except Exception as exc:  # noqa: BLE001 - translated once, then reported with the partial text
+        err = translate(exc)
+        raise StreamInterrupted(f"The answer was cut off part-way through ({err.code}).",
+                                partial_text="".join(st.texts), request_id=st.request_id, cause=err) from None
+    finally:
+        st.closer()
+    if not st.done:
+        raise StreamInterrupted("The answer was cut off: the stream ended before message_stop.",
+                                partial_text="".join(st.texts), request_id=st.request_id)
+
+
+def stream_usage(st: OpenStream, tokenizer: str = "v1") -> Usage:
+    """Merge usage: input and cache counts from message_start, output from message_delta.
+
+    A stream cut off bills the larger of the server's output figure and an estimate of the text
+    that arrived; a complete one without a figure bills the estimate (never 0 when text came).
+    """
+    merged = dict(st.usage_start)
+    # message_start's output count is a placeholder; only message_delta carries the real one.
+    out = st.output_tokens or 0
+    if st.texts and (not st.done or st.output_tokens is None):
+        out = max(out, estimate_text("".join(st.texts), tokenizer))
+    merged["output_tokens"] = out
+    return Usage.from_api(merged)
