@@ -116,6 +116,7 @@ def test_a_role_change_ends_an_open_page_at_its_next_click(server, browser):
     store.set_role("dina", "admin")  # e.g. `python -m core user role dina admin`: log in again to get it
     page.get_by_role("link", name="Models & prices").click()
     assert shows_login(page)
+    page.get_by_text("Your login has ended").wait_for(timeout=WAIT)  # drawn with the form, a moment after it
     assert page.get_by_text("Your login has ended").count() == 1
     assert page.get_by_role("link", name="Users & budgets").count() == 0
     context.close()
