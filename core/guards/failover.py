@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Mapping
 
 from core.clock import Clock
-from core.errors import SharedStateUnavailable
 from core.guards.limits import LimitConfig, LimitSpec, RateLimiter
 from core.guards.redis_limits import RedisRateLimiter
 from core.guards.shared import SharedState
@@ -85,21 +84,24 @@ class FailoverLimiter:
     def observe_headers(self, headers: Mapping[str, str], user: str | None = None) -> None:
         """Tighten the shared buckets and the local fallback's; never raises after a finished call."""
         self._local.observe_headers(headers, user)
+        self._quietly(lambda: self._redis.observe_headers(headers, user))
+
+    def _quietly(self, fn):
+        """``fn()`` on Redis unless it is known down; an outage is noted, not counted as a call's fallback."""
+        state = self.shared_state
+        if not state.usable():
+            return None
         try:
-            self.shared_state.run(PART, lambda _r: self._redis.observe_headers(headers, user), lambda: None)
-        except SharedStateUnavailable:
-            pass  # the call is done; the next response reports the server's figures again
+            return fn()
+        except Exception as exc:
+            if not state.unreachable(exc):
+                raise
+            state.failed(PART, exc)
+            return None
 
     def snapshot(self) -> dict:
         """The shared figures when Redis answers, else the local fallback's; ``shared`` says which."""
-        state, snap = self.shared_state, None
-        if state.usable():  # not through ``run``: a scrape or a page view is no fallback to count
-            try:
-                snap = self._redis.snapshot()
-            except Exception as exc:
-                if not state.unreachable(exc):
-                    raise
-                state.failed(PART, exc)
+        snap = self._quietly(self._redis.snapshot)  # a scrape or a page view is no fallback to count
         if snap is None:
             snap = {**self._local.snapshot(), "backend": "local fallback"}
         return {**snap, "shared": self.shared_state.snapshot()}

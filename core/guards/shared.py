@@ -112,12 +112,13 @@ class SharedState:
             events.shared_state_degraded(part, self.failure, reason[:200])
 
     def _recovered(self, part: str) -> None:
-        if part not in self._degraded:  # the common case: no lock taken
+        """Redis answered ``part``: every part is back (they share the one server)."""
+        if not self._degraded:  # the common case: no lock taken
             return
         with self._lock:
-            was = self._degraded.pop(part, None)
-        if was is not None:
-            events.shared_state_recovered(part)
+            back, self._degraded = list(self._degraded), {}
+        for name in back:
+            events.shared_state_recovered(name)
 
     def probe(self) -> str | None:
         """PING Redis now (the health page, /readyz): None when it answers, else why not; a success recovers."""
@@ -128,9 +129,7 @@ class SharedState:
             return self._degraded.get("redis", type(exc).__name__)
         with self._lock:
             self._paused_until = 0.0
-            parts = list(self._degraded)
-        for part in parts:
-            self._recovered(part)
+        self._recovered("redis")
         return None
 
     def degraded(self) -> dict[str, str]:
