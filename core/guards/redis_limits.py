@@ -89,14 +89,16 @@ end
 return {'ok'}
 """
 
-# KEYS: bucket hashes. ARGV: now, then (capacity or -1, delta) per bucket: > 0 takes, < 0 gives back.
+# KEYS: nb bucket hashes, then slot sets to free. ARGV: now, nb, slot id (or ''), then (capacity or -1,
+# delta) per bucket: > 0 takes, < 0 gives back. Settling and releasing together cost one round trip.
 _SETTLE = _REFILL + """
-local now = clock(ARGV[1])
-for i = 1, #KEYS do
-  local delta = tonumber(ARGV[1 + 2 * i])
-  local level, cap = bucket(KEYS[i], tonumber(ARGV[2 * i]), now)
+local now, nb = clock(ARGV[1]), tonumber(ARGV[2])
+for i = 1, nb do
+  local delta = tonumber(ARGV[3 + 2 * i])
+  local level, cap = bucket(KEYS[i], tonumber(ARGV[2 + 2 * i]), now)
   if level and delta ~= 0 then store(KEYS[i], math.min(cap, level - delta), cap, now) end
 end
+for j = nb + 1, #KEYS do redis.call('ZREM', KEYS[j], ARGV[3]) end
 return 1
 """
 
@@ -133,25 +135,35 @@ class SharedPermit:
                  slot: str, input_tokens: int, max_tokens: int) -> None:
         self._limiter, self._charged, self.slots, self.slot = limiter, charged, slots, slot
         self._input, self._output = input_tokens, max_tokens
+        self._pending = {"input_tokens": 0, "output_tokens": 0}  # settled, not yet sent (tokens)
         self._released = False
 
     def settle(self, input_tokens: int, output_tokens: int) -> None:
-        """Correct the reservation to the real counts; never raises (a lost correction only errs one way)."""
-        delta = {"input_tokens": input_tokens - self._input, "output_tokens": output_tokens - self._output,
-                 "requests": 0}
+        """Correct the reservation to the real counts; never raises.
+
+        While the slot is held the correction waits for ``release`` (the two share one round trip;
+        every call path releases right after settling); after it, it is sent at once.
+        """
+        self._pending["input_tokens"] += input_tokens - self._input
+        self._pending["output_tokens"] += output_tokens - self._output
         self._input, self._output = input_tokens, output_tokens
-        moves = [(key, cap, delta[kind]) for kind, key, cap in self._charged if delta[kind]]
-        if moves:
-            self._limiter._quietly("settle", lambda: self._limiter._settle(moves))
+        if self._released:
+            self._flush(free=False)
 
     def release(self) -> None:
-        """Free the concurrency slot; safe to call more than once; never raises (the lease frees it anyway)."""
+        """Free the concurrency slot (and send a pending correction); safe to call more than once; never raises."""
         if self._released:
             return
         self._released = True
         self._limiter._forget(self)
-        if self.slots:
-            self._limiter._quietly("release", lambda: self._limiter._release(self))
+        self._flush(free=True)
+
+    def _flush(self, *, free: bool) -> None:
+        moves = [(key, cap, self._pending[kind]) for kind, key, cap in self._charged if self._pending.get(kind)]
+        self._pending = {"input_tokens": 0, "output_tokens": 0}
+        slots = self.slots if free else []
+        if moves or slots:
+            self._limiter._quietly("settle", lambda: self._limiter._settle(moves, slots, self.slot))
 
     @property
     def released(self) -> bool:
@@ -258,15 +270,9 @@ class RedisRateLimiter:
 
     # --- settling, releasing and renewing (called by permits and the heartbeat) ---------
 
-    def _settle(self, moves: list[tuple[str, float, int]]) -> None:
-        self._scripts["settle"](keys=[m[0] for m in moves],
-                                args=[self._now(), *[x for m in moves for x in (m[1], m[2])]])
-
-    def _release(self, permit: SharedPermit) -> None:
-        pipe = self._r.pipeline(transaction=False)
-        for key in permit.slots:
-            pipe.zrem(key, permit.slot)
-        pipe.execute()
+    def _settle(self, moves: list[tuple[str, float, int]], slots: list[str], slot: str) -> None:
+        self._scripts["settle"](keys=[m[0] for m in moves] + slots,
+                                args=[self._now(), len(moves), slot, *[x for m in moves for x in (m[1], m[2])]])
 
     def _quietly(self, op: str, fn: Callable[[], object]) -> None:
         """Run a permit's Redis step; an error is logged and reported, never raised into a finished call."""

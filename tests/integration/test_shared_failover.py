@@ -1,0 +1,77 @@
+"""Key failover and the circuit breaker's open state, shared across replicas through Redis.
+
+Two KeyRings (or breakers), each with its own SharedState, stand for two replicas.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import CircuitOpen, Overloaded
+from core.guards.shared import SharedState
+from core.upstream.breaker import CircuitBreaker
+from core.upstream.keys import ApiKey, KeyRing
+from tests.conftest import require_service
+from tests.integration.shared_redis import drop_prefix, fresh_prefix, machine_redis_url
+
+pytestmark = pytest.mark.redis
+OLD, NEW = ApiKey("old", "sk-ant-test-fake-old-00000000"), ApiKey("new", "sk-ant-test-fake-new-00000000")
+
+
+@pytest.fixture
+def replicas():
+    """``replicas(n)``: n SharedStates on one Redis and one fresh prefix (n replicas' views)."""
+    require_service("Redis", "127.0.0.1", 6379)
+    url, prefix = machine_redis_url(), fresh_prefix()
+    yield lambda n: [SharedState(url, prefix=prefix) for _ in range(n)]
+    drop_prefix(url, prefix)
+
+
+def test_a_key_marked_failing_on_one_replica_is_skipped_by_every_replica(replicas, clock):
+    a, b = replicas(2)
+    ring_a = KeyRing([OLD, NEW], clock=clock, shared=a, shared_refresh_s=1.0)
+    ring_b = KeyRing([ApiKey("renamed", OLD.secret), NEW], clock=clock, shared=b, shared_refresh_s=1.0)
+    assert ring_b.current().label == "renamed"
+    ring_a.mark_failing("old")
+    assert ring_a.current() == NEW
+    assert ring_b.current().label == "renamed"  # b read the set less than a second ago
+    clock.advance(1.0)
+    assert ring_b.current() == NEW  # the same secret, whatever this replica calls it
+    assert [k["failing"] for k in ring_b.snapshot()] == [True, False]
+    ring_b.mark_ok("renamed")  # a success clears the shared mark (a's own mark stays until a sees one)
+    assert ring_b.current().label == "renamed"
+    third = KeyRing([OLD, NEW], clock=clock, shared=replicas(1)[0])
+    assert third.current() == OLD
+
+
+def test_a_key_ring_without_redis_keeps_its_own_view(clock, tmp_path):
+    dead = SharedState("redis://127.0.0.1:18799/0", failure="closed", socket_timeout_s=0.2)
+    ring = KeyRing([OLD, NEW], clock=clock, shared=dead, shared_refresh_s=0)
+    ring.mark_failing("old")  # never raises, even in closed mode: the limiter is what refuses calls
+    assert ring.current() == NEW and dead.degraded()
+
+
+def test_a_circuit_opened_on_one_replica_refuses_calls_on_the_others(replicas, clock):
+    a, b = replicas(2)
+    opener = CircuitBreaker(failure_threshold=2, recovery_s=0.5, clock=clock, shared=a)
+    other = CircuitBreaker(failure_threshold=2, recovery_s=0.5, clock=clock, shared=b)
+    other.before_call()
+    for _ in range(2):
+        opener.record_failure(Overloaded())
+    assert opener.state == "open"
+    with pytest.raises(CircuitOpen) as exc:
+        other.before_call()
+    assert 0 < exc.value.retry_after_s <= 0.5
+    snap = other.snapshot()
+    assert snap["state"] == "open" and snap["opened_elsewhere"]
+    import time
+
+    time.sleep(0.6)  # the shared open state lives recovery_s on Redis's clock (PX), not this process's
+    other.before_call()
+    other.record_success()
+
+
+def test_without_the_shared_setting_the_breaker_is_per_process(clock):
+    lone = CircuitBreaker(failure_threshold=1, clock=clock)
+    lone.record_failure(Overloaded())
+    CircuitBreaker(failure_threshold=1, clock=clock).before_call()
