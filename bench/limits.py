@@ -64,7 +64,7 @@ def guarded_calls(url: str, prefix: str, n: int) -> dict[str, list[float]]:
                                                                             redis_prefix=prefix),
                                                               use_ledger=False)}
         times = {k: [] for k in clients}
-        for name, c in clients.items():  # warm up connections and scripts
+        for c in clients.values():  # warm up connections and scripts
             for i in range(50):
                 c.create(f"warm {i}", user="warm", model=MODEL, max_tokens=32)
         # Alternating blocks of 100, not single calls: two keep-alive connections used turn by turn
