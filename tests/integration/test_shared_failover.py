@@ -38,6 +38,10 @@ def test_a_key_marked_failing_on_one_replica_is_skipped_by_every_replica(replica
     clock.advance(1.0)
     assert ring_b.current() == NEW  # the same secret, whatever this replica calls it
     assert [k["failing"] for k in ring_b.snapshot()] == [True, False]
+    import redis
+
+    stored = redis.Redis.from_url(a._url).hgetall(a.key("keys", "failing"))  # noqa: SLF001 - the test's own URL
+    assert len(stored) == 1 and not any(b"sk-ant" in k + v for k, v in stored.items())  # fingerprints only
     ring_b.mark_ok("renamed")  # a success clears the shared mark (a's own mark stays until a sees one)
     assert ring_b.current().label == "renamed"
     third = KeyRing([OLD, NEW], clock=clock, shared=replicas(1)[0])
