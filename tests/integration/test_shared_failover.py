@@ -1,4 +1,4 @@
-"""Key failover and the circuit breaker's open state, shared across replicas through Redis.
+"""Key failover, the circuit breaker's open state and streams' slots, shared across replicas through Redis.
 
 Two KeyRings (or breakers), each with its own SharedState, stand for two replicas.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import CircuitOpen, Overloaded
+from core.errors import CircuitOpen, Overloaded, RateLimited
 from core.guards.shared import SharedState
 from core.upstream.breaker import CircuitBreaker
 from core.upstream.keys import ApiKey, KeyRing
@@ -79,3 +79,31 @@ def test_without_the_shared_setting_the_breaker_is_per_process(clock):
     lone = CircuitBreaker(failure_threshold=1, clock=clock)
     lone.record_failure(Overloaded())
     CircuitBreaker(failure_threshold=1, clock=clock).before_call()
+
+
+@pytest.fixture
+def redis_client_factory(make_client):
+    require_service("Redis", "127.0.0.1", 6379)
+    url, prefix = machine_redis_url(), fresh_prefix()
+    yield lambda **kw: make_client(real_time=True, limits="redis", redis_url=url, redis_prefix=prefix, **kw)
+    drop_prefix(url, prefix)
+
+
+def test_a_stream_closed_early_or_abandoned_gives_its_shared_slot_back(redis_client_factory, fresh_sim):
+    """The leak the anchors are known for (a cancelled stream keeps its slot): here both ways free it."""
+    import gc
+
+    fresh_sim.configure(tokens_per_s=50.0)
+    client = redis_client_factory(concurrency=1, limit_max_wait_s=0, max_attempts=1)
+    other = redis_client_factory(concurrency=1, limit_max_wait_s=0, max_attempts=1)  # a second replica
+    with client.stream("tell a story", user="ana", model="claude-haiku-5-5", max_tokens=40) as s:
+        next(iter(s))
+        with pytest.raises(RateLimited):
+            other.create("ping", user="bo", model="claude-haiku-5-5")
+    other.create("ping", user="bo", model="claude-haiku-5-5")  # closed early: the slot is back
+    dropped = client.stream("tell a story", user="ana", model="claude-haiku-5-5", max_tokens=40)
+    with pytest.raises(RateLimited):
+        other.create("ping", user="bo", model="claude-haiku-5-5")
+    del dropped  # never read, never closed
+    gc.collect()
+    other.create("ping", user="bo", model="claude-haiku-5-5")
