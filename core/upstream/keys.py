@@ -168,14 +168,14 @@ class KeyRing:
         if self._shared is None:
             return
         key = self._shared.key("keys", "failing")
-        print_ = next(f for f, lab in self._fingerprints().items() if lab == label)
+        fingerprint = next(f for f, lab in self._fingerprints().items() if lab == label)
         at = self._clock.now().timestamp()
 
         def write(r):
             if failing:
-                r.pipeline(transaction=False).hset(key, print_, repr(at)).expire(key, _SHARED_FAILING_S).execute()
+                r.pipeline(transaction=False).hset(key, fingerprint, repr(at)).expire(key, _SHARED_FAILING_S).execute()
             else:
-                r.hdel(key, print_)
+                r.hdel(key, fingerprint)
         self._shared.run(SHARED_PART, write, lambda: None, refuse_when_closed=False)
         self._shared_read_at = None  # read the set afresh on the next call
 
