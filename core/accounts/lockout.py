@@ -7,6 +7,7 @@ checked. Reaching the limit locks the account for ``lockout_s`` and ends its log
 session version moves on). A lock applies to the password hash it was earned against, so
 an admin setting a new password lifts it; a successful login forgets earlier failures.
 Times are wall-clock epoch seconds from the injected clock (processes share them).
+With TOLLGATE_LIMITS=redis the counts follow the shared-state failure mode (``SharedAttempts``).
 """
 
 from __future__ import annotations

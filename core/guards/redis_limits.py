@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 _SLOT_RETRY_HINT_S = 1.0
 _EPS = 1e-9
 
+
 class SharedPermit:
     """An admitted call's reservation in Redis; ``settle`` corrects it, ``release`` frees its slot."""
 
@@ -79,7 +80,8 @@ class SharedPermit:
 
 
 class RedisRateLimiter:
-    """The ``RateLimiter`` interface over Redis. ``clock`` given: its monotonic time replaces Redis TIME (tests)."""
+    """The ``RateLimiter`` interface over Redis; ``clock`` times waits (s), and with ``use_clock_time`` (tests
+    on a fake clock) its monotonic time also replaces Redis TIME in the scripts."""
 
     def __init__(self, config: LimitConfig, redis_client, *, sleep: Callable[[float], None], clock: Clock,
                  prefix: str = "tollgate:", lease_s: float = 30.0, use_clock_time: bool = False,
@@ -93,6 +95,7 @@ class RedisRateLimiter:
         self._on_error = on_error
         self._scripts = {name: redis_client.register_script(src) for name, src in
                          (("acquire", ACQUIRE), ("settle", SETTLE), ("tighten", TIGHTEN), ("renew", RENEW))}
+        # Weakly: a permit nobody can release any more (its call collected) stops being renewed and expires.
         self._held: weakref.WeakSet[SharedPermit] = weakref.WeakSet()
         self._held_lock = threading.Lock()
         self._stop = threading.Event()
