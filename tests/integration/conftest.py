@@ -145,20 +145,65 @@ def add_calls(engine, rows: int, start=T0, **columns) -> None:
                  **columns} for i in range(rows)])
 
 
-def ledger_at(request, tmp_path, version: int, rows: int = 10):
-    """A ledger as schema ``version`` left it (on the backend ``request.param`` names), holding ``rows`` calls."""
+@pytest.fixture(params=LEDGER_BACKENDS)
+def old_ledger(request, tmp_path):
+    """A factory: ``old_ledger(version, rows)`` is a ledger as schema ``version`` left it, on each backend.
+
+    ``hand_written=True`` (version 4 only) makes it as releases before Alembic did: the table
+    created by a hand-written step, a ``tollgate_schema`` row 4 and no ``alembic_version``.
+    """
     from core.ledger.engine import make_engine
     from core.ledger.migrations import migrate
+    from core.ledger.schema import login_attempts, schema_version
 
-    url = (f"duckdb:///{tmp_path / f'v{version}.duckdb'}" if request.param == "duckdb-file"
-           else request.getfixturevalue("pg_url"))
-    engine = make_engine(url)
-    assert migrate(engine, target=version) == version
-    add_calls(engine, rows)
-    return engine
+    made = []
+
+    def make(version: int, rows: int = 10, *, hand_written: bool = False):
+        assert not hand_written or version == 4
+        url = (f"duckdb:///{tmp_path / f'v{version}.duckdb'}" if request.param == "duckdb-file"
+               else request.getfixturevalue("pg_url"))
+        engine = make_engine(url)
+        made.append(engine)
+        reached = 3 if hand_written else version
+        assert migrate(engine, target=reached) == reached
+        if hand_written:
+            with engine.begin() as conn:
+                metadata.create_all(conn, tables=[login_attempts])
+                conn.execute(schema_version.insert().values(version=4, applied_at=T0))
+        add_calls(engine, rows)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.dispose()
+
+
+def before_upgrade(engine, version: int, *absent: str) -> set[str]:
+    """The ledger's tables, once it is checked to stand at ``version`` without any of ``absent``."""
+    from core.ledger.migrations import current_version
+
+    with engine.connect() as conn:
+        names = tables(conn)
+        assert current_version(conn) == version and not names & set(absent)
+    return names
+
+
+def alembic_version(conn) -> list[str]:
+    """The revisions Alembic's own table records (a ledger at one head has exactly one)."""
+    return list(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+
+
+def schema_versions(conn) -> list[int]:
+    """The versions ``tollgate_schema`` records as applied, in order."""
+    return list(conn.execute(sa.text("SELECT version FROM tollgate_schema ORDER BY version")).scalars())
 
 
 def tables(conn) -> set[str]:
     """The names of the tables in the connection's current schema."""
     return set(conn.execute(sa.text("SELECT table_name FROM information_schema.tables "
                                     "WHERE table_schema = current_schema()")).scalars())
+
+
+def table_rows(conn, table) -> list:
+    """Every row of ``table`` in primary-key order: equal before and after an upgrade when nothing is lost."""
+    return conn.execute(sa.select(table).order_by(*table.primary_key.columns)).all()
