@@ -36,7 +36,7 @@ def cmd_budget(args) -> int:
 def _budget(args, settings, budgets, engine, usd: Decimal | None, month: str | None) -> int:
     from core.accounts import admin
     from core.accounts.users import LOCAL_ADMIN
-    from core.budgets.gate import write_snapshot
+    from core.budgets.snapshot import write_snapshot
     from core.clock import SystemClock
     from core.factory import snapshot_path
 

@@ -23,7 +23,7 @@ def cmd_demo_data(args) -> int:
 
     from core.accounts import admin
     from core.accounts.users import LOCAL_ADMIN
-    from core.budgets.gate import write_snapshot
+    from core.budgets.snapshot import write_snapshot
     from core.config import load_settings
     from core.factory import snapshot_path
     from core.ledger.engine import make_engine, mask_url

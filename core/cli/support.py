@@ -104,7 +104,7 @@ def bounded_int(low: int, high: int, what: str):
 
 def budget_usd(raw: str) -> Decimal:
     """``--usd`` as a finite amount from $0 to the cap, with at most the ledger's 10 decimal places."""
-    from core.budgets.book import MAX_MONTHLY_USD, check_budget_amount
+    from core.budgets.amounts import MAX_MONTHLY_USD, check_budget_amount
 
     try:
         amount = Decimal(raw.strip().removeprefix("$"))
