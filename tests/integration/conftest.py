@@ -72,6 +72,62 @@ def make_client(fresh_sim):
         c.close()
 
 
+MODELS = ["claude-haiku-5-5", "claude-sonnet-5-5", "claude-opus-5-5"]
+TOKENS = ["input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
+          "cache_read_tokens"]
+
+
+def random_calls(seed: int, count: int, *, start, days: int, users: list[str], statuses: dict[str, int],
+                 max_tokens: int, saved: tuple[int, int], prices=None, jitter_us: bool = False,
+                 unpriced_share: float | None = None, error_codes: dict[str, str] | None = None,
+                 shape=None) -> list:
+    """``count`` seeded calls over ``days`` from ``start`` (aware UTC): a module's known data set.
+
+    Statuses are drawn by weight; billed calls (ok, error) get up to ``max_tokens`` of each token
+    kind, which ``shape(i, usage)`` may replace. Cost comes from the price table ``prices``, else is
+    random below $0.1. ``jitter_us`` adds sub-second times, ``unpriced_share`` flags billed calls.
+    """
+    import random
+    import uuid
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from core.types import CallRecord, Usage
+
+    rnd = random.Random(seed)
+    recs = []
+    for i in range(count):
+        status = rnd.choices(list(statuses), list(statuses.values()))[0]
+        billed = status in ("ok", "error")
+        usage = Usage(*(rnd.randrange(0, max_tokens) if billed else 0 for _ in TOKENS))
+        if shape is not None and billed:
+            usage = shape(i, usage)
+        ts = start + timedelta(minutes=rnd.randrange(0, days * 24 * 60),
+                               microseconds=rnd.randrange(10**6) if jitter_us else 0)
+        user, model = rnd.choice(users), rnd.choice(MODELS)
+        extra = {"tokens_saved": rnd.randrange(*saved) if status == "cached" else 0,
+                 "error_code": (error_codes or {}).get(status)}
+        if prices is not None:
+            priced = prices.price(usage, model, ts)
+            extra.update(cost_usd=priced.cost if billed else Decimal(0), price_version=priced.price_version)
+        else:
+            extra["cost_usd"] = Decimal(rnd.randrange(0, 10**9)) / 10**10 if billed else Decimal(0)
+        extra["unpriced"] = billed and unpriced_share is not None and rnd.random() < unpriced_share
+        recs.append(CallRecord(
+            id=str(uuid.uuid4()), ts=ts, user=user, model=model, status=status, usage=usage, **extra,
+            latency_ms=rnd.randrange(200, 40000) / 4, ttft_ms=rnd.randrange(100, 4000) / 4 if status == "ok" else None))
+    return recs
+
+
+@pytest.fixture(scope="module")
+def pg_module_url():
+    """A PostgreSQL schema for one test module's read-only data set (loaded once, dropped after)."""
+    from tests.conftest import pg_schema
+
+    with pg_schema("tm_") as url:
+        yield url
+
+
 def loaded_ledger(request, tmp, recs, pg_fixture: str = "pg_module_url"):
     """A module's read-only data set, recorded through the Ledger on the backend ``request.param`` names.
 
