@@ -1,10 +1,11 @@
 """Tollgate's settings: one frozen pydantic-settings model, built once, every variable documented where declared.
 
 Precedence, highest first: explicit arguments > ``st.secrets`` > the environment and
-``.env`` > the defaults below (pydantic-settings sources, in that order). Values are
-checked on construction (``core.config_checks``); a bad one is a ConfigError naming its
-variable. Secrets are ``SecretStr`` (``reveal`` unwraps them). API keys are loaded by
-``core.upstream.keys`` from the same sources and held only as ``ApiKey`` objects.
+``.env`` > the defaults below (pydantic-settings sources, in that order). Each variable's text
+is read by its parser (``core.config_parse``) and checked on construction (``core.config_checks``);
+a bad one is a ConfigError naming its variable. Secrets are ``SecretStr`` (``reveal`` unwraps
+them). API keys are loaded by ``core.upstream.keys`` from the same sources and held only as
+``ApiKey`` objects.
 """
 
 from __future__ import annotations

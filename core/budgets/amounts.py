@@ -91,8 +91,9 @@ def parse_budget_config(doc: dict) -> tuple[dict[str, Decimal], str | None, tupl
     raw = doc.get("budgets", {})
     if not isinstance(raw, dict):
         raise ValueError("[budgets] must be a table of user = \"amount in USD\".")
-    # Every amount against the cap too, so a file is refused whole before any write.
-    table = {check_user(u): checked_budget(u, parse_usd(v, f"The budget for {u!r}")) for u, v in raw.items()}
+    table = {check_user(u): parse_usd(v, f"The budget for {u!r}") for u, v in raw.items()}
+    for u, amount in table.items():  # the cap too, so a file is refused whole before any write
+        checked_budget(u, amount)
     tz = doc.get("timezone")
     if tz is not None:
         budget_zone(tz)
