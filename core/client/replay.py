@@ -25,8 +25,8 @@ def _blocks(index: int, block: dict) -> Iterator[dict]:
     if kind == "text":
         start = {k: v for k, v in block.items() if k not in ("text", "citations")}
         start["text"] = ""
-        if block.get("citations") is not None:
-            start["citations"] = []
+        if "citations" in block:  # kept as the block had it: a list filled by the deltas, or null
+            start["citations"] = None if block["citations"] is None else []
         deltas = [{"type": "text_delta", "text": block.get("text", "")}]
         deltas += [{"type": "citations_delta", "citation": c} for c in block.get("citations") or ()]
     elif kind == "thinking":
