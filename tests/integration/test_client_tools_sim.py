@@ -166,3 +166,48 @@ def test_web_search_blocks_and_server_tool_usage_come_through(make_client):
     assert r.usage_detail["service_tier"] == "standard"
     assert any(c["type"] == "web_search_result_location" for b in r.content if b["type"] == "text"
                for c in b.get("citations") or ())
+
+
+def test_a_stream_cut_off_in_its_thinking_is_interrupted_billed_for_what_arrived_and_not_retried(
+        make_client, fresh_sim, tmp_path):
+    from core import errors
+    from core.guards.tokens import estimate_text
+    from tests.integration.conftest import messages_seen
+
+    client = make_client(ledger_url=f"duckdb:///{tmp_path / 'l.duckdb'}", spool_path=str(tmp_path / "s"))
+    fresh_sim.script_faults([{"fault": "truncate", "after": 3}])
+    s = client.stream("Why is the sky blue?", user="ana", model=MODEL, max_tokens=2048,
+                      thinking={"type": "enabled", "budget_tokens": 1024})
+    got = []
+    with pytest.raises(errors.StreamInterrupted) as err:
+        for e in s.events():
+            got.append(e)
+    arrived = "".join(e.delta.thinking for e in got if e.type == "content_block_delta"
+                      and e.delta.type == "thinking_delta")
+    assert arrived and err.value.partial_text == "" and messages_seen(fresh_sim) == 1
+    client.recorder.flush()
+    import sqlalchemy as sa
+
+    from core.ledger.schema import calls
+    with client.ledger.engine.connect() as c:
+        (row,) = c.execute(sa.select(calls)).mappings()
+    tokenizer = client.catalogue.get(MODEL).tokenizer
+    assert row["status"] == "error" and row["error_code"] == "stream_interrupted"
+    assert row["output_tokens"] >= estimate_text(arrived, tokenizer) > 0 and row["cost_usd"] > 0
+
+
+def test_the_async_stream_hands_on_every_event_and_the_final_message(make_client):
+    import asyncio
+
+    from core.client.aio import AsyncGuardedClient
+
+    async def run():
+        aclient = AsyncGuardedClient(make_client())
+        s = aclient.stream(ASK, user="ana", model=MODEL, tools=[WEATHER])
+        kinds = [e.type async for e in s.events()]
+        return kinds, s.result, await aclient.stream(ASK, user="ana", model=MODEL, tools=[WEATHER]).get_final_message()
+
+    kinds, result, final = asyncio.run(run())
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop" and "content_block_delta" in kinds
+    assert result.tool_uses[0]["input"] == {"city": "Marseille", "days": 1}
+    assert isinstance(final, Message) and final.content[-1].input == {"city": "Marseille", "days": 1}
