@@ -141,3 +141,16 @@ def test_a_result_rebuilds_the_sdk_message_from_a_dict_only_when_read():
     assert r.tool_uses == [MSG["content"][-1]]
     d = r.to_dict()
     assert d["content"] == MSG["content"] and "message" not in d
+
+
+def test_the_cli_summary_names_the_blocks_a_text_answer_leaves_out():
+    from core.cli.support import blocks_note
+
+    def result(content, stop="end_turn"):
+        return CallResult(text="", model="m", usage=Usage(), cost_usd=Decimal(0), price_version=None,
+                          content=content, stop_reason=stop)
+    assert blocks_note(result([{"type": "text", "text": "hi"}])) == ""
+    assert blocks_note(result(MSG["content"], "tool_use")) == (
+        " · blocks: thinking, redacted_thinking, server_tool_use web_search, web_search_tool_result, "
+        "tool_use get_weather · stopped: tool_use")
+    assert blocks_note(result([{"type": "text", "text": "cut"}], "max_tokens")) == " · stopped: max_tokens"
