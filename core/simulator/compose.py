@@ -47,6 +47,16 @@ def _text_of(content) -> str:
     return " ".join(b.get("text", "") for b in content or () if isinstance(b, dict) and b.get("type") == "text")
 
 
+def _result_text(content) -> str:
+    """A tool result's words: its text blocks and the text of its search results."""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for b in content or ():
+        parts.append(_text_of(b.get("content")) if b.get("type") == "search_result" else _text_of([b]))
+    return " ".join(p for p in parts if p)
+
+
 def last_user(messages) -> dict | None:
     return next((m for m in reversed(messages) if m.get("role") == "user"), None)
 
@@ -172,7 +182,7 @@ def _tool_quotes(messages) -> list[str]:
     for block in content:
         if block.get("type") == "tool_result":
             name = names.get(block.get("tool_use_id"), "tool")
-            said = " ".join(_text_of(block.get("content", "")).split())
+            said = " ".join(_result_text(block.get("content", "")).split())
             verb = "failed with" if block.get("is_error") else "returned"
             quotes.append(f'The {name} tool {verb} "{said}".')
     return quotes

@@ -1,7 +1,7 @@
 """Checks a Messages (or count_tokens) body the way the API does, with its error wording.
 
 Top-level fields the API does not know are refused ("Extra inputs are not permitted"), as the
-API refuses them; the beta endpoint (``?beta=true``) also knows the beta fields.
+API refuses them. The beta fields are known too: SDK 2.15 sends its beta calls to the same path.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ __all__ = ["MessagesRequest", "RequestError", "invalid", "parse_messages_body", 
 
 MAX_BREAKPOINTS = 4
 # The top-level fields of a Messages request (SDK 2.15's MessageCreateParams, plus the sampling
-# parameters older models still take), of a count_tokens request, and what the beta endpoint adds.
+# parameters older models still take), of a count_tokens request, and what the beta calls add to each.
 MESSAGES_FIELDS = frozenset({
     "model", "messages", "max_tokens", "cache_control", "container", "diagnostics", "inference_geo", "metadata",
     "output_config", "service_tier", "speed", "stop_sequences", "stream", "system", "thinking", "tool_choice",
@@ -34,7 +34,8 @@ MESSAGES_FIELDS = frozenset({
 COUNT_FIELDS = frozenset({"model", "messages", "cache_control", "output_config", "speed", "system", "thinking",
                           "tool_choice", "tools", "user_profile_id", "workspace_id"})
 BETA_FIELDS = frozenset({"billing_policy", "compaction", "context_management", "fallback_credit_token",
-                         "fallbacks", "mcp_servers", "thread", "container", "diagnostics", "inference_geo"})
+                         "fallbacks", "mcp_servers", "thread"})
+BETA_COUNT_FIELDS = frozenset({"billing_policy", "compaction", "context_management", "mcp_servers"})
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,11 @@ def resolve_model(catalogue: Catalogue, name, *, for_inference: bool = True) -> 
     return info
 
 
-def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False,
-                        beta: bool = False) -> MessagesRequest:
-    """Validate a body; ``count_only`` for count_tokens (no max_tokens, no stream), ``beta`` for ?beta=true."""
+def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False) -> MessagesRequest:
+    """Validate a body; ``count_only`` for count_tokens (no max_tokens, no stream)."""
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
-    known = (COUNT_FIELDS if count_only else MESSAGES_FIELDS) | (BETA_FIELDS if beta else frozenset())
+    known = COUNT_FIELDS | BETA_COUNT_FIELDS if count_only else MESSAGES_FIELDS | BETA_FIELDS
     extra = sorted(set(body) - known)
     if extra:
         raise invalid(f"{extra[0]}: Extra inputs are not permitted")
