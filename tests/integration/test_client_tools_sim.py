@@ -26,10 +26,15 @@ WEATHER = {"name": "get_weather", "description": "The weather now in a city.",
 ASK = "Call get_weather for Marseille."  # the longest word is the tool's string input
 
 
+WEB_SEARCH_USD = Decimal(10) / 1000  # per search ($10 per 1,000), once Usage carries the count (issue 12's cost part)
+
+
 def exact_cost(result) -> Decimal:
     """The price table applied to the usage as the API reported it (not Tollgate's reading of it)."""
     u = result.usage_detail
-    return sum((RATES[k] * (u.get(k) or 0) for k in RATES), Decimal(0)) / 1_000_000
+    tokens = sum((RATES[k] * (u.get(k) or 0) for k in RATES), Decimal(0)) / 1_000_000
+    searches = (u.get("server_tool_use") or {}).get("web_search_requests") or 0
+    return tokens + (WEB_SEARCH_USD * searches if hasattr(result.usage, "web_search_requests") else 0)
 
 
 def priced_exactly(result) -> bool:
