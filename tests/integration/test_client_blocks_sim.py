@@ -56,6 +56,7 @@ def test_streamed_and_plain_calls_agree_on_the_whole_message(make_client, case):
     assert streamed.content == plain.content and plain.content
     assert (streamed.stop_reason, streamed.stop_sequence) == (plain.stop_reason, plain.stop_sequence)
     assert streamed.usage == plain.usage and streamed.text == plain.text
+    assert streamed.usage_detail == plain.usage_detail
     assert [b.to_dict() for b in s.get_final_message().content] == plain.content
     assert priced_exactly(plain) and priced_exactly(streamed)
     assert streamed.cost_usd == plain.cost_usd
