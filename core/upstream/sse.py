@@ -98,6 +98,16 @@ class Accumulator:
 
     def add(self, event) -> None:
         """Fold one SDK event in; raises on an event out of order or misshapen (the caller's MalformedResponse)."""
+        self.snapshot = _accumulate()(event=event, current_snapshot=self.snapshot, json_bufs=self._bufs)
+
+
+_ACCUMULATE = []
+
+
+def _accumulate():
+    """The SDK's ``accumulate_event`` (what ``MessageStream`` uses), imported on first use."""
+    if not _ACCUMULATE:
         from anthropic.lib.streaming._messages import accumulate_event
 
-        self.snapshot = accumulate_event(event=event, current_snapshot=self.snapshot, json_bufs=self._bufs)
+        _ACCUMULATE.append(accumulate_event)
+    return _ACCUMULATE[0]
