@@ -231,7 +231,8 @@ class SimHandler(BaseHTTPRequestHandler):
     def _messages(self, body, fault: Fault | None) -> None:
         st = self.state
         req = parse_messages_body(body, st.catalogue)
-        breakpoints = find_breakpoints(req.model.id, req.system, req.messages, req.model.tokenizer, req.tools)
+        breakpoints = find_breakpoints(req.model.id, req.system, req.messages, req.model.tokenizer, req.tools,
+                                       req.cache_control)
         total = req.prompt_tokens
         peek = st.cache.account(breakpoints, total, commit=False)
         refusal = st.limiter.admit(peek.rate_limited_input, req.max_tokens)

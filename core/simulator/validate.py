@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .catalogue import Catalogue, ModelInfo
 from .request_error import RequestError, invalid
 from .tokenizer import count_request
-from .validate_blocks import check_block, check_messages
+from .validate_blocks import check_block, check_cache_control, check_messages, check_thinking_kept
 from .validate_params import (
     check_forced_tool,
     check_metadata,
@@ -20,6 +20,7 @@ from .validate_params import (
     check_tiers,
     check_tool_choice,
     check_tools,
+    thinking_on,
 )
 
 __all__ = ["MessagesRequest", "RequestError", "invalid", "parse_messages_body", "resolve_model"]
@@ -53,6 +54,7 @@ class MessagesRequest:
     thinking: dict | None = None
     service_tier: str | None = None  # as asked: "auto" | "standard_only"
     inference_geo: str | None = None  # as asked: "global" | "us"
+    cache_control: dict | None = None  # top-level: cache up to the last block
 
     @property
     def prompt_tokens(self) -> int:
@@ -99,7 +101,8 @@ def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False)
     check_messages(messages)
     system = body.get("system")
     _check_system(system)
-    _check_breakpoints(system, messages)
+    _check_breakpoints(system, messages, body.get("tools"))
+    check_cache_control("", body.get("cache_control"))
     stop = body.get("stop_sequences") or []
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
         raise invalid("stop_sequences: Input should be a list of non-empty strings")
@@ -111,6 +114,8 @@ def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False)
     thinking = check_thinking(body.get("thinking"), None if count_only else max_tokens)
     check_sampling(body, thinking)
     check_forced_tool(thinking, choice)
+    if thinking_on(thinking):
+        check_thinking_kept(messages)
     check_metadata(body.get("metadata"))
     model = resolve_model(catalogue, body["model"])
     tier, geo = check_tiers(body, model.id)
@@ -119,7 +124,8 @@ def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False)
                       f"allowed number of output tokens for {model.id}")
     req = MessagesRequest(model=model, system=system, messages=messages, max_tokens=max_tokens,
                           stream=stream and not count_only, stop_sequences=tuple(stop), tools=tools or None,
-                          tool_choice=choice, thinking=thinking, service_tier=tier, inference_geo=geo)
+                          tool_choice=choice, thinking=thinking, service_tier=tier, inference_geo=geo,
+                          cache_control=body.get("cache_control"))
     if req.prompt_tokens + max_tokens > model.context_window:
         raise invalid(f"prompt is too long: {req.prompt_tokens} tokens + max_tokens {max_tokens} > "
                       f"{model.context_window} maximum")
@@ -137,8 +143,9 @@ def _check_system(system) -> None:
             raise invalid(f"system.{j}.type: Input should be 'text'")
 
 
-def _check_breakpoints(system, messages) -> None:
-    blocks = list(system) if isinstance(system, list) else []
+def _check_breakpoints(system, messages, tools) -> None:
+    blocks = [t for t in tools if isinstance(t, dict)] if isinstance(tools, list) else []
+    blocks += list(system) if isinstance(system, list) else []
     for msg in messages:
         if isinstance(msg.get("content"), list):
             blocks.extend(msg["content"])

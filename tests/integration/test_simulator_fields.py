@@ -58,6 +58,20 @@ def test_streamed_web_search_rebuilds_the_plain_message(client):
     assert final.usage.server_tool_use.web_search_requests == 1
 
 
+def test_web_fetch_gets_the_prompts_url_as_a_document(client):
+    tools = [{"type": "web_fetch_20250910", "name": "web_fetch"}]
+    ask = [{"role": "user", "content": "Use web fetch on https://example.org/prices, then summarise."}]
+    plain = create(client, ask, tools=tools)
+    _, use, result, answer = plain.content
+    assert (use.name, use.input) == ("web_fetch", {"url": "https://example.org/prices"})
+    assert result.type == "web_fetch_tool_result" and result.content.url == "https://example.org/prices"
+    assert result.content.content.source.data.startswith("Simulated page at https://example.org/prices.")
+    assert answer.type == "text" and plain.stop_reason == "end_turn"
+    assert (plain.usage.server_tool_use.web_fetch_requests, plain.usage.server_tool_use.web_search_requests) == (1, 0)
+    with client.messages.stream(model=MODEL, max_tokens=300, messages=ask, tools=tools) as s:
+        assert without_id(s.get_final_message()) == without_id(plain)
+
+
 def test_no_search_no_server_tool_usage(client):
     assert create(client, tools=SEARCH).usage.server_tool_use is None
 

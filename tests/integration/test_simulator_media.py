@@ -136,3 +136,18 @@ def test_streamed_citations_arrive_as_citations_deltas(client):
     assert without_id(final) == without_id(plain)
     cites = [d.citation.type for d in deltas if d.type == "citations_delta"]
     assert cites == ["char_location", "page_location"]
+
+
+def test_tool_definitions_and_the_top_level_marker_are_cache_breakpoints(client):
+    tools = [{"name": "kb", "description": "Knowledge base. " * 60, "input_schema": {"type": "object"},
+              "cache_control": {"type": "ephemeral"}}]
+    ask = [{"role": "user", "content": "hello there"}]
+    first = create(client, ask, tools=tools).usage
+    second = create(client, ask, tools=tools).usage
+    assert first.cache_creation_input_tokens > 300 and second.cache_read_input_tokens == first.cache_creation_input_tokens
+    auto = {"type": "ephemeral", "ttl": "1h"}
+    long_ask = [{"role": "user", "content": "Long context. " * 300}]
+    wrote = create(client, long_ask, cache_control=auto).usage
+    total = client.messages.count_tokens(model=MODEL, messages=long_ask).input_tokens
+    assert wrote.cache_creation.ephemeral_1h_input_tokens == total and wrote.input_tokens == 0
+    assert create(client, long_ask, cache_control=auto).usage.cache_read_input_tokens == total

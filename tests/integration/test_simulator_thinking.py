@@ -131,3 +131,20 @@ def test_bad_thinking_requests_are_refused(client, kw, match):
 def test_thinking_with_temperature_one_and_high_top_p_is_accepted(client):
     msg = create(client, thinking=ENABLED, extra_body={"temperature": 1, "top_p": 0.95})
     assert msg.content[0].type == "thinking"
+
+
+def test_a_tool_loop_with_thinking_needs_the_thinking_block_sent_back(client):
+    tools = [{"name": "lookup", "input_schema": {"type": "object", "required": ["q"],
+                                                 "properties": {"q": {"type": "string"}}}}]
+    ask = [{"role": "user", "content": "use lookup for Oslo"}]
+    first = create(client, ask, thinking=ENABLED, tools=tools)
+    assert [b.type for b in first.content] == ["thinking", "text", "tool_use"]
+    result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": first.content[-1].id,
+                                           "content": "sunny"}]}
+    kept = [*ask, {"role": "assistant", "content": [b.to_dict() for b in first.content]}, result]
+    final = create(client, kept, thinking=ENABLED, tools=tools)
+    assert [b.type for b in final.content] == ["thinking", "text"] and '"sunny"' in final.content[1].text
+    stripped = [*ask, {"role": "assistant", "content": [b.to_dict() for b in first.content[1:]]}, result]
+    with pytest.raises(anthropic.BadRequestError, match="Expected `thinking` or `redacted_thinking`, but found `text`"):
+        create(client, stripped, thinking=ENABLED, tools=tools)
+    assert create(client, stripped, tools=tools).content[0].type == "text"  # without thinking: fine
