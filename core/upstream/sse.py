@@ -27,6 +27,8 @@ class StreamEvent:
         self.event, self.sse_event, self.data, self.lines = event, sse_event, data, lines
 
     def __getattr__(self, name: str):
+        if name in StreamEvent.__slots__:  # not set yet (a copy being built): no lookup through the event
+            raise AttributeError(name)
         return getattr(self.event, name)
 
     @property
