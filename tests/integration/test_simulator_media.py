@@ -75,6 +75,8 @@ def test_message_usage_matches_count_tokens_for_media(client):
     (image_block(png(), "image/jpeg"), "Image does not match the provided media type image/jpeg"),
     (image_block(png(), "image/bmp"), "media_type"),
     (pdf_block(b"not a pdf"), "The PDF specified was not valid"),
+    (pdf_block(pdf(["p"] * 101)), "A maximum of 100 PDF pages"),
+    (image_block(png(8001, 1)), "exceed max allowed size: 8000 pixels"),
     ({"type": "document", "source": {"type": "text", "data": "x"}}, "media_type"),
     ({"type": "image", "source": {"type": "url"}}, "url: Field required"),
     ({"type": "document", "source": {"type": "carrier-pigeon"}}, "does not match any of the expected tags"),
