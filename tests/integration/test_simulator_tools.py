@@ -174,3 +174,5 @@ def test_server_tools_are_accepted_and_their_blocks_come_back_in_a_later_turn(cl
              {"role": "user", "content": "Thanks. And in one line?"}]
     again = create(client, turns, tools=tools)
     assert [b.type for b in again.content] == ["text"] and again.usage.server_tool_use is None
+    ran = create(client, ask("hello"), tools=tools[2:], tool_choice={"type": "any"})  # code execution is not run
+    assert [b.type for b in ran.content] == ["text"] and ran.stop_reason == "end_turn"
