@@ -108,6 +108,16 @@ def test_two_turn_tool_loop(client):
     assert final.usage.input_tokens > first.usage.input_tokens
 
 
+def test_a_tool_result_may_hold_a_tool_reference_a_message_may_not(client):
+    first = create(client)
+    use = first.content[-1]
+    ref = {"type": "tool_reference", "tool_name": "world-clock"}
+    turns = [*ask(), {"role": "assistant", "content": [b.to_dict() for b in first.content]},
+             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": [ref]}]}]
+    assert create(client, turns).stop_reason == "end_turn"
+    bad(client, "Input tag 'tool_reference'", messages=[{"role": "user", "content": [ref]}])
+
+
 def test_output_tokens_count_the_tool_call(client):
     msg = create(client, tool_choice={"type": "tool", "name": "get_weather"})
     small = create(client, tool_choice={"type": "tool", "name": "world-clock"})
