@@ -255,6 +255,11 @@ class PriceTable:
         row = self.row_for(model, at)
         if row is None:
             return Priced(cost=_ZERO, price_version=None, unpriced=True)
+        return self.priced_at(usage, row, at, batch=batch)
+
+    def priced_at(self, usage: Usage, row: PriceRow, at: datetime | date | None = None, *,
+                  batch: bool = False) -> Priced:
+        """``price`` at a given ``row`` (e.g. a re-pricing's): its token prices, this table's modifiers."""
         parts, mods = self._parts(usage, row, at, batch)
         return Priced(cost=sum(parts.values(), _ZERO), price_version=row.version, parts=parts, modifiers=mods)
 

@@ -84,7 +84,7 @@ class CallRun:
                             ttft_ms=None if ttft_s is None else ttft_s * 1000, request_id=request_id,
                             retries=call.retries, stop_reason=stop_reason, key_label=key_label, flags=call.flags,
                             message_id=message_id)
-        result.ledger_id = client.recorder.succeeded(call, result)
+        result.ledger_id = client.recorder.succeeded(call, result, priced)
         if call.cache_key is not None:
             client.cache.set(call.cache_key, CachedResponse(
                 text=text, model=call.model, usage=usage, stop_reason=stop_reason, request_id=request_id,

@@ -303,7 +303,9 @@ def remapped(table: pricing.PriceTable, mapping: dict[str, str],
         for i, r in enumerate(history):
             rows.append(dataclasses.replace(r, model=catalogue.resolve(source), table_version="what-if",
                                             effective_from=_FLOOR if i == 0 else r.effective_from))
-    return pricing.PriceTable(rows, version="what-if", batch_discount=table.batch_discount, catalogue=catalogue)
+    resolved = {catalogue.resolve(s): catalogue.resolve(t) for s, t in mapping.items()}
+    return pricing.PriceTable(rows, version="what-if", batch_discount=table.batch_discount, catalogue=catalogue,
+                              modifiers=table.modifiers.remapped(resolved))
 
 
 @dataclass(frozen=True)

@@ -130,16 +130,18 @@ LEDGER_BACKENDS = ["duckdb-file", pytest.param("postgres", marks=pytest.mark.pos
 T0 = __import__("datetime").datetime(2026, 11, 1, 9, 0)
 
 
-def add_calls(engine, rows: int, start=T0, **columns) -> None:
-    """``rows`` ok calls by ana, a minute apart from ``start``, with any extra ``columns``."""
+def add_calls(engine, rows: int, start=T0, *, version: int | None = None, **columns) -> None:
+    """``rows`` ok calls by ana, a minute apart from ``start``, with any extra ``columns``, into a ledger
+    at schema ``version`` (None: the code's), so no column a later version added is written."""
     import uuid
     from datetime import timedelta
 
-    from core.ledger.schema import calls
+    from core.ledger.schema import SCHEMA_VERSION, as_of, calls
 
+    table = as_of(calls, SCHEMA_VERSION if version is None else version)
     if rows:
         with engine.begin() as conn:
-            conn.execute(calls.insert(), [
+            conn.execute(table.insert(), [
                 {"id": str(uuid.uuid4()), "ts": start + timedelta(minutes=i), "user_id": "ana",
                  "model": "claude-haiku-5-5", "status": "ok", "cost_usd": "0.0000123400", "source": "cli",
                  **columns} for i in range(rows)])
@@ -154,7 +156,7 @@ def ledger_at(request, tmp_path, version: int, rows: int = 10):
            else request.getfixturevalue("pg_url"))
     engine = make_engine(url)
     assert migrate(engine, target=version) == version
-    add_calls(engine, rows)
+    add_calls(engine, rows, version=version)
     return engine
 
 
