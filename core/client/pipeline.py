@@ -49,6 +49,7 @@ class Call:
     response_model: str | None = None
     max_tokens: int | None = None
     log_prompt: str | None = None  # only when TOLLGATE_LOG_PROMPTS=1, and redacted
+    priced: object | None = None  # core.catalog.pricing.Priced of the answer: its cost split and price notes
 
 
 _STOP = object()
@@ -163,8 +164,9 @@ class Recorder:
                             tokens_saved=result.tokens_saved, latency_ms=result.latency_ms,
                             request_id=result.request_id, reply=result.text if self.log_prompts else None)
 
-    def succeeded(self, call: Call, result: CallResult, priced=None) -> str | None:
-        """An answer; ``priced`` (core.catalog.pricing.Priced) gives the cost split and the price notes."""
+    def succeeded(self, call: Call, result: CallResult) -> str | None:
+        """An answer; ``call.priced`` gives the cost split and the price notes."""
+        priced = call.priced
         return self._record(call, STATUS_OK, durable=True, usage=result.usage, cost=result.cost_usd,
                             price_version=result.price_version, unpriced=result.unpriced,
                             latency_ms=result.latency_ms, ttft_ms=result.ttft_ms, request_id=result.request_id,

@@ -77,6 +77,7 @@ class CallRun:
         call.permit.release()
         client.limiter.observe_headers(headers)  # after settling, so the server's figures have the last word
         priced = client.pricing.price(usage, call.model, call.ts)
+        call.priced = priced  # the recorder stores its split by part and its notes
         now = client.clock.monotonic()
         result = CallResult(text=text, model=call.model, usage=usage, cost_usd=priced.cost,
                             price_version=priced.price_version, unpriced=priced.unpriced,
@@ -84,7 +85,7 @@ class CallRun:
                             ttft_ms=None if ttft_s is None else ttft_s * 1000, request_id=request_id,
                             retries=call.retries, stop_reason=stop_reason, key_label=key_label, flags=call.flags,
                             message_id=message_id)
-        result.ledger_id = client.recorder.succeeded(call, result, priced)
+        result.ledger_id = client.recorder.succeeded(call, result)
         if call.cache_key is not None:
             client.cache.set(call.cache_key, CachedResponse(
                 text=text, model=call.model, usage=usage, stop_reason=stop_reason, request_id=request_id,
