@@ -6,6 +6,7 @@ more tokens than bytes: each CJK character or unusual symbol is a token, an emoj
 of ASCII letters one to several pieces (split at case changes, as base64 or camelCase are),
 digits in threes, punctuation mostly one a character. "v2" (the 2026 tokenizer) splits about
 30 % of words once more. Overheads are per request, per message and per content block.
+Images and PDFs are billed from their bytes (``media``): pixels / 750 after scaling, 1,600 a page.
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ def count_block(block, tokenizer: str = "v1") -> int:
         body = count_text(str(block.get("text", "")), tokenizer)
     elif kind == "image":
         body = image_block_tokens(block.get("source"))
-    elif kind == "document":
-        body = _document(block.get("source") or {}, tokenizer)
+    elif kind == "document":  # its title and context are read too
+        body = _document(block.get("source") or {}, tokenizer) + sum(
+            count_text(block[k], tokenizer) for k in ("title", "context") if isinstance(block.get(k), str))
     elif kind == "tool_result":
         body = count_content(block.get("content", ""), tokenizer)
     elif kind == "tool_use":
