@@ -60,6 +60,16 @@ def test_a_web_search_in_us_inference_is_priced_exactly_and_recorded(make_client
     assert sum(rec.cost_parts.values()) == rec.cost_usd
 
 
+def test_a_web_fetch_costs_its_tokens_only(make_client, fresh_sim, tmp_path):
+    client = make_client(ledger_url=f"duckdb:///{tmp_path / 'l.duckdb'}", spool_path=str(tmp_path / "spool"))
+    r = client.create("Use web_fetch to read https://example.com/report", user="ana", model=MODEL, max_tokens=300,
+                      tools=[{"type": "web_fetch_20250910", "name": "web_fetch", "max_uses": 1}])
+    assert r.usage.web_fetch_requests == 1 and r.usage.web_search_requests == 0
+    assert r.cost_usd == by_hand(r.usage)
+    rec = stored(client, r.ledger_id)
+    assert rec.usage.web_fetch_requests == 1 and rec.cost_parts["server_tools"] == 0
+
+
 def test_global_inference_is_standard_price(make_client, fresh_sim):
     r = make_client().create(ASK, user="ana", model=MODEL, max_tokens=300, tools=SEARCH)
     assert r.usage.inference_geo == "global" and r.cost_usd == by_hand(r.usage, searches=1)
@@ -139,7 +149,7 @@ def test_no_overshoot_with_images_of_every_size(make_client, fresh_sim, tmp_path
 
     budget = D("0.05")
     client = _budgeted(make_client, tmp_path, str(budget))
-    sizes = [(4000, 3000), (1568, 1568), (800, 600), (64, 64), (10000, 200)]
+    sizes = [(4000, 3000), (1568, 1568), (800, 600), (64, 64), (7900, 200)]
 
     def one(i):
         w, h = sizes[i % len(sizes)]
