@@ -182,3 +182,17 @@ def test_pdfs_and_url_sources_are_counted_by_anthropic_or_refused(make_client, f
         client.create(messages=messages, user="ana", model=MODEL, max_tokens=8)
     assert fresh_sim.stats()["messages_requests"] == 1  # refused, not sent on a guess
     assert client.create(messages=messages, user="bo", model=MODEL, max_tokens=8).cost_usd > 0  # no budget: no count
+
+
+@pytest.mark.parametrize(("tier", "factor", "note"), [
+    ("priority", "1", "service_tier priority: no published price, priced at standard"),
+    ("batch", "0.5", None),
+])
+def test_the_tier_usage_reports_is_priced_and_a_priority_call_says_it_used_standard_prices(
+        make_client, fresh_sim, tmp_path, tier, factor, note):
+    client = make_client(ledger_url=f"duckdb:///{tmp_path / 'l.duckdb'}", spool_path=str(tmp_path / "spool"))
+    fresh_sim.configure(service_tier=tier)
+    r = client.create("Hello there", user="ana", model=MODEL, max_tokens=50)
+    assert r.usage.service_tier == tier and r.cost_usd == by_hand(r.usage) * D(factor)
+    rec = stored(client, r.ledger_id)
+    assert rec.usage.service_tier == tier and rec.detail == note
