@@ -8,7 +8,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from core.catalog.pricing import COST_PARTS
 from core.clock import naive_utc
-from core.ledger.schema import COST_PART_COLUMNS
 from core.types import (
     SERVER_TOOL_FIELDS,
     STATUS_BLOCKED,
@@ -26,7 +25,9 @@ _PLAIN = ("id", "model", "status", "error_code", "tokens_saved", "price_version"
           "ttft_ms", "streamed", "retries", "request_id", "key_label", "prompt_sha256",
           "prompt_text", "source", "unpriced", "detail")
 _WHERE = ("service_tier", "inference_geo")  # Usage's text fields, one column each
-PART_COLUMNS = dict(zip(COST_PARTS, COST_PART_COLUMNS, strict=True))  # cost part -> its column
+# cost part -> its column (schema.COST_PART_COLUMNS, named here: a CLI refusal spools a record without SQLAlchemy)
+PART_COLUMNS = {part: f"cost_{part}_usd" for part in COST_PARTS}
+COST_PART_COLUMNS = tuple(PART_COLUMNS.values())
 # Columns a record of an older release lacks (a spool or journal line written before version 6): their defaults.
 _V6_DEFAULTS = {**dict.fromkeys(SERVER_TOOL_FIELDS, 0), **dict.fromkeys(_WHERE), **dict.fromkeys(COST_PART_COLUMNS)}
 

@@ -12,7 +12,7 @@ from core import errors
 from core.cache._guard import describe
 from core.checklist import scan as checklist_scan
 from core.clock import naive_utc
-from core.ledger import records
+from core.ledger import records, schema
 from core.ledger.engine import mask_url
 from core.ledger.spool import write_all
 from core.observability import prom
@@ -58,6 +58,7 @@ def test_the_token_columns_are_the_usage_fields():
     assert [name for _, name in prom.TOKEN_TYPES] == list(USAGE_FIELDS)
     assert [label for label, _ in prom.TOKEN_TYPES] == ["input", "output", "cache_creation_5m",
                                                         "cache_creation_1h", "cache_read"]
+    assert records.COST_PART_COLUMNS == schema.COST_PART_COLUMNS  # the record's split lands in the table's columns
     row = records.to_row(_record(Usage(1, 2, 3, 4, 5)))
     assert [row[n] for n in USAGE_FIELDS] == [1, 2, 3, 4, 5]
 
