@@ -58,7 +58,7 @@ SPEED = {"haiku": (250, 4.0, 280), "sonnet": (450, 9.0, 520), "opus": (800, 16.0
          "fable": (900, 18.0, 950)}
 _UNIT_EXP = 10  # costs in units of 1e-10 USD
 _HOUR_WEIGHTS = np.array([1, 1, 1, 1, 1, 2, 3, 6, 9, 12, 12, 11, 9, 11, 12, 12, 10, 8, 6, 4, 3, 2, 1, 1], float)
-SEARCH_SHARE = 0.03  # answered calls that searched the web (1-4 searches each)
+SEARCH_SHARE = 0.015  # answered calls that searched the web (1-4 searches each)
 PART_UNITS = tuple(c.replace("_usd", "_units") for c in COST_PART_COLUMNS)  # frame columns, 1e-10 USD
 COLUMNS = ("ts", "user_id", "model", "status", "error_code", "input_tokens", "output_tokens",
            "cache_creation_5m_tokens", "cache_creation_1h_tokens", "cache_read_tokens", "tokens_saved",
