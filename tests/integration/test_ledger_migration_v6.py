@@ -91,3 +91,17 @@ def test_a_failed_revision_leaves_version_5_intact(v5_ledger):
         migrate(v5_ledger)
     with v5_ledger.connect() as conn:
         assert current_version(conn) == 5 and alembic_version(conn) == ["0005"]
+
+
+def test_the_journal_carries_every_new_field(v5_ledger, tmp_path):
+    migrate(v5_ledger)
+    ledger = Ledger(v5_ledger, Spool(tmp_path / "j.spool"), clock=FakeClock())
+    rec = CallRecord(id=str(uuid.uuid4()), ts=T0.replace(tzinfo=UTC), user="ana", model="claude-opus-5-5",
+                     status="cached", usage=Usage(0, 0, web_fetch_requests=2, service_tier="batch",
+                                                  inference_geo="global"), cost_usd=Decimal(0))
+    assert ledger.remember(rec)  # journaled, fsync'd
+    lines = ledger.journal.path.read_text(encoding="utf-8").splitlines()
+    assert [records.row_from_json(line)["web_fetch_requests"] for line in lines] == [2]
+    ledger.store_remembered([rec])
+    assert ledger.get(rec.id) == rec
+    ledger.close()
