@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import streamlit as st
 
-from core.console import conversation
+from core.console import attachments, conversation, options
 from core.console.conversation import Turn
 from core.errors import StreamInterrupted, TollgateError, ValidationError
-from core.render import safe_markdown
+from core.render import plain, safe_markdown
+from pages.blocks import turn_blocks
 from pages.widgets import door, require_user, show_error, usd
 
 me = require_user()
@@ -29,8 +30,10 @@ with st.expander("Model and settings", expanded=True):
                            format_func=d.model_label, key="pg_model")
     mode = right.segmented_control("Mode", ["Chat", "Compare"], default="Chat", key="pg_mode") or "Chat"
     cols = st.columns(4)
-    temperature = cols[0].slider("Temperature", 0.0, 1.0, 1.0, 0.05, key="pg_temperature",
-                                 help="0 answers the same way each time (and can be served from the cache).")
+    thinking_on = bool(st.session_state.get("pg_thinking"))  # drawn below; thinking needs temperature 1
+    temperature = cols[0].slider("Temperature", 0.0, 1.0, 1.0, 0.05, key="pg_temperature", disabled=thinking_on,
+                                 help="0 answers the same way each time (and can be served from the cache)."
+                                      + (" Thinking is on: it always runs at temperature 1." if thinking_on else ""))
     max_tokens = int(cols[1].number_input("Max output tokens", 1, d.max_output_tokens(model), 1024,
                                           key="pg_max_tokens"))
     stream = cols[2].toggle("Stream", value=True, key="pg_stream")
@@ -40,36 +43,82 @@ with st.expander("Model and settings", expanded=True):
                          help="Marks the system prompt with cache_control: later calls read it at the "
                               "cache-read price; the first one pays the cache-write price.")
 
+with st.expander("Tools and thinking", expanded=False):
+    tools_on = st.toggle("Offer tools", value=False, key="pg_tools_on",
+                         help="Tools the model may call, as JSON: a list of {name, description, input_schema}.")
+    tools_text = st.text_area("Tools (JSON)", value=options.EXAMPLE_TOOLS, key="pg_tools", height=220,
+                              disabled=not tools_on)
+    tools, option_error = None, None
+    if tools_on:
+        try:
+            tools = options.parse_tools(tools_text)
+        except ValidationError as err:
+            option_error = err
+    t1, t2 = st.columns(2)
+    choice = t1.selectbox("Tool choice", options.choice_labels(tools or []), key="pg_tool_choice",
+                          disabled=not tools, help="auto: the model decides; any: it must call one; none: it "
+                                                   "must not; tool: it must call that one.")
+    t2.toggle("Thinking", value=False, key="pg_thinking",
+              help="Extended thinking: the model reasons first (billed as output tokens); runs at temperature 1.")
+    budget = int(t2.number_input("Thinking budget (tokens)", options.MIN_THINKING_BUDGET, 128_000, 2048, 256,
+                                 key="pg_thinking_budget", disabled=not thinking_on,
+                                 help="Must be below max output tokens."))
+    if option_error is None:
+        try:
+            params = options.request_params(temperature=temperature, max_tokens=max_tokens, tools=tools,
+                                            choice=choice or "auto", thinking_budget=budget if thinking_on else None)
+        except ValidationError as err:
+            option_error, params = err, {"temperature": temperature}
+    else:
+        params = {"temperature": temperature}
+    if option_error is not None:
+        st.error(option_error.message, icon=":material/error:")
+
 system = None
 if system_text.strip():
     system = ([{"type": "text", "text": system_text,
                 "cache_control": {"type": "ephemeral", **({"ttl": "1h"} if cache_ttl == "1h" else {})}}]
               if cache_ttl != "off" else system_text)
-params = {"temperature": temperature}
 
 
-def history() -> list[dict]:
-    """The conversation as API messages: answered exchanges only (a failed turn is not resent)."""
-    msgs = []
-    for i, t in enumerate(turns):
-        if t.role == "user" and i + 1 < len(turns) and turns[i + 1].role == "assistant":
-            msgs += [{"role": "user", "content": t.text}, {"role": "assistant", "content": turns[i + 1].text}]
-    return msgs
-
-
-def show_quote(prompt: str, for_model: str, where=st) -> bool:
-    """Tokens, worst-case cost and budget fit of sending ``prompt`` now; False if it cannot be sent."""
+def attached() -> list[attachments.Attachment]:
+    """The files in the uploader, checked; a refused one is named in one line and left out."""
+    files = []
+    for f in st.session_state.get(f"pg_files_{st.session_state.get('pg_files_n', 0)}") or ():
+        try:
+            files.append(attachments.from_upload(f.name, f.getvalue(), cite=bool(st.session_state.get("pg_cite"))))
+        except ValidationError as err:
+            st.error(err.message, icon=":material/attach_file:")
     try:
-        q = d.quote(me, model=for_model, messages=history() + [{"role": "user", "content": prompt}],
-                  system=system, max_tokens=max_tokens, **params)
+        attachments.check_message(files)
+    except ValidationError as err:
+        st.error(err.message, icon=":material/attach_file:")
+        return []
+    return files
+
+
+def show_quote(content, for_model: str, where=st, files=()) -> bool:
+    """Tokens, worst-case cost and budget fit of sending ``content`` now; False if it cannot be sent."""
+    if option_error is not None:
+        where.error(f"Fix the tools and thinking settings first: {option_error.message}")
+        return False
+    try:
+        q = d.quote(me, model=for_model, messages=conversation.messages(turns) + [{"role": "user", "content": content}],
+                    system=system, max_tokens=max_tokens, **params)
     except TollgateError as err:
         show_error(err)
         return False
     fits = "no budget set" if q.remaining_usd is None else (
         f"fits: {usd(q.remaining_usd)} left" if q.fits else f"does NOT fit: {usd(q.remaining_usd)} left")
-    worst = "unpriced model" if q.worst_case_usd is None else f"up to {usd(q.worst_case_usd)}"
+    if q.worst_case_usd is not None:
+        worst = f"up to {usd(q.worst_case_usd)}"
+    else:
+        worst = "worst case unknown until sent (images and PDFs)" if files else "unpriced model"
     where.caption(f"**{for_model}**: about {q.prompt_tokens:,} input tokens + up to {q.max_tokens:,} output · "
                   f"{worst} · {fits}")
+    for row in d.attachment_costs(for_model, files):
+        cost = "unpriced" if row["cost_usd"] is None else f"about {usd(row['cost_usd'])}"
+        where.caption(f"{plain(row['name'])} ({row['detail']}): about {row['tokens']:,} input tokens, {cost}")
     return q.fits
 
 
@@ -81,6 +130,8 @@ def result_caption(t: Turn) -> str:
         parts.append(f"{cache:,} cache")
     parts += [f"{t.latency_ms:.0f} ms"] + ([f"first token {t.ttft_ms:.0f} ms"] if t.ttft_ms is not None else [])
     parts += ["cached: yes" if t.cached else "cached: no", f"request {t.request_id or '-'}"]
+    if t.stop_reason == "tool_use":
+        parts.append("waiting for a tool result")
     return " · ".join(parts)
 
 
@@ -94,66 +145,127 @@ def show_stream(s) -> None:
             box.markdown(safe_markdown(text))
             due = time.monotonic() + max(0.1, 4 * (time.monotonic() - started))
     box.markdown(safe_markdown(text))
+    return box
 
 
-def send(prompt: str) -> None:
+def show_turn(t: Turn) -> None:
+    """A turn's blocks: text with its citations, tool calls and thinking folded, attachments named."""
+    if t.content:
+        turn_blocks(t.content)
+    else:
+        st.markdown(safe_markdown(t.text))
+
+
+def send(text: str, blocks: list[dict] | None = None) -> None:
     """One chat turn through the guarded client, streamed or not; errors become an error turn."""
-    messages = history() + [{"role": "user", "content": prompt}]
-    mine = Turn("user", prompt)
+    mine = conversation.user_turn(text, blocks)
+    messages = conversation.messages(turns) + [{"role": "user", "content": mine.api_content()}]
     turns.append(mine)
     with st.chat_message("user"):
         echo = st.empty()
-        echo.markdown(safe_markdown(prompt))
+        with echo.container():
+            show_turn(mine)
     with st.chat_message("assistant"):
+        if option_error is not None:  # the page said so above; nothing is sent
+            turns.append(Turn("error", option_error.message))
+            show_error(option_error)
+            return
         s = None
         try:
             kw = dict(model=model, messages=messages, system=system, max_tokens=max_tokens,
                       **params)
             if stream:
                 s = d.stream(me, **kw)
-                show_stream(s)
+                box = show_stream(s)
                 result = s.result
             else:
                 result = d.ask(me, **kw)
-                st.markdown(safe_markdown(result.text))
+                box = st.empty()
         except StreamInterrupted as err:
             turns.append(Turn("error", f"{err.message} Partial answer: {err.partial_text}"))
             show_error(err)
             return
         except TollgateError as err:
-            if isinstance(err, ValidationError):  # refused before sending: echo only its start and length
-                mine.text = conversation.preview(prompt)
+            if isinstance(err, ValidationError) and not blocks:  # refused before sending: echo only its start
+                mine.text = conversation.preview(text)
                 echo.text(mine.text)
             turns.append(Turn("error", f"{err.message} ({err.code})"))
             show_error(err)
             return
         turn = conversation.from_result(result)
         turns.append(turn)
+        with box.container():  # the whole reply, every block (a stream showed its text as it came)
+            show_turn(turn)
         st.caption(result_caption(turn))
         if result.flags:
             st.warning("Flagged by the prompt-injection screen: " + ", ".join(result.flags))
+    if turn.stop_reason == "tool_use":
+        st.rerun()  # draw the tool-result form under the answer
+
+
+def tool_answers(calls: list[dict]) -> list[dict] | None:
+    """A form for each pending tool call's result; the tool_result blocks once submitted, else None."""
+    with st.container(border=True):
+        st.markdown("**The model asked to use a tool.** Run it yourself and type in what it returned.")
+        answers = []
+        for c in calls:
+            st.caption(f"{plain(c.get('name', '?'))} · id {plain(c.get('id', '?'))}")
+            st.json(c.get("input") or {})
+            key = f"pg_tr_{c.get('id')}"
+            result = st.text_area(f"Result of {plain(c.get('name', '?'))}", key=key, height=80)
+            failed = st.toggle("The tool failed (is_error)", key=key + "_err")
+            answers.append((c.get("id"), result, failed))
+        if st.button("Send tool result", type="primary", key="pg_tool_send",
+                     disabled=not all(a[1].strip() for a in answers)):
+            return conversation.tool_results(answers)
+    return None
+
+
+def submit(text: str, blocks: list[dict] | None, files=()) -> None:
+    """Quote first (when asked) or send at once."""
+    if preview:
+        st.session_state["pg_pending"] = {"text": text, "blocks": blocks, "files": list(files)}
+        st.rerun()
+    else:
+        st.session_state["pg_files_n"] = st.session_state.get("pg_files_n", 0) + 1  # empty the uploader
+        send(text, blocks)
 
 
 if mode == "Chat":
     for t in turns:
         with st.chat_message("assistant" if t.role == "error" else t.role,
                              avatar=":material/error:" if t.role == "error" else None):
-            st.markdown(safe_markdown(t.text))
+            show_turn(t)
             if t.role == "assistant":
                 st.caption(result_caption(t))
-    prompt = st.chat_input("Message Claude")
-    if prompt:
-        if preview:
-            st.session_state["pg_pending"] = prompt
-        else:
-            send(prompt)
+    calls = conversation.pending_tool_uses(turns)
     pending = st.session_state.get("pg_pending")
+    if calls and not pending:
+        blocks = tool_answers(calls)
+        if blocks:
+            submit("", blocks)
+    with st.expander("Attach images or PDFs", expanded=False, icon=":material/attach_file:"):
+        st.file_uploader("Images (PNG, JPEG, GIF, WebP) or PDFs", type=list(attachments.ACCEPTED),
+                         accept_multiple_files=True, key=f"pg_files_{st.session_state.get('pg_files_n', 0)}",
+                         help="Sent with your next message as base64 blocks; images up to 5 MB, PDFs up to "
+                              "20 MB and 100 pages.")
+        st.toggle("Cite sources (PDFs)", value=False, key="pg_cite",
+                  help="Asks for citations: the answer points at the pages it used.")
+    files = attached()  # outside the expander, so a refusal shows even when it is folded
+    prompt = st.chat_input("Answer the tool call above first (or clear the conversation)" if calls
+                           else "Message Claude", disabled=bool(calls))
+    if prompt:
+        submit(prompt, [f.block for f in files] or None, files)
     if pending:
         box = st.empty()
         with box.container(border=True):
             st.markdown("**Ready to send**")
-            st.text(conversation.preview(pending, 500))
-            ok = show_quote(pending, model)
+            if pending["text"]:
+                st.text(conversation.preview(pending["text"], 500))
+            if pending["blocks"]:
+                turn_blocks([b for b in pending["blocks"] if b.get("type") != "text"])
+            content = conversation.user_turn(pending["text"], pending["blocks"]).api_content()
+            ok = show_quote(content, model, files=pending["files"])
             b1, b2 = st.columns(2)
             go = b1.button("Send", type="primary", disabled=not ok, key="pg_send")
             if b2.button("Discard", key="pg_discard"):
@@ -161,8 +273,9 @@ if mode == "Chat":
                 st.rerun()
         if go:
             st.session_state.pop("pg_pending", None)
+            st.session_state["pg_files_n"] = st.session_state.get("pg_files_n", 0) + 1
             box.empty()
-            send(pending)
+            send(pending["text"], pending["blocks"])
     if turns:
         d1, d2, d3 = st.columns(3)
         d1.download_button("Export Markdown", conversation.to_markdown(turns, user=me.username, system=system_text),
@@ -171,6 +284,7 @@ if mode == "Chat":
                            "conversation.json", "application/json")
         if d3.button("Clear conversation"):
             turns.clear()
+            st.session_state.pop("pg_pending", None)
             st.rerun()
 else:
     picked = st.multiselect("Models to compare (2 or 3)", models, default=d.compare_defaults(2),
