@@ -118,7 +118,8 @@ def show_quote(content, for_model: str, where=st, files=()) -> bool:
                   f"{worst} · {fits}")
     for row in d.attachment_costs(for_model, files):
         cost = "unpriced" if row["cost_usd"] is None else f"about {usd(row['cost_usd'])}"
-        where.caption(f"{plain(row['name'])} ({row['detail']}): about {row['tokens']:,} input tokens, {cost}")
+        where.caption(f"{plain(row['name'])} ({row['detail']}): about {row['tokens']:,} input "
+                      f"token{'s' if row['tokens'] != 1 else ''}, {cost}")
     return q.fits
 
 

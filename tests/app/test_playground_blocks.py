@@ -1,0 +1,101 @@
+"""The playground's attachments, tools editor and thinking settings, and how it draws every block."""
+
+from __future__ import annotations
+
+import json
+
+from core.console import attachments
+from core.render import plain
+from tests.app.test_login_and_playground import ledger_rows
+from tests.playground_files import image, pdf
+
+PNG = image(1000, 1000)
+PDF = pdf(["Tollgate guards every call.", "Budgets are reserved before sending."])
+
+
+def captions(at) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def test_attachments_are_quoted_with_their_tokens_and_cost_then_sent_as_blocks(console):
+    at = console(user="bob")
+    at.file_uploader[0].set_value([("chart.png", PNG, "image/png"), ("notes.pdf", PDF, "application/pdf")]).run()
+    at.toggle(key="pg_cite").set_value(True).run()
+    at.chat_input[0].set_value("What do these show?").run()
+    assert not at.exception, at.exception
+    shown = captions(at)
+    assert plain("chart.png") + " (1000×1000 px): about 1,334 input tokens, about $" in shown
+    assert plain("notes.pdf") + " (2 pages): about 3,200 input tokens, about $" in shown
+    assert "input tokens + up to 1,024 output" in shown  # the door's quote, same bound as the reservation
+    assert "Attached image (image/png)" in shown and f"Attached document: {plain('notes.pdf')} · cite sources" in shown
+    assert ledger_rows("bob") == []
+    at.button(key="pg_send").click().run()
+    assert not at.exception, at.exception
+    rows = ledger_rows("bob")
+    assert len(rows) == 1 and rows[0]["status"] == "ok"
+    assert rows[0]["input_tokens"] > 3000  # the simulator counted the image and both pages
+    sent = at.session_state["pg_turns"][0].content
+    assert [b["type"] for b in sent] == ["image", "document", "text"]
+    assert sent[1]["citations"] == {"enabled": True} and sent[1]["title"] == "notes.pdf"
+    at.run()
+    assert at.file_uploader[0].key == "pg_files_1" and not at.file_uploader[0].value  # emptied for the next one
+
+
+def test_a_file_that_cannot_be_sent_is_named_in_one_line_and_left_out(console):
+    at = console(user="bob")
+    at.file_uploader[0].set_value([("notes.png", b"plain text, not a picture", "image/png"),
+                                   ("ok.png", image(20, 10), "image/png")]).run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert errors == ["notes.png is not a PNG, JPEG, GIF or WebP image or a PDF (judged by its content, "
+                      "not its name)."]
+    at.chat_input[0].set_value("Describe it").run()
+    shown = captions(at)
+    assert plain("ok.png") + " (20×10 px): about 1 input token, about $" in shown and "notes" not in shown
+
+
+def test_an_oversized_image_is_refused_without_a_traceback(console):
+    at = console(user="bob")
+    big = b"GIF89a\x10\x00\x10\x00" + bytes(attachments.MAX_IMAGE_BYTES)
+    at.file_uploader[0].set_value(("big.gif", big, "image/gif")).run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["big.gif is 5.0 MB; an image may be at most 5.0 MB."]
+
+
+def test_bad_tools_json_says_what_to_fix_and_nothing_can_be_sent(console):
+    at = console(user="bob")
+    at.toggle(key="pg_tools_on").set_value(True).run()
+    assert not at.error  # the example tool is valid
+    assert [o for o in at.selectbox(key="pg_tool_choice").options] == ["auto", "any", "none", "tool: get_weather"]
+    at.text_area(key="pg_tools").input('[{"name": "get weather", "input_schema": {"type": "object"}}]').run()
+    assert any("Tool 1's name must be 1-64 letters" in e.value for e in at.error)
+    at.text_area(key="pg_tools").input('[{"name": "x",').run()
+    assert any("Tools are not valid JSON" in e.value and "line 1, column" in e.value for e in at.error)
+    at.chat_input[0].set_value("Weather in Paris?").run()
+    assert any("Fix the tools and thinking settings first" in e.value for e in at.error)
+    assert at.button(key="pg_send").disabled
+    assert not at.exception and ledger_rows("bob") == []
+
+
+def test_thinking_needs_a_budget_below_max_tokens_and_turns_the_temperature_off(console):
+    at = console(user="bob")
+    at.toggle(key="pg_thinking").set_value(True).run()
+    assert at.slider(key="pg_temperature").disabled
+    assert any("thinking budget (2,048) must be below max output tokens (1,024)" in e.value for e in at.error)
+    at.number_input(key="pg_max_tokens").set_value(4096).run()
+    assert not at.error
+    at.toggle(key="pg_tools_on").set_value(True).run()
+    at.selectbox(key="pg_tool_choice").set_value("any").run()
+    assert any("only be auto or none" in e.value for e in at.error)
+
+
+def test_the_json_export_leaves_attachment_data_out(console):
+    at = console(user="bob")
+    at.toggle(key="pg_preview").set_value(False).run()
+    at.file_uploader[0].set_value(("chart.png", PNG, "image/png")).run()
+    at.chat_input[0].set_value("What is this?").run()
+    assert not at.exception, at.exception
+    export = next(b for b in at.get("download_button") if b.proto.label == "Export JSON")
+    assert export  # its content is checked in tests/unit/test_console_options.py
+    turns = json.loads(json.dumps([t.content for t in at.session_state["pg_turns"] if t.content]))
+    assert turns[0][0]["type"] == "image"
