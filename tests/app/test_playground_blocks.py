@@ -7,6 +7,7 @@ import json
 from core.console import attachments
 from core.render import plain
 from tests.app.test_login_and_playground import ledger_rows
+from tests.app.test_playground_safety import rendered
 from tests.playground_files import image, pdf
 
 PNG = image(1000, 1000)
@@ -99,3 +100,42 @@ def test_the_json_export_leaves_attachment_data_out(console):
     assert export  # its content is checked in tests/unit/test_console_options.py
     turns = json.loads(json.dumps([t.content for t in at.session_state["pg_turns"] if t.content]))
     assert turns[0][0]["type"] == "image"
+
+
+HOSTILE_NAME = "get_weather](javascript:alert(1))<img src=x>"
+REPLY = [
+    {"type": "thinking", "thinking": "Think ![x](https://evil.example/t.png) <script>1</script>", "signature": "sig"},
+    {"type": "redacted_thinking", "data": "opaque"},
+    {"type": "text", "text": "Guards **every** call.", "citations": [
+        {"type": "page_location", "cited_text": "Tollgate guards every call. <img src=x>", "document_index": 0,
+         "document_title": "notes.pdf", "start_page_number": 1, "end_page_number": 2}]},
+    {"type": "tool_use", "id": "toolu_01abc", "name": HOSTILE_NAME, "input": {"city": "<b>Paris</b>"}},
+]
+
+
+def test_every_block_is_drawn_folded_and_escaped(console):
+    from core.console.conversation import Turn
+
+    at = console(user="bob")
+    at.session_state["pg_turns"] = [
+        Turn("user", "Weather?"),
+        Turn("assistant", "Guards **every** call.", model="claude-haiku-5-5", cost_usd="0.0001",
+             usage={"input_tokens": 5, "output_tokens": 9}, latency_ms=3.0, content=REPLY, stop_reason="tool_use")]
+    at.run()
+    assert not at.exception, at.exception
+    labels = [e.label for e in at.expander]
+    assert "Thinking" in labels and f"Tool call: {plain(HOSTILE_NAME)}" in labels
+    reply = at.chat_message[1]
+    thought, text = (m.value for m in reply.markdown[:2])
+    assert text == "Guards **every** call."
+    for md in (thought, text):  # what the browser gets: no image, no script, no HTML at all
+        page = rendered(md)
+        assert "<img" not in page and "<script" not in page
+    assert all(m.proto.allow_html is False for msg in at.chat_message for m in msg.markdown)
+    shown = captions(at)
+    assert "Redacted thinking" in shown
+    assert f"[1] “{plain('Tollgate guards every call. <img src=x>')}” — {plain('notes.pdf')}, page 1" in shown
+    assert json.loads(at.json[0].proto.body) == {"city": "<b>Paris</b>"}  # shown as data, not HTML
+    # the pending call asks for its result; the chat box waits for it
+    assert at.text_area(key="pg_tr_toolu_01abc") is not None and at.chat_input[0].proto.disabled
+    assert at.button(key="pg_tool_send").disabled  # nothing typed yet

@@ -1,0 +1,106 @@
+"""The playground in a real browser: a two-turn tool loop, and a question about an uploaded PDF with citations.
+
+Screenshots go to tests/e2e/output/ (playground-tool-loop.png, playground-pdf.png); they show no secret
+(they are taken after the login, whose page is the only one naming the demo password).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.e2e.test_console_browser import WAIT, _need_browser, chromium, running_console, shot
+from tests.playground_files import pdf
+
+pytestmark = pytest.mark.browser
+RESULT = "18 degrees and sunny"
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory):
+    """The console in demo mode with a fresh ledger and no users file (fast simulator)."""
+    _need_browser()
+    tmp = tmp_path_factory.mktemp("playground")
+    with running_console(TOLLGATE_LEDGER_URL=f"duckdb:///{tmp / 'ledger.duckdb'}",
+                         TOLLGATE_SPOOL_PATH=str(tmp / "spool"), TOLLGATE_USERS_FILE=str(tmp / "users.yaml"),
+                         TOLLGATE_SIM_TTFT_S="0.05", TOLLGATE_SIM_TOKENS_PER_S="200") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(console):
+    with chromium() as b:
+        yield b
+
+
+def logged_in(browser, console):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(console)
+    page.get_by_label("Username").fill("analyst")
+    page.get_by_role("textbox", name="Password").fill("tollgate-demo")
+    page.get_by_role("button", name="Login").click()
+    page.get_by_role("heading", name="Playground").wait_for(timeout=WAIT)
+    return page
+
+
+def ask(page, text: str) -> None:
+    """Type a message, look at its quote, send it."""
+    page.get_by_test_id("stChatInputTextArea").fill(text)
+    page.keyboard.press("Enter")
+    page.get_by_text("Ready to send").wait_for(timeout=WAIT)
+    page.get_by_role("button", name="Send", exact=True).click()
+
+
+def no_exception(page) -> None:
+    assert page.get_by_test_id("stException").count() == 0, page.get_by_test_id("stException").first.inner_text()
+
+
+def test_a_two_turn_tool_loop(console, browser):
+    page = logged_in(browser, console)
+    page.get_by_text("Tools and thinking").click()
+    page.get_by_text("Offer tools").click()
+    ask(page, "What is the weather in Paris? Use get_weather.")
+    call = page.get_by_text("Tool call: get_weather")
+    call.wait_for(timeout=WAIT)
+    call.click()  # unfold it: the input the model chose, as JSON
+    page.get_by_test_id("stJson").first.wait_for(timeout=WAIT)
+    assert "city" in page.get_by_test_id("stJson").first.inner_text()
+    box = page.get_by_label("Result of get_weather")
+    box.fill(RESULT)
+    box.press("Control+Enter")  # commit the text area's value before the click
+    time.sleep(0.5)
+    page.get_by_role("button", name="Send tool result").click()
+    page.get_by_text("Ready to send").wait_for(timeout=WAIT)
+    page.get_by_role("button", name="Send", exact=True).click()
+    answer = page.get_by_test_id("stChatMessage").filter(has_text=RESULT).last
+    answer.wait_for(timeout=WAIT)
+    deadline = time.monotonic() + WAIT / 1000
+    while time.monotonic() < deadline and page.get_by_text("request req_").count() < 2:
+        time.sleep(0.2)
+    assert page.get_by_text("request req_").count() == 2, "each turn has its cost caption"
+    assert page.get_by_test_id("stChatMessage").count() == 4  # question, tool call, tool result, answer
+    no_exception(page)
+    shot(page, "playground-tool-loop")
+    page.close()
+
+
+def test_a_question_about_an_uploaded_pdf_is_answered_with_citations(console, browser, tmp_path):
+    page = logged_in(browser, console)
+    report = tmp_path / "budgets.pdf"
+    report.write_bytes(pdf(["Tollgate guards every call.", "Budgets are reserved before sending."]))
+    page.get_by_text("Attach images or PDFs").click()
+    page.locator("input[type=file]").set_input_files(str(report))
+    page.get_by_text("Cite sources (PDFs)").click()
+    page.get_by_test_id("stChatInputTextArea").fill("When are budgets reserved?")
+    page.keyboard.press("Enter")
+    page.get_by_text("Ready to send").wait_for(timeout=WAIT)
+    page.get_by_text("(2 pages): about 3,200 input tokens").wait_for(timeout=WAIT)  # the file, in the quote
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.get_by_text("request req_").wait_for(timeout=WAIT)
+    cite = page.get_by_text("budgets.pdf, page")
+    cite.first.wait_for(timeout=WAIT)
+    assert page.get_by_text("Attached document: budgets.pdf · cite sources").count() >= 1
+    no_exception(page)
+    shot(page, "playground-pdf")
+    page.close()
