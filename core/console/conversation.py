@@ -42,18 +42,12 @@ class Turn:
         return self.content if self.content else [{"type": "text", "text": self.text}]
 
 
-def _result_content(result) -> list[dict] | None:
-    # Seam: CallResult.content (branch i12-client) is every block the API returned; before it, text only.
-    content = getattr(result, "content", None)
-    return copy.deepcopy(list(content)) if content else None
-
-
 def from_result(result, text: str | None = None) -> Turn:
     """An assistant turn from a ``CallResult``."""
     return Turn("assistant", result.text if text is None else text, model=result.model,
                 cost_usd=str(result.cost_usd), usage=result.usage.to_dict(), latency_ms=round(result.latency_ms, 1),
                 ttft_ms=None if result.ttft_ms is None else round(result.ttft_ms, 1), cached=result.cached,
-                request_id=result.request_id, content=_result_content(result), stop_reason=result.stop_reason)
+                request_id=result.request_id, content=copy.deepcopy(result.content) or None, stop_reason=result.stop_reason)
 
 
 def user_turn(text: str, blocks: list[dict] | None = None) -> Turn:

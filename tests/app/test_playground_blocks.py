@@ -8,7 +8,8 @@ from core.console import attachments
 from core.render import plain
 from tests.app.test_login_and_playground import ledger_rows
 from tests.app.test_playground_safety import rendered
-from tests.playground_files import image, pdf
+from tests.media import pdf
+from tests.playground_files import image
 
 PNG = image(1000, 1000)
 PDF = pdf(["Tollgate guards every call.", "Budgets are reserved before sending."])

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.e2e.test_console_browser import WAIT, _need_browser, chromium, running_console, shot
-from tests.playground_files import pdf
+from tests.media import pdf
 
 pytestmark = pytest.mark.browser
 RESULT = "18 degrees and sunny"

@@ -12,7 +12,14 @@ import json
 import pytest
 from anthropic.types import Message
 
-from tests.integration.sdk_wire import EVERY_BLOCK, TOOL_USE_ONLY, WEATHER_TOOL, Upstream, message_events, wire_client
+from tests.integration.sdk_wire import (
+    EVERY_BLOCK,
+    TOOL_USE_ONLY,
+    WEATHER_TOOL,
+    Upstream,
+    message_events,
+    wire_client,
+)
 
 ASK = "What is the weather in San Francisco?"
 

@@ -8,7 +8,8 @@ import pytest
 
 from core.console import attachments
 from core.errors import ValidationError
-from tests.playground_files import image, pdf
+from tests.media import pdf
+from tests.playground_files import image
 
 
 @pytest.mark.parametrize(("fmt", "media_type", "save"), [

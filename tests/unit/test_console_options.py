@@ -68,8 +68,7 @@ TOOL_USE = {"type": "tool_use", "id": "toolu_01abc", "name": "get_weather", "inp
 def _answer(content, stop="end_turn"):
     r = CallResult(text="".join(b.get("text", "") for b in content if b["type"] == "text"), model="claude-haiku-5-5",
                    usage=Usage(input_tokens=5, output_tokens=3), cost_usd=Decimal("0.000002"), price_version="v",
-                   stop_reason=stop)
-    r.content = content  # what CallResult.content carries (branch i12-client)
+                   stop_reason=stop, content=content)
     return r
 
 
