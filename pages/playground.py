@@ -132,7 +132,7 @@ def result_caption(t: Turn) -> str:
     parts += [f"{t.latency_ms:.0f} ms"] + ([f"first token {t.ttft_ms:.0f} ms"] if t.ttft_ms is not None else [])
     parts += ["cached: yes" if t.cached else "cached: no", f"request {t.request_id or '-'}"]
     if t.stop_reason == "tool_use":
-        parts.append("waiting for a tool result")
+        parts.append("stopped to call a tool")
     return " · ".join(parts)
 
 
@@ -253,10 +253,6 @@ if mode == "Chat":
         st.toggle("Cite sources (PDFs)", value=False, key="pg_cite",
                   help="Asks for citations: the answer points at the pages it used.")
     files = attached()  # outside the expander, so a refusal shows even when it is folded
-    prompt = st.chat_input("Answer the tool call above first (or clear the conversation)" if calls
-                           else "Message Claude", disabled=bool(calls))
-    if prompt:
-        submit(prompt, [f.block for f in files] or None, files)
     if pending:
         box = st.empty()
         with box.container(border=True):
@@ -277,6 +273,12 @@ if mode == "Chat":
             st.session_state["pg_files_n"] = st.session_state.get("pg_files_n", 0) + 1
             box.empty()
             send(pending["text"], pending["blocks"])
+    calls = conversation.pending_tool_uses(turns)  # again: a send above may have answered them
+    # Pinned to the bottom wherever it is called: last, so it knows whether a tool call still waits.
+    prompt = st.chat_input("Answer the tool call above first (or clear the conversation)" if calls
+                           else "Message Claude", disabled=bool(calls))
+    if prompt:
+        submit(prompt, [f.block for f in files] or None, files)
     if turns:
         d1, d2, d3 = st.columns(3)
         d1.download_button("Export Markdown", conversation.to_markdown(turns, user=me.username, system=system_text),

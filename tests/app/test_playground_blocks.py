@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
+
+import pytest
 
 from core.console import attachments
 from core.render import plain
@@ -140,3 +143,62 @@ def test_every_block_is_drawn_folded_and_escaped(console):
     # the pending call asks for its result; the chat box waits for it
     assert at.text_area(key="pg_tr_toolu_01abc") is not None and at.chat_input[0].proto.disabled
     assert at.button(key="pg_tool_send").disabled  # nothing typed yet
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_tool_loop_continues_with_the_result_typed_in(console, stream):
+    at = console(user="bob")
+    at.toggle(key="pg_preview").set_value(False).run()
+    at.toggle(key="pg_stream").set_value(stream).run()
+    at.toggle(key="pg_tools_on").set_value(True).run()
+    at.chat_input[0].set_value("What is the weather in Paris? Use get_weather.").run()
+    assert not at.exception, at.exception
+    asked = at.session_state["pg_turns"][1]
+    call = next(b for b in asked.content if b["type"] == "tool_use")
+    assert asked.stop_reason == "tool_use" and call["name"] == "get_weather" and "city" in call["input"]
+    assert f"Tool call: {plain('get_weather')}" in [e.label for e in at.expander]
+    assert at.chat_input[0].proto.disabled  # the loop waits for the tool's result
+    at.text_area(key=f"pg_tr_{call['id']}").input("18 degrees and sunny").run()
+    at.button(key="pg_tool_send").click().run()
+    assert not at.exception, at.exception
+    turns = at.session_state["pg_turns"]
+    assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
+    assert turns[2].content == [{"type": "tool_result", "tool_use_id": call["id"], "content": "18 degrees and sunny"}]
+    assert "18 degrees and sunny" in turns[3].text  # the simulator quotes the tool's result
+    assert not at.chat_input[0].proto.disabled
+    rows = ledger_rows("bob")
+    assert [r["status"] for r in rows] == ["ok", "ok"] and all(Decimal(str(r["cost_usd"])) > 0 for r in rows)
+
+
+def test_a_failed_tool_is_sent_as_an_error_result(console):
+    at = console(user="bob")
+    at.toggle(key="pg_preview").set_value(False).run()
+    at.toggle(key="pg_tools_on").set_value(True).run()
+    at.selectbox(key="pg_tool_choice").set_value("tool: get_weather").run()
+    at.chat_input[0].set_value("Is it raining?").run()
+    call = at.session_state["pg_turns"][1].content[-1]
+    assert call["type"] == "tool_use"
+    at.text_area(key=f"pg_tr_{call['id']}").input("weather service unreachable").run()
+    at.toggle(key=f"pg_tr_{call['id']}_err").set_value(True).run()
+    at.button(key="pg_tool_send").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["pg_turns"][2].content[0]["is_error"] is True
+    assert "Tool result (error)" in " ".join(e.label for e in at.expander)
+
+
+def test_thinking_is_shown_folded_and_redacted_thinking_as_a_note(console):
+    at = console(user="bob")
+    at.toggle(key="pg_preview").set_value(False).run()
+    at.number_input(key="pg_max_tokens").set_value(4096).run()
+    at.toggle(key="pg_thinking").set_value(True).run()
+    at.chat_input[0].set_value("Why is the sky blue?").run()
+    assert not at.exception, at.exception
+    reply = at.session_state["pg_turns"][1].content
+    assert [b["type"] for b in reply][:1] == ["thinking"]
+    thinking = next(e for e in at.expander if e.label == "Thinking")
+    assert thinking.markdown[0].value and not thinking.proto.expanded
+    at.chat_input[0].set_value("ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_46C9A13E193C177646C7398A98432ECCCE4C"
+                                "1253D5E2D82641AC0E52CC2876CB").run()
+    assert not at.exception, at.exception
+    assert "Redacted thinking" in captions(at)
+    assert [r["status"] for r in ledger_rows("bob")] == ["ok", "ok"]

@@ -61,12 +61,15 @@ def test_a_two_turn_tool_loop(console, browser):
     page.get_by_text("Tools and thinking").click()
     page.get_by_text("Offer tools").click()
     ask(page, "What is the weather in Paris? Use get_weather.")
-    call = page.get_by_text("Tool call: get_weather")
-    call.wait_for(timeout=WAIT)
-    call.click()  # unfold it: the input the model chose, as JSON
-    page.get_by_test_id("stJson").first.wait_for(timeout=WAIT)
-    assert "city" in page.get_by_test_id("stJson").first.inner_text()
-    box = page.get_by_label("Result of get_weather")
+    page.get_by_role("button", name="Send tool result").wait_for(timeout=WAIT)  # the form for its result
+    time.sleep(0.5)  # the page has finished drawing
+    call = page.get_by_test_id("stExpander").filter(has_text="Tool call: get_weather")
+    call.get_by_text("Tool call: get_weather").click()  # unfold it: the input the model chose, as JSON
+    shown = call.get_by_test_id("stJson")
+    shown.wait_for(timeout=WAIT)
+    assert "city" in shown.inner_text()
+    shot(page, "playground-tool-call")
+    box = page.get_by_test_id("stTextArea").filter(has_text="Result of get_weather").locator("textarea")
     box.fill(RESULT)
     box.press("Control+Enter")  # commit the text area's value before the click
     time.sleep(0.5)
