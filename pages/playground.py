@@ -157,6 +157,13 @@ def show_turn(t: Turn) -> None:
         st.markdown(safe_markdown(t.text))
 
 
+def show_footer(t: Turn) -> None:
+    """An answer's cost caption, and the injection screen's flags if any."""
+    st.caption(result_caption(t))
+    if t.flags:
+        st.warning("Flagged by the prompt-injection screen: " + ", ".join(t.flags))
+
+
 def send(text: str, blocks: list[dict] | None = None) -> None:
     """One chat turn through the guarded client, streamed or not; errors become an error turn."""
     mine = conversation.user_turn(text, blocks)
@@ -197,11 +204,9 @@ def send(text: str, blocks: list[dict] | None = None) -> None:
         turns.append(turn)
         with box.container():  # the whole reply, every block (a stream showed its text as it came)
             show_turn(turn)
-        st.caption(result_caption(turn))
-        if result.flags:
-            st.warning("Flagged by the prompt-injection screen: " + ", ".join(result.flags))
-    if turn.stop_reason == "tool_use":
-        st.rerun()  # draw the tool-result form under the answer
+        show_footer(turn)
+    if turn.stop_reason == "tool_use" or blocks:
+        st.rerun()  # draw the tool-result form under the answer; empty the uploader of what was sent
 
 
 def tool_answers(calls: list[dict]) -> list[dict] | None:
@@ -238,7 +243,7 @@ if mode == "Chat":
                              avatar=":material/error:" if t.role == "error" else None):
             show_turn(t)
             if t.role == "assistant":
-                st.caption(result_caption(t))
+                show_footer(t)
     calls = conversation.pending_tool_uses(turns)
     pending = st.session_state.get("pg_pending")
     if calls and not pending:

@@ -32,6 +32,7 @@ class Turn:
     at: str = field(default_factory=lambda: datetime.now().astimezone().isoformat(timespec="seconds"))
     content: list[dict] | None = None  # every block as sent or received; None: just ``text``
     stop_reason: str | None = None
+    flags: list[str] = field(default_factory=list)  # prompt-injection phrases flagged on the way in
 
     def api_content(self) -> str | list[dict]:
         """What this turn sends as a message's ``content``."""
@@ -47,7 +48,8 @@ def from_result(result, text: str | None = None) -> Turn:
     return Turn("assistant", result.text if text is None else text, model=result.model,
                 cost_usd=str(result.cost_usd), usage=result.usage.to_dict(), latency_ms=round(result.latency_ms, 1),
                 ttft_ms=None if result.ttft_ms is None else round(result.ttft_ms, 1), cached=result.cached,
-                request_id=result.request_id, content=copy.deepcopy(result.content) or None, stop_reason=result.stop_reason)
+                request_id=result.request_id, content=copy.deepcopy(result.content) or None, stop_reason=result.stop_reason,
+                flags=list(result.flags))
 
 
 def user_turn(text: str, blocks: list[dict] | None = None) -> Turn:
