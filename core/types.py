@@ -11,13 +11,18 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts of one call, each charged once at its own price (Anthropic's split)."""
+    """What one call was billed for: token counts (each charged once at its own price), server-tool
+    uses, and where and on which tier it ran (Anthropic's split, as the API reports it)."""
 
     input_tokens: int = 0  # uncached input only, as the API reports it
-    output_tokens: int = 0
+    output_tokens: int = 0  # the billed total, thinking tokens included
     cache_creation_5m_tokens: int = 0
     cache_creation_1h_tokens: int = 0
     cache_read_tokens: int = 0
+    web_search_requests: int = 0  # server tools, charged per use on top of tokens
+    web_fetch_requests: int = 0
+    service_tier: str | None = None  # standard | priority | batch; None: not reported
+    inference_geo: str | None = None  # e.g. global | us; None: not reported
 
     @property
     def prompt_tokens(self) -> int:
@@ -29,28 +34,45 @@ class Usage:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.output_tokens
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | str | None]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_api(cls, usage) -> Usage:
-        """Build from an SDK ``Usage`` (or a dict of the same shape)."""
-        get = usage.get if isinstance(usage, dict) else lambda k, d=None: getattr(usage, k, d)
+        """Build from an SDK ``Usage`` (or a dict of the same shape, e.g. a stream's merged usage)."""
+        get = _getter(usage)
         creation = get("cache_creation", None)
-        cget = (creation.get if isinstance(creation, dict)
-                else (lambda k, d=None: getattr(creation, k, d)))
+        cget = _getter(creation)
         c5 = cget("ephemeral_5m_input_tokens", None) if creation is not None else None
         c1 = cget("ephemeral_1h_input_tokens", None) if creation is not None else None
         total_creation = get("cache_creation_input_tokens", 0) or 0
         if c5 is None and c1 is None:
             c5, c1 = total_creation, 0  # no split reported: writes default to the 5-minute TTL
+        tools = get("server_tool_use", None)
+        tget = _getter(tools)
         return cls(input_tokens=get("input_tokens", 0) or 0,
                    output_tokens=get("output_tokens", 0) or 0,
                    cache_creation_5m_tokens=c5 or 0, cache_creation_1h_tokens=c1 or 0,
-                   cache_read_tokens=get("cache_read_input_tokens", 0) or 0)
+                   cache_read_tokens=get("cache_read_input_tokens", 0) or 0,
+                   web_search_requests=(tget("web_search_requests", 0) or 0) if tools is not None else 0,
+                   web_fetch_requests=(tget("web_fetch_requests", 0) or 0) if tools is not None else 0,
+                   service_tier=_text(get("service_tier", None)), inference_geo=_text(get("inference_geo", None)))
 
 
-USAGE_FIELDS = tuple(f.name for f in dataclasses.fields(Usage))  # the token columns, in the API's order
+def _getter(obj):
+    """``get(key, default)`` over a dict or an SDK model alike."""
+    return obj.get if isinstance(obj, dict) else (lambda k, d=None: getattr(obj, k, d))
+
+
+def _text(value) -> str | None:
+    """An SDK enum field as its plain string (None stays None)."""
+    return None if value is None else str(getattr(value, "value", value))
+
+
+# The token-count columns, in the API's order: the ledger and the reports use these as token columns.
+USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
+                "cache_read_tokens")
+SERVER_TOOL_FIELDS = ("web_search_requests", "web_fetch_requests")  # counts of uses, not tokens
 
 
 @dataclass

@@ -8,10 +8,13 @@ store. A user with no budget on that list (and no global budget) goes on, the re
 the spool; anyone else is refused. The snapshot, when there is one, wins over this process's
 memory of who had no budget; without one, that memory holds for ``unbudgeted_ttl_s`` only.
 
-The reservation is an upper bound on the real cost: input at the UTF-8 byte bound of
-``core.guards.tokens.bound_request`` (a byte-level BPE never makes more tokens than bytes), output at
-``max_tokens``. When that bound does not fit what is left (or cannot be taken: images, PDFs),
-Anthropic's free ``count_tokens`` gives the figure instead, times the margin; if it fails, refuse.
+The reservation is an upper bound on the real cost: input at the bound of
+``core.guards.tokens.bound_request`` (text at its UTF-8 bytes, since a byte-level BPE never makes more
+tokens than bytes; a base64 image by its pixel size), output at ``max_tokens``, every token price
+times the data-residency factor the request asks for (``inference_geo``), plus each web search or
+fetch tool's ``max_uses`` (else ``WEB_SEARCH_DEFAULT_USES``) at its per-use price. When that bound
+does not fit what is left (or cannot be taken: PDFs, url/file sources), Anthropic's free
+``count_tokens`` gives the input figure instead, times the margin; if it fails, refuse.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.cache.keys import marks_cache
 from core.errors import BudgetExceeded, CostUnbounded, LedgerUnavailable, NotConfigured
-from core.guards.tokens import bound_request
+from core.guards.tokens import bound_request, server_tool_uses
 
 log = logging.getLogger("tollgate")
 REOPEN_EVERY_S = 30.0  # while the ledger is down, how often the first-use set-up is tried again
@@ -93,15 +96,21 @@ class BudgetGate:
             self._ready = True
 
     def _pricer(self, call, row, max_tokens: int) -> Callable[[int], Decimal]:
-        """USD of ``n`` input tokens plus ``max_tokens`` output, at the dearest prices that may apply."""
+        """USD of ``n`` input tokens plus ``max_tokens`` output, at the dearest prices that may apply,
+        plus the server-tool uses the request allows."""
         # The client's one pass found the markers; a bare body (a quote) is walked here.
         uses_cache = getattr(call, "cache_writes", None)
         if uses_cache is None:
             uses_cache = marks_cache(call.body)
-        return lambda n: self.pricing.worst_case_cost(row, n, max_tokens, cache_writes=uses_cache)
+        body = call.body
+        geo = body.get("inference_geo")
+        factor = self.pricing.geo_factor(row.model, geo if isinstance(geo, str) else None, call.ts)
+        tools = self.pricing.tool_charge(server_tool_uses(body.get("tools")), call.ts)
+        return lambda n: self.pricing.worst_case_cost(row, n, max_tokens, cache_writes=uses_cache,
+                                                      factor=factor) + tools
 
     def _bound_tokens(self, call) -> int | None:
-        """The byte bound on the request's input tokens, or None (images, PDFs: no byte bound)."""
+        """The offline bound on the request's input tokens, or None (PDFs, url/file sources: none)."""
         body = call.body
         return bound_request(body.get("system"), body.get("messages"), body.get("tools"))
 
@@ -120,7 +129,7 @@ class BudgetGate:
         """What ``reserve`` would hold (USD) given ``remaining``; None for a model with no price.
 
         The byte bound when it fits ``remaining`` (or no budget applies); else the counted figure
-        when it is lower; None too when neither can be had (images or PDFs and count_tokens failed).
+        when it is lower; None too when neither can be had (PDFs, url/file sources and count_tokens failed).
         """
         row = self.pricing.row_for(v.model, call.ts)
         if row is None:
@@ -167,7 +176,8 @@ class BudgetGate:
     def reserve(self, call, v, max_tokens: int):
         """A reservation (None when no budget applies).
 
-        Raises BudgetExceeded, CostUnbounded (images/PDFs, count_tokens failed), NotConfigured, LedgerUnavailable.
+        Raises BudgetExceeded, CostUnbounded (PDFs or url/file sources, count_tokens failed), NotConfigured,
+        LedgerUnavailable.
         """
         self._open()
         try:

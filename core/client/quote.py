@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 from core.catalog.pricing import PriceTable
 from core.guards import validation
+from core.guards.tokens import server_tool_uses
 from core.types import Usage
 
 
@@ -18,7 +19,7 @@ class Quote:
     model: str
     prompt_tokens: int  # offline estimate, the model's tokenizer
     max_tokens: int
-    worst_case_usd: Decimal | None  # None: no price row, or images/PDFs whose count_tokens failed
+    worst_case_usd: Decimal | None  # None: no price row, or PDFs / url or file sources whose count_tokens failed
     remaining_usd: Decimal | None  # None: no budget applies
     flags: tuple[str, ...] = ()
 
@@ -46,7 +47,10 @@ def quote(client, prompt: str | None = None, *, user: str, model: str | None = N
         worst = client.gate.worst_case(call, v, max_tokens, remaining)
     else:
         row = client.pricing.row_for(v.model, call.ts)
-        worst = None if row is None else client.pricing.worst_case_cost(row, v.prompt_tokens, max_tokens)
+        geo = body.get("inference_geo")
+        worst = None if row is None else (client.pricing.worst_case_cost(
+            row, v.prompt_tokens, max_tokens, factor=client.pricing.geo_factor(v.model, geo, call.ts))
+            + client.pricing.tool_charge(server_tool_uses(body.get("tools")), call.ts))
     return Quote(model=v.model, prompt_tokens=v.prompt_tokens, max_tokens=max_tokens, worst_case_usd=worst,
                  remaining_usd=remaining, flags=tuple(v.flags))
 

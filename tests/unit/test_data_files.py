@@ -27,7 +27,7 @@ def _load_models(tmp_path, text):
 
 def test_shipped_files_load_unchanged():
     table, cat = PriceTable.load(), load_catalogue()
-    assert table.version == "2026-11-22" and len(table.rows()) >= 10
+    assert table.version == "2026-12-02" and len(table.rows()) >= 10
     assert cat.get("simple").id == "claude-haiku-5-5" and cat.models["claude-opus-5-5"].max_output_tokens == 128000
 
 
@@ -40,7 +40,7 @@ def test_shipped_files_load_unchanged():
     ("threshold_tokens = 100000", 'threshold_tokens = "100000"',
      "prices[3] (claude-haiku-5-5 @ 2026-10-07).band.threshold_tokens", "positive integer"),
     ('batch_discount = "0.5"', "batch_discount = 0.5", "batch_discount", "expected a decimal string"),
-    ('version = "2026-11-22"', 'version = "2026-11-22"\nvat = "0.2"', "", "unknown field(s) vat"),
+    ('version = "2026-12-02"', 'version = "2026-12-02"\nvat = "0.2"', "", "unknown field(s) vat"),
 ])
 def test_price_file_refusals_name_file_and_field(tmp_path, old, new, field, message):
     assert old in PRICES

@@ -103,7 +103,7 @@ def test_sonnet_55_cache_read_is_flagged_for_checking(table):
 
 def test_haiku_55_band_prices_threshold_and_version(table):
     row = table.row_for("claude-haiku-5-5", COLLECTED)
-    assert table.version == "2026-11-22" and table.batch_discount == D("0.5")
+    assert table.version == "2026-12-02" and table.batch_discount == D("0.5")
     assert row.version == f"{table.version}/claude-haiku-5-5@2026-10-07"
     assert row.band is not None and row.band.threshold_tokens == 100_000
     assert prices_of(row.band) == tuple(D(p) for p in HAIKU_55_BAND)
@@ -120,7 +120,7 @@ def test_opus_55_exact_cost_and_breakdown(table):
     assert isinstance(c, Decimal) and c == D("0.052276")
     parts = breakdown(usage, row)
     assert parts == {"input": D("0.004936"), "output": D("0.01134"), "cache_write_5m": D("0.01"),
-                     "cache_write_1h": D("0.024"), "cache_read": D("0.002")}
+                     "cache_write_1h": D("0.024"), "cache_read": D("0.002"), "server_tools": D(0)}
     assert sum(parts.values()) == c
 
 

@@ -18,7 +18,7 @@ from core.ledger.spool import write_all
 from core.observability import prom
 from core.observability.redact import redact
 from core.reports import queries
-from core.types import USAGE_FIELDS, CallRecord, Usage
+from core.types import SERVER_TOOL_FIELDS, USAGE_FIELDS, CallRecord, Usage
 
 FAKE = "sk-ant-test-fake-" + "a1" * 12
 
@@ -49,9 +49,11 @@ def test_url_passwords_are_masked_the_same_way_everywhere(url):
 
 
 def test_the_token_columns_are_the_usage_fields():
-    assert USAGE_FIELDS == tuple(f.name for f in dataclasses.fields(Usage)) == (
-        "input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
-        "cache_read_tokens")
+    # Every Usage field is a token count, a server-tool count, or where/how it ran: only the first are token columns.
+    assert (*USAGE_FIELDS, *SERVER_TOOL_FIELDS, "service_tier", "inference_geo") == tuple(
+        f.name for f in dataclasses.fields(Usage))
+    assert USAGE_FIELDS == ("input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
+                            "cache_read_tokens")
     assert (*USAGE_FIELDS, "tokens_saved") == queries.TOKEN_COLUMNS
     assert [name for _, name in prom.TOKEN_TYPES] == list(USAGE_FIELDS)
     assert [label for label, _ in prom.TOKEN_TYPES] == ["input", "output", "cache_creation_5m",

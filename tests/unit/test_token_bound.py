@@ -63,12 +63,14 @@ def test_no_request_passes_the_bound(tokenizer):
         assert count_request(system, messages, tokenizer, tools) <= bound_request(system, messages, tools)
 
 
-def test_images_and_pdfs_have_no_byte_bound():
-    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}
+def test_pdfs_and_url_or_file_sources_have_no_offline_bound():
     pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}}
+    url_image = {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}
+    file_image = {"type": "image", "source": {"type": "file", "file_id": "file_011CNha8iCJcU1wXNR6q4V8w"}}
+    url_doc = {"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}}
     text_doc = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "東京"}}
-    assert bound_request(None, [{"role": "user", "content": [image]}]) is None
-    assert bound_request(None, [{"role": "user", "content": [pdf]}]) is None
-    assert bound_request(None, [{"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": "t", "content": [image]}]}]) is None
+    for block in (pdf, url_image, file_image, url_doc):
+        assert bound_request(None, [{"role": "user", "content": [block]}]) is None, block
+        assert bound_request(None, [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t", "content": [block]}]}]) is None
     assert bound_request(None, [{"role": "user", "content": [text_doc]}]) > BOUND_REQUEST_OVERHEAD + 6
