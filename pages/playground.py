@@ -113,7 +113,8 @@ def show_quote(content, for_model: str, where=st, files=()) -> bool:
     if q.worst_case_usd is not None:
         worst = f"up to {usd(q.worst_case_usd)}"
     else:
-        worst = "worst case unknown until sent (images and PDFs)" if files else "unpriced model"
+        worst = ("worst case not known before sending (a PDF or linked file has no offline bound)"
+                 if files else "unpriced model")
     where.caption(f"**{for_model}**: about {q.prompt_tokens:,} input tokens + up to {q.max_tokens:,} output · "
                   f"{worst} · {fits}")
     for row in d.attachment_costs(for_model, files):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import base64
 import math
 import re
-import struct
 from dataclasses import dataclass
 
 from core.errors import ValidationError
+from core.guards import media
 
 MB = 1024 * 1024
 MAX_IMAGE_BYTES = 5 * MB
@@ -22,10 +22,6 @@ MAX_PDF_BYTES = 20 * MB
 MAX_PDF_PAGES = 100
 MAX_MESSAGE_BYTES = 20 * MB  # all of one message's files: 26.7 MB once base64, under the 32 MB request limit
 MAX_FILES = 20
-# Anthropic's published sizing: an image is scaled to fit 1,568 px and 1.15 megapixels, then costs w*h/750.
-IMAGE_LONG_EDGE = 1568
-IMAGE_MAX_PIXELS = 1_150_000
-PIXELS_PER_TOKEN = 750
 PDF_TOKENS_PER_PAGE = 1600  # each page goes in as an image too (1,500-3,000 tokens a page, text extra)
 ACCEPTED = ("png", "jpg", "jpeg", "gif", "webp", "pdf")  # for the uploader's filter; the bytes decide
 
@@ -61,62 +57,11 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def image_size(data: bytes, media_type: str) -> tuple[int, int] | None:
-    """(width, height) in px from the image's header, or None when the header cannot be read."""
-    try:
-        if media_type == "image/png":
-            return struct.unpack(">II", data[16:24]) if data[12:16] == b"IHDR" else None
-        if media_type == "image/gif":
-            return struct.unpack("<HH", data[6:10])
-        if media_type == "image/webp":
-            return _webp_size(data)
-        if media_type == "image/jpeg":
-            return _jpeg_size(data)
-    except struct.error:
-        return None
-    return None
-
-
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
-        w, h = struct.unpack("<HH", data[26:30])
-        return w & 0x3FFF, h & 0x3FFF
-    if chunk == b"VP8L" and data[20:21] == b"\x2f":
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8X":
-        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
-    return None
-
-
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    i = 2
-    while i + 4 <= len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
-            i += 2
-            continue
-        (length,) = struct.unpack(">H", data[i + 2:i + 4])
-        if marker in _SOF:
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
-            return w, h
-        i += 2 + length
-    return None
-
-
 def image_tokens(width: int, height: int) -> int:
-    """Input tokens of a width×height image, after the API scales it down (Anthropic's formula)."""
-    scale = min(1.0, IMAGE_LONG_EDGE / max(width, height, 1), math.sqrt(IMAGE_MAX_PIXELS / max(width * height, 1)))
-    return max(1, math.ceil(int(width * scale) * int(height * scale) / PIXELS_PER_TOKEN))
+    """Input tokens of a width×height image after the API scales it to 1,568 px and 1.15 MP (Anthropic's w*h/750)."""
+    # The estimate, where core.guards.media.image_token_bound is the budget's upper bound for the same image.
+    scale = min(1.0, media.MAX_EDGE_PX / max(width, height, 1), math.sqrt(media.MAX_PIXELS / max(width * height, 1)))
+    return max(1, math.ceil(int(width * scale) * int(height * scale) / media.PIXELS_PER_TOKEN))
 
 
 _PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
@@ -163,7 +108,7 @@ def from_upload(name: str, data: bytes, *, cite: bool = False) -> Attachment:
     if len(data) > MAX_IMAGE_BYTES:
         raise ValidationError(f"{name} is {_human(len(data))}; an image may be at most {_human(MAX_IMAGE_BYTES)}.",
                               field="attachments")
-    size = image_size(data, media_type)
+    size = media.image_size(data)  # from the header, as the budget's bound reads it
     if size is None or min(size) < 1:
         raise ValidationError(f"{name} looks like {media_type} but its header cannot be read: is the file "
                               "damaged?", field="attachments")

@@ -57,6 +57,7 @@ def test_a_file_that_cannot_be_sent_is_named_in_one_line_and_left_out(console):
     at.chat_input[0].set_value("Describe it").run()
     shown = captions(at)
     assert plain("ok.png") + " (20×10 px): about 1 input token, about $" in shown and "notes" not in shown
+    assert "up to $" in shown  # an image has an offline bound (its header's size): the worst case is known
 
 
 def test_an_oversized_image_is_refused_without_a_traceback(console):
