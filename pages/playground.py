@@ -137,16 +137,40 @@ def result_caption(t: Turn) -> str:
     return " · ".join(parts)
 
 
-def show_stream(s) -> None:
-    """Stream an answer into one box, rendered safe (no remote images, only safe links) as it grows."""
-    box, text, due = st.empty(), "", 0.0
-    for delta in s:
-        text += delta
+def _doing(ev) -> str | None:
+    """What a block that starts streaming is about to show (a note while it arrives), or None for text."""
+    b = ev.event.content_block
+    if b.type == "thinking":
+        return "Thinking…"
+    if b.type == "redacted_thinking":
+        return "Thinking (redacted)…"
+    if b.type in ("tool_use", "server_tool_use"):
+        return f"Calling {plain(str(getattr(b, 'name', 'a tool'))[:64])}…"
+    return None if b.type == "text" else f"Receiving {plain(b.type)}…"
+
+
+def show_stream(s):
+    """Stream an answer into one box, rendered safe as it grows, with a note while it thinks or calls a tool."""
+    box, text, note, due = st.empty(), "", None, 0.0
+
+    def draw() -> None:
+        with box.container():
+            if text:
+                st.markdown(safe_markdown(text))
+            if note:
+                st.caption(note)
+
+    for ev in s.events():
+        if ev.type == "content_block_start":
+            note = _doing(ev)
+        elif ev.type == "content_block_delta" and getattr(ev.event.delta, "type", "") == "text_delta":
+            text += ev.event.delta.text
+        else:
+            continue
         if time.monotonic() >= due:  # the whole text is re-rendered: wait 4x as long as that took (< 20 % CPU)
             started = time.monotonic()
-            box.markdown(safe_markdown(text))
+            draw()
             due = time.monotonic() + max(0.1, 4 * (time.monotonic() - started))
-    box.markdown(safe_markdown(text))
     return box
 
 

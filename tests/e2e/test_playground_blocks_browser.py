@@ -44,6 +44,19 @@ def logged_in(browser, console):
     return page
 
 
+def unfold(page, title: str, inside: str):
+    """Open an expander (a click may land while the page still draws: try again) and return what is inside."""
+    target = page.get_by_text(inside, exact=True)
+    for _ in range(5):
+        page.get_by_text(title, exact=True).click()
+        try:
+            target.wait_for(state="visible", timeout=3000)
+            return target
+        except Exception:  # noqa: BLE001 - Playwright's timeout: the click was lost, click again
+            continue
+    raise AssertionError(f"{title} did not open")
+
+
 def ask(page, text: str) -> None:
     """Type a message, look at its quote, send it."""
     page.get_by_test_id("stChatInputTextArea").fill(text)
@@ -58,8 +71,8 @@ def no_exception(page) -> None:
 
 def test_a_two_turn_tool_loop(console, browser):
     page = logged_in(browser, console)
-    page.get_by_text("Tools and thinking").click()
-    page.get_by_text("Offer tools").click()
+    unfold(page, "Tools and thinking", "Offer tools").click()
+    assert page.get_by_test_id("stAlertContentError").count() == 0
     ask(page, "What is the weather in Paris? Use get_weather.")
     page.get_by_role("button", name="Send tool result").wait_for(timeout=WAIT)  # the form for its result
     time.sleep(0.5)  # the page has finished drawing
@@ -92,9 +105,9 @@ def test_a_question_about_an_uploaded_pdf_is_answered_with_citations(console, br
     page = logged_in(browser, console)
     report = tmp_path / "budgets.pdf"
     report.write_bytes(pdf(["Tollgate guards every call.", "Budgets are reserved before sending."]))
-    page.get_by_text("Attach images or PDFs").click()
+    unfold(page, "Attach images or PDFs", "Cite sources (PDFs)").click()
     page.locator("input[type=file]").set_input_files(str(report))
-    page.get_by_text("Cite sources (PDFs)").click()
+    page.get_by_text("budgets.pdf").first.wait_for(timeout=WAIT)
     page.get_by_test_id("stChatInputTextArea").fill("When are budgets reserved?")
     page.keyboard.press("Enter")
     page.get_by_text("Ready to send").wait_for(timeout=WAIT)
