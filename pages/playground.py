@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import streamlit as st
 
-from core.console import attachments, conversation, options
+from core.console import conversation
 from core.console.conversation import Turn
 from core.errors import StreamInterrupted, TollgateError, ValidationError
 from core.render import plain, safe_markdown
+from pages import composer
 from pages.blocks import turn_blocks
 from pages.widgets import door, require_user, show_error, usd
 
@@ -43,58 +44,13 @@ with st.expander("Model and settings", expanded=True):
                          help="Marks the system prompt with cache_control: later calls read it at the "
                               "cache-read price; the first one pays the cache-write price.")
 
-with st.expander("Tools and thinking", expanded=False):
-    tools_on = st.toggle("Offer tools", value=False, key="pg_tools_on",
-                         help="Tools the model may call, as JSON: a list of {name, description, input_schema}.")
-    tools_text = st.text_area("Tools (JSON)", value=options.EXAMPLE_TOOLS, key="pg_tools", height=220,
-                              disabled=not tools_on)
-    tools, option_error = None, None
-    if tools_on:
-        try:
-            tools = options.parse_tools(tools_text)
-        except ValidationError as err:
-            option_error = err
-    t1, t2 = st.columns(2)
-    choice = t1.selectbox("Tool choice", options.choice_labels(tools or []), key="pg_tool_choice",
-                          disabled=not tools, help="auto: the model decides; any: it must call one; none: it "
-                                                   "must not; tool: it must call that one.")
-    t2.toggle("Thinking", value=False, key="pg_thinking",
-              help="Extended thinking: the model reasons first (billed as output tokens); runs at temperature 1.")
-    budget = int(t2.number_input("Thinking budget (tokens)", options.MIN_THINKING_BUDGET, 128_000, 2048, 256,
-                                 key="pg_thinking_budget", disabled=not thinking_on,
-                                 help="Must be below max output tokens."))
-    if option_error is None:
-        try:
-            params = options.request_params(temperature=temperature, max_tokens=max_tokens, tools=tools,
-                                            choice=choice or "auto", thinking_budget=budget if thinking_on else None)
-        except ValidationError as err:
-            option_error, params = err, {"temperature": temperature}
-    else:
-        params = {"temperature": temperature}
-    if option_error is not None:
-        st.error(option_error.message, icon=":material/error:")
+params, option_error = composer.tools_and_thinking(temperature, max_tokens, thinking_on)
 
 system = None
 if system_text.strip():
     system = ([{"type": "text", "text": system_text,
                 "cache_control": {"type": "ephemeral", **({"ttl": "1h"} if cache_ttl == "1h" else {})}}]
               if cache_ttl != "off" else system_text)
-
-
-def attached() -> list[attachments.Attachment]:
-    """The files in the uploader, checked; a refused one is named in one line and left out."""
-    files = []
-    for f in st.session_state.get(f"pg_files_{st.session_state.get('pg_files_n', 0)}") or ():
-        try:
-            files.append(attachments.from_upload(f.name, f.getvalue(), cite=bool(st.session_state.get("pg_cite"))))
-        except ValidationError as err:
-            st.error(err.message, icon=":material/attach_file:")
-    try:
-        attachments.check_message(files)
-    except ValidationError as err:
-        st.error(err.message, icon=":material/attach_file:")
-        return []
-    return files
 
 
 def show_quote(content, for_model: str, where=st, files=()) -> bool:
@@ -234,31 +190,13 @@ def send(text: str, blocks: list[dict] | None = None) -> None:
         st.rerun()  # draw the tool-result form under the answer; empty the uploader of what was sent
 
 
-def tool_answers(calls: list[dict]) -> list[dict] | None:
-    """A form for each pending tool call's result; the tool_result blocks once submitted, else None."""
-    with st.container(border=True):
-        st.markdown("**The model asked to use a tool.** Run it yourself and type in what it returned.")
-        answers = []
-        for c in calls:
-            st.caption(f"{plain(c.get('name', '?'))} · id {plain(c.get('id', '?'))}")
-            st.json(c.get("input") or {})
-            key = f"pg_tr_{c.get('id')}"
-            result = st.text_area(f"Result of {plain(c.get('name', '?'))}", key=key, height=80)
-            failed = st.toggle("The tool failed (is_error)", key=key + "_err")
-            answers.append((c.get("id"), result, failed))
-        if st.button("Send tool result", type="primary", key="pg_tool_send",
-                     disabled=not all(a[1].strip() for a in answers)):
-            return conversation.tool_results(answers)
-    return None
-
-
 def submit(text: str, blocks: list[dict] | None, files=()) -> None:
     """Quote first (when asked) or send at once."""
     if preview:
         st.session_state["pg_pending"] = {"text": text, "blocks": blocks, "files": list(files)}
         st.rerun()
     else:
-        st.session_state["pg_files_n"] = st.session_state.get("pg_files_n", 0) + 1  # empty the uploader
+        composer.empty_uploader()
         send(text, blocks)
 
 
@@ -272,17 +210,10 @@ if mode == "Chat":
     calls = conversation.pending_tool_uses(turns)
     pending = st.session_state.get("pg_pending")
     if calls and not pending:
-        blocks = tool_answers(calls)
+        blocks = composer.tool_answers(calls)
         if blocks:
             submit("", blocks)
-    with st.expander("Attach images or PDFs", expanded=False, icon=":material/attach_file:"):
-        st.file_uploader("Images (PNG, JPEG, GIF, WebP) or PDFs", type=list(attachments.ACCEPTED),
-                         accept_multiple_files=True, key=f"pg_files_{st.session_state.get('pg_files_n', 0)}",
-                         help="Sent with your next message as base64 blocks; images up to 5 MB, PDFs up to "
-                              "20 MB and 100 pages.")
-        st.toggle("Cite sources (PDFs)", value=False, key="pg_cite",
-                  help="Asks for citations: the answer points at the pages it used.")
-    files = attached()  # outside the expander, so a refusal shows even when it is folded
+    files = composer.attachments_box()
     if pending:
         box = st.empty()
         with box.container(border=True):
@@ -300,7 +231,7 @@ if mode == "Chat":
                 st.rerun()
         if go:
             st.session_state.pop("pg_pending", None)
-            st.session_state["pg_files_n"] = st.session_state.get("pg_files_n", 0) + 1
+            composer.empty_uploader()
             box.empty()
             send(pending["text"], pending["blocks"])
     calls = conversation.pending_tool_uses(turns)  # again: a send above may have answered them
@@ -345,5 +276,6 @@ else:
                 a, b = st.columns(2)
                 a.metric("Cost", usd(out.cost_usd), help=f"exact: ${out.cost_usd} ({out.price_version})")
                 b.metric("Latency", f"{out.latency_ms:.0f} ms")
-                st.caption(result_caption(conversation.from_result(out)))
-                st.markdown(safe_markdown(out.text))
+                turn = conversation.from_result(out)
+                st.caption(result_caption(turn))
+                show_turn(turn)
