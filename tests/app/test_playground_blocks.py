@@ -213,3 +213,22 @@ def test_a_flagged_prompt_with_an_attachment_keeps_its_warning_after_the_page_re
     assert not at.exception, at.exception
     assert any("Flagged by the prompt-injection screen" in w.value for w in at.warning)
     assert at.file_uploader[0].key == "pg_files_1" and not at.file_uploader[0].value  # redrawn: the file went
+
+
+def test_with_thinking_the_tool_loop_sends_the_thinking_back_unchanged(console):
+    at = console(user="bob")
+    at.toggle(key="pg_preview").set_value(False).run()
+    at.number_input(key="pg_max_tokens").set_value(4096).run()
+    at.toggle(key="pg_thinking").set_value(True).run()
+    at.toggle(key="pg_tools_on").set_value(True).run()
+    at.chat_input[0].set_value("What is the weather in Oslo? Use get_weather.").run()
+    assert not at.exception, at.exception
+    asked = at.session_state["pg_turns"][1].content
+    assert [b["type"] for b in asked][0] == "thinking" and asked[-1]["type"] == "tool_use"
+    at.text_area(key=f"pg_tr_{asked[-1]['id']}").input("-3 degrees, snow").run()
+    at.button(key="pg_tool_send").click().run()
+    assert not at.exception, at.exception
+    turns = at.session_state["pg_turns"]
+    assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
+    assert turns[1].content == asked  # signature and all, as the API requires on the next call
+    assert "-3 degrees, snow" in turns[3].text
