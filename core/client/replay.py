@@ -49,14 +49,15 @@ def event_dicts(message: dict) -> Iterator[dict]:
     """The stream of ``message`` as event dicts, in the API's order."""
     usage = dict(message.get("usage") or {})
     start_usage = {**usage, "output_tokens": 0}  # the API's message_start carries input counts only
-    head = {k: v for k, v in message.items() if k not in ("content", "usage", "stop_reason", "stop_sequence")}
+    head = {k: v for k, v in message.items()
+            if k not in ("content", "usage", "stop_reason", "stop_sequence", "stop_details")}
     yield {"type": "message_start", "message": {**head, "content": [], "stop_reason": None,
                                                 "stop_sequence": None, "usage": start_usage}}
     for i, block in enumerate(message.get("content") or ()):
         yield from _blocks(i, block)
-    yield {"type": "message_delta",
-           "delta": {"stop_reason": message.get("stop_reason"), "stop_sequence": message.get("stop_sequence")},
-           "usage": usage}
+    delta = {"stop_reason": message.get("stop_reason"), "stop_sequence": message.get("stop_sequence")}
+    delta.update({k: message[k] for k in ("stop_details", "container") if message.get(k) is not None})
+    yield {"type": "message_delta", "delta": delta, "usage": usage}
     yield {"type": "message_stop"}
 
 
