@@ -55,6 +55,15 @@ def _tool_result_body(content) -> str:
     return "\n".join(parts)
 
 
+def _readable(value):
+    """``value`` without the opaque encrypted fields server tools return (only the API can read them)."""
+    if isinstance(value, list):
+        return [_readable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _readable(v) for k, v in value.items() if not k.startswith("encrypted_")}
+    return value
+
+
 def block(b: dict) -> None:
     """Draw one content block."""
     kind = b.get("type")
@@ -82,8 +91,9 @@ def block(b: dict) -> None:
         cite = " · cite sources" if (b.get("citations") or {}).get("enabled") else ""
         st.caption(f"Attached document: {_label(b.get('title') or 'untitled', 200)}{cite}")
     else:  # server tool results and blocks newer than this page: shown as data
-        with st.expander(_label(kind or "block"), icon=":material/data_object:"):
-            st.json({k: v for k, v in b.items() if k != "encrypted_content"})
+        title = "Search results" if kind == "web_search_tool_result" else _label(kind or "block")
+        with st.expander(title, icon=":material/data_object:"):
+            st.json(_readable(b))
 
 
 def turn_blocks(blocks: list[dict]) -> None:

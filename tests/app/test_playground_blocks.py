@@ -232,3 +232,21 @@ def test_with_thinking_the_tool_loop_sends_the_thinking_back_unchanged(console):
     assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
     assert turns[1].content == asked  # signature and all, as the API requires on the next call
     assert "-3 degrees, snow" in turns[3].text
+
+
+def test_a_web_search_shows_the_server_tool_its_results_and_the_cited_pages(console):
+    at = console(user="bob")
+    at.toggle(key="pg_preview").set_value(False).run()
+    at.toggle(key="pg_tools_on").set_value(True).run()
+    at.text_area(key="pg_tools").input('[{"type": "web_search_20250305", "name": "web_search"}]').run()
+    assert not at.error
+    at.chat_input[0].set_value("Use web_search to find token bucket rate limiting").run()
+    assert not at.exception, at.exception
+    kinds = [b["type"] for b in at.session_state["pg_turns"][1].content]
+    assert "server_tool_use" in kinds and "web_search_tool_result" in kinds
+    labels = [e.label for e in at.expander]
+    assert f"Server tool: {plain('web_search')}" in labels and "Search results" in labels
+    results = next(e for e in at.expander if e.label == "Search results")
+    assert "encrypted_content" not in results.json[0].proto.body
+    cited = [b for b in at.session_state["pg_turns"][1].content if b.get("citations")]
+    assert cited and any("http" in c.value and c.value.startswith("[1]") for c in at.caption)
