@@ -58,9 +58,9 @@ def show_quote(content, for_model: str, where=st, files=()) -> bool:
     if option_error is not None:
         where.error(f"Fix the tools and thinking settings first: {option_error.message}")
         return False
+    messages = conversation.messages(turns) + [{"role": "user", "content": content}]
     try:
-        q = d.quote(me, model=for_model, messages=conversation.messages(turns) + [{"role": "user", "content": content}],
-                    system=system, max_tokens=max_tokens, **params)
+        q = d.quote(me, model=for_model, messages=messages, system=system, max_tokens=max_tokens, **params)
     except TollgateError as err:
         show_error(err)
         return False
@@ -69,8 +69,8 @@ def show_quote(content, for_model: str, where=st, files=()) -> bool:
     if q.worst_case_usd is not None:
         worst = f"up to {usd(q.worst_case_usd)}"
     else:
-        worst = ("worst case not known before sending (a PDF or linked file has no offline bound)"
-                 if files else "unpriced model")
+        worst = ("worst case not known before sending (a PDF has no offline bound)"
+                 if conversation.has_media(messages) else "unpriced model")
     where.caption(f"**{for_model}**: about {q.prompt_tokens:,} input tokens + up to {q.max_tokens:,} output · "
                   f"{worst} · {fits}")
     for row in d.attachment_costs(for_model, files):

@@ -77,6 +77,16 @@ def pending_tool_uses(turns: list[Turn]) -> list[dict]:
     return [b for b in answered[-1].blocks() if b.get("type") == "tool_use"]
 
 
+def has_media(msgs: list[dict]) -> bool:
+    """Whether any message carries an image or a document (tool results included)."""
+    def media(content) -> bool:
+        return isinstance(content, list) and any(
+            isinstance(b, dict) and (b.get("type") in ("image", "document")
+                                     or (b.get("type") == "tool_result" and media(b.get("content"))))
+            for b in content)
+    return any(media(m.get("content")) for m in msgs)
+
+
 def tool_results(answers: list[tuple[str, str, bool]]) -> list[dict]:
     """tool_result blocks from (tool_use_id, result text, is_error) answers, in the calls' order."""
     return [{"type": "tool_result", "tool_use_id": tid, "content": text, **({"is_error": True} if err else {})}

@@ -44,6 +44,9 @@ def test_attachments_are_quoted_with_their_tokens_and_cost_then_sent_as_blocks(c
     assert sent[1]["citations"] == {"enabled": True} and sent[1]["title"] == "notes.pdf"
     at.run()
     assert at.file_uploader[0].key == "pg_files_1" and not at.file_uploader[0].value  # emptied for the next one
+    at.chat_input[0].set_value("And the second page?").run()  # the PDF is in the history: still unbounded
+    assert "worst case not known before sending (a PDF has no offline bound)" in captions(at)
+    assert "unpriced" not in captions(at)
 
 
 def test_a_file_that_cannot_be_sent_is_named_in_one_line_and_left_out(console):

@@ -108,3 +108,11 @@ def test_attachments_go_before_the_text_and_exports_leave_their_data_out():
         [{"type": "thinking", "thinking": "Hmm", "signature": "sig"}, TOOL_USE], "tool_use"))],
         user="bob", system=None)
     assert "QUJD" not in md and "*Attached image*" in md and "*Thinking*" in md and '"city": "Paris"' in md
+
+
+def test_media_is_found_anywhere_in_the_conversation():
+    doc = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}}
+    assert conversation.has_media([{"role": "user", "content": "hi"}, {"role": "user", "content": [doc]}])
+    assert conversation.has_media([{"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t", "content": [doc]}]}])
+    assert not conversation.has_media([{"role": "user", "content": [{"type": "text", "text": "hi"}]}])
