@@ -92,7 +92,9 @@ def tool_answers(calls: list[dict]) -> list[dict] | None:
             result = st.text_area(f"Result of {name}", key=key, height=80)
             failed = st.toggle("The tool failed (is_error)", key=key + "_err")
             answers.append((c.get("id"), result, failed))
-        if st.button("Send tool result" + ("s" if len(calls) > 1 else ""), type="primary", key="pg_tool_send",
-                     disabled=not all(a[1].strip() for a in answers)):
-            return conversation.tool_results(answers)
+        # Never disabled: a click right after typing is what commits the text area, so it must count.
+        if st.button("Send tool result" + ("s" if len(calls) > 1 else ""), type="primary", key="pg_tool_send"):
+            if all(a[1].strip() for a in answers):
+                return conversation.tool_results(answers)
+            st.warning("Type in what the tool returned first (for a failure, its error message and is_error).")
     return None

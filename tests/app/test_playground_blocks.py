@@ -146,7 +146,9 @@ def test_every_block_is_drawn_folded_and_escaped(console):
     assert json.loads(at.json[0].proto.body) == {"city": "<b>Paris</b>"}  # shown as data, not HTML
     # the pending call asks for its result; the chat box waits for it
     assert at.text_area(key="pg_tr_toolu_01abc") is not None and at.chat_input[0].proto.disabled
-    assert at.button(key="pg_tool_send").disabled  # nothing typed yet
+    at.button(key="pg_tool_send").click().run()  # nothing typed yet: one line, nothing sent
+    assert any("Type in what the tool returned first" in w.value for w in at.warning)
+    assert len(at.session_state["pg_turns"]) == 2 and not at.exception
 
 
 @pytest.mark.parametrize("stream", [True, False])

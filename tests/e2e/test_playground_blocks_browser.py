@@ -59,10 +59,18 @@ def unfold(page, title: str, inside: str):
 
 def ask(page, text: str) -> None:
     """Type a message, look at its quote, send it."""
+    settled(page)
     page.get_by_test_id("stChatInputTextArea").fill(text)
     page.keyboard.press("Enter")
     page.get_by_text("Ready to send").wait_for(timeout=WAIT)
     page.get_by_role("button", name="Send", exact=True).click()
+
+
+def settled(page) -> None:
+    """Wait until the page's script has finished (elements of the previous draw are gone)."""
+    time.sleep(0.3)
+    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=WAIT)
+    time.sleep(0.3)
 
 
 def no_exception(page) -> None:
@@ -84,9 +92,7 @@ def test_a_two_turn_tool_loop(console, browser):
     shot(page, "playground-tool-call")
     box = page.get_by_test_id("stTextArea").filter(has_text="Result of get_weather").locator("textarea")
     box.fill(RESULT)
-    box.press("Control+Enter")  # commit the text area's value before the click
-    time.sleep(0.5)
-    page.get_by_role("button", name="Send tool result").click()
+    page.get_by_role("button", name="Send tool result").click()  # the click itself commits the text
     page.get_by_text("Ready to send").wait_for(timeout=WAIT)
     page.get_by_role("button", name="Send", exact=True).click()
     answer = page.get_by_test_id("stChatMessage").filter(has_text=RESULT).last
@@ -94,7 +100,8 @@ def test_a_two_turn_tool_loop(console, browser):
     deadline = time.monotonic() + WAIT / 1000
     while time.monotonic() < deadline and page.get_by_text("request req_").count() < 2:
         time.sleep(0.2)
-    assert page.get_by_text("request req_").count() == 2, "each turn has its cost caption"
+    settled(page)
+    assert page.get_by_text("request req_").count() == 2, "each answer has its cost caption"
     assert page.get_by_test_id("stChatMessage").count() == 4  # question, tool call, tool result, answer
     no_exception(page)
     shot(page, "playground-tool-loop")
@@ -108,6 +115,7 @@ def test_a_question_about_an_uploaded_pdf_is_answered_with_citations(console, br
     unfold(page, "Attach images or PDFs", "Cite sources (PDFs)").click()
     page.locator("input[type=file]").set_input_files(str(report))
     page.get_by_text("budgets.pdf").first.wait_for(timeout=WAIT)
+    settled(page)  # the upload reran the page: type once it has finished
     page.get_by_test_id("stChatInputTextArea").fill("When are budgets reserved?")
     page.keyboard.press("Enter")
     page.get_by_text("Ready to send").wait_for(timeout=WAIT)
