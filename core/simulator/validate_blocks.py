@@ -6,7 +6,7 @@ does not know is refused with its "Extra inputs are not permitted" wording.
 
 from __future__ import annotations
 
-from .media import IMAGE_TYPES, decode_base64, is_pdf, sniff_image
+from .media import IMAGE_TYPES, decode_base64, image_size, is_pdf, pdf_pages, sniff_image
 from .request_error import invalid
 
 ROLES = ("user", "assistant", "system")
@@ -30,12 +30,19 @@ BLOCK_FIELDS: dict[str, frozenset[str]] = {
     "tool_search_tool_result": _COMMON | _RESULT,
     "container_upload": _COMMON | {"file_id"},
 }
+# Blocks only a tool_result may hold.
+RESULT_ONLY_FIELDS: dict[str, frozenset[str]] = {
+    "tool_reference": _COMMON | {"tool_name"},
+    "browser_state": _COMMON | {"state_changes", "tabs"},
+}
 REQUIRED: dict[str, tuple[str, ...]] = {
     "text": ("text",), "image": ("source",), "document": ("source",),
     "search_result": ("content", "source", "title"), "thinking": ("thinking", "signature"),
     "redacted_thinking": ("data",), "tool_use": ("id", "name", "input"), "tool_result": ("tool_use_id",),
-    "server_tool_use": ("id", "name", "input"), "container_upload": ("file_id",),
+    "server_tool_use": ("id", "name", "input"), "container_upload": ("file_id",), "tool_reference": ("tool_name",),
 }
+MAX_IMAGE_PX = 8000  # either side of an image
+MAX_PDF_PAGES = 100
 TOOL_RESULT_CONTENT = frozenset({"text", "image", "search_result", "document", "tool_reference", "browser_state"})
 
 
@@ -69,12 +76,12 @@ def check_message(i: int, msg, *, last: bool) -> None:
             raise invalid(f"{where}.type: Input should be 'text'")
 
 
-def check_block(where: str, block) -> None:
+def check_block(where: str, block, *, in_result: bool = False) -> None:
     """One content block: a known type, its required fields, no unknown ones, a valid cache_control."""
     if not isinstance(block, dict) or not isinstance(block.get("type"), str):
         raise invalid(f"{where}: Input should be a content block with a 'type'")
     kind = block["type"]
-    allowed = BLOCK_FIELDS.get(kind)
+    allowed = BLOCK_FIELDS.get(kind) or (RESULT_ONLY_FIELDS.get(kind) if in_result else None)
     if allowed is None:
         raise invalid(f"{where}: Input tag '{kind}' found using 'type' does not match any of the expected "
                       f"tags: {', '.join(repr(t) for t in BLOCK_FIELDS)}")
@@ -105,7 +112,7 @@ def _check_fields(where: str, kind: str, block: dict) -> None:
         if not isinstance(content, str | list):
             raise invalid(f"{where}.content: Input should be a valid string or list of blocks")
         for k, inner in enumerate(content if isinstance(content, list) else ()):
-            check_block(f"{where}.tool_result.content.{k}", inner)
+            check_block(f"{where}.tool_result.content.{k}", inner, in_result=True)
             if inner["type"] not in TOOL_RESULT_CONTENT:
                 raise invalid(f"{where}.tool_result.content.{k}.type: Input should be "
                               f"{', '.join(repr(t) for t in sorted(TOOL_RESULT_CONTENT))}")
@@ -153,6 +160,10 @@ def check_image_source(where: str, source) -> None:
     sniffed = sniff_image(raw)
     if sniffed is not None and sniffed != media_type:  # unrecognisable bytes are billed flat, not refused
         raise invalid(f"{where}.base64: Image does not match the provided media type {media_type}")
+    size = image_size(raw) if sniffed else None
+    if size and max(size) > MAX_IMAGE_PX:
+        raise invalid(f"{where}.base64.data: At least one of the image dimensions exceed max allowed size: "
+                      f"{MAX_IMAGE_PX} pixels")
 
 
 def _check_document_source(where: str, source) -> None:
@@ -160,8 +171,11 @@ def _check_document_source(where: str, source) -> None:
     if kind == "base64":
         if source.get("media_type") != "application/pdf":
             raise invalid(f"{where}.base64.media_type: Input should be 'application/pdf'")
-        if not isinstance(source.get("data"), str) or not is_pdf(decode_base64(source["data"])):
+        raw = decode_base64(source["data"]) if isinstance(source.get("data"), str) else None
+        if not is_pdf(raw):
             raise invalid(f"{where}.base64.data: The PDF specified was not valid.")
+        if pdf_pages(raw) > MAX_PDF_PAGES:
+            raise invalid(f"{where}.base64.data: A maximum of {MAX_PDF_PAGES} PDF pages may be provided.")
     elif kind == "text":
         if source.get("media_type") != "text/plain":
             raise invalid(f"{where}.text.media_type: Input should be 'text/plain'")

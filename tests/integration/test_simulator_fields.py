@@ -3,6 +3,8 @@ through the real SDK against the simulator."""
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import pytest
 
@@ -156,6 +158,18 @@ def test_unknown_block_fields_and_types_are_refused(client, messages, match):
         create(client, messages)
 
 
+def test_structured_output_answers_with_json_from_the_schema(client):
+    schema = {"type": "object", "additionalProperties": False, "required": ["city", "score"],
+              "properties": {"city": {"type": "string"}, "score": {"type": "number"}}}
+    ask = [{"role": "user", "content": "Rate Copenhagen"}]
+    msg = create(client, ask, output_config={"format": {"type": "json_schema", "schema": schema}, "effort": "low"})
+    assert json.loads(msg.content[0].text) == {"city": "Copenhagen", "score": 1}
+    with pytest.raises(anthropic.BadRequestError, match="output_config.format.type"):
+        create(client, ask, output_config={"format": {"type": "yaml"}})
+    with pytest.raises(anthropic.BadRequestError, match="output_config.effort"):
+        create(client, ask, output_config={"effort": "extreme"})
+
+
 def test_metadata_takes_only_a_user_id(client):
     with pytest.raises(anthropic.BadRequestError, match="metadata.email: Extra inputs"):
         create(client, metadata={"user_id": "u1", "email": "a@example.com"})
@@ -198,3 +212,10 @@ def test_trickle_carries_a_tool_stream_whole(client):
     slow = stream_events(client, {"x-simulate-fault": "trickle", "x-simulate-hold-s": "0"})
     assert [e.type for e in slow] == [e.type for e in plain]
     assert slow[-2].delta.stop_reason == "tool_use"
+
+
+def test_a_malformed_event_mid_tool_call(client):
+    with pytest.raises(json.JSONDecodeError):
+        stream_events(client, {"x-simulate-fault": "malformed-event", "x-simulate-after": "4"}, thinking=THINK)
+    with pytest.raises(anthropic.InternalServerError):  # a status fault, whatever the blocks
+        stream_events(client, {"x-simulate-fault": "500"}, thinking=THINK)
