@@ -255,3 +255,21 @@ def test_a_web_search_shows_the_server_tool_its_results_and_the_cited_pages(cons
     assert "encrypted_content" not in results.json[0].proto.body
     cited = [b for b in at.session_state["pg_turns"][1].content if b.get("citations")]
     assert cited and any("http" in c.value and c.value.startswith("[1]") for c in at.caption)
+
+
+def test_a_cached_tool_call_comes_back_whole_and_still_asks_for_its_result(console):
+    at = console(user="bob")
+    at.toggle(key="pg_preview").set_value(False).run()
+    at.slider(key="pg_temperature").set_value(0.0).run()  # deterministic: the reply may be cached
+    at.toggle(key="pg_tools_on").set_value(True).run()
+    at.selectbox(key="pg_tool_choice").set_value("tool: get_weather").run()
+    at.chat_input[0].set_value("Weather in Rome?").run()
+    first = at.session_state["pg_turns"][1]
+    assert not first.cached and first.stop_reason == "tool_use"
+    next(b for b in at.button if b.label == "Clear conversation").click().run()
+    at.chat_input[0].set_value("Weather in Rome?").run()
+    assert not at.exception, at.exception
+    again = at.session_state["pg_turns"][1]
+    assert again.cached and again.content == first.content and again.stop_reason == "tool_use"
+    assert at.text_area(key=f"pg_tr_{again.content[-1]['id']}") is not None
+    assert [r["status"] for r in ledger_rows("bob")] == ["ok", "cached"]
