@@ -173,9 +173,9 @@ class LedgerUnavailable(TollgateError):
 class CostUnbounded(TollgateError):
     code = "cost_unbounded"
     retryable = True
-    default_message = ("This call has images or PDFs, whose tokens only Anthropic's token count can "
-                       "bound, and that count failed; the call was not sent, so the budget is safe. "
-                       "Try again shortly.")
+    default_message = ("This call has PDFs or images or documents given by URL or file id, whose tokens only "
+                       "Anthropic's token count can bound, and that count failed; the call was not sent, so the "
+                       "budget is safe. Try again shortly.")
 
 
 class NotAuthorised(TollgateError):

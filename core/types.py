@@ -173,3 +173,4 @@ class CallRecord:
     source: str = "library"  # console | cli | library | demo
     unpriced: bool = False
     detail: str | None = None  # reason for a refusal, analyst-readable, scrubbed
+    cost_parts: dict[str, Decimal] | None = None  # USD per part (core.catalog.pricing.COST_PARTS); None: not split

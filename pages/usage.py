@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.errors import TollgateError
 from core.render import plain, plotly_safe
+from core.reports.breakdown import LABELS as BREAKDOWN_LABELS
 from core.reports.usage import Filters, Report, WhatIf, all_on, default_period, follow_zone, tier_mapping
 from pages.widgets import door, money_table, require_user, show_error, usd
 
@@ -40,7 +41,8 @@ def _fmt(kind: str, v, delta: bool = False) -> str | None:
                    if not delta else f"{a * 100:.1f} pts", "ms": lambda: f"{a:,.0f} ms"}[kind]()
 
 
-LABELS = {"spend_usd": "Spend (USD)", "day": "Day", "user": "User", "error_code": "Error code", "value": "",
+PART_ORDER = list(BREAKDOWN_LABELS.values())
+LABELS = {"part": "Token type", "spend_usd": "Spend (USD)", "day": "Day", "user": "User", "error_code": "Error code", "value": "",
           "variable": "", "calls": "Calls", "model": "Model", "status": "Outcome"}
 SERIES = {"input_tokens": "Input tokens", "output_tokens": "Output tokens", "p50_latency_ms": "Latency p50",
           "p95_latency_ms": "Latency p95", "p50_ttft_ms": "First token p50", "p95_ttft_ms": "First token p95"}
@@ -128,6 +130,18 @@ else:
         errs = report.errors.assign(error_code=report.errors["error_code"].fillna("").str.replace("_", " "))
         _chart(px.bar(errs, x="error_code", y="calls", color="status", labels=LABELS,
                       title="Errors and refusals by code"), "chart_errors")
+    c, t = st.columns([3, 2])
+    _chart(px.bar(report.spend_by_part_day, x="day", y="spend_usd", color="part", labels=LABELS,
+                  category_orders={"part": PART_ORDER}, title="Spend per day by token type (USD)"),
+           "chart_spend_part_day", c)
+    parts = report.spend_by_part
+    t.markdown("**Spend by token type**")
+    t.table(parts.assign(cost=[usd(v) for v in parts["cost_usd"]],
+                         share=[f"{v * 100:.1f} %" for v in parts["share"]])[["label", "cost", "share"]]
+            .rename(columns={"label": "Token type", "cost": "Spend", "share": "Share"}).set_index("Token type"))
+    t.caption("Each call's cost split as it was priced (batch and data-residency factors included); web search "
+              "is $10 per 1,000 searches. Code execution is billed per container-hour in Anthropic's cost "
+              "report, not per call, so it is not here.")
 
 st.subheader("Budgets this month")
 if not d.has_budgets:

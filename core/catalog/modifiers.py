@@ -15,7 +15,7 @@ or before the call's UTC date applies. Factors and prices are exact Decimals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -68,6 +68,14 @@ class Modifiers:
     def from_parsed(cls, server_tools: list[dict], modifiers: list[dict]) -> Modifiers:
         return cls([ServerToolPrice(**r) for r in server_tools],
                    [Modifier(**{**m, "models": frozenset(m["models"])}) for m in modifiers])
+
+    def remapped(self, mapping: dict[str, str]) -> Modifiers:
+        """The modifiers of a what-if table where each ``mapping`` source model is priced as its target."""
+        mods = []
+        for m in self.modifier_rows():
+            models = {src for src, dst in mapping.items() if dst in m.models}
+            mods.append(replace(m, models=frozenset((m.models - set(mapping)) | models)))
+        return Modifiers(self.server_tool_rows(), mods)
 
     def server_tool_rows(self) -> list[ServerToolPrice]:
         """Every server-tool row, oldest first within a tool (for the price sheet)."""

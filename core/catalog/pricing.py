@@ -31,6 +31,7 @@ COST_PARTS = (*PRICE_KINDS, "server_tools")  # what a breakdown splits a cost in
 GEO = "inference_geo"
 _PER_TOKEN_EXP = -6  # prices are per million tokens: shift by 10^-6, exactly
 _ZERO = Decimal("0")
+_ONE = Decimal(1)
 
 
 @dataclass(frozen=True)
@@ -116,9 +117,9 @@ def _exact(value, name: str) -> Decimal:
     return Decimal(value)
 
 
-def _factor(batch: bool, batch_discount: Decimal, factor: Decimal = Decimal(1)) -> Decimal:
+def _factor(batch: bool, batch_discount: Decimal, factor: Decimal = _ONE) -> Decimal:
     """The multiplier on every token price: the batch fraction (when batch) times ``factor`` (geo)."""
-    geo = _exact(factor, "factor")
+    geo = factor if factor is _ONE else _exact(factor, "factor")
     return geo * _exact(batch_discount, "batch_discount") if batch else geo
 
 
@@ -133,7 +134,7 @@ def _tool_charge(usage: Usage, tool_prices: Mapping[str, Decimal] | None) -> Dec
 
 
 def breakdown(usage: Usage, row: PriceRow, *, batch: bool = False,
-              batch_discount: Decimal = DEFAULT_BATCH_DISCOUNT, factor: Decimal = Decimal(1),
+              batch_discount: Decimal = DEFAULT_BATCH_DISCOUNT, factor: Decimal = _ONE,
               tool_prices: Mapping[str, Decimal] | None = None) -> dict[str, Decimal]:
     """USD per part (keys of ``COST_PARTS``): each token type with the band, batch and ``factor``
     (data residency) applied, and ``server_tools``, the uses times ``tool_prices`` (USD per use,
@@ -146,7 +147,7 @@ def breakdown(usage: Usage, row: PriceRow, *, batch: bool = False,
 
 
 def cost(usage: Usage, row: PriceRow, *, batch: bool = False,
-         batch_discount: Decimal = DEFAULT_BATCH_DISCOUNT, factor: Decimal = Decimal(1),
+         batch_discount: Decimal = DEFAULT_BATCH_DISCOUNT, factor: Decimal = _ONE,
          tool_prices: Mapping[str, Decimal] | None = None) -> Decimal:
     """Exact USD cost of one call's usage at ``row``'s prices (batch = at ``batch_discount``)."""
     return sum(breakdown(usage, row, batch=batch, batch_discount=batch_discount, factor=factor,
@@ -155,7 +156,7 @@ def cost(usage: Usage, row: PriceRow, *, batch: bool = False,
 
 def worst_case_cost(row: PriceRow, prompt_tokens: int, max_tokens: int, *,
                     cache_writes: bool = False, batch: bool = False,
-                    batch_discount: Decimal = DEFAULT_BATCH_DISCOUNT, factor: Decimal = Decimal(1)) -> Decimal:
+                    batch_discount: Decimal = DEFAULT_BATCH_DISCOUNT, factor: Decimal = _ONE) -> Decimal:
     """The most a request can cost in USD: what a budget reserves before the call.
 
     Every prompt token is priced at the highest price it could be billed at (the
@@ -255,6 +256,11 @@ class PriceTable:
         row = self.row_for(model, at)
         if row is None:
             return Priced(cost=_ZERO, price_version=None, unpriced=True)
+        return self.priced_at(usage, row, at, batch=batch)
+
+    def priced_at(self, usage: Usage, row: PriceRow, at: datetime | date | None = None, *,
+                  batch: bool = False) -> Priced:
+        """``price`` at a given ``row`` (e.g. a re-pricing's): its token prices, this table's modifiers."""
         parts, mods = self._parts(usage, row, at, batch)
         return Priced(cost=sum(parts.values(), _ZERO), price_version=row.version, parts=parts, modifiers=mods)
 
@@ -271,15 +277,18 @@ class PriceTable:
             mods.append(f"{GEO} {usage.inference_geo} x{geo}")
         elif self.modifiers.has_value(GEO, usage.inference_geo):
             mods.append(f"{GEO} {usage.inference_geo}: no multiplier in the price table for {row.model}")
+        used = usage.web_search_requests or usage.web_fetch_requests  # most calls use no server tool
         parts = breakdown(usage, row, batch=batch, batch_discount=self._batch_discount, factor=geo,
-                          tool_prices=self.modifiers.tool_prices(day))
+                          tool_prices=self.modifiers.tool_prices(day) if used else None)
         return parts, tuple(mods)
 
     def geo_factor(self, model: str, geo: str | None, at: datetime | date | None = None) -> Decimal:
         """The data-residency factor on every token price of ``model`` for ``geo`` (1 when none applies)."""
         day = None if at is None else _utc_date(at)
+        if geo is None:
+            return _ONE
         factor = self.modifiers.token_factor(GEO, geo, self._catalogue.resolve(model), day)
-        return Decimal(1) if factor is None else factor
+        return _ONE if factor is None else factor
 
     def tool_charge(self, uses: Mapping[str, int], at: datetime | date | None = None) -> Decimal:
         """USD for ``uses`` (server-tool usage field -> count) at the prices in effect at ``at``."""
@@ -287,7 +296,7 @@ class PriceTable:
         return sum((Decimal(n) * prices[name] for name, n in uses.items() if name in prices), _ZERO)
 
     def worst_case_cost(self, row: PriceRow, prompt_tokens: int, max_tokens: int, *,
-                        cache_writes: bool = False, batch: bool = False, factor: Decimal = Decimal(1)) -> Decimal:
+                        cache_writes: bool = False, batch: bool = False, factor: Decimal = _ONE) -> Decimal:
         """Module ``worst_case_cost`` with this table's batch fraction (what budgets reserve)."""
         return worst_case_cost(row, prompt_tokens, max_tokens, cache_writes=cache_writes,
                                batch=batch, batch_discount=self._batch_discount, factor=factor)

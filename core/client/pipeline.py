@@ -49,6 +49,7 @@ class Call:
     response_model: str | None = None
     max_tokens: int | None = None
     log_prompt: str | None = None  # only when TOLLGATE_LOG_PROMPTS=1, and redacted
+    priced: object | None = None  # core.catalog.pricing.Priced of the answer: its cost split and price notes
 
 
 _STOP = object()
@@ -134,7 +135,8 @@ class Recorder:
     def _record(self, call: Call, status: str, *, durable: bool, usage: Usage | None = None,
                 cost: Decimal = Decimal(0), price_version=None, unpriced=False, error_code=None, detail=None,
                 latency_ms=None, ttft_ms=None, request_id=None, key_label=None, tokens_saved=0,
-                prompt_sha=None, reply: str | None = None, error: TollgateError | None = None) -> str | None:
+                prompt_sha=None, reply: str | None = None, error: TollgateError | None = None,
+                parts: dict | None = None) -> str | None:
         rec = CallRecord(
             id=call.id, ts=call.ts, user=call.user or "(none)", model=call.model, status=status,
             error_code=error_code, usage=usage or Usage(), tokens_saved=tokens_saved, cost_usd=cost,
@@ -142,7 +144,7 @@ class Recorder:
             latency_ms=latency_ms if latency_ms is not None else (self.clock.monotonic() - call.started) * 1000,
             ttft_ms=ttft_ms, request_id=request_id, key_label=key_label,
             prompt_sha256=prompt_sha or call.prompt_sha, prompt_text=call.prompt_text if self.store_prompts else None,
-            source=call.source, detail=scrub(detail) if detail else None)
+            source=call.source, detail=scrub(detail) if detail else None, cost_parts=parts)
         emit(self.sinks, Outcome(call, rec, durable, reply, error))
         return rec.id if self.keeps_rows else None
 
@@ -163,16 +165,19 @@ class Recorder:
                             request_id=result.request_id, reply=result.text if self.log_prompts else None)
 
     def succeeded(self, call: Call, result: CallResult) -> str | None:
+        """An answer; ``call.priced`` gives the cost split and the price notes."""
+        priced = call.priced
         return self._record(call, STATUS_OK, durable=True, usage=result.usage, cost=result.cost_usd,
                             price_version=result.price_version, unpriced=result.unpriced,
                             latency_ms=result.latency_ms, ttft_ms=result.ttft_ms, request_id=result.request_id,
-                            key_label=result.key_label, detail=_notes(result),
-                            reply=result.text if self.log_prompts else None)
+                            key_label=result.key_label, detail=_notes(result, priced),
+                            reply=result.text if self.log_prompts else None,
+                            parts=priced.parts if priced is not None and not priced.unpriced else None)
 
     def failed(self, call: Call, err: TollgateError, *, usage: Usage | None = None, partial_text: str = "",
                request_id=None, key_label=None) -> str | None:
         """A call that was sent and failed; tokens it used (a cut-off stream) are priced and billed."""
-        cost, version, unpriced = Decimal(0), None, False
+        cost, version, unpriced, parts = Decimal(0), None, False, None
         if usage is not None and usage.total_tokens + len(partial_text):
             if partial_text:  # a cut-off stream reports no final count: bill at least what arrived
                 from core.guards.tokens import estimate_text
@@ -180,9 +185,10 @@ class Recorder:
                 usage = Usage(**{**usage.to_dict(), "output_tokens": max(usage.output_tokens, arrived)})
             priced = self.pricing.price(usage, call.model, call.ts)
             cost, version, unpriced = priced.cost, priced.price_version, priced.unpriced
+            parts = None if unpriced else priced.parts
         return self._record(call, STATUS_ERROR, durable=True, usage=usage, cost=cost, price_version=version,
                             unpriced=unpriced, error_code=err.code, detail=err.message,
-                            request_id=request_id or err.request_id, key_label=key_label, error=err)
+                            request_id=request_id or err.request_id, key_label=key_label, error=err, parts=parts)
 
     def flush(self) -> None:
         if self.background is not None:
@@ -194,11 +200,14 @@ class Recorder:
             self.background.stop()
 
 
-def _notes(result: CallResult) -> str | None:
-    """What an auditor should see on an ok row: an unpriced model, phrases the injection screen flagged."""
+def _notes(result: CallResult, priced=None) -> str | None:
+    """What an auditor should see on an ok row: an unpriced model, a price Tollgate could not know for
+    sure (a priority tier, a geo with no multiplier), phrases the injection screen flagged."""
     notes = []
     if result.unpriced:
         notes.append("unpriced model: cost unknown")
+    if priced is not None:
+        notes.extend(priced.notes)
     if result.flags:
         notes.append("prompt-injection screen flagged: " + ", ".join(result.flags))
     return "; ".join(notes) or None

@@ -78,6 +78,7 @@ class CallRun:
         call.permit.release()
         client.limiter.observe_headers(reply.headers)  # after settling, so the server's figures have the last word
         priced = client.pricing.price(usage, call.model, call.ts)
+        call.priced = priced  # the recorder stores its split by part and its notes
         now = client.clock.monotonic()
         result = CallResult(text=reply.text, model=call.model, usage=usage, cost_usd=priced.cost,
                             price_version=priced.price_version, unpriced=priced.unpriced,

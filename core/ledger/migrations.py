@@ -20,7 +20,10 @@ from sqlalchemy import Engine, Table, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateIndex
 
-from core.ledger.schema import ADDED_IN, SCHEMA_VERSION, metadata, schema_version
+from core.ledger.ddl import add_missing_columns
+from core.ledger.ddl import has_table as _has_table
+from core.ledger.ddl import indexes as _indexes  # also what the migration tests read
+from core.ledger.schema import ADDED_IN, SCHEMA_VERSION, as_of, metadata, schema_version
 
 _PG_LOCK_KEY = 0x70_6C_67_74  # pg_advisory_xact_lock key for "tollgate migrate"
 _LOCKS: dict[str, threading.Lock] = {}
@@ -36,76 +39,12 @@ def _process_lock(engine: Engine) -> threading.Lock:
         return _LOCKS.setdefault(str(engine.url), threading.Lock())
 
 
-def _has_table(conn: Connection, name: str) -> bool:
-    return bool(conn.execute(text(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = current_schema() AND table_name = :t"), {"t": name}).scalar())
-
-
-def _columns(conn: Connection, table: str) -> set[str]:
-    return set(conn.execute(text(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = current_schema() AND table_name = :t"), {"t": table}).scalars())
-
-
-def _indexes(conn: Connection, table: str) -> dict[str, str]:
-    """Secondary indexes of ``table`` as {name: the SQL that creates it}."""
-    if conn.dialect.name == "duckdb":
-        q = ("SELECT index_name, sql FROM duckdb_indexes() "
-             "WHERE schema_name = current_schema() AND table_name = :t")
-    else:  # SQLAlchemy's reflection does not work on duckdb_engine; the catalogues do
-        q = ("SELECT indexname, indexdef FROM pg_indexes "
-             "WHERE schemaname = current_schema() AND tablename = :t")
-    return {name: sql for name, sql in conn.execute(text(q), {"t": table}).all()}
-
-
 def current_version(conn: Connection) -> int:
     """The highest applied version (0 for an empty or legacy database)."""
     if not _has_table(conn, "tollgate_schema"):
         return 0
     return int(conn.execute(select(schema_version.c.version).order_by(
         schema_version.c.version.desc()).limit(1)).scalar() or 0)
-
-
-def _default_sql(column) -> str | None:
-    """A literal DEFAULT for a column added to a table that already has rows."""
-    default = column.default.arg if column.default is not None and column.default.is_scalar else None
-    if default is None:
-        return None
-    if isinstance(default, bool):
-        return "TRUE" if default else "FALSE"
-    if isinstance(default, int | float):
-        return str(default)
-    return "'" + str(default).replace("'", "''") + "'"
-
-
-def add_missing_columns(conn: Connection, table: Table) -> list[str]:
-    """ALTER ``table`` to add every column the metadata has and the database lacks.
-
-    A NOT NULL column is added with its scalar default, which fills existing rows.
-    DuckDB refuses to ALTER a table that has indexes, so on DuckDB the table's
-    secondary indexes are dropped first and recreated from their own SQL afterwards.
-    """
-    present = _columns(conn, table.name)
-    missing = [c for c in table.columns if c.name not in present]
-    if not missing:
-        return []
-    prep = conn.dialect.identifier_preparer
-    dropped = _indexes(conn, table.name) if conn.dialect.name == "duckdb" else {}
-    for name in dropped:
-        conn.execute(text(f"DROP INDEX {prep.quote(name)}"))
-    for col in missing:
-        ddl = (f"ALTER TABLE {prep.quote(table.name)} ADD COLUMN {prep.quote(col.name)} "
-               f"{col.type.compile(dialect=conn.dialect)}")
-        default = _default_sql(col)
-        if default is not None:
-            ddl += f" DEFAULT {default}"
-            if not col.nullable:
-                ddl += " NOT NULL"
-        conn.execute(text(ddl))
-    for sql in dropped.values():
-        conn.execute(text(sql))
-    return [c.name for c in missing]
 
 
 def _tables_of(version: int) -> list[Table]:
@@ -124,10 +63,10 @@ def _ensure_indexes(conn: Connection) -> None:
 
 
 def _to_v1(conn: Connection) -> None:
-    """Version 1: every table of schema.py; a legacy (version 0) ledger gains missing columns."""
-    tables = _tables_of(1)
-    metadata.create_all(conn, tables=tables, checkfirst=True)
+    """Version 1: every table of schema.py as version 1 had it; a legacy (version 0) ledger gains missing columns."""
+    tables = [as_of(t, 1) for t in _tables_of(1)]  # later versions' columns come with their own step
     for table in tables:
+        table.create(conn, checkfirst=True)
         add_missing_columns(conn, table)
     _ensure_indexes(conn)
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
                         Text,
 )
 
-SCHEMA_VERSION = 5  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
+SCHEMA_VERSION = 6  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
 MONEY = Numeric(20, 10)
 
 metadata = MetaData()
@@ -59,6 +59,18 @@ calls = Table(
     Column("prompt_text", Text),  # only when TOLLGATE_STORE_PROMPTS=1
     Column("source", String(16), nullable=False, default="library"),
     Column("detail", Text),  # why a call was refused or failed, analyst-readable
+    # --- version 6 (Alembic revision 0006): server tools, tier and geo, the cost split by part ---
+    Column("web_search_requests", Integer, nullable=False, default=0),
+    Column("web_fetch_requests", Integer, nullable=False, default=0),
+    Column("service_tier", String(16)),  # as usage reported it: standard | priority | batch
+    Column("inference_geo", String(32)),  # as usage reported it: global | us | ...
+    # USD of each part of cost_usd (they sum to it); NULL on a billed row recorded before version 6.
+    Column("cost_input_usd", MONEY),
+    Column("cost_output_usd", MONEY),
+    Column("cost_cache_write_5m_usd", MONEY),
+    Column("cost_cache_write_1h_usd", MONEY),
+    Column("cost_cache_read_usd", MONEY),
+    Column("cost_server_tools_usd", MONEY),
 )
 Index("ix_calls_ts", calls.c.ts)
 Index("ix_calls_user_ts", calls.c.user_id, calls.c.ts)
@@ -143,3 +155,21 @@ Index("ix_login_attempts_user", login_attempts.c.username, login_attempts.c.kind
 
 # Tables each version after 1 introduced: version 1 creates only the others (4's is an Alembic revision).
 ADDED_IN = {checklist_ticks.name: 3, health_probe.name: 3, login_attempts.name: 4}
+
+# Columns each version after 1 added to a version-1 table: version 1 creates the table without them,
+# and the revision of that version adds them (so a ledger made at version N looks as N left it).
+COST_PART_COLUMNS = ("cost_input_usd", "cost_output_usd", "cost_cache_write_5m_usd", "cost_cache_write_1h_usd",
+                     "cost_cache_read_usd", "cost_server_tools_usd")
+V6_CALL_COLUMNS = ("web_search_requests", "web_fetch_requests", "service_tier", "inference_geo", *COST_PART_COLUMNS)
+COLUMNS_ADDED_IN = {calls.name: dict.fromkeys(V6_CALL_COLUMNS, 6)}
+
+
+def as_of(table: Table, version: int) -> Table:
+    """``table`` as schema ``version`` defined it: without the columns later versions added (a copy)."""
+    later = {name for name, v in COLUMNS_ADDED_IN.get(table.name, {}).items() if v > version}
+    if not later:
+        return table
+    old = Table(table.name, MetaData(), *[c._copy() for c in table.columns if c.name not in later])
+    for ix in table.indexes:
+        Index(ix.name, *[old.c[c.name] for c in ix.columns])
+    return old

@@ -6,10 +6,11 @@ demo data unless ``replace=False`` (so clicking twice never doubles the figures)
 
 Rows are built vectorised with numpy (the same generator fills the benchmarks' millions of
 rows): a weekday/weekend and office-hours rhythm, several users with their own model mix,
-lognormal token counts with prompt-cache reads and writes, ~2 % upstream errors with real
-codes, ~1.5 % refusals, ~5 % response-cache hits, latency and time to first token by model.
-Each call is priced with the price row in effect on its UTC date, in integer units of
-1e-10 USD (the ledger's NUMERIC(20, 10) scale): exactly what ``PriceTable.price`` gives.
+lognormal token counts with prompt-cache reads and writes, a few web searches, ~2 % upstream
+errors with real codes, ~1.5 % refusals, ~5 % response-cache hits, latency and time to first
+token by model. Each call is priced with the price rows in effect on its UTC date, in integer
+units of 1e-10 USD (the ledger's NUMERIC(20, 10) scale), part by part: exactly what
+``PriceTable.price`` gives.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sqlalchemy.engine import Engine
 from core.catalog import pricing
 from core.clock import naive_utc
 from core.ledger.migrations import migrate
-from core.ledger.schema import budgets, calls
+from core.ledger.schema import COST_PART_COLUMNS, budgets, calls
 from core.types import USAGE_FIELDS
 
 SOURCE = "demo-data"
@@ -57,10 +58,12 @@ SPEED = {"haiku": (250, 4.0, 280), "sonnet": (450, 9.0, 520), "opus": (800, 16.0
          "fable": (900, 18.0, 950)}
 _UNIT_EXP = 10  # costs in units of 1e-10 USD
 _HOUR_WEIGHTS = np.array([1, 1, 1, 1, 1, 2, 3, 6, 9, 12, 12, 11, 9, 11, 12, 12, 10, 8, 6, 4, 3, 2, 1, 1], float)
+SEARCH_SHARE = 0.03  # answered calls that searched the web (1-4 searches each)
+PART_UNITS = tuple(c.replace("_usd", "_units") for c in COST_PART_COLUMNS)  # frame columns, 1e-10 USD
 COLUMNS = ("ts", "user_id", "model", "status", "error_code", "input_tokens", "output_tokens",
            "cache_creation_5m_tokens", "cache_creation_1h_tokens", "cache_read_tokens", "tokens_saved",
-           "cost_units", "price_version", "latency_ms", "ttft_ms", "streamed", "retries", "key_label",
-           "source", "detail")
+           "web_search_requests", "cost_units", *PART_UNITS, "price_version", "latency_ms", "ttft_ms",
+           "streamed", "retries", "key_label", "source", "detail")
 
 
 def _family(model: str) -> str:
@@ -150,8 +153,10 @@ def synth(n: int, start: datetime, days: int, *, seed: int = 0, users: Sequence[
     out = np.where(partial, out // 3, out)
     tokens = np.stack([inp, out, c5, c1, c_read]) * billed
     saved = np.where(cached, inp + out + c_read, 0)
+    searches = np.where(ok & (rng.random(n) < SEARCH_SHARE), rng.integers(1, 5, n), 0)
 
-    cost, version = _price(model, utc_day, tokens, table)
+    parts, version = _price(model, utc_day, tokens, table)
+    parts = np.column_stack([parts, searches * _search_units(table, utc_day)])
     version = np.where(billed | cached, version, None)
 
     speed = np.array([SPEED[_family(m)] for m in kinds], float)[np.searchsorted(kinds, model)]
@@ -169,16 +174,26 @@ def synth(n: int, start: datetime, days: int, *, seed: int = 0, users: Sequence[
         "ts": ts, "user_id": np.asarray(users, dtype=object)[user_idx], "model": model, "status": status,
         "error_code": code, "input_tokens": tokens[0], "output_tokens": tokens[1],
         "cache_creation_5m_tokens": tokens[2], "cache_creation_1h_tokens": tokens[3],
-        "cache_read_tokens": tokens[4], "tokens_saved": saved, "cost_units": cost,
+        "cache_read_tokens": tokens[4], "tokens_saved": saved, "web_search_requests": searches,
+        "cost_units": parts.sum(axis=1), **{name: parts[:, i] for i, name in enumerate(PART_UNITS)},
         "price_version": version, "latency_ms": latency.round(1), "ttft_ms": ttft.round(1),
         "streamed": rng.random(n) < 0.4, "retries": retries,
         "key_label": np.where(ok | err, "primary", None),
         "source": SOURCE, "detail": pd.Series(code).map(BLOCK_DETAIL).where(blocked, None).to_numpy(object)})
 
 
+def _search_units(table: pricing.PriceTable, day: np.ndarray) -> np.ndarray:
+    """The price of one web search on each call's UTC day, in 1e-10 USD."""
+    days, inverse = np.unique(day, return_inverse=True)
+    per = [table.tool_charge({"web_search_requests": 1}, d.astype(date)).scaleb(_UNIT_EXP) for d in days]
+    if any(p != p.to_integral_value() for p in per):
+        raise ValueError("a web search price has more than 10 decimals")
+    return np.array([int(p) for p in per], dtype=np.int64)[inverse]
+
+
 def _price(model: np.ndarray, day: np.ndarray, tokens: np.ndarray,
            table: pricing.PriceTable) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cost (1e-10 USD) and price_version of each call, one price lookup per (model, day)."""
+    """Exact cost (1e-10 USD) of each token type and price_version of each call, one lookup per (model, day)."""
     codes, names = pd.factorize(model)
     inverse, keys = pd.factorize(codes.astype(np.int64) * 1_000_000 + day.astype(np.int64))
     prices = np.zeros((len(keys), 5), np.int64)
@@ -196,7 +211,7 @@ def _price(model: np.ndarray, day: np.ndarray, tokens: np.ndarray,
             band[k], threshold[k] = _price_units(row.band), row.band.threshold_tokens
     prompt = tokens[0] + tokens[2] + tokens[3] + tokens[4]
     per = np.where((prompt > threshold[inverse])[:, None], band[inverse], prices[inverse])
-    return (tokens.T * per).sum(axis=1), versions[inverse]
+    return tokens.T * per, versions[inverse]
 
 
 def chunks(rows: int, start: datetime, days: int, *, seed: int = 0, users: Sequence[str] = USERS,
@@ -217,17 +232,19 @@ def chunks(rows: int, start: datetime, days: int, *, seed: int = 0, users: Seque
 
 def insert_frame(engine: Engine, df: pd.DataFrame) -> int:
     """Append ``synth`` rows (fresh uuid ids, exact costs) to the ledger; DuckDB bulk, else batched."""
-    cols = [c for c in COLUMNS if c != "cost_units"]
+    units = ("cost_units", *PART_UNITS)
+    money = ("cost_usd", *COST_PART_COLUMNS)
+    cols = [c for c in COLUMNS if c not in units]
     if engine.dialect.name == "duckdb":
         select_cols = ", ".join(cols)
+        as_money = ", ".join(f"CAST({u}::DECIMAL(18, 0) * 0.0000000001 AS DECIMAL(20, 10))" for u in units)
         with engine.begin() as conn:
             raw = conn.connection.driver_connection
             raw.register("tollgate_demo_chunk", df)
             try:
                 conn.exec_driver_sql(
-                    f"INSERT INTO calls (id, {select_cols}, cost_usd, unpriced) "
-                    f"SELECT gen_random_uuid()::VARCHAR, {select_cols}, "
-                    "CAST(cost_units::DECIMAL(18, 0) * 0.0000000001 AS DECIMAL(20, 10)), FALSE "
+                    f"INSERT INTO calls (id, {select_cols}, {', '.join(money)}, unpriced) "
+                    f"SELECT gen_random_uuid()::VARCHAR, {select_cols}, {as_money}, FALSE "
                     "FROM tollgate_demo_chunk")
             finally:
                 raw.unregister("tollgate_demo_chunk")
@@ -235,10 +252,11 @@ def insert_frame(engine: Engine, df: pd.DataFrame) -> int:
     records = df.astype(object).where(df.notna(), None).to_dict("records")
     for rec in records:
         rec["id"] = str(uuid.uuid4())
-        rec["cost_usd"] = Decimal(int(rec.pop("cost_units"))).scaleb(-_UNIT_EXP)
+        for unit, col in zip(units, money, strict=True):
+            rec[col] = Decimal(int(rec.pop(unit))).scaleb(-_UNIT_EXP)
         rec["ts"] = pd.Timestamp(rec["ts"]).to_pydatetime()
         rec["unpriced"] = False
-        for k in (*USAGE_FIELDS, "tokens_saved", "retries"):
+        for k in (*USAGE_FIELDS, "tokens_saved", "retries", "web_search_requests"):
             rec[k] = int(rec[k])
         rec["streamed"] = bool(rec["streamed"])
     with engine.begin() as conn:

@@ -21,12 +21,21 @@ from sqlalchemy import BigInteger, Date, Numeric, and_, cast, func, literal_colu
 from sqlalchemy.engine import Engine
 
 from core.clock import naive_utc
-from core.ledger.schema import calls
-from core.types import STATUS_BLOCKED, STATUS_CACHED, STATUS_ERROR, STATUS_OK, USAGE_FIELDS
+from core.ledger.schema import COST_PART_COLUMNS, calls
+from core.types import (
+    SERVER_TOOL_FIELDS,
+    STATUS_BLOCKED,
+    STATUS_CACHED,
+    STATUS_ERROR,
+    STATUS_OK,
+    USAGE_FIELDS,
+)
 
 Moment = date | datetime
 GROUPS = ("day", "user", "model")
 TOKEN_COLUMNS = (*USAGE_FIELDS, "tokens_saved")
+UNSPLIT = "unsplit_cost_usd"  # cost of billed rows recorded before schema 6, which have no split
+MONEY_MEASURES = ("cost_usd", *COST_PART_COLUMNS, UNSPLIT)
 _SAFE_ZONE = re.compile(r"^[A-Za-z0-9_+\-/]+$")
 c = calls.c
 
@@ -87,7 +96,8 @@ def period_filter(since: Moment, until: Moment, tz: str, users=None, models=None
 
 
 def metrics() -> list:
-    """The measures of every usage view: counts by outcome, exact cost, token sums."""
+    """The measures of every usage view: counts by outcome, exact cost and its split by part (plus the
+    cost no row split), token and server-tool sums."""
     def count(status: str):
         return func.count().filter(c.status == status)
 
@@ -96,6 +106,9 @@ def metrics() -> list:
             count(STATUS_BLOCKED).label("blocked"), func.count().filter(c.unpriced).label("unpriced"),
             func.coalesce(func.sum(c.cost_usd), 0).label("cost_usd")]
     cols += [func.coalesce(func.sum(getattr(c, name)), 0).label(name) for name in TOKEN_COLUMNS]
+    cols += [func.coalesce(func.sum(getattr(c, name)), 0).label(name) for name in SERVER_TOOL_FIELDS]
+    cols += [func.coalesce(func.sum(getattr(c, name)), 0).label(name) for name in COST_PART_COLUMNS]
+    cols.append(func.coalesce(func.sum(c.cost_usd).filter(c.cost_input_usd.is_(None)), 0).label(UNSPLIT))
     return cols
 
 
@@ -151,7 +164,7 @@ def _usage_by_local_day(engine: Engine, names: list[str], where, tz: str):
     outer = {"day": cast(bucket_local, Date).label("day")}
     outer.update({n: inner.c[n] for n in names if n != "day"})
     keys = [outer[n] for n in names]
-    sums = [cast(func.sum(inner.c[m.name]), Numeric(38, 10) if m.name == "cost_usd" else BigInteger)
+    sums = [cast(func.sum(inner.c[m.name]), Numeric(38, 10) if m.name in MONEY_MEASURES else BigInteger)
             .label(m.name) for m in metrics()]
     return select(*keys, *sums).group_by(*keys).order_by(*keys)
 
@@ -245,9 +258,9 @@ def distinct(engine: Engine, column: str, users=None) -> list[str]:
         return [v for (v,) in conn.execute(stmt)]
 
 
-EXPORT_COLUMNS = ("id", "ts", "user", "model", "status", "error_code", *TOKEN_COLUMNS, "cost_usd",
-                  "price_version", "unpriced", "latency_ms", "ttft_ms", "streamed", "retries", "request_id",
-                  "key_label", "source", "detail")
+EXPORT_COLUMNS = ("id", "ts", "user", "model", "status", "error_code", *TOKEN_COLUMNS, *SERVER_TOOL_FIELDS,
+                  "service_tier", "inference_geo", "cost_usd", *COST_PART_COLUMNS, "price_version", "unpriced",
+                  "latency_ms", "ttft_ms", "streamed", "retries", "request_id", "key_label", "source", "detail")
 
 
 def call_rows(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,

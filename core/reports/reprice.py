@@ -5,10 +5,11 @@ the ledger match today's table?); pass a hypothetical table to ask what a price
 change would have cost. Only billed outcomes (``ok`` and ``error``) are re-priced:
 a cache hit or a refusal cost nothing and still costs nothing.
 
-Cost is linear in the token counts once the price set is chosen, and the set depends
-only on the model, the call's UTC date (``row_for``) and whether the prompt passed a
-long-prompt band's threshold. So the per-model view sums tokens in SQL per (model,
-UTC day, above-threshold flags) and prices each group once: exact, and as fast on
+Cost is linear in the token and server-tool counts once the price set is chosen, and the
+set depends only on the model, the call's UTC date (``row_for``), its service tier and
+inference geo (batch fraction, residency factor) and whether the prompt passed a
+long-prompt band's threshold. So the per-model view sums counts in SQL per (model, UTC
+day, tier, geo, above-threshold flags) and prices each group once: exact, and as fast on
 ten million rows as the dashboards. ``per_call=True`` prices call by call instead.
 """
 
@@ -25,10 +26,12 @@ from sqlalchemy.engine import Engine
 from core.catalog import pricing
 from core.ledger.schema import calls
 from core.reports.queries import Moment, period_filter, to_frame
-from core.types import STATUS_ERROR, STATUS_OK, USAGE_FIELDS, Usage
+from core.types import SERVER_TOOL_FIELDS, STATUS_ERROR, STATUS_OK, USAGE_FIELDS, Usage
 
 c = calls.c
 BILLED = (STATUS_OK, STATUS_ERROR)
+COUNTS = (*USAGE_FIELDS, *SERVER_TOOL_FIELDS)  # what a cost is linear in, once the prices are chosen
+WHERE = ("service_tier", "inference_geo")  # what chooses a factor on the prices
 _PROMPT = c.input_tokens + c.cache_creation_5m_tokens + c.cache_creation_1h_tokens + c.cache_read_tokens
 
 
@@ -65,9 +68,9 @@ def _by_model(engine: Engine, where, table: pricing.PriceTable) -> pd.DataFrame:
     thresholds = sorted({r.band.threshold_tokens for r in table.rows() if r.band is not None})
     flags = [(literal_column(str(int(t))) < _PROMPT).label(f"over_{t}") for t in thresholds]
     day = cast(c.ts, Date).label("utc_day")
-    keys = [c.model.label("model"), day, *flags]
+    keys = [c.model.label("model"), day, *[getattr(c, n) for n in WHERE], *flags]
     stmt = (select(*keys, func.count().label("calls"), func.sum(c.cost_usd).label("cost"),
-                   *[func.sum(getattr(c, n)).label(n) for n in USAGE_FIELDS])
+                   *[func.sum(getattr(c, n)).label(n) for n in COUNTS])
             .where(where).group_by(*keys))
     rows_for = _Rows(table)
     out: dict[str, dict] = {}
@@ -82,8 +85,8 @@ def _by_model(engine: Engine, where, table: pricing.PriceTable) -> pd.DataFrame:
                 acc["unpriced_calls"] += int(g["calls"])
                 continue
             long_prompt = row.band is not None and bool(g[f"over_{row.band.threshold_tokens}"])
-            usage = Usage(**{n: int(g[n] or 0) for n in USAGE_FIELDS})
-            acc["new_cost_usd"] += pricing.cost(usage, _flat(row, long_prompt))
+            day_of = _utc_day(g["utc_day"])
+            acc["new_cost_usd"] += table.priced_at(_usage(g), _flat(row, long_prompt), day_of).cost
     df = pd.DataFrame(sorted(out.values(), key=lambda r: r["model"]),
                       columns=["model", "calls", "unpriced_calls", "original_cost_usd", "new_cost_usd"])
     df["difference_usd"] = [_diff(n, o) for n, o in zip(df["new_cost_usd"], df["original_cost_usd"], strict=True)]
@@ -93,7 +96,7 @@ def _by_model(engine: Engine, where, table: pricing.PriceTable) -> pd.DataFrame:
 def _per_call(engine: Engine, where, table: pricing.PriceTable) -> pd.DataFrame:
     rows_for = _Rows(table)
     stmt = (select(c.id, c.ts, c.user_id, c.model, c.status, c.price_version, c.cost_usd,
-                   *[getattr(c, n) for n in USAGE_FIELDS]).where(where).order_by(c.ts, c.id))
+                   *[getattr(c, n) for n in (*COUNTS, *WHERE)]).where(where).order_by(c.ts, c.id))
     out = []
     with engine.connect() as conn:
         for r in conn.execution_options(yield_per=5000).execute(stmt).mappings():
@@ -101,7 +104,7 @@ def _per_call(engine: Engine, where, table: pricing.PriceTable) -> pd.DataFrame:
             original = Decimal(r["cost_usd"] or 0)
             new = None
             if row is not None:
-                new = pricing.cost(Usage(**{n: int(r[n] or 0) for n in USAGE_FIELDS}), row)
+                new = table.priced_at(_usage(r), row, _utc_day(r["ts"])).cost
             out.append({"id": r["id"], "ts": r["ts"], "user": r["user_id"], "model": r["model"],
                         "status": r["status"], "original_price_version": r["price_version"],
                         "new_price_version": row.version if row is not None else None,
@@ -124,6 +127,11 @@ def reprice(engine: Engine, since: Moment, until: Moment, table: pricing.PriceTa
     table = table if table is not None else pricing.PriceTable.load()
     where = period_filter(since, until, tz, users, models) & c.status.in_(BILLED)
     return _per_call(engine, where, table) if per_call else _by_model(engine, where, table)
+
+
+def _usage(m) -> Usage:
+    """The counts, tier and geo of a row or group, as pricing reads them."""
+    return Usage(**{n: int(m[n] or 0) for n in COUNTS}, **{n: m[n] for n in WHERE})
 
 
 def _diff(new, original):

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from core.budgets.alerts import tidy_usd
 from core.catalog import pricing
 from core.catalog.models import Catalogue, default_catalogue
-from core.reports import queries
+from core.reports import breakdown, queries
 from core.reports.reprice import reprice
 from core.types import USAGE_FIELDS
 
@@ -187,6 +187,8 @@ class Report:
     latency_by_day: pd.DataFrame  # day, calls, p50/p95 latency and ttft (ms)
     errors: pd.DataFrame  # status, error_code, calls
     expensive: pd.DataFrame  # the dearest calls
+    spend_by_part: pd.DataFrame  # part, label, cost_usd (exact), share: input, output, cache writes/reads, server tools
+    spend_by_part_day: pd.DataFrame  # day, part (label), spend_usd (float)
 
     @property
     def empty(self) -> bool:
@@ -208,7 +210,8 @@ def build(engine: Engine, principal, filters: Filters, top: int = TOP_CALLS) -> 
                   spend_by_user=spend_by_user.reset_index(drop=True), tokens_by_day=tok,
                   latency_by_day=queries.latency_by_day(engine, **args),
                   errors=queries.errors_by_code(engine, **args),
-                  expensive=queries.most_expensive_calls(engine, n=top, **args))
+                  expensive=queries.most_expensive_calls(engine, n=top, **args),
+                  spend_by_part=breakdown.by_part(daily), spend_by_part_day=breakdown.by_day_and_part(daily))
 
 
 # --- downloads ------------------------------------------------------------------------
@@ -241,15 +244,15 @@ def to_csv(df: pd.DataFrame) -> bytes:
 
 
 def to_parquet(df: pd.DataFrame) -> bytes:
-    """Parquet (pyarrow), formula-safe text; money as decimal128(20, 10), exact."""
+    """Parquet (pyarrow), formula-safe text; money (every ``*_usd`` column) as decimal128(20, 10), exact."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     df = formula_safe(df)
     table = pa.Table.from_pandas(df, preserve_index=False)
-    if "cost_usd" in df.columns:
-        i = table.schema.get_field_index("cost_usd")
-        table = table.set_column(i, "cost_usd", pa.array(list(df["cost_usd"]), type=pa.decimal128(20, 10)))
+    for name in (c for c in df.columns if c.endswith("_usd")):
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, name, pa.array(list(df[name]), type=pa.decimal128(20, 10)))
     buf = io.BytesIO()
     pq.write_table(table, buf)
     return buf.getvalue()
@@ -303,7 +306,9 @@ def remapped(table: pricing.PriceTable, mapping: dict[str, str],
         for i, r in enumerate(history):
             rows.append(dataclasses.replace(r, model=catalogue.resolve(source), table_version="what-if",
                                             effective_from=_FLOOR if i == 0 else r.effective_from))
-    return pricing.PriceTable(rows, version="what-if", batch_discount=table.batch_discount, catalogue=catalogue)
+    resolved = {catalogue.resolve(s): catalogue.resolve(t) for s, t in mapping.items()}
+    return pricing.PriceTable(rows, version="what-if", batch_discount=table.batch_discount, catalogue=catalogue,
+                              modifiers=table.modifiers.remapped(resolved))
 
 
 @dataclass(frozen=True)

@@ -269,6 +269,8 @@ def _fold(st: OpenStream, ev) -> bool:
         st.stop_reason, st.stop_sequence = ev.delta.stop_reason, ev.delta.stop_sequence
         if ev.usage is not None:
             st.output_tokens = ev.usage.output_tokens
+            if getattr(ev.usage, "server_tool_use", None) is not None:  # its final, cumulative count
+                st.usage_start["server_tool_use"] = ev.usage.server_tool_use.model_dump()
     elif kind == "message_stop":
         st.done = True
     return False

@@ -150,3 +150,47 @@ def test_empty_ledger_points_admins_to_demo_data(console):
     at = console(PAGE, user="bob")
     assert any("Playground" in i.value for i in at.info)
     assert not at.get("plotly_chart")
+
+
+def part_table(at) -> dict[str, tuple[str, str]]:
+    """The Spend by token type table: token type -> (spend, share) as shown."""
+    df = at.table[0].value
+    return {name: (row["Spend"], row["Share"]) for name, row in df.iterrows()}
+
+
+def test_spend_is_broken_down_by_token_type(console, seeded):
+    from core.money import usd
+
+    at = console(PAGE, user="alice")
+    table = part_table(at)
+    assert list(table) == ["Input", "Output", "Cache writes", "Cache reads", "Server tools"]  # all split: no "Not split"
+    lo = datetime.combine(datetime.now(UTC).date() - timedelta(days=29), datetime.min.time())
+    engine = make_engine(os.environ["TOLLGATE_LEDGER_URL"])
+    try:
+        with engine.connect() as conn:
+            searches, tools = conn.execute(sa.text(
+                "SELECT sum(web_search_requests), sum(cost_server_tools_usd) FROM calls WHERE ts >= :lo"),
+                {"lo": lo}).one()
+    finally:
+        engine.dispose()
+    assert searches > 0 and table["Server tools"][0] == usd(tools)  # $0.01 a search, stored per call
+    chart = traces(at, "Spend per day by token type (USD)")
+    assert {t["name"] for t in chart} == set(table)
+    assert sum(float(share.rstrip(" %")) for _, share in table.values()) == pytest.approx(100, abs=0.3)
+
+
+def test_rows_recorded_before_schema_6_show_as_not_split(console, seeded):
+    engine = make_engine(os.environ["TOLLGATE_LEDGER_URL"])
+    try:
+        with engine.begin() as conn:  # as version 5 left a billed row: no split
+            conn.execute(sa.text("UPDATE calls SET cost_input_usd = NULL, cost_output_usd = NULL, "
+                                 "cost_cache_write_5m_usd = NULL, cost_cache_write_1h_usd = NULL, "
+                                 "cost_cache_read_usd = NULL, cost_server_tools_usd = NULL WHERE user_id = 'bob'"))
+    finally:
+        engine.dispose()
+    at = console(PAGE, user="bob")
+    assert not at.exception
+    table = part_table(at)
+    assert list(table) == ["Input", "Output", "Cache writes", "Cache reads", "Server tools",
+                           "Not split (recorded before schema 6)"]
+    assert table["Not split (recorded before schema 6)"][1] == "100.0 %" and table["Input"][0] == "$0.00"

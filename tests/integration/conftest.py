@@ -186,16 +186,18 @@ LEDGER_BACKENDS = ["duckdb-file", pytest.param("postgres", marks=pytest.mark.pos
 T0 = __import__("datetime").datetime(2026, 11, 1, 9, 0)
 
 
-def add_calls(engine, rows: int, start=T0, **columns) -> None:
-    """``rows`` ok calls by ana, a minute apart from ``start``, with any extra ``columns``."""
+def add_calls(engine, rows: int, start=T0, *, version: int | None = None, **columns) -> None:
+    """``rows`` ok calls by ana, a minute apart from ``start``, with any extra ``columns``, into a ledger
+    at schema ``version`` (None: the code's), so no column a later version added is written."""
     import uuid
     from datetime import timedelta
 
-    from core.ledger.schema import calls
+    from core.ledger.schema import SCHEMA_VERSION, as_of, calls
 
+    table = as_of(calls, SCHEMA_VERSION if version is None else version)
     if rows:
         with engine.begin() as conn:
-            conn.execute(calls.insert(), [
+            conn.execute(table.insert(), [
                 {"id": str(uuid.uuid4()), "ts": start + timedelta(minutes=i), "user_id": "ana",
                  "model": "claude-haiku-5-5", "status": "ok", "cost_usd": "0.0000123400", "source": "cli",
                  **columns} for i in range(rows)])
@@ -226,7 +228,7 @@ def old_ledger(request, tmp_path):
             with engine.begin() as conn:
                 metadata.create_all(conn, tables=[login_attempts])
                 conn.execute(schema_version.insert().values(version=4, applied_at=T0))
-        add_calls(engine, rows)
+        add_calls(engine, rows, version=version)
         return engine
 
     yield make

@@ -164,12 +164,14 @@ def test_a_failed_count_tokens_refuses_rather_than_guess(make_client, fresh_sim,
     assert _counts(fresh_sim) == 1 and fresh_sim.stats()["messages_requests"] == 0
 
 
+# A base64 image is bounded by its header's pixel size (tests/integration/test_cost_modifiers.py); one the
+# API fetches itself cannot be looked at offline.
 IMAGE = [{"role": "user", "content": [
-    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": BLOB}},
+    {"type": "image", "source": {"type": "url", "url": "https://example.com/picture.png"}},
     {"type": "text", "text": "What is in this picture?"}]}]
 
 
-def test_an_image_has_no_byte_bound_so_count_tokens_is_asked(make_client, fresh_sim, tmp_path):
+def test_a_url_image_has_no_offline_bound_so_count_tokens_is_asked(make_client, fresh_sim, tmp_path):
     client = _budgeted_client(make_client, tmp_path, "0.05")
     r = client.create(messages=IMAGE, user="ana", model=MODEL, max_tokens=8)
     assert _counts(fresh_sim) == 1 and r.usage.input_tokens > 1600

@@ -36,7 +36,9 @@ def cli(tmp_path, fresh_sim):
 def test_ask_json_shape(cli):
     out = json.loads(cli("ask", "--user", "ana", "--model", "claude-haiku-5-5", "--json", "Hello there").stdout)
     assert set(out["usage"]) == {"input_tokens", "output_tokens", "cache_creation_5m_tokens",
-                                 "cache_creation_1h_tokens", "cache_read_tokens"}
+                                 "cache_creation_1h_tokens", "cache_read_tokens", "web_search_requests",
+                                 "web_fetch_requests", "service_tier", "inference_geo"}
+    assert out["usage"]["service_tier"] == "standard" and out["usage"]["web_search_requests"] == 0
     assert Decimal(out["cost_usd"]) > 0 and isinstance(out["cost_usd"], str)
     assert out["cached"] is False and out["request_id"].startswith("req_") and out["retries"] == 0
     assert out["text"] and out["model"] == "claude-haiku-5-5" and out["latency_ms"] > 0

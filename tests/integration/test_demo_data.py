@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from core.budgets.book import BudgetBook
 from core.catalog import pricing
 from core.clock import FakeClock
+from core.ledger import records
 from core.ledger.engine import make_engine
 from core.ledger.migrations import migrate
 from core.ledger.schema import calls
@@ -56,10 +57,11 @@ def test_generate_prices_every_call_exactly_with_the_price_table(engine):
     priced = [r for r in rows if r["price_version"] is not None and r["status"] in ("ok", "error")]
     assert len(priced) > 0.9 * n
     for r in priced:
-        usage = Usage(r["input_tokens"], r["output_tokens"], r["cache_creation_5m_tokens"],
-                      r["cache_creation_1h_tokens"], r["cache_read_tokens"])
-        want = table.price(usage, r["model"], r["ts"])
-        assert (Decimal(r["cost_usd"]), r["price_version"]) == (want.cost, want.price_version)
+        rec = records.from_row(r)
+        want = table.price(rec.usage, r["model"], r["ts"])
+        assert (rec.cost_usd, r["price_version"]) == (want.cost, want.price_version)
+        assert rec.cost_parts == want.parts  # the split by part, stored as priced
+    assert any(r["web_search_requests"] for r in priced) and any(r["cost_server_tools_usd"] for r in priced)
     assert {r["status"] for r in rows} == {"ok", "error", "cached", "blocked"}
     assert len({r["user_id"] for r in rows}) >= 5 and len({r["model"] for r in rows}) >= 4
     assert any(r["cache_read_tokens"] for r in rows) and any(r["cache_creation_5m_tokens"] for r in rows)

@@ -29,7 +29,7 @@ def v1_ledger(old_ledger):
             conn.execute(sa.text(f"ALTER TABLE calls ALTER COLUMN {column} TYPE REAL"))
         for ix in calls.indexes:
             ix.create(conn)
-    add_calls(engine, 25, latency_ms=812.5, ttft_ms=120.25)
+    add_calls(engine, 25, version=1, latency_ms=812.5, ttft_ms=120.25)
     return engine
 
 

@@ -120,3 +120,21 @@ def test_the_estimate_counts_a_base64_image_by_its_size_and_others_flat():
 ])
 def test_server_tool_uses_a_request_may_be_billed_for(tools, uses):
     assert server_tool_uses(tools) == uses
+
+
+def test_the_simulators_count_of_any_image_never_passes_the_bound():
+    """The simulator reads images its own way (core/simulator/media.py): the guard's bound must hold over it."""
+    import random
+
+    from core.guards.tokens import bound_content
+    from core.simulator.tokenizer import count_content
+
+    rng = random.Random(20261202)
+    for _ in range(30):
+        fmt = rng.choice(sorted(FORMATS))
+        # The API refuses a side over 8,000 px, and so does the simulator.
+        w = rng.choice([rng.randint(1, 64), rng.randint(500, 1600), rng.randint(1568, 8000)])
+        h = rng.randint(1, min(3000, 3_000_000 // w))  # up to 3 MP: past every scaling rule, yet quick to encode
+        content = [image_block(encoded(fmt, w, h)), {"type": "text", "text": "and this?"}]
+        for tokenizer in ("v1", "v2"):
+            assert count_content(content, tokenizer) <= bound_content(content), (fmt, w, h)

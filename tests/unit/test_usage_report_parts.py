@@ -99,14 +99,19 @@ def test_synth_costs_equal_the_price_table_including_the_long_prompt_band():
     assert list(df.columns) == list(demo_data.COLUMNS)
     assert df["ts"].is_monotonic_increasing
     billed = df[df["price_version"].notna() & df["status"].isin(["ok", "error"])]
-    band_rows = 0
+    band_rows = searches = 0
     for r in billed.itertuples(index=False):
         usage = Usage(int(r.input_tokens), int(r.output_tokens), int(r.cache_creation_5m_tokens),
-                      int(r.cache_creation_1h_tokens), int(r.cache_read_tokens))
+                      int(r.cache_creation_1h_tokens), int(r.cache_read_tokens),
+                      web_search_requests=int(r.web_search_requests))
         row = table.row_for(r.model, r.ts.to_pydatetime())
         band_rows += pricing.band_applies(row, usage.prompt_tokens)
-        assert Decimal(int(r.cost_units)).scaleb(-10) == pricing.cost(usage, row)
-    assert band_rows > 0  # the band was exercised
+        want = table.price(usage, r.model, r.ts.to_pydatetime())
+        assert Decimal(int(r.cost_units)).scaleb(-10) == want.cost
+        assert {p: Decimal(int(getattr(r, u))).scaleb(-10) for p, u in zip(pricing.COST_PARTS, demo_data.PART_UNITS,
+                                                                          strict=True)} == want.parts
+        searches += usage.web_search_requests
+    assert band_rows > 0 and searches > 0  # the band and web search were exercised
 
 
 def test_synth_is_reproducible_and_never_uses_a_model_before_its_price():
