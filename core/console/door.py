@@ -283,6 +283,16 @@ class Console:
         """Tokens, worst-case cost and budget fit of a request, before sending it."""
         return quote(self.client, user=principal.username, **request)
 
+    def attachment_costs(self, model: str, files) -> list[dict]:
+        """Each attachment's estimated input tokens and what they cost on ``model`` (USD; None: unpriced)."""
+        now = self.now()
+        rows = []
+        for f in files:
+            priced = self.client.pricing.price(Usage(input_tokens=f.tokens), model, now)
+            rows.append({"name": f.name, "detail": f.detail, "tokens": f.tokens,
+                         "cost_usd": None if priced.unpriced else priced.cost})
+        return rows
+
     def ask(self, principal: Principal, **request):
         """One call through the guarded client, billed to the principal."""
         return self.client.create(user=principal.username, **request)
