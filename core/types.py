@@ -121,3 +121,4 @@ class CallRecord:
     source: str = "library"  # console | cli | library | demo
     unpriced: bool = False
     detail: str | None = None  # reason for a refusal, analyst-readable, scrubbed
+    api_key_id: str | None = None  # the Tollgate key's public id (gateway calls), never the key

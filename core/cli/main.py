@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from core.cli import keys as cli_keys
 from core.cli import support as cli_support
 from core.errors import LedgerUnavailable, TollgateError, ValidationError
 
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     dd.add_argument("--seed", type=int, default=0)
     dd.add_argument("--append", action="store_true", help="keep earlier demo data (default: replace it)")
     dd.add_argument("--remove", action="store_true", help="delete every demo-data row and demo budget")
+    cli_keys.add_parser(sub)
     return p
 
 
@@ -214,6 +216,11 @@ def _budget(args, settings, budgets, engine, usd: Decimal | None, month: str | N
     return cli_support.emit_frame(budgets.status(SystemClock().now()), args.json, "No budgets set.")
 
 
+def cmd_key(args) -> int:
+    with _stores() as (settings, _, _, engine):
+        return cli_keys.run(args, engine, settings)
+
+
 def cmd_reprice(args) -> int:
     from core.catalog.pricing import PriceTable
     from core.reports.reprice import reprice
@@ -332,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.ERROR)
     handler = {"simulate": cmd_simulate, "ask": cmd_ask, "usage": cmd_usage, "budget": cmd_budget,
                "reprice": cmd_reprice, "health": cmd_health, "config": cmd_config,
-               "demo-data": cmd_demo_data, "user": cmd_user}[args.cmd]
+               "demo-data": cmd_demo_data, "user": cmd_user, "key": cmd_key}[args.cmd]
     try:
         return handler(args)
     except TollgateError as err:

@@ -13,7 +13,7 @@ STATUSES = frozenset({STATUS_OK, STATUS_ERROR, STATUS_CACHED, STATUS_BLOCKED})
 COST_QUANTUM = Decimal("1e-10")  # the scale of the cost_usd column, NUMERIC(20, 10)
 _PLAIN = ("id", "model", "status", "error_code", "tokens_saved", "price_version", "latency_ms",
           "ttft_ms", "streamed", "retries", "request_id", "key_label", "prompt_sha256",
-          "prompt_text", "source", "unpriced", "detail")
+          "prompt_text", "source", "unpriced", "detail", "api_key_id")
 
 
 def check(rec: CallRecord) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy import (
                         Text,
 )
 
-SCHEMA_VERSION = 5  # 1-4: migrations.STEPS; 5 on: Alembic revisions in core/ledger/alembic/versions
+SCHEMA_VERSION = 6  # 1-4: migrations.STEPS; 5 on: Alembic revisions in core/ledger/alembic/versions
 MONEY = Numeric(20, 10)
 
 metadata = MetaData()
@@ -59,6 +59,7 @@ calls = Table(
     Column("prompt_text", Text),  # only when TOLLGATE_STORE_PROMPTS=1
     Column("source", String(16), nullable=False, default="library"),
     Column("detail", Text),  # why a call was refused or failed, analyst-readable
+    Column("api_key_id", String(36)),  # the Tollgate key (its public id) a gateway call came with; version 6
 )
 Index("ix_calls_ts", calls.c.ts)
 Index("ix_calls_user_ts", calls.c.user_id, calls.c.ts)
@@ -144,3 +145,23 @@ Index("ix_login_attempts_user", login_attempts.c.username, login_attempts.c.kind
 # Tables each version after 1 introduced: version 1 creates only the others.
 ADDED_IN = {checklist_ticks.name: 3, health_probe.name: 3}
 ADDED_IN[login_attempts.name] = 4
+
+# --- version 6 ----------------------------------------------------------------------------
+
+api_keys = Table(
+    "api_keys", metadata,
+    # Tollgate keys for the gateway: only a SHA-256 of the secret part is kept (the key is random,
+    # 256 bits, so a slow hash adds nothing); ``last_four`` is what the key may be shown as later.
+    Column("id", String(36), primary_key=True),  # public, part of the key itself
+    Column("user_id", String(200), nullable=False),
+    Column("name", String(200)),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("last_four", String(4), nullable=False),
+    Column("models", Text),  # comma-separated model ids the key may use; NULL: every model
+    Column("created_at", DateTime, nullable=False),  # naive UTC
+    Column("created_by", String(200)),
+    Column("expires_at", DateTime),  # NULL: never
+    Column("revoked_at", DateTime),
+    Column("last_used_at", DateTime),
+)
+ADDED_IN[api_keys.name] = 6  # made by Alembic revision 0006, not by version 1's create_all
