@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from core.cli import keys as cli_keys
+from core.cli import serve as cli_serve
 from core.cli import support as cli_support
 from core.errors import LedgerUnavailable, TollgateError, ValidationError
 
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     dd.add_argument("--append", action="store_true", help="keep earlier demo data (default: replace it)")
     dd.add_argument("--remove", action="store_true", help="delete every demo-data row and demo budget")
     cli_keys.add_parser(sub)
+    cli_serve.add_parser(sub)
     return p
 
 
@@ -221,6 +223,13 @@ def cmd_key(args) -> int:
         return cli_keys.run(args, engine, settings)
 
 
+def cmd_serve(args) -> int:
+    from core.factory import build_client
+
+    with build_client(source="gateway") as client:
+        return cli_serve.run(args, client)
+
+
 def cmd_reprice(args) -> int:
     from core.catalog.pricing import PriceTable
     from core.reports.reprice import reprice
@@ -339,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.ERROR)
     handler = {"simulate": cmd_simulate, "ask": cmd_ask, "usage": cmd_usage, "budget": cmd_budget,
                "reprice": cmd_reprice, "health": cmd_health, "config": cmd_config,
-               "demo-data": cmd_demo_data, "user": cmd_user, "key": cmd_key}[args.cmd]
+               "demo-data": cmd_demo_data, "user": cmd_user, "key": cmd_key,
+               "serve": cmd_serve}[args.cmd]
     try:
         return handler(args)
     except TollgateError as err:

@@ -43,6 +43,9 @@ class GuardedStream:
         self.result: CallResult | None = run if isinstance(run, CallResult) else None
         self._callrun = None if self.result is not None else run
         self.partial_text = ""
+        # The transport's open stream once the first text has arrived (message id, usage so far, headers):
+        # what a relay needs to frame message_start. None for a cache hit or before the first text.
+        self.opened = None
         self._gen: Iterator[str] | None = None
         self._state = _StreamState(ended=self.result is not None)
         if self.result is None:
@@ -66,6 +69,7 @@ class GuardedStream:
         except BaseException:  # the run settled and recorded it
             state.ended = True
             raise
+        self.opened = st
         try:
             yield from list(st.texts)
             yield from drain(st)

@@ -66,7 +66,7 @@ class OpenStream:
 _SDK_PARAMS = frozenset({"max_tokens", "messages", "model", "cache_control", "container", "diagnostics",
                          "inference_geo", "metadata", "output_config", "service_tier", "speed",
                          "stop_sequences", "system", "thinking", "tool_choice", "tools", "user_profile_id",
-                         "workspace_id"})
+                         "workspace_id", "extra_headers"})  # extra_headers: a gateway caller's anthropic-beta
 
 
 def sdk_kwargs(body: dict) -> dict:
@@ -193,6 +193,11 @@ class Transport:
         keep = {k: body[k] for k in ("model", "messages", "system", "tools", "tool_choice", "thinking")
                 if k in body}
         return self._with_key(lambda sdk, key: sdk.messages.count_tokens(**keep).input_tokens)
+
+
+    def list_models(self) -> list[dict]:
+        """The upstream's model list (every page), as the API's JSON objects."""
+        return self._with_key(lambda sdk, key: [m.model_dump(mode="json") for m in sdk.models.list(limit=1000)])
 
 
 def _event_deadline(idle_s: float | None, total_end: float | None) -> float | None:
