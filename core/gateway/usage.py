@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from core.accounts.users import UserStore
+from core.budgets.alerts import tidy_usd
 from core.budgets.book import month_bounds
 from core.errors import LedgerUnavailable, NotAuthorised, ValidationError
 
 
 def _money(value) -> str | None:
-    return None if value is None else format(value, "f")
+    """An exact USD decimal as plain digits without the column's trailing zeros (5, 0.0000281)."""
+    return None if value is None else format(tidy_usd(value), "f")
 
 
 def usage_of(client, users_file: str, caller, asked: str | None) -> dict:
