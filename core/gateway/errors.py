@@ -66,6 +66,7 @@ def headers_for(err: e.TollgateError) -> dict[str, str]:
     wait = getattr(err, "retry_after_s", None)
     if err.retryable and wait is not None and math.isfinite(wait):
         out["retry-after"] = str(max(1, math.ceil(wait)))
+        out["retry-after-ms"] = str(max(1, math.ceil(wait * 1000)))  # the SDKs read this first: no rounding up
     if isinstance(err, e.InvalidApiKey):
         out["www-authenticate"] = 'Bearer realm="tollgate"'
     return out
