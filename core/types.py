@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,22 @@ class CallResult:
     message_id: str | None = None  # the API's msg_… id (None for a cache hit)
     month_to_date_usd: Decimal | None = None
     budget_remaining_usd: Decimal | None = None
+    # The whole message: every block as the API returned it (JSON-ready dicts: text with citations,
+    # tool_use, thinking, server tool blocks, ...), the stop sequence hit, the usage object as reported.
+    content: list[dict] = field(default_factory=list)
+    stop_sequence: str | None = None
+    usage_detail: dict = field(default_factory=dict)
+    message: Any = field(default=None, repr=False)  # the SDK Message; given a dict (a hit), built on first read
+
+    @property
+    def tool_uses(self) -> list[dict]:
+        """The ``tool_use`` blocks of the answer, in order (empty unless it stopped to call tools)."""
+        return [b for b in self.content if b.get("type") == "tool_use"]
 
     def to_dict(self) -> dict:
         """JSON-ready form (the CLI's ``--json``); cost as an exact decimal string."""
-        d = {"text": self.text, "model": self.model, "usage": self.usage.to_dict(),
+        d = {"text": self.text, "content": self.content, "stop_sequence": self.stop_sequence,
+             "usage_detail": self.usage_detail, "model": self.model, "usage": self.usage.to_dict(),
              "cost_usd": str(self.cost_usd), "cached": self.cached,
              "latency_ms": round(self.latency_ms, 3),
              "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 3),
@@ -90,6 +103,23 @@ class CallResult:
         d["budget_remaining_usd"] = (None if self.budget_remaining_usd is None
                                      else str(self.budget_remaining_usd))
         return d
+
+
+def _get_message(self: CallResult):
+    """The SDK ``Message``: a stored dict is rebuilt on first read (constructing one costs ~0.1 ms)."""
+    msg = self.__dict__.get("_message")
+    if isinstance(msg, dict):
+        from anthropic.types import Message
+
+        msg = self.__dict__["_message"] = Message.construct(**msg)
+    return msg
+
+
+def _set_message(self: CallResult, value) -> None:
+    self.__dict__["_message"] = value
+
+
+CallResult.message = property(_get_message, _set_message)  # after @dataclass, so __init__ sets it through this
 
 
 # Statuses a ledger row can have.

@@ -15,7 +15,9 @@ The key is the SHA-256 (hex) of a canonical JSON document of the request. Choice
   dropped; integral floats become ints (``temperature=1`` == ``1.0``). Every other
   parameter is IN the key unless it is known not to change the answer (metadata,
   stream, timeouts, service tier, Tollgate's own bookkeeping): an unknown parameter
-  costs a miss, never a wrong hit.
+  costs a miss, never a wrong hit. Tools, ``tool_choice``, ``thinking`` and attachments
+  (they sit in the messages) are in it like any other. Of ``extra_headers`` only
+  ``anthropic-beta`` is (a beta can change the answer); other headers never are.
 * The model is taken as given: pass the resolved model id, not an alias.
 * Scope: with a ``scope`` (the client passes the user, ``TOLLGATE_CACHE_SCOPE=user``, the
   default) only requests of that same scope share a key, so one user's prompt and answer are
@@ -120,6 +122,11 @@ def _document(model: str, system: Any, messages: Any, params: dict | None, marks
         doc["system"] = _content(system, marks)
     doc["params"] = {k: _param(k, v, marks) for k, v in (params or {}).items()
                      if k not in NEUTRAL_PARAMS and not _absent(v)}
+    headers = (params or {}).get("extra_headers")
+    if headers:
+        betas = [v for k, v in headers.items() if isinstance(k, str) and k.lower() == "anthropic-beta" and v]
+        if betas:
+            doc["params"]["anthropic-beta"] = betas
     return doc
 
 

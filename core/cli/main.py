@@ -146,7 +146,8 @@ def cmd_ask(args) -> int:
             cost = "unpriced" if result.unpriced else f"${result.cost_usd}"
             extra = " (cached)" if result.cached else ""
             print(f"\n— {result.model}: {result.usage.input_tokens} in / {result.usage.output_tokens} out, "
-                  f"{cost}{extra}, {result.latency_ms:.0f} ms, {result.retries} retries", file=sys.stderr)
+                  f"{cost}{extra}, {result.latency_ms:.0f} ms, {result.retries} retries"
+                  f"{cli_support.blocks_note(result)}", file=sys.stderr)
     return 0
 
 

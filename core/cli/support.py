@@ -210,3 +210,21 @@ def _validate_offline(args, settings) -> None:
                             catalogue=load_catalogue(tiers=settings.tiers), policy=policy)
     except PromptBlocked:
         return
+
+
+def blocks_note(result) -> str:
+    """What a text answer leaves out, for the summary line: its non-text blocks and an unusual stop.
+
+    e.g. ``" · blocks: thinking, tool_use get_weather · stopped: tool_use"``; empty for a plain text answer.
+    """
+    shown = []
+    for block in result.content or ():
+        kind = block.get("type", "?")
+        if kind == "text":
+            continue
+        name = block.get("name")
+        shown.append(f"{kind} {name}" if isinstance(name, str) and name else kind)
+    note = f" · blocks: {', '.join(shown)}" if shown else ""
+    if result.stop_reason not in (None, "end_turn"):
+        note += f" · stopped: {result.stop_reason}"
+    return note

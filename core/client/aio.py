@@ -12,6 +12,7 @@ import threading
 from collections.abc import AsyncIterator
 
 from core.client.guarded import GuardedClient, GuardedStream
+from core.client.stream import text_of
 from core.types import CallResult
 
 _END = object()
@@ -45,7 +46,7 @@ class AsyncGuardedClient:
 
 
 class AsyncGuardedStream:
-    """Text deltas as they arrive; ``result`` once the stream has ended."""
+    """Text deltas as they arrive (or every SDK event, with ``events()``); ``result`` once the stream has ended."""
 
     def __init__(self, client: GuardedClient, prompt, kw: dict) -> None:
         self._client, self._prompt, self._kw = client, prompt, kw
@@ -55,6 +56,13 @@ class AsyncGuardedStream:
         self.result: CallResult | None = None
 
     async def __aiter__(self) -> AsyncIterator[str]:
+        async for ev in self.events():
+            text = text_of(ev)
+            if text is not None:
+                yield text
+
+    async def events(self) -> AsyncIterator:
+        """Every SDK stream event in order, each with its raw SSE (see ``GuardedStream.events``)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         stop = self._stop
@@ -62,11 +70,11 @@ class AsyncGuardedStream:
         def pump() -> None:  # runs in a worker thread: the whole guarded stream, delta by delta
             try:
                 self._sync = self._client.stream(self._prompt, **self._kw)
-                for delta in self._sync:
+                for event in self._sync.events():
                     if stop.is_set():  # settled and recorded as cancelled by close()
                         self._sync.close()
                         return
-                    loop.call_soon_threadsafe(queue.put_nowait, delta)
+                    loop.call_soon_threadsafe(queue.put_nowait, event)
                 loop.call_soon_threadsafe(queue.put_nowait, _END)
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side as is
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
@@ -102,6 +110,10 @@ class AsyncGuardedStream:
 
     async def final(self) -> CallResult:
         """Read to the end and return the result."""
-        async for _ in self:
+        async for _ in self.events():
             pass
         return self.result
+
+    async def get_final_message(self):
+        """Read to the end and return the SDK ``Message`` (as ``AsyncMessageStream`` does)."""
+        return (await self.final()).message

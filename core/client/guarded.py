@@ -96,14 +96,13 @@ class GuardedClient:
         if isinstance(call, CallResult):
             return call
         run = CallRun(self, call)
-        reply = run.send(self.transport.create)
-        return run.succeed(reply.text, reply.usage, reply.stop_reason, reply.request_id, reply.headers,
-                           reply.key_label, None, reply.message_id, reply.response_model)
+        return run.succeed(run.send(self.transport.create))
 
     def stream(self, prompt: str | None = None, *, user: str, model: str | None = None, messages=None,
                system=None, max_tokens: int | None = None, use_cache: bool = True, source: str | None = None,
                api_key_id: str | None = None, **params) -> GuardedStream:
-        """A guarded streaming call: iterate for text deltas, then read ``.result``.
+        """A guarded streaming call: iterate for text deltas (or ``events()`` for every SDK event), then
+        read ``.result`` / ``get_final_message()``.
 
         Refusals (validation, budget, limits, open circuit) raise here, before any iteration.
         """
@@ -112,17 +111,20 @@ class GuardedClient:
         return GuardedStream(call if isinstance(call, CallResult) else CallRun(self, call))
 
     def count_tokens(self, prompt: str | None = None, *, model: str | None = None, messages=None,
-                     system=None, exact: bool = False) -> int:
-        """Input tokens of a request: the offline per-family estimate, or Anthropic's count if ``exact``."""
+                     system=None, exact: bool = False, **params) -> int:
+        """Input tokens of a request: the offline per-family estimate, or Anthropic's count if ``exact``.
+
+        ``params`` are the request's other fields (tools, tool_choice, thinking, extra_headers, ...):
+        validated like a call's, and sent to the exact count (documents and images are in ``messages``).
+        """
         messages = messages if messages is not None else validation.as_messages(prompt or "")
         model = self.options.default_model if model is None or (isinstance(model, str) and not model) else model
         v = validation.validate(model, messages, max_tokens=1, system=system,
-                                catalogue=self.catalogue, policy=self.policy)
+                                catalogue=self.catalogue, policy=self.policy, params=params)
         if not exact:
             return v.prompt_tokens
-        body = {"model": v.model, "messages": messages}
-        if system:
-            body["system"] = system
+        body = {"model": v.model, "messages": messages, **({"system": system} if system else {}),
+                **{k: val for k, val in params.items() if val is not None}}
         return self.transport.count_tokens(body)
 
     def close(self) -> None:
@@ -203,11 +205,14 @@ class GuardedClient:
             raise
 
     def _cache_hit(self, call: Call, hit: CachedResponse) -> CallResult:
+        message = hit.whole_message()  # a copy: the caller may change what it is given
         latency = (self.clock.monotonic() - call.started) * 1000
         result = CallResult(text=hit.text, model=hit.model, usage=hit.usage, cost_usd=Decimal(0),
                             price_version=hit.price_version, cached=True, latency_ms=latency,
                             request_id=hit.request_id, stop_reason=hit.stop_reason,
-                            tokens_saved=hit.usage.total_tokens, flags=call.flags)
+                            tokens_saved=hit.usage.total_tokens, flags=call.flags,
+                            content=message["content"], stop_sequence=message.get("stop_sequence"),
+                            usage_detail=message.get("usage") or {}, message=message)
         result.ledger_id = self.recorder.cached(call, result, STATUS_CACHED)
         return result
 

@@ -67,27 +67,40 @@ class CallRun:
         call.permit.release()
         client.recorder.failed(call, err, **kw)
 
-    def succeed(self, text, usage, stop_reason, request_id, headers, key_label, ttft_s,
-                message_id=None, response_model=None) -> CallResult:
-        """Answered: close the breaker, settle the limiter, price, record durably, then cache the answer."""
+    def succeed(self, reply, ttft_s=None) -> CallResult:
+        """Answered (``reply``: the transport's Reply): close the breaker, settle the limiter, price,
+        record durably, then cache the whole message."""
         client, call = self.client, self.call
+        usage = reply.usage
         client.breaker.record_success()
-        call.message_id, call.response_model = message_id, response_model
+        call.message_id, call.response_model = reply.message_id, reply.response_model
         call.permit.settle(usage.prompt_tokens - usage.cache_read_tokens, usage.output_tokens)
         call.permit.release()
-        client.limiter.observe_headers(headers)  # after settling, so the server's figures have the last word
+        client.limiter.observe_headers(reply.headers)  # after settling, so the server's figures have the last word
         priced = client.pricing.price(usage, call.model, call.ts)
         now = client.clock.monotonic()
-        result = CallResult(text=text, model=call.model, usage=usage, cost_usd=priced.cost,
+        result = CallResult(text=reply.text, model=call.model, usage=usage, cost_usd=priced.cost,
                             price_version=priced.price_version, unpriced=priced.unpriced,
                             latency_ms=(now - call.started) * 1000,
-                            ttft_ms=None if ttft_s is None else ttft_s * 1000, request_id=request_id,
-                            retries=call.retries, stop_reason=stop_reason, key_label=key_label, flags=call.flags,
-                            message_id=message_id)
+                            ttft_ms=None if ttft_s is None else ttft_s * 1000, request_id=reply.request_id,
+                            retries=call.retries, stop_reason=reply.stop_reason, key_label=reply.key_label,
+                            flags=call.flags, message_id=reply.message_id, content=reply.content,
+                            stop_sequence=reply.stop_sequence, usage_detail=reply.usage_detail,
+                            message=reply.message)
         result.ledger_id = client.recorder.succeeded(call, result)
         if call.cache_key is not None:
             client.cache.set(call.cache_key, CachedResponse(
-                text=text, model=call.model, usage=usage, stop_reason=stop_reason, request_id=request_id,
-                created_at=client.clock.now(), price_version=priced.price_version, cost_usd=priced.cost),
-                client.options.cache_ttl_s)
+                text=reply.text, model=call.model, usage=usage, stop_reason=reply.stop_reason,
+                request_id=reply.request_id, created_at=client.clock.now(), price_version=priced.price_version,
+                cost_usd=priced.cost, message=_stored(reply)), client.options.cache_ttl_s)
         return result
+
+
+def _stored(reply) -> dict:
+    """The message as the cache keeps it: the SDK's JSON form of what the API sent (unset fields left out)."""
+    msg = reply.message
+    if msg is not None and hasattr(msg, "to_dict"):
+        return msg.to_dict(warnings=False)
+    return {"id": reply.message_id, "type": "message", "role": "assistant", "model": reply.response_model,
+            "content": reply.content, "stop_reason": reply.stop_reason, "stop_sequence": reply.stop_sequence,
+            "usage": reply.usage_detail}

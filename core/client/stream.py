@@ -1,8 +1,9 @@
-"""A guarded streaming call: text deltas as they arrive, then the same result as ``create``.
+"""A guarded streaming call: text deltas (or every SDK event) as they arrive, then the same result as ``create``.
 
 Kept apart from ``core.client.guarded``: the client admits the call, this module only reads the
 stream and hands each ending (done, failed, closed early, abandoned) to the call's
-``core.client.run.CallRun``, which settles and records it.
+``core.client.run.CallRun``, which settles and records it. One generator reads the events;
+iterating the stream picks the text deltas out of it, ``events()`` hands on all of them.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator
 
+from core.client.replay import replay
 from core.errors import TollgateError
 from core.types import CallResult
-from core.upstream.transport import drain, stream_usage
+from core.upstream.sse import StreamEvent
+from core.upstream.transport import Reply, drain, final_message, stream_usage
 
 
 class _StreamState:
@@ -30,8 +33,15 @@ def _abandoned(run, state: _StreamState) -> None:
         run.cancel()
 
 
+def text_of(ev: StreamEvent) -> str | None:
+    """The text a ``text_delta`` event carries, else None."""
+    if ev.type == "content_block_delta" and getattr(ev.event.delta, "type", "") == "text_delta":
+        return ev.event.delta.text
+    return None
+
+
 class GuardedStream:
-    """Iterates text deltas of a guarded streaming call; ``result`` is set once it ends.
+    """Iterates text deltas of a guarded streaming call; ``events()`` gives every event; ``result`` once it ends.
 
     Use it as a context manager (or call ``close``) when you may stop early. A stream that is
     abandoned, even never read, is settled and recorded as cancelled, and its limiter slot,
@@ -43,35 +53,41 @@ class GuardedStream:
         self.result: CallResult | None = run if isinstance(run, CallResult) else None
         self._callrun = None if self.result is not None else run
         self.partial_text = ""
-        # The transport's open stream once the first text has arrived (message id, usage so far, headers):
-        # what a relay needs to frame message_start. None for a cache hit or before the first text.
-        self.opened = None
-        self._gen: Iterator[str] | None = None
+        self._gen: Iterator[StreamEvent] | None = None
+        self._st = None  # the transport's open stream, once sent
         self._state = _StreamState(ended=self.result is not None)
         if self.result is None:
             weakref.finalize(self, _abandoned, run, self._state).atexit = False
 
     def __iter__(self) -> Iterator[str]:
+        return (text for ev in self.events() if (text := text_of(ev)) is not None)
+
+    def events(self) -> Iterator[StreamEvent]:
+        """Every SDK stream event in order, each with its raw SSE (``sse_event``, ``data``, ``wire()``).
+
+        Shares its progress with text iteration: an event read by one is not seen again by the other.
+        """
         if self._gen is None:
             self._gen = self._run()
         return self._gen
 
-    def _run(self) -> Iterator[str]:
+    def _run(self) -> Iterator[StreamEvent]:
         state = self._state
         state.started = True
-        if self.result is not None:  # a cache hit: the whole answer at once
-            yield self.result.text
+        if self.result is not None:  # a cache hit: the stored message, as the API would stream it
+            yield from replay(self._hit_message())
             return
         run = self._callrun
         tokenizer = run.call.tokenizer
         try:
-            st = run.open_stream()
+            st = self._st = run.open_stream()
         except BaseException:  # the run settled and recorded it
             state.ended = True
             raise
         self.opened = st
         try:
-            yield from list(st.texts)
+            while st.backlog:  # read while opening (up to the first content): handed on first
+                yield st.backlog.pop(0)
             yield from drain(st)
         except TollgateError as err:
             state.ended = True
@@ -89,13 +105,34 @@ class GuardedStream:
                      request_id=st.request_id, key_label=st.key_label)
             raise
         state.ended = True
-        self.result = run.succeed("".join(st.texts), stream_usage(st, tokenizer), st.stop_reason,
-                                  st.request_id, st.headers, st.key_label, st.ttft_s, st.message_id,
-                                  st.response_model)
+        self.result = run.succeed(_reply(st, tokenizer), st.ttft_s)
+
+    @property
+    def opened(self):
+        """The transport's open stream once sent (its request id and headers); None for a cache hit or before."""
+        return self._st
+
+    def _hit_message(self) -> dict:
+        r = self.result
+        if r.message is not None:
+            return r.message.to_dict(warnings=False)
+        return {"id": None, "type": "message", "role": "assistant", "model": r.model, "content": r.content,
+                "stop_reason": r.stop_reason, "stop_sequence": r.stop_sequence, "usage": r.usage_detail}
+
+    @property
+    def current_message_snapshot(self):
+        """The message accumulated so far by the SDK's helper (None before ``message_start``)."""
+        if self.result is not None and (self._st is None or self._state.ended):
+            return self.result.message
+        return None if self._st is None else final_message(self._st)
+
+    def get_final_message(self):
+        """Read the stream to its end and return the SDK ``Message`` (as ``MessageStream`` does)."""
+        return self.final().message
 
     def final(self) -> CallResult:
         """Read the stream to its end and return the result."""
-        for _ in self:
+        for _ in self.events():
             pass
         return self.result
 
@@ -114,3 +151,14 @@ class GuardedStream:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _reply(st, tokenizer: str) -> Reply:
+    """A finished stream as the transport's Reply: the SDK's accumulated message, usage merged for billing."""
+    msg = final_message(st)
+    content = [b.to_dict(warnings=False) for b in msg.content] if msg is not None else []
+    return Reply(text="".join(st.texts), usage=stream_usage(st, tokenizer), stop_reason=st.stop_reason,
+                 request_id=st.request_id, headers=st.headers, key_label=st.key_label, ttft_s=st.ttft_s,
+                 message_id=st.message_id, response_model=st.response_model, message=msg, content=content,
+                 stop_sequence=st.stop_sequence,
+                 usage_detail=msg.usage.to_dict(warnings=False) if msg is not None else {})

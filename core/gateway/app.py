@@ -3,8 +3,8 @@
 ``routes(settings, client_source)`` is mounted by server.py beside the console and by
 ``python -m core serve`` alone (``app``). Every request is authenticated before its body is
 read; the guarded client (blocking: it runs in the thread pool) is charged to the caller's
-user with source "gateway". SSE is forwarded event by event as the upstream sends it: each text
-delta is written the moment the guarded stream yields it.
+user with source "gateway". SSE is forwarded event by event as the upstream sends it: each event
+is written, as its raw SSE text, the moment the guarded stream yields it.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ _END = object()
 
 
 class _Pump:
-    """Reads a guarded stream from worker threads one delta at a time; ``close`` waits for a read in flight."""
+    """Reads a guarded stream's events from worker threads one at a time; ``close`` waits for a read in flight."""
 
     def __init__(self, stream) -> None:
-        self.stream, self.it, self.lock = stream, iter(stream), threading.Lock()
+        self.stream, self.it, self.lock = stream, stream.events(), threading.Lock()
 
     def next(self):
         with self.lock:
@@ -130,7 +130,7 @@ class Gateway:
             return gw_errors.response(err)
 
     async def _stream(self, client, kw: dict) -> Response:
-        """Refusals and failures before the first text are plain error responses; later ones an error event."""
+        """Refusals and failures before the first content are plain error responses; later ones an error event."""
         stream = await run_in_threadpool(lambda: client.stream(**kw))
         pump = _Pump(stream)
         try:
@@ -139,19 +139,15 @@ class Gateway:
             await run_in_threadpool(pump.close)
             raise
         opened = stream.opened
-        head = relay.stream_head(opened, kw["model"], stream.result)
-        request_id = opened.request_id if opened is not None else stream.result.request_id
+        request_id = opened.request_id if opened is not None else (stream.result.request_id if stream.result
+                                                                     else None)
 
         async def events():
             try:
-                for chunk in head:
-                    yield chunk
                 item = first
                 while item is not _END:
-                    yield relay.text_event(item)
+                    yield relay.wire(item)
                     item = await run_in_threadpool(pump.next)
-                for chunk in relay.stream_tail(stream.result):
-                    yield chunk
             except TollgateError as err:
                 _, etype = gw_errors.classify(getattr(err, "cause", None) or err)
                 yield relay.error_event(etype, err.message, err.request_id or request_id)
@@ -171,6 +167,9 @@ class Gateway:
             client = self.client
             caller.check_model(body["model"], client.catalogue)
             body = {**body, "model": client.catalogue.resolve(body["model"])}
+            body.pop("extra_headers", None)
+            if relay.beta_headers(request.headers):
+                body["extra_headers"] = relay.beta_headers(request.headers)
             n = await run_in_threadpool(lambda: client.transport.count_tokens(body))
             return JSONResponse({"input_tokens": n})
         except TollgateError as err:

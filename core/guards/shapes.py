@@ -107,6 +107,7 @@ def _union(members: tuple):
 
 
 BLOCKS, SYSTEM_BLOCKS, TOOLS, TOOL_CHOICE = "blocks", "system", "tools", "tool_choice"
+THINKING, METADATA = "thinking", "metadata"
 
 
 @cache
@@ -116,13 +117,21 @@ def adapter(shape: str) -> TypeAdapter:
     Not at import: ``anthropic.types`` and the schema build cost a refused CLI call (plain text,
     which never needs them) most of its start-up budget.
     """
-    from anthropic.types import TextBlockParam, ToolChoiceParam, ToolUnionParam
+    from anthropic.types import (
+        MetadataParam,
+        TextBlockParam,
+        ThinkingConfigParam,
+        ToolChoiceParam,
+        ToolUnionParam,
+    )
     from anthropic.types.content_block_param import ContentBlockParam
 
     config = ConfigDict(arbitrary_types_allowed=True)  # the SDK's file inputs (IO, PathLike) are plain classes
     tp = {BLOCKS: list[ContentBlockParam], SYSTEM_BLOCKS: list[TextBlockParam],
-          TOOLS: list[ToolUnionParam], TOOL_CHOICE: ToolChoiceParam}[shape]
-    return TypeAdapter(eager(tp), config=config)
+          TOOLS: list[ToolUnionParam], TOOL_CHOICE: ToolChoiceParam, THINKING: ThinkingConfigParam,
+          METADATA: MetadataParam}[shape]
+    built = eager(tp)
+    return TypeAdapter(built, config=None if is_typeddict(built) else config)  # a TypedDict has its own
 
 
 def check(shape: str, value, where: str, field: str | None = None) -> None:

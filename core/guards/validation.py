@@ -17,8 +17,8 @@ from functools import lru_cache
 
 from core.catalog.models import Catalogue, ModelInfo
 from core.errors import PromptBlocked, UnknownModel, ValidationError
-from core.guards import shapes
-from core.guards.tokens import estimate_request, iter_texts
+from core.guards import blocks, shapes
+from core.guards.tokens import estimate_request
 
 # The seed's list: phrases seen in common prompt-injection attempts. Keep it short; every
 # entry costs false positives ("system prompt" also appears in honest questions).
@@ -43,7 +43,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_NESTING = 64
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 # Body fields whose shape the SDK declares (core/guards/shapes.py), checked when given.
-_PARAM_SHAPES = {"tools": shapes.TOOLS, "tool_choice": shapes.TOOL_CHOICE}
+_PARAM_SHAPES = {"tools": shapes.TOOLS, "tool_choice": shapes.TOOL_CHOICE, "thinking": shapes.THINKING,
+                 "metadata": shapes.METADATA}
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,11 @@ def validate(model: str, messages, *, max_tokens: int, system=None, temperature=
         json_value(value, name if _NAME.fullmatch(name) else "params")
         if name in _PARAM_SHAPES and value is not None and type(value).__name__ not in ("NotGiven", "Omit"):
             shapes.check(_PARAM_SHAPES[name], value, name, name)
-    texts = [("system", t) for t in iter_texts(system)] if system else []
+        elif name == "extra_headers":
+            _headers(value)
+    texts = [("system", t) for t in blocks.texts(system)] if system else []
     for i, msg in enumerate(messages):
-        texts.extend((f"messages[{i}].content", t) for t in iter_texts(msg["content"]))
+        texts.extend((f"messages[{i}].content", t) for t in blocks.texts(msg["content"]))
     if not _has_content(messages):
         raise ValidationError("The prompt is empty: write something to send.", field="messages")
     chars = sum(len(t) for _, t in texts)
@@ -120,7 +123,10 @@ def validate(model: str, messages, *, max_tokens: int, system=None, temperature=
                               "Shorten it or lower max_tokens.", field="messages")
     flags: tuple[str, ...] = ()
     if policy.injection_mode != "off":
-        user_texts = [t for msg in messages if msg["role"] == "user" for t in iter_texts(msg["content"])]
+        # What the caller wrote: system and user turns, every text-bearing block (tool results, documents,
+        # search results); the assistant's own turns are not screened.
+        user_texts = [t for where, t in texts if where == "system"] + [
+            t for msg in messages if msg["role"] == "user" for t in blocks.texts(msg["content"])]
         matched = match_phrases(user_texts, policy.injection_phrases)
         if matched and policy.injection_mode == "block":
             raise PromptBlocked(list(matched))
@@ -268,6 +274,20 @@ def _system(system) -> None:
             raise ValidationError(f"system[{j}] must be a text block ({{'type': 'text', 'text': ...}}).",
                                   field="system")
     shapes.check(shapes.SYSTEM_BLOCKS, system, "system", "system")
+
+
+def _headers(headers) -> None:
+    """``extra_headers``: an object of header names and text values (sent as headers, never in the body)."""
+    if headers is None:
+        return
+    if not isinstance(headers, Mapping) or not all(isinstance(k, str) and isinstance(v, str | None)
+                                                   for k, v in headers.items()):
+        raise ValidationError("extra_headers must be an object of header names and text values, e.g. "
+                              "{\"anthropic-beta\": \"...\"}.", field="extra_headers")
+    for name in headers:
+        if not name or _CONTROL.search(name) or any(c in name for c in " :\r\n"):
+            raise ValidationError("extra_headers has a header name that is not a valid HTTP field name.",
+                                  field="extra_headers")
 
 
 def _messages(messages) -> None:

@@ -13,26 +13,17 @@ import socket
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
+from .compose import compose
 from .control import handle_control
 from .faults import ERROR_FAULTS, Fault, error_body, fault_error, parse_fault, retry_after_headers
 from .prompt_cache import PromptUsage, find_breakpoints
-from .replies import (
-    Reply,
-    echo_reply,
-    make_reply,
-    message_json,
-    model_json,
-    new_id,
-    stream_error,
-    stream_head,
-    stream_tail,
-    text_delta,
-)
+from .replies import Reply, Tier, message_json, model_json, new_id
 from .state import SimState
+from .stream_events import content_events, message_end, message_start, stream_error
 from .validate import MessagesRequest, RequestError, invalid, parse_messages_body, resolve_model
 
 STREAM_FAULTS = frozenset({"stream-error", "truncate", "error-event", "malformed-event"})
-DEFAULT_AFTER = 3  # text deltas a broken stream sends before its fault
+DEFAULT_AFTER = 3  # deltas (of any block) a broken stream sends before its fault
 DEFAULT_TRICKLE_S = 0.05  # seconds between the bytes of a trickled body
 _GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
@@ -154,10 +145,11 @@ class SimHandler(BaseHTTPRequestHandler):
         try:
             if fault is not None and self._serve_fault(fault, raw):
                 return None
+            beta = parse_qs(query).get("beta", [""])[0] == "true"
             if is_messages:
-                return self._messages(_json_body(raw), fault)
+                return self._messages(_json_body(raw), fault, beta)
             if method == "POST" and path == "/v1/messages/count_tokens":
-                req = parse_messages_body(_json_body(raw), st.catalogue, count_only=True)
+                req = parse_messages_body(_json_body(raw), st.catalogue, count_only=True, beta=beta)
                 return self._send_json(200, {"input_tokens": req.prompt_tokens})
             if method == "GET" and path == "/v1/models":
                 return self._send_json(200, self._models_page(parse_qs(query)))
@@ -230,9 +222,16 @@ class SimHandler(BaseHTTPRequestHandler):
         return {"data": data, "has_more": more, "first_id": page[0] if page else None,
                 "last_id": page[-1] if page else None}
 
-    def _messages(self, body, fault: Fault | None) -> None:
+    def _tier(self, req: MessagesRequest) -> Tier:
+        """The tier usage reports: "standard" unless x-simulate-service-tier (or the config) says otherwise."""
+        asked = self.headers.get("x-simulate-service-tier") or self.state.service_tier
+        if asked not in ("priority", "batch") or (asked == "priority" and req.service_tier == "standard_only"):
+            asked = "standard"
+        return Tier(service_tier=asked, inference_geo=req.inference_geo or "global")
+
+    def _messages(self, body, fault: Fault | None, beta: bool = False) -> None:
         st = self.state
-        req = parse_messages_body(body, st.catalogue)
+        req = parse_messages_body(body, st.catalogue, beta=beta)
         breakpoints = find_breakpoints(req.model.id, req.system, req.messages, req.model.tokenizer, req.tools)
         total = req.prompt_tokens
         peek = st.cache.account(breakpoints, total, commit=False)
@@ -242,12 +241,12 @@ class SimHandler(BaseHTTPRequestHandler):
             return self._send_error(429, "rate_limit_error", refusal.message,
                                     extra=retry_after_headers(math.ceil(refusal.retry_after_s)))
         prompt = st.cache.account(breakpoints, total)
-        reply = (echo_reply(req.messages, req.max_tokens) if fault is not None and fault.kind == "echo" else
-                 make_reply(req.model.id, req.system, req.messages, req.max_tokens, req.stop_sequences))
+        reply = compose(req, echo=fault is not None and fault.kind == "echo")
         st.limiter.settle(req.max_tokens, reply.output_tokens)
         if req.stream:
             st.stats.stream()
             return self._stream(req, prompt, reply, fault)
+        tier = self._tier(req)
         ttft, per_token = st.latency()
         wait = ttft + per_token * reply.output_tokens
         if wait > 0:
@@ -256,9 +255,9 @@ class SimHandler(BaseHTTPRequestHandler):
         if kind == "malformed-event":
             return self._send_raw(200, b'{"type": "message", "content": [', "application/json")
         if kind in ("trickle", "truncate"):
-            data = json.dumps(message_json(req.model, reply, prompt), separators=(",", ":")).encode()
+            data = json.dumps(message_json(req.model, reply, prompt, tier), separators=(",", ":")).encode()
             return self._send_raw(200, data, "application/json", fault=fault)
-        return self._send_json(200, message_json(req.model, reply, prompt))
+        return self._send_json(200, message_json(req.model, reply, prompt, tier))
 
     def _send_raw(self, status: int, data: bytes, ctype: str, *, fault: Fault | None = None) -> None:
         """A body as is; ``trickle`` sends it a byte at a time, ``truncate`` only its first half, then hangs up."""
@@ -296,25 +295,27 @@ class SimHandler(BaseHTTPRequestHandler):
         self.end_headers()
         st.stats.status(200)
         send = self._chunk if kind != "trickle" else (lambda event: self._chunk_trickled(event, fault))
-        for event in stream_head(req.model, prompt):
-            send(event)
+        send(message_start(req.model, prompt, self._tier(req)).data)
         ttft, per_token = st.latency()
-        if ttft > 0:
-            st.sleep(ttft)
-        chunks = reply.chunks()
-        if broken:
-            chunks = chunks[:DEFAULT_AFTER if fault.after is None else fault.after]
-        for i, text in enumerate(chunks):
-            if i and per_token > 0:
-                st.sleep(per_token)
-            send(text_delta(text))
+        limit = (DEFAULT_AFTER if fault.after is None else fault.after) if broken else None
+        deltas = 0
+        for event in content_events(reply):
+            if event.delta:
+                if limit is not None and deltas == limit:
+                    break
+                if deltas and per_token > 0:
+                    st.sleep(per_token)
+                elif not deltas and ttft > 0:
+                    st.sleep(ttft)
+                deltas += 1
+            send(event.data)
         if kind in ("stream-error", "error-event"):
             self._chunk(stream_error("overloaded_error", "Overloaded", self.rid))
         elif kind == "malformed-event":
             self._chunk(b'event: content_block_delta\ndata: {"type": "content_block_delta", "delta": {\n\n')
         elif kind != "truncate":  # truncate: the body ends cleanly here, without message_delta/message_stop
-            for event in stream_tail(reply):
-                send(event)
+            for event in message_end(reply, prompt):
+                send(event.data)
         self.wfile.write(b"0\r\n\r\n")
 
     def _chunk_trickled(self, event: bytes, fault: Fault) -> None:

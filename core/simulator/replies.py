@@ -1,7 +1,8 @@
 """Deterministic replies: English-ish text seeded by the request, as a message or as SSE events.
 
 One output token per word; a reply has 12 to 80 words, cut at ``max_tokens`` (stop_reason
-"max_tokens") or at the first stop sequence (stop_reason "stop_sequence").
+"max_tokens") or at the first stop sequence (stop_reason "stop_sequence"). Replies with tools,
+thinking or citations are planned in ``compose``; their SSE events are built in ``stream_events``.
 """
 
 from __future__ import annotations
@@ -69,21 +70,48 @@ def generate_words(seed: int) -> list[str]:
 
 @dataclass(frozen=True)
 class Reply:
-    """The generated answer and how it ended."""
+    """The generated answer: its content blocks (as the API returns them) and how it ended.
 
-    text: str
+    ``thinking_tokens`` is the part of ``output_tokens`` spent thinking (None: no thinking ran);
+    ``web_search_requests`` / ``web_fetch_requests`` count the server tool calls made.
+    """
+
+    content: tuple[dict, ...]
     output_tokens: int
     stop_reason: str
     stop_sequence: str | None
+    thinking_tokens: int | None = None
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
+
+    @property
+    def text(self) -> str:
+        """The text blocks joined, as a text-only client shows the answer."""
+        return "".join(b["text"] for b in self.content if b["type"] == "text")
 
     def chunks(self) -> list[str]:
         """Text deltas, one per word, that join back to ``text``."""
-        first, *rest = self.text.split(" ")
-        return [c for c in [first, *(" " + p for p in rest)] if c]
+        return word_chunks(self.text)
+
+    @property
+    def server_tool_use(self) -> dict | None:
+        if not (self.web_search_requests or self.web_fetch_requests):
+            return None
+        return {"web_search_requests": self.web_search_requests, "web_fetch_requests": self.web_fetch_requests}
+
+
+def word_chunks(text: str) -> list[str]:
+    """A text cut before each space: the deltas a stream sends, one a word."""
+    first, *rest = text.split(" ")
+    return [c for c in [first, *(" " + p for p in rest)] if c]
+
+
+def text_reply(text: str, output_tokens: int, stop_reason: str, stop_sequence: str | None = None) -> Reply:
+    return Reply(({"type": "text", "text": text},), output_tokens, stop_reason, stop_sequence)
 
 
 def make_reply(model_id: str, system, messages, max_tokens: int, stop_sequences=()) -> Reply:
-    """The deterministic reply for a request."""
+    """The deterministic text reply for a request (no tools, thinking or citations)."""
     words = generate_words(request_seed(model_id, system, messages, max_tokens))
     stop_reason = "end_turn"
     if len(words) > max_tokens:
@@ -93,8 +121,8 @@ def make_reply(model_id: str, system, messages, max_tokens: int, stop_sequences=
     if hits:
         at, seq = min(hits)
         text = text[:at]
-        return Reply(text, max(1, len(text.split())), "stop_sequence", seq)
-    return Reply(text, len(words), stop_reason, None)
+        return text_reply(text, max(1, len(text.split())), "stop_sequence", seq)
+    return text_reply(text, len(words), stop_reason)
 
 
 def echo_reply(messages, max_tokens: int) -> Reply:
@@ -104,56 +132,35 @@ def echo_reply(messages, max_tokens: int) -> Reply:
         b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
     words = text.split(" ")
     if len(words) > max_tokens:
-        return Reply(" ".join(words[:max_tokens]), max_tokens, "max_tokens", None)
-    return Reply(text, max(1, len(words)), "end_turn", None)
+        return text_reply(" ".join(words[:max_tokens]), max_tokens, "max_tokens")
+    return text_reply(text, max(1, len(words)), "end_turn")
 
 
-def usage_dict(prompt: PromptUsage, output_tokens: int) -> dict:
-    return {**prompt.as_api(), "output_tokens": output_tokens, "service_tier": "standard"}
+@dataclass(frozen=True)
+class Tier:
+    """Where the request ran, as usage reports it."""
+
+    service_tier: str = "standard"  # "standard" | "priority" | "batch"
+    inference_geo: str = "global"  # "global" | "us"
 
 
-def message_json(model: ModelInfo, reply: Reply, prompt: PromptUsage) -> dict:
+def usage_dict(prompt: PromptUsage, reply: Reply, tier: Tier = Tier()) -> dict:
+    """The whole ``usage`` object: input and cache counts, output, tier and geo, server tools, thinking."""
+    usage = {**prompt.as_api(), "output_tokens": reply.output_tokens, "service_tier": tier.service_tier,
+             "inference_geo": tier.inference_geo}
+    if reply.server_tool_use is not None:
+        usage["server_tool_use"] = reply.server_tool_use
+    if reply.thinking_tokens is not None:
+        usage["output_tokens_details"] = {"thinking_tokens": reply.thinking_tokens}
+    return usage
+
+
+def message_json(model: ModelInfo, reply: Reply, prompt: PromptUsage, tier: Tier = Tier()) -> dict:
     """A non-streaming Messages response body."""
     return {"id": new_id("msg_sim_"), "type": "message", "role": "assistant", "model": model.id,
-            "content": [{"type": "text", "text": reply.text}],
-            "stop_reason": reply.stop_reason, "stop_sequence": reply.stop_sequence,
-            "usage": usage_dict(prompt, reply.output_tokens)}
-
-
-def sse(event: str, data: dict) -> bytes:
-    """One server-sent event as Anthropic frames it."""
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
-def stream_head(model: ModelInfo, prompt: PromptUsage) -> list[bytes]:
-    """message_start (input and cache counts, output 1), content_block_start and a ping."""
-    message = {"id": new_id("msg_sim_"), "type": "message", "role": "assistant", "model": model.id,
-               "content": [], "stop_reason": None, "stop_sequence": None,
-               "usage": usage_dict(prompt, 1)}
-    return [sse("message_start", {"type": "message_start", "message": message}),
-            sse("content_block_start", {"type": "content_block_start", "index": 0,
-                                        "content_block": {"type": "text", "text": ""}}),
-            sse("ping", {"type": "ping"})]
-
-
-def text_delta(text: str) -> bytes:
-    return sse("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                       "delta": {"type": "text_delta", "text": text}})
-
-
-def stream_tail(reply: Reply) -> list[bytes]:
-    """content_block_stop, message_delta (stop reason, final output tokens), message_stop."""
-    return [sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
-            sse("message_delta", {"type": "message_delta",
-                                  "delta": {"stop_reason": reply.stop_reason,
-                                            "stop_sequence": reply.stop_sequence},
-                                  "usage": {"output_tokens": reply.output_tokens}}),
-            sse("message_stop", {"type": "message_stop"})]
-
-
-def stream_error(error_type: str, message: str, request_id: str) -> bytes:
-    return sse("error", {"type": "error", "error": {"type": error_type, "message": message},
-                         "request_id": request_id})
+            "content": [dict(b) for b in reply.content],
+            "stop_reason": reply.stop_reason, "stop_sequence": reply.stop_sequence, "stop_details": None,
+            "usage": usage_dict(prompt, reply, tier)}
 
 
 # --- models ------------------------------------------------------------------------

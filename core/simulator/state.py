@@ -16,7 +16,8 @@ from .prompt_cache import PromptCache
 from .ratelimit import RateLimiter
 
 CONFIG_KEYS = ("ttft_s", "tokens_per_s", "timeout_hold_s", "rpm", "input_tpm", "output_tpm",
-               "reject_keys", "count_tokens_fault")
+               "reject_keys", "count_tokens_fault", "service_tier")
+SERVICE_TIERS = (None, "standard", "priority", "batch")
 
 
 def key_digest(key: str) -> str:
@@ -88,6 +89,7 @@ class SimState:
         self.ttft_s = self.tokens_per_s = self.timeout_hold_s = 0.0
         self._rejected: set[str] = set()
         self.count_tokens_fault: str | None = None  # a fault kind every count_tokens request gets
+        self.service_tier: str | None = None  # the tier usage reports (None: "standard"; a header overrides)
         self.configure(ttft_s=ttft_s, tokens_per_s=tokens_per_s, timeout_hold_s=timeout_hold_s,
                        reject_keys=reject_keys)
 
@@ -120,6 +122,8 @@ class SimState:
             keys = {key_digest(k) for k in raw}
         if changes.get("count_tokens_fault") is not None:
             parse_fault(changes["count_tokens_fault"])  # ValueError names a bad kind
+        if changes.get("service_tier") not in SERVICE_TIERS:
+            raise ValueError("service_tier must be null, 'standard', 'priority' or 'batch'")
         limits = {k: changes[k] for k in ("rpm", "input_tpm", "output_tpm") if k in changes}
         if limits:
             self.limiter.configure(**limits)
@@ -130,6 +134,8 @@ class SimState:
                 self._rejected = keys
             if "count_tokens_fault" in changes:
                 self.count_tokens_fault = changes["count_tokens_fault"]
+            if "service_tier" in changes:
+                self.service_tier = changes["service_tier"]
         return self.config()
 
     def config(self) -> dict:
@@ -137,7 +143,8 @@ class SimState:
         with self._lock:
             return {"ttft_s": self.ttft_s, "tokens_per_s": self.tokens_per_s,
                     "timeout_hold_s": self.timeout_hold_s, **self.limiter.limits(),
-                    "reject_keys": len(self._rejected), "count_tokens_fault": self.count_tokens_fault}
+                    "reject_keys": len(self._rejected), "count_tokens_fault": self.count_tokens_fault,
+                    "service_tier": self.service_tier}
 
     def latency(self) -> tuple[float, float]:
         """Seconds before the first token and between tokens."""
@@ -152,6 +159,7 @@ class SimState:
         self.script.clear()
         with self._lock:
             self.count_tokens_fault = None
+            self.service_tier = None
         self.stats.clear()
         self.cache.clear()
         self.limiter.reset()

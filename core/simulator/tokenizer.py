@@ -14,11 +14,13 @@ import json
 import re
 import zlib
 
+from .media import UNREAD_MEDIA_TOKENS, decode_base64, image_block_tokens, is_pdf, pdf_pages, pdf_text
+
 REQUEST_TOKENS = 3  # start of the request and the assistant turn
 MESSAGE_TOKENS = 4  # role and separators
 BLOCK_TOKENS = 1  # a content block in a list
 TOOLS_TOKENS = 300  # the tool-use system prompt added when tools are given
-MEDIA_TOKENS = 1600  # an image, or a PDF page: about what a 1-megapixel image costs
+MEDIA_TOKENS = UNREAD_MEDIA_TOKENS  # an unreadable image, or a PDF page: about what a 1-megapixel image costs
 
 _PIECE = re.compile(r" ?[A-Za-z]+| ?[0-9]+|\s+|([!-/:-@\[-`{-~])\1*|[^\x00-\x7f]", re.ASCII)
 _CASE = re.compile(r"[A-Z]+[a-z]*|[a-z]+")
@@ -69,15 +71,9 @@ def count_block(block, tokenizer: str = "v1") -> int:
     if kind == "text":
         body = count_text(str(block.get("text", "")), tokenizer)
     elif kind == "image":
-        body = MEDIA_TOKENS
+        body = image_block_tokens(block.get("source"))
     elif kind == "document":
-        source = block.get("source") or {}
-        if source.get("type") == "text":
-            body = count_text(str(source.get("data", "")), tokenizer)
-        elif source.get("type") == "content":
-            body = count_content(source.get("content"), tokenizer)
-        else:
-            body = MEDIA_TOKENS
+        body = _document(block.get("source") or {}, tokenizer)
     elif kind == "tool_result":
         body = count_content(block.get("content", ""), tokenizer)
     elif kind == "tool_use":
@@ -85,6 +81,18 @@ def count_block(block, tokenizer: str = "v1") -> int:
     else:
         body = count_text(_json({k: v for k, v in block.items() if k != "cache_control"}), tokenizer)
     return BLOCK_TOKENS + body
+
+
+def _document(source: dict, tokenizer: str) -> int:
+    """A text document: its text; a content document: its blocks; a PDF: 1,600 a page plus its text."""
+    if source.get("type") == "text":
+        return count_text(str(source.get("data", "")), tokenizer)
+    if source.get("type") == "content":
+        return count_content(source.get("content"), tokenizer)
+    raw = decode_base64(source.get("data") or "") if source.get("type") == "base64" else None
+    if not is_pdf(raw):
+        return MEDIA_TOKENS
+    return pdf_pages(raw) * MEDIA_TOKENS + count_text(" ".join(pdf_text(raw)), tokenizer)
 
 
 def count_content(content, tokenizer: str = "v1") -> int:

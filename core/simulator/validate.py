@@ -1,28 +1,40 @@
-"""Checks a Messages (or count_tokens) body the way the API does, with its error wording."""
+"""Checks a Messages (or count_tokens) body the way the API does, with its error wording.
+
+Top-level fields the API does not know are refused ("Extra inputs are not permitted"), as the
+API refuses them; the beta endpoint (``?beta=true``) also knows the beta fields.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from .catalogue import Catalogue, ModelInfo
+from .request_error import RequestError, invalid
 from .tokenizer import count_request
+from .validate_blocks import check_block, check_messages
+from .validate_params import (
+    check_forced_tool,
+    check_metadata,
+    check_sampling,
+    check_thinking,
+    check_tiers,
+    check_tool_choice,
+    check_tools,
+)
 
-ROLES = ("user", "assistant")
+__all__ = ["MessagesRequest", "RequestError", "invalid", "parse_messages_body", "resolve_model"]
+
 MAX_BREAKPOINTS = 4
-
-
-class RequestError(Exception):
-    """A request the API would refuse: HTTP status, ``error.type`` and message."""
-
-    def __init__(self, status: int, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_type = error_type
-        self.message = message
-
-
-def invalid(message: str) -> RequestError:
-    return RequestError(400, "invalid_request_error", message)
+# The top-level fields of a Messages request (SDK 2.15's MessageCreateParams, plus the sampling
+# parameters older models still take), of a count_tokens request, and what the beta endpoint adds.
+MESSAGES_FIELDS = frozenset({
+    "model", "messages", "max_tokens", "cache_control", "container", "diagnostics", "inference_geo", "metadata",
+    "output_config", "service_tier", "speed", "stop_sequences", "stream", "system", "thinking", "tool_choice",
+    "tools", "user_profile_id", "workspace_id", "temperature", "top_k", "top_p"})
+COUNT_FIELDS = frozenset({"model", "messages", "cache_control", "output_config", "speed", "system", "thinking",
+                          "tool_choice", "tools", "user_profile_id", "workspace_id"})
+BETA_FIELDS = frozenset({"billing_policy", "compaction", "context_management", "fallback_credit_token",
+                         "fallbacks", "mcp_servers", "thread", "container", "diagnostics", "inference_geo"})
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,10 @@ class MessagesRequest:
     stream: bool
     stop_sequences: tuple[str, ...]
     tools: list | None = None
+    tool_choice: dict | None = None
+    thinking: dict | None = None
+    service_tier: str | None = None  # as asked: "auto" | "standard_only"
+    inference_geo: str | None = None  # as asked: "global" | "us"
 
     @property
     def prompt_tokens(self) -> int:
@@ -55,10 +71,15 @@ def resolve_model(catalogue: Catalogue, name, *, for_inference: bool = True) -> 
     return info
 
 
-def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False) -> MessagesRequest:
-    """Validate a body; ``count_only`` for count_tokens (no max_tokens, no stream)."""
+def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False,
+                        beta: bool = False) -> MessagesRequest:
+    """Validate a body; ``count_only`` for count_tokens (no max_tokens, no stream), ``beta`` for ?beta=true."""
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
+    known = (COUNT_FIELDS if count_only else MESSAGES_FIELDS) | (BETA_FIELDS if beta else frozenset())
+    extra = sorted(set(body) - known)
+    if extra:
+        raise invalid(f"{extra[0]}: Extra inputs are not permitted")
     if "model" not in body:
         raise invalid("model: Field required")
     max_tokens = 0
@@ -75,8 +96,7 @@ def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False)
         raise invalid("messages: Input should be a valid list")
     if not messages:
         raise invalid("messages: at least one message is required")
-    for i, msg in enumerate(messages):
-        _check_message(i, msg, last=i == len(messages) - 1)
+    check_messages(messages)
     system = body.get("system")
     _check_system(system)
     _check_breakpoints(system, messages)
@@ -86,37 +106,24 @@ def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise invalid("stream: Input should be a valid boolean")
-    temperature = body.get("temperature")
-    if temperature is not None and (not isinstance(temperature, int | float) or not 0 <= temperature <= 1):
-        raise invalid("temperature: Input should be between 0 and 1")
+    tools = check_tools(body.get("tools"))
+    choice = check_tool_choice(body.get("tool_choice"), tools)
+    thinking = check_thinking(body.get("thinking"), None if count_only else max_tokens)
+    check_sampling(body, thinking)
+    check_forced_tool(thinking, choice)
+    check_metadata(body.get("metadata"))
     model = resolve_model(catalogue, body["model"])
+    tier, geo = check_tiers(body, model.id)
     if max_tokens > model.max_output_tokens:
         raise invalid(f"max_tokens: {max_tokens} > {model.max_output_tokens}, which is the maximum "
                       f"allowed number of output tokens for {model.id}")
     req = MessagesRequest(model=model, system=system, messages=messages, max_tokens=max_tokens,
-                          stream=stream and not count_only, stop_sequences=tuple(stop),
-                          tools=body.get("tools") or None)
+                          stream=stream and not count_only, stop_sequences=tuple(stop), tools=tools or None,
+                          tool_choice=choice, thinking=thinking, service_tier=tier, inference_geo=geo)
     if req.prompt_tokens + max_tokens > model.context_window:
         raise invalid(f"prompt is too long: {req.prompt_tokens} tokens + max_tokens {max_tokens} > "
                       f"{model.context_window} maximum")
     return req
-
-
-def _check_message(i: int, msg, *, last: bool) -> None:
-    if not isinstance(msg, dict):
-        raise invalid(f"messages.{i}: Input should be a valid dictionary")
-    if msg.get("role") not in ROLES:
-        raise invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'")
-    content = msg.get("content")
-    if isinstance(content, str):
-        if not content and not (last and msg["role"] == "assistant"):
-            raise invalid(f"messages.{i}: all messages must have non-empty content except for the "
-                          "optional final assistant message")
-        return
-    if not isinstance(content, list) or not content:
-        raise invalid(f"messages.{i}.content: Input should be a non-empty string or list of blocks")
-    for j, block in enumerate(content):
-        _check_block(f"messages.{i}.content.{j}", block)
 
 
 def _check_system(system) -> None:
@@ -125,25 +132,9 @@ def _check_system(system) -> None:
     if not isinstance(system, list):
         raise invalid("system: Input should be a valid string or a list of text blocks")
     for j, block in enumerate(system):
-        _check_block(f"system.{j}", block)
+        check_block(f"system.{j}", block)
         if block.get("type") != "text":
             raise invalid(f"system.{j}.type: Input should be 'text'")
-
-
-def _check_block(where: str, block) -> None:
-    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-        raise invalid(f"{where}: Input should be a content block with a 'type'")
-    if block["type"] == "text" and not isinstance(block.get("text"), str):
-        raise invalid(f"{where}.text: Field required")
-    if block["type"] == "tool_result" and not isinstance(block.get("content", ""), str | list):
-        raise invalid(f"{where}.content: Input should be a valid string or list of blocks")
-    cc = block.get("cache_control")
-    if cc is None:
-        return
-    if not isinstance(cc, dict) or cc.get("type") != "ephemeral":
-        raise invalid(f"{where}.cache_control.type: Input should be 'ephemeral'")
-    if cc.get("ttl", "5m") not in ("5m", "1h"):
-        raise invalid(f"{where}.cache_control.ttl: Input should be '5m' or '1h'")
 
 
 def _check_breakpoints(system, messages) -> None:

@@ -23,6 +23,7 @@ from core.guards.tokens import estimate_text
 from core.types import Usage
 from core.upstream import deadline
 from core.upstream.keys import ApiKey, KeyRing
+from core.upstream.sse import Accumulator, StreamEvent, paired, tap
 
 
 @dataclass
@@ -38,11 +39,15 @@ class Reply:
     ttft_s: float | None = None  # monotonic seconds from attempt start to the first text
     message_id: str | None = None  # the API's msg_… id
     response_model: str | None = None  # the model the API says answered
+    message: object = None  # the SDK's Message, whole
+    content: list = field(default_factory=list)  # every block as a JSON-ready dict
+    stop_sequence: str | None = None
+    usage_detail: dict = field(default_factory=dict)  # the usage object as reported
 
 
 @dataclass
 class OpenStream:
-    """A stream that has delivered its first text (or ended): the rest is read by the caller."""
+    """A stream that has delivered its first content delta (or ended): the rest is read by the caller."""
 
     events: Iterator
     texts: list[str]
@@ -59,6 +64,11 @@ class OpenStream:
     response_model: str | None = None
     idle_s: float | None = None  # longest wait for the next event (s)
     total_end: float | None = None  # time.monotonic() by which the whole stream must end, if any
+    backlog: list = field(default_factory=list)  # StreamEvents read while opening, not yet handed on
+    acc: Accumulator = field(default_factory=Accumulator)  # the message so far (the SDK's accumulator)
+    arrived: list = field(default_factory=list)  # thinking and tool-input text that arrived (billed if cut off)
+    stop_sequence: str | None = None
+    tap: object = None  # the SDK stream's tapped SSE decoder (raw event text), when it has one
 
 
 # Parameters the SDK's ``messages.create`` takes by name; the rest (temperature, top_p, top_k for the
@@ -66,15 +76,23 @@ class OpenStream:
 _SDK_PARAMS = frozenset({"max_tokens", "messages", "model", "cache_control", "container", "diagnostics",
                          "inference_geo", "metadata", "output_config", "service_tier", "speed",
                          "stop_sequences", "system", "thinking", "tool_choice", "tools", "user_profile_id",
-                         "workspace_id", "extra_headers"})  # extra_headers: a gateway caller's anthropic-beta
+                         "workspace_id"})
+
+
+_NOT_BODY = frozenset({"extra_headers"})  # SDK call options, never part of the JSON body
 
 
 def sdk_kwargs(body: dict) -> dict:
-    """Split a request body into the SDK's named arguments and ``extra_body``."""
+    """Split a request body into the SDK's named arguments, ``extra_body`` and ``extra_headers``.
+
+    ``extra_headers`` (e.g. ``{"anthropic-beta": ...}``) goes to the SDK as headers, never into the body.
+    """
     kw = {k: v for k, v in body.items() if k in _SDK_PARAMS}
-    extra = {k: v for k, v in body.items() if k not in _SDK_PARAMS}
+    extra = {k: v for k, v in body.items() if k not in _SDK_PARAMS and k not in _NOT_BODY}
     if extra:
         kw["extra_body"] = extra
+    if body.get("extra_headers"):
+        kw["extra_headers"] = body["extra_headers"]
     return kw
 
 
@@ -152,11 +170,14 @@ class Transport:
             finally:
                 deadline.release(token)
             msg = raw.parse()
-            text = "".join(b.text for b in msg.content if getattr(b, "type", "") == "text")
+            content = [b.to_dict(warnings=False) for b in msg.content]
+            text = "".join(b["text"] for b in content if b.get("type") == "text")
             return Reply(text=text, usage=Usage.from_api(msg.usage), stop_reason=msg.stop_reason,
                          request_id=raw.headers.get("request-id") or getattr(msg, "_request_id", None),
                          headers=raw.headers, key_label=key.label, message_id=getattr(msg, "id", None),
-                         response_model=getattr(msg, "model", None))
+                         response_model=getattr(msg, "model", None), message=msg, content=content,
+                         stop_sequence=getattr(msg, "stop_sequence", None),
+                         usage_detail=msg.usage.to_dict(warnings=False))
         return self._with_key(call)
 
     def open_stream(self, body: dict) -> OpenStream:
@@ -171,16 +192,18 @@ class Transport:
             finally:
                 deadline.release(token)
             headers = stream.response.headers
+            sse = tap(stream)  # before the first read: the SDK copies the stream when it starts iterating
             st = OpenStream(events=iter(stream), texts=[], usage_start={}, request_id=headers.get("request-id"),
                             headers=headers, key_label=key.label, ttft_s=None, closer=stream.close,
-                            idle_s=self.stream_idle_s, total_end=total_end)
+                            idle_s=self.stream_idle_s, total_end=total_end, tap=sse)
             try:
                 while (ev := _next_event(st)) is not None:
+                    st.backlog.append(ev)
                     if _absorb(st, ev):
                         st.ttft_s = self.monotonic() - started
                         return st
                 if not st.done:  # no message_stop: a cut-off, not an empty answer
-                    raise ConnectionFailed("The stream ended before message_stop, before any text arrived.",
+                    raise ConnectionFailed("The stream ended before message_stop, before any content arrived.",
                                            request_id=st.request_id)
                 return st
             except BaseException:
@@ -190,14 +213,17 @@ class Transport:
 
     def count_tokens(self, body: dict) -> int:
         """Anthropic's own count for a request (free, separately rate limited)."""
-        keep = {k: body[k] for k in ("model", "messages", "system", "tools", "tool_choice", "thinking")
-                if k in body}
+        keep = {k: body[k] for k in _COUNT_PARAMS if body.get(k) is not None}
         return self._with_key(lambda sdk, key: sdk.messages.count_tokens(**keep).input_tokens)
-
 
     def list_models(self) -> list[dict]:
         """The upstream's model list (every page), as the API's JSON objects."""
         return self._with_key(lambda sdk, key: [m.model_dump(mode="json") for m in sdk.models.list(limit=1000)])
+
+
+# What the count_tokens endpoint reads of a Messages request (documents and images travel in messages).
+_COUNT_PARAMS = ("model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers",
+                 "output_config", "extra_headers")
 
 
 def _event_deadline(idle_s: float | None, total_end: float | None) -> float | None:
@@ -208,33 +234,43 @@ def _event_deadline(idle_s: float | None, total_end: float | None) -> float | No
     return total_end
 
 
-def _next_event(st: OpenStream):
-    """The next SSE event, or None at the end of the body, read under the idle and total deadlines."""
+def _next_event(st: OpenStream) -> StreamEvent | None:
+    """The next SDK event with its SSE, or None at the end of the body, read under the idle and total deadlines."""
     token = deadline.until(_event_deadline(st.idle_s, st.total_end))
     try:
-        return next(st.events, None)
+        ev = next(st.events, None)
     finally:
         deadline.release(token)
+    return None if ev is None else paired(ev, st.tap)
 
 
-def _absorb(st: OpenStream, ev) -> bool:
-    """Fold one SSE event into ``st``; True when it carried text. A misshapen event is MalformedResponse."""
+def _absorb(st: OpenStream, ev: StreamEvent) -> bool:
+    """Fold one event into ``st``; True when it carried content. A misshapen event is MalformedResponse."""
     try:
-        return _fold(st, ev)
-    except (AttributeError, TypeError, KeyError):
+        st.acc.add(ev.event)
+        return _fold(st, ev.event)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError, RuntimeError):
         raise MalformedResponse(request_id=st.request_id) from None
 
 
+# Deltas that are the answer arriving: after the first, a failure is StreamInterrupted (not retried).
+_CONTENT_DELTAS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
+
+
 def _fold(st: OpenStream, ev) -> bool:
-    kind = getattr(ev, "type", "")
+    kind = ev.type
+    if kind == "content_block_delta":
+        field_name = _CONTENT_DELTAS.get(ev.delta.type)
+        if field_name == "text":
+            st.texts.append(ev.delta.text)
+        elif field_name is not None:
+            st.arrived.append(getattr(ev.delta, field_name))
+        return field_name is not None
     if kind == "message_start":
         st.usage_start = ev.message.usage.model_dump()
         st.message_id, st.response_model = ev.message.id, ev.message.model
-    elif kind == "content_block_delta" and getattr(ev.delta, "type", "") == "text_delta":
-        st.texts.append(ev.delta.text)
-        return True
     elif kind == "message_delta":
-        st.stop_reason = ev.delta.stop_reason
+        st.stop_reason, st.stop_sequence = ev.delta.stop_reason, ev.delta.stop_sequence
         if ev.usage is not None:
             st.output_tokens = ev.usage.output_tokens
     elif kind == "message_stop":
@@ -242,15 +278,15 @@ def _fold(st: OpenStream, ev) -> bool:
     return False
 
 
-def drain(st: OpenStream) -> Iterator[str]:
-    """Yield the rest of the stream's text; a failure now is final, with what arrived kept.
+def drain(st: OpenStream) -> Iterator[StreamEvent]:
+    """Yield the rest of the stream's events; a failure now is final, with what arrived kept.
 
     Only ``message_stop`` ends a stream well: a body that ends before it is StreamInterrupted too.
     """
     try:
         while (ev := _next_event(st)) is not None:
-            if _absorb(st, ev):
-                yield st.texts[-1]
+            _absorb(st, ev)
+            yield ev
     except Exception as exc:  # noqa: BLE001 - translated once, then reported with the partial text
         err = translate(exc)
         raise StreamInterrupted(f"The answer was cut off part-way through ({err.code}).",
@@ -271,7 +307,12 @@ def stream_usage(st: OpenStream, tokenizer: str = "v1") -> Usage:
     merged = dict(st.usage_start)
     # message_start's output count is a placeholder; only message_delta carries the real one.
     out = st.output_tokens or 0
-    if st.texts and (not st.done or st.output_tokens is None):
-        out = max(out, estimate_text("".join(st.texts), tokenizer))
+    if (st.texts or st.arrived) and (not st.done or st.output_tokens is None):
+        out = max(out, estimate_text("".join(st.texts) + "".join(st.arrived), tokenizer))
     merged["output_tokens"] = out
     return Usage.from_api(merged)
+
+
+def final_message(st: OpenStream):
+    """The message accumulated so far (the SDK's ``Message``), or None before ``message_start``."""
+    return st.acc.snapshot

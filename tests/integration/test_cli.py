@@ -42,6 +42,9 @@ def test_ask_json_shape(cli):
     assert out["text"] and out["model"] == "claude-haiku-5-5" and out["latency_ms"] > 0
     assert out["ledger_id"] and Decimal(out["month_to_date_usd"]) == Decimal(out["cost_usd"])
     assert out["budget_remaining_usd"] is None
+    # The whole message: every block as returned, the stop sequence, the usage object as reported.
+    assert [b["type"] for b in out["content"]] == ["text"] and out["content"][0]["text"] == out["text"]
+    assert out["stop_sequence"] is None and out["usage_detail"]["output_tokens"] == out["usage"]["output_tokens"]
 
 
 def test_ask_stream_json_has_ttft(cli):
