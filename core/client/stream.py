@@ -84,7 +84,6 @@ class GuardedStream:
         except BaseException:  # the run settled and recorded it
             state.ended = True
             raise
-        self.opened = st
         try:
             while st.backlog:  # read while opening (up to the first content): handed on first
                 yield st.backlog.pop(0)
