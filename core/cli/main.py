@@ -352,6 +352,13 @@ def main(argv: list[str] | None = None) -> int:
                "demo-data": cmd_demo_data, "user": cmd_user, "key": cmd_key,
                "serve": cmd_serve}[args.cmd]
     try:
+        if args.cmd in ("ask", "usage", "budget"):  # the console holds the ledger: go through its gateway
+            from core.cli import via_gateway
+            from core.config import load_settings
+
+            settings = load_settings(load_keys=False)
+            if via_gateway.wanted(args, settings):
+                return via_gateway.handler(args)(args, settings)
         return handler(args)
     except TollgateError as err:
         return _fail(err, getattr(args, "json", False))

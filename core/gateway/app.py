@@ -29,6 +29,7 @@ from core.gateway import usage as gw_usage
 from core.gateway.auth import Authenticator, Caller
 
 SOURCE = "gateway"
+NO_CACHE_HEADER = "x-tollgate-cache"  # "off": skip the response cache for this request (the CLI's --no-cache)
 _END = object()
 
 
@@ -121,11 +122,13 @@ class Gateway:
             kw = relay.call_kwargs(body, request.headers)
             client = self.client
             caller.check_model(kw["model"], client.catalogue)
-            kw.update(user=caller.user, source=SOURCE, api_key_id=caller.key_id)
+            kw.update(user=caller.user, source=SOURCE, api_key_id=caller.key_id,
+                      use_cache=request.headers.get(NO_CACHE_HEADER, "").lower() != "off")
             if body.get("stream"):
                 return await self._stream(client, kw)
             result = await run_in_threadpool(lambda: client.create(**kw))
-            return JSONResponse(relay.message_json(result), headers=self._headers(result.request_id))
+            return JSONResponse(relay.message_json(result), headers={**self._headers(result.request_id),
+                                                                     **relay.cost_headers(result)})
         except TollgateError as err:
             return gw_errors.response(err)
 

@@ -52,6 +52,15 @@ def message_json(result: CallResult) -> dict:
             "usage": result.usage_detail}
 
 
+def cost_headers(result: CallResult) -> dict[str, str]:
+    """What Tollgate adds to a JSON reply: the call's exact cost, whether it was a cache hit, its ledger row."""
+    out = {"x-tollgate-cost-usd": "unpriced" if result.unpriced else format(result.cost_usd, "f"),
+           "x-tollgate-cached": "true" if result.cached else "false"}
+    if result.ledger_id:
+        out["x-tollgate-ledger-id"] = result.ledger_id
+    return out
+
+
 def wire(event) -> bytes:
     """One stream event as the SSE bytes it arrived as."""
     return event.wire().encode()
