@@ -154,6 +154,17 @@ class KeyStore:
                         "spent_usd": m["spent_usd"] if m["spent_usd"] is not None else 0})
         return out
 
+    def fresh(self, key: str) -> bool:
+        """True when ``verify(key)`` would answer from the cache, with no database read (a caller may skip a thread)."""
+        parsed = parse(key)
+        if parsed is None:
+            return True  # refused without a read
+        mono = self.clock.monotonic()
+        with self._lock:
+            cached, touched = self._cache.get(parsed[0]), self._touched.get(parsed[0])
+        touch_due = touched is not None and mono - touched >= TOUCH_EVERY_S
+        return cached is not None and mono - cached[0] <= self.cache_s and not touch_due
+
     def verify(self, key: str) -> KeyInfo:
         """The key's stored form, or InvalidApiKey (unknown, revoked or expired); the secret compared in constant time."""
         parsed = parse(key)

@@ -88,8 +88,12 @@ class Gateway:
     # --- helpers --------------------------------------------------------------------------
 
     async def _caller(self, request: Request) -> Caller:
-        headers = request.headers
-        return await run_in_threadpool(lambda: self.authenticator.authenticate(headers))
+        if self._auth is None:  # the first request builds the client (seconds): not on the event loop
+            await run_in_threadpool(lambda: self.authenticator)
+        headers, auth = request.headers, self.authenticator
+        if not auth.needs_io(headers):  # a cached key or an HS256 token: microseconds, on the loop
+            return auth.authenticate(headers)
+        return await run_in_threadpool(lambda: auth.authenticate(headers))
 
     async def _json(self, request: Request):
         """The body as JSON, read up to the cap (larger: RequestTooLarge, 413)."""

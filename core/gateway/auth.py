@@ -49,6 +49,15 @@ class Authenticator:
         self.keys = keys  # a KeyStore, or None when the ledger is off (then only JWTs can work)
         self.tokens = tokens  # a core.gateway.tokens.TokenVerifier, or None when no JWT is configured
 
+    def needs_io(self, headers: Mapping[str, str]) -> bool:
+        """False when ``authenticate`` is CPU only (a cached key, an HS256 token): no thread needed for it."""
+        token = token_of(headers)
+        if not token:
+            return False
+        if looks_like_key(token):
+            return self.keys is not None and not self.keys.fresh(token)
+        return self.tokens is not None and self.tokens.jwks is not None
+
     def authenticate(self, headers: Mapping[str, str]) -> Caller:
         token = token_of(headers)
         if not token:

@@ -143,3 +143,16 @@ def test_the_key_commands(tmp_path):
     assert json.loads(cli("list", "--json").stdout)[0]["status"] == "revoked"
     assert "no active key" in cli("revoke", made["id"], rc=2).stderr
     assert "unknown model" in cli("create", "--user", "ana", "--models", "claude-nope", rc=2).stderr
+
+
+def test_fresh_says_when_a_check_needs_no_database_read(store):
+    here = KeyStore(store.engine, clock=store.clock, cache_s=5.0)
+    info, key = here.create("ana")
+    assert not here.fresh(key)  # never read
+    here.verify(key)
+    assert here.fresh(key) and here.fresh("garbage")
+    store.clock.advance(5.1)
+    assert not here.fresh(key)
+    here.verify(key)
+    here.revoke(info.id)
+    assert not here.fresh(key)
