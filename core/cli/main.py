@@ -13,6 +13,7 @@ from pathlib import Path
 from core.cli import keys as cli_keys
 from core.cli import serve as cli_serve
 from core.cli import support as cli_support
+from core.cli import via_gateway as cli_gateway
 from core.errors import LedgerUnavailable, TollgateError, ValidationError
 
 
@@ -352,13 +353,7 @@ def main(argv: list[str] | None = None) -> int:
                "demo-data": cmd_demo_data, "user": cmd_user, "key": cmd_key,
                "serve": cmd_serve}[args.cmd]
     try:
-        if args.cmd in ("ask", "usage", "budget"):  # the console holds the ledger: go through its gateway
-            from core.cli import via_gateway
-            from core.config import load_settings
-
-            settings = load_settings(load_keys=False)
-            if via_gateway.wanted(args, settings):
-                return via_gateway.handler(args)(args, settings)
+        handler = cli_gateway.instead(args) or handler  # TOLLGATE_GATEWAY_URL: ask, usage, budget show through it
         return handler(args)
     except TollgateError as err:
         return _fail(err, getattr(args, "json", False))

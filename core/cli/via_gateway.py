@@ -131,6 +131,14 @@ def budget_show(args, settings) -> int:
     return 0
 
 
-def handler(args):
-    """The gateway form of ``args.cmd``."""
-    return {"ask": ask, "usage": usage, "budget": budget_show}[args.cmd]
+def instead(args):
+    """The gateway form of ``args.cmd`` (a one-argument handler) when it should go through one, else None."""
+    if args.cmd not in ("ask", "usage", "budget"):
+        return None
+    from core.config import load_settings
+
+    settings = load_settings(load_keys=False)
+    if not wanted(args, settings):
+        return None
+    run = {"ask": ask, "usage": usage, "budget": budget_show}[args.cmd]
+    return lambda a: run(a, settings)
