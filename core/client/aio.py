@@ -56,10 +56,14 @@ class AsyncGuardedStream:
         self.result: CallResult | None = None
 
     async def __aiter__(self) -> AsyncIterator[str]:
-        async for ev in self.events():
-            text = text_of(ev)
-            if text is not None:
-                yield text
+        events = self.events()
+        try:
+            async for ev in events:
+                text = text_of(ev)
+                if text is not None:
+                    yield text
+        finally:  # leaving early: close the reader now, not whenever the loop finalises it
+            await events.aclose()
 
     async def events(self) -> AsyncIterator:
         """Every SDK stream event in order, each with its raw SSE (see ``GuardedStream.events``)."""

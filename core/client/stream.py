@@ -62,6 +62,11 @@ class GuardedStream:
     def __iter__(self) -> Iterator[str]:
         return (text for ev in self.events() if (text := text_of(ev)) is not None)
 
+    @property
+    def text_stream(self) -> Iterator[str]:
+        """The text deltas, as the SDK's ``MessageStream.text_stream`` (the same as iterating the stream)."""
+        return iter(self)
+
     def events(self) -> Iterator[StreamEvent]:
         """Every SDK stream event in order, each with its raw SSE (``sse_event``, ``data``, ``wire()``).
 

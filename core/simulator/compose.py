@@ -3,8 +3,8 @@
 Tool use: ``tool_choice`` {"type": "tool", "name": X} uses X, {"type": "any"} the first tool; with
 "auto" (or none given) the first tool, in ``tools`` order, that the last user message's text names
 (case-insensitively; "_" and "-" in a name also match a space), after a short text; "none" never.
-A last user turn holding tool_result blocks is answered with text quoting each result. The
-web_search server tool answers with server_tool_use, web_search_tool_result and cited text. Thinking
+A last user turn holding tool_result blocks is answered with text quoting each result. The web
+search and web fetch server tools run in ``server_tools``. Thinking
 (enabled or adaptive) puts a thinking block (or, for Anthropic's magic string, a redacted_thinking
 block) first. Documents and search results with citations enabled are quoted in cited text blocks.
 """
@@ -19,6 +19,7 @@ import re
 from .citations import cited_blocks
 from .replies import Reply, echo_reply, generate_words, request_seed
 from .schema_input import build_input, prompt_word
+from .server_tools import web_fetch, web_search
 from .tokenizer import count_text
 from .validate import MessagesRequest
 from .validate_params import SERVER_TOOLS, thinking_on
@@ -29,6 +30,7 @@ REDACTED_TOKENS = 48  # what a redacted block is billed (its reasoning is hidden
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _WORDS = re.compile(r"\S+")
 Planned = list[tuple[dict, int]]  # (block, output tokens)
+SERVER_RUNS = {"web_search": web_search, "web_fetch": web_fetch}
 
 
 def block_id(prefix: str, seed: int, n: int = 0) -> str:
@@ -45,6 +47,16 @@ def _text_of(content) -> str:
     if isinstance(content, str):
         return content
     return " ".join(b.get("text", "") for b in content or () if isinstance(b, dict) and b.get("type") == "text")
+
+
+def _result_text(content) -> str:
+    """A tool result's words: its text blocks and the text of its search results."""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for b in content or ():
+        parts.append(_text_of(b.get("content")) if b.get("type") == "search_result" else _text_of([b]))
+    return " ".join(p for p in parts if p)
 
 
 def last_user(messages) -> dict | None:
@@ -76,9 +88,9 @@ def chosen_tool(req: MessagesRequest) -> tuple[dict | None, bool]:
 
 
 def _usable(tool: dict) -> bool:
-    """Custom tools and web search are simulated; other server tools are accepted but never run."""
+    """Custom tools, web search and web fetch are simulated; other server tools are accepted but never run."""
     kind = tool.get("type") or "custom"
-    return kind == "custom" or SERVER_TOOLS.get(kind) == "web_search"
+    return kind == "custom" or SERVER_TOOLS.get(kind) in SERVER_RUNS
 
 
 def compose(req: MessagesRequest, *, echo: bool = False) -> Reply:
@@ -88,16 +100,18 @@ def compose(req: MessagesRequest, *, echo: bool = False) -> Reply:
     seed = request_seed(req.model.id, req.system, req.messages, req.max_tokens)
     planned: Planned = _thinking(req, seed) if thinking_on(req.thinking) else []
     tool, forced = chosen_tool(req)
-    searches = 0
-    if tool is not None and (tool.get("type") or "custom") != "custom":
-        planned += _web_search(req, seed, forced)
-        searches = 1
+    server = SERVER_TOOLS.get(tool.get("type") or "custom") if tool is not None else None
+    if server in SERVER_RUNS:
+        user = last_user(req.messages)
+        prompt = _text_of(user.get("content") if user else "")
+        planned += SERVER_RUNS[server](prompt, seed, block_id("srvtoolu_01", seed), forced=forced,
+                                       tokenizer=req.model.tokenizer)
     elif tool is not None:
         planned += _tool_use(req, seed, tool, forced)
     else:
         planned += _answer(req, seed)
     stop = "tool_use" if planned and planned[-1][0]["type"] == "tool_use" else "end_turn"
-    return finish(planned, req.max_tokens, req.stop_sequences, stop, web_search_requests=searches)
+    return finish(planned, req.max_tokens, req.stop_sequences, stop)
 
 
 def _tokens(text: str, tokenizer: str) -> int:
@@ -131,26 +145,6 @@ def _tool_use(req: MessagesRequest, seed: int, tool: dict, forced: bool) -> Plan
     return [*planned, (block, cost)]
 
 
-def _web_search(req: MessagesRequest, seed: int, forced: bool) -> Planned:
-    user = last_user(req.messages)
-    query = " ".join(_text_of(user.get("content") if user else "").split())[:200] or "example"
-    word = prompt_word(query, exclude=["web", "search"])
-    srv = block_id("srvtoolu_01", seed)
-    use = {"type": "server_tool_use", "id": srv, "name": "web_search", "input": {"query": query}}
-    results = [{"type": "web_search_result", "url": f"https://example.com/{word.lower()}/{n}",
-                "title": f"{word} - simulated result {n}",
-                "encrypted_content": base64.b64encode(hashlib.sha256(f"{seed}:{n}".encode()).digest()).decode(),
-                "page_age": "November 30, 2026"} for n in (1, 2)]
-    found = {"type": "web_search_tool_result", "tool_use_id": srv, "content": results}
-    cited = f"A simulated page about {word}."
-    answer = {"type": "text", "text": " ".join(generate_words(seed)), "citations": [
-        {"type": "web_search_result_location", "url": results[0]["url"], "title": results[0]["title"],
-         "encrypted_index": base64.b64encode(f"{seed}:1".encode()).decode(), "cited_text": cited}]}
-    planned = [] if forced else [_text("I'll search the web for that.")]
-    return [*planned, (use, _tokens(json.dumps(use["input"]), req.model.tokenizer)), (found, 0),
-            (answer, len(answer["text"].split()))]
-
-
 def _answer(req: MessagesRequest, seed: int) -> Planned:
     """Plain text (quoting tool results first, if the turn carries them), then any cited blocks."""
     words = generate_words(seed)
@@ -172,13 +166,13 @@ def _tool_quotes(messages) -> list[str]:
     for block in content:
         if block.get("type") == "tool_result":
             name = names.get(block.get("tool_use_id"), "tool")
-            said = " ".join(_text_of(block.get("content", "")).split())
+            said = " ".join(_result_text(block.get("content", "")).split())
             verb = "failed with" if block.get("is_error") else "returned"
             quotes.append(f'The {name} tool {verb} "{said}".')
     return quotes
 
 
-def finish(planned: Planned, max_tokens: int, stop_sequences, natural: str, **counts) -> Reply:
+def finish(planned: Planned, max_tokens: int, stop_sequences, natural: str) -> Reply:
     """Cut the planned blocks at ``max_tokens`` (whole tool calls only), then at the first stop sequence."""
     kept: Planned = []
     used, stop = 0, natural
@@ -209,10 +203,10 @@ def finish(planned: Planned, max_tokens: int, stop_sequences, natural: str, **co
     if not kept:
         kept = [({"type": "text", "text": ""}, 0)]
     thinking = [c for b, c in kept if b["type"] in ("thinking", "redacted_thinking")]
+    calls = [b["name"] for b, _ in kept if b["type"] == "server_tool_use"]
     return Reply(tuple(b for b, _ in kept), max(1, sum(c for _, c in kept)), stop, sequence,
                  thinking_tokens=sum(thinking) if thinking else None,
-                 web_search_requests=counts.get("web_search_requests", 0)
-                 if any(b["type"] == "server_tool_use" for b, _ in kept) else 0)
+                 web_search_requests=calls.count("web_search"), web_fetch_requests=calls.count("web_fetch"))
 
 
 def _first_words(text: str, n: int) -> str:

@@ -145,11 +145,10 @@ class SimHandler(BaseHTTPRequestHandler):
         try:
             if fault is not None and self._serve_fault(fault, raw):
                 return None
-            beta = parse_qs(query).get("beta", [""])[0] == "true"
             if is_messages:
-                return self._messages(_json_body(raw), fault, beta)
+                return self._messages(_json_body(raw), fault)
             if method == "POST" and path == "/v1/messages/count_tokens":
-                req = parse_messages_body(_json_body(raw), st.catalogue, count_only=True, beta=beta)
+                req = parse_messages_body(_json_body(raw), st.catalogue, count_only=True)
                 return self._send_json(200, {"input_tokens": req.prompt_tokens})
             if method == "GET" and path == "/v1/models":
                 return self._send_json(200, self._models_page(parse_qs(query)))
@@ -229,10 +228,11 @@ class SimHandler(BaseHTTPRequestHandler):
             asked = "standard"
         return Tier(service_tier=asked, inference_geo=req.inference_geo or "global")
 
-    def _messages(self, body, fault: Fault | None, beta: bool = False) -> None:
+    def _messages(self, body, fault: Fault | None) -> None:
         st = self.state
-        req = parse_messages_body(body, st.catalogue, beta=beta)
-        breakpoints = find_breakpoints(req.model.id, req.system, req.messages, req.model.tokenizer, req.tools)
+        req = parse_messages_body(body, st.catalogue)
+        breakpoints = find_breakpoints(req.model.id, req.system, req.messages, req.model.tokenizer, req.tools,
+                                       req.cache_control)
         total = req.prompt_tokens
         peek = st.cache.account(breakpoints, total, commit=False)
         refusal = st.limiter.admit(peek.rate_limited_input, req.max_tokens)

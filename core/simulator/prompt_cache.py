@@ -1,7 +1,8 @@
 """Prompt caching: prefixes marked with cache_control are written once, then read within their TTL.
 
-A breakpoint is a system or message content block carrying ``cache_control``; its prefix is
-everything from the start of the request (tools first) up to and including that block. The
+A breakpoint is a tool, system or message content block carrying ``cache_control`` (or the last
+block, for a top-level ``cache_control``); its prefix is everything from the start of the request
+(tools first) up to and including that block. The
 prefix's tokens are counted by the simulator's own tokenizer, as ``count_request`` counts the
 whole request, so the three usage figures (uncached input, cache writes, cache reads) add up.
 """
@@ -60,8 +61,11 @@ def _strip(block):
     return block
 
 
-def find_breakpoints(model_id: str, system, messages, tokenizer: str, tools=None) -> list[Breakpoint]:
-    """Every cache_control block in request order, with its prefix key and token count."""
+def find_breakpoints(model_id: str, system, messages, tokenizer: str, tools=None, auto=None) -> list[Breakpoint]:
+    """Every cache_control block (tools, system, messages) in request order, with its prefix key and tokens.
+
+    ``auto`` is the request's top-level ``cache_control``: it marks the last block of the last message.
+    """
     digest = hashlib.sha256(model_id.encode())
     tokens = REQUEST_TOKENS
     found: list[Breakpoint] = []
@@ -76,10 +80,13 @@ def find_breakpoints(model_id: str, system, messages, tokenizer: str, tools=None
         if cc:
             found.append(Breakpoint(digest.copy().hexdigest(), tokens, cc.get("ttl", "5m")))
 
+    for i, tool in enumerate(tools or ()):
+        feed(["tool", _strip(tool)])
+        if isinstance(tool, dict) and tool.get("cache_control"):  # a breakpoint after this tool definition
+            found.append(Breakpoint(digest.copy().hexdigest(), tokens + _tools_tokens(tools[:i + 1], tokenizer),
+                                    tool["cache_control"].get("ttl", "5m")))
     if tools:
-        feed(["tools", tools])
-        tokens += TOOLS_TOKENS + count_text(json.dumps(tools, ensure_ascii=False, sort_keys=True, default=str),
-                                            tokenizer)
+        tokens += _tools_tokens(tools, tokenizer)
     if isinstance(system, str) and system:
         feed(["system", system])
         tokens += count_text(system, tokenizer)
@@ -100,7 +107,15 @@ def find_breakpoints(model_id: str, system, messages, tokenizer: str, tools=None
             feed(_strip(block))
             tokens += count_block(block, tokenizer)
             mark(block)
+    if auto is not None and messages:  # top-level cache_control: a breakpoint on the last block
+        key = digest.copy().hexdigest()
+        if not found or found[-1].key != key:
+            found.append(Breakpoint(key, tokens, auto.get("ttl", "5m")))
     return found
+
+
+def _tools_tokens(tools, tokenizer: str) -> int:
+    return TOOLS_TOKENS + count_text(json.dumps(tools, ensure_ascii=False, sort_keys=True, default=str), tokenizer)
 
 
 class PromptCache:

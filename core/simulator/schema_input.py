@@ -15,8 +15,8 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 
 
 def prompt_word(text: str, exclude=()) -> str:
-    """The longest word of ``text`` (the first of equal length) that is not one of ``exclude``; else "example"."""
-    skip = {e.lower() for e in exclude}
+    """The longest word of ``text`` (the first of equal length) not in ``exclude`` (names: each of their words)."""
+    skip = {w.lower() for e in exclude for w in [e, *_WORD.findall(e)]}
     best = ""
     for word in _WORD.findall(text or ""):
         if word.lower() not in skip and len(word) > len(best):

@@ -6,6 +6,7 @@ more tokens than bytes: each CJK character or unusual symbol is a token, an emoj
 of ASCII letters one to several pieces (split at case changes, as base64 or camelCase are),
 digits in threes, punctuation mostly one a character. "v2" (the 2026 tokenizer) splits about
 30 % of words once more. Overheads are per request, per message and per content block.
+Images and PDFs are billed from their bytes (``media``): pixels / 750 after scaling, 1,600 a page.
 """
 
 from __future__ import annotations

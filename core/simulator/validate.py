@@ -1,7 +1,7 @@
 """Checks a Messages (or count_tokens) body the way the API does, with its error wording.
 
 Top-level fields the API does not know are refused ("Extra inputs are not permitted"), as the
-API refuses them; the beta endpoint (``?beta=true``) also knows the beta fields.
+API refuses them. The beta fields are known too: SDK 2.15 sends its beta calls to the same path.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .catalogue import Catalogue, ModelInfo
 from .request_error import RequestError, invalid
 from .tokenizer import count_request
-from .validate_blocks import check_block, check_messages
+from .validate_blocks import check_block, check_cache_control, check_messages, check_thinking_kept
 from .validate_params import (
     check_forced_tool,
     check_metadata,
@@ -20,13 +20,14 @@ from .validate_params import (
     check_tiers,
     check_tool_choice,
     check_tools,
+    thinking_on,
 )
 
 __all__ = ["MessagesRequest", "RequestError", "invalid", "parse_messages_body", "resolve_model"]
 
 MAX_BREAKPOINTS = 4
 # The top-level fields of a Messages request (SDK 2.15's MessageCreateParams, plus the sampling
-# parameters older models still take), of a count_tokens request, and what the beta endpoint adds.
+# parameters older models still take), of a count_tokens request, and what the beta calls add to each.
 MESSAGES_FIELDS = frozenset({
     "model", "messages", "max_tokens", "cache_control", "container", "diagnostics", "inference_geo", "metadata",
     "output_config", "service_tier", "speed", "stop_sequences", "stream", "system", "thinking", "tool_choice",
@@ -34,7 +35,8 @@ MESSAGES_FIELDS = frozenset({
 COUNT_FIELDS = frozenset({"model", "messages", "cache_control", "output_config", "speed", "system", "thinking",
                           "tool_choice", "tools", "user_profile_id", "workspace_id"})
 BETA_FIELDS = frozenset({"billing_policy", "compaction", "context_management", "fallback_credit_token",
-                         "fallbacks", "mcp_servers", "thread", "container", "diagnostics", "inference_geo"})
+                         "fallbacks", "mcp_servers", "thread"})
+BETA_COUNT_FIELDS = frozenset({"billing_policy", "compaction", "context_management", "mcp_servers"})
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class MessagesRequest:
     thinking: dict | None = None
     service_tier: str | None = None  # as asked: "auto" | "standard_only"
     inference_geo: str | None = None  # as asked: "global" | "us"
+    cache_control: dict | None = None  # top-level: cache up to the last block
 
     @property
     def prompt_tokens(self) -> int:
@@ -71,12 +74,11 @@ def resolve_model(catalogue: Catalogue, name, *, for_inference: bool = True) -> 
     return info
 
 
-def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False,
-                        beta: bool = False) -> MessagesRequest:
-    """Validate a body; ``count_only`` for count_tokens (no max_tokens, no stream), ``beta`` for ?beta=true."""
+def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False) -> MessagesRequest:
+    """Validate a body; ``count_only`` for count_tokens (no max_tokens, no stream)."""
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
-    known = (COUNT_FIELDS if count_only else MESSAGES_FIELDS) | (BETA_FIELDS if beta else frozenset())
+    known = COUNT_FIELDS | BETA_COUNT_FIELDS if count_only else MESSAGES_FIELDS | BETA_FIELDS
     extra = sorted(set(body) - known)
     if extra:
         raise invalid(f"{extra[0]}: Extra inputs are not permitted")
@@ -99,7 +101,8 @@ def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False,
     check_messages(messages)
     system = body.get("system")
     _check_system(system)
-    _check_breakpoints(system, messages)
+    _check_breakpoints(system, messages, body.get("tools"))
+    check_cache_control("", body.get("cache_control"))
     stop = body.get("stop_sequences") or []
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
         raise invalid("stop_sequences: Input should be a list of non-empty strings")
@@ -111,6 +114,8 @@ def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False,
     thinking = check_thinking(body.get("thinking"), None if count_only else max_tokens)
     check_sampling(body, thinking)
     check_forced_tool(thinking, choice)
+    if thinking_on(thinking):
+        check_thinking_kept(messages)
     check_metadata(body.get("metadata"))
     model = resolve_model(catalogue, body["model"])
     tier, geo = check_tiers(body, model.id)
@@ -119,7 +124,8 @@ def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False,
                       f"allowed number of output tokens for {model.id}")
     req = MessagesRequest(model=model, system=system, messages=messages, max_tokens=max_tokens,
                           stream=stream and not count_only, stop_sequences=tuple(stop), tools=tools or None,
-                          tool_choice=choice, thinking=thinking, service_tier=tier, inference_geo=geo)
+                          tool_choice=choice, thinking=thinking, service_tier=tier, inference_geo=geo,
+                          cache_control=body.get("cache_control"))
     if req.prompt_tokens + max_tokens > model.context_window:
         raise invalid(f"prompt is too long: {req.prompt_tokens} tokens + max_tokens {max_tokens} > "
                       f"{model.context_window} maximum")
@@ -137,8 +143,9 @@ def _check_system(system) -> None:
             raise invalid(f"system.{j}.type: Input should be 'text'")
 
 
-def _check_breakpoints(system, messages) -> None:
-    blocks = list(system) if isinstance(system, list) else []
+def _check_breakpoints(system, messages, tools) -> None:
+    blocks = [t for t in tools if isinstance(t, dict)] if isinstance(tools, list) else []
+    blocks += list(system) if isinstance(system, list) else []
     for msg in messages:
         if isinstance(msg.get("content"), list):
             blocks.extend(msg["content"])

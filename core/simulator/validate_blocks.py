@@ -118,12 +118,14 @@ def _check_fields(where: str, kind: str, block: dict) -> None:
 
 
 def check_cache_control(where: str, cc) -> None:
+    """An ephemeral cache_control with a 5m or 1h TTL; ``where`` "" for the top-level one."""
     if cc is None:
         return
+    at = f"{where}.cache_control" if where else "cache_control"
     if not isinstance(cc, dict) or cc.get("type") != "ephemeral":
-        raise invalid(f"{where}.cache_control.type: Input should be 'ephemeral'")
+        raise invalid(f"{at}.type: Input should be 'ephemeral'")
     if cc.get("ttl", "5m") not in ("5m", "1h"):
-        raise invalid(f"{where}.cache_control.ttl: Input should be '5m' or '1h'")
+        raise invalid(f"{at}.ttl: Input should be '5m' or '1h'")
 
 
 def check_image_source(where: str, source) -> None:
@@ -234,3 +236,21 @@ def check_tool_pairs(messages) -> None:
                     raise invalid(f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
                                   f"blocks: {block.get('tool_use_id')}. Each `tool_result` block must have a "
                                   "corresponding `tool_use` block in the previous message.")
+
+
+def check_thinking_kept(messages) -> None:
+    """With thinking on, the assistant turn a tool_result answers must start with its thinking block, as sent."""
+    if len(messages) < 2 or messages[-1]["role"] != "user":
+        return
+    results = _tool_ids(messages[-1].get("content"), "tool_result", "tool_use_id")
+    turn = messages[-2]
+    content = turn.get("content")
+    if not results or turn["role"] != "assistant" or not _tool_ids(content, "tool_use", "id"):
+        return
+    first = content[0].get("type")
+    if first not in ("thinking", "redacted_thinking"):
+        raise invalid(f"messages.{len(messages) - 2}.content.0.type: Expected `thinking` or `redacted_thinking`, "
+                      f"but found `{first}`. When `thinking` is enabled, a final `assistant` message must start "
+                      "with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` "
+                      "blocks). We recommend you include thinking blocks from previous turns. To avoid this "
+                      "requirement, disable `thinking`.")

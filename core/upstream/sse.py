@@ -27,6 +27,8 @@ class StreamEvent:
         self.event, self.sse_event, self.data, self.lines = event, sse_event, data, lines
 
     def __getattr__(self, name: str):
+        if name in StreamEvent.__slots__:  # not set yet (a copy being built): no lookup through the event
+            raise AttributeError(name)
         return getattr(self.event, name)
 
     @property
@@ -98,6 +100,16 @@ class Accumulator:
 
     def add(self, event) -> None:
         """Fold one SDK event in; raises on an event out of order or misshapen (the caller's MalformedResponse)."""
+        self.snapshot = _accumulate()(event=event, current_snapshot=self.snapshot, json_bufs=self._bufs)
+
+
+_ACCUMULATE = []
+
+
+def _accumulate():
+    """The SDK's ``accumulate_event`` (what ``MessageStream`` uses), imported on first use."""
+    if not _ACCUMULATE:
         from anthropic.lib.streaming._messages import accumulate_event
 
-        self.snapshot = accumulate_event(event=event, current_snapshot=self.snapshot, json_bufs=self._bufs)
+        _ACCUMULATE.append(accumulate_event)
+    return _ACCUMULATE[0]

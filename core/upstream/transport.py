@@ -36,7 +36,7 @@ class Reply:
     request_id: str | None
     headers: Mapping[str, str]
     key_label: str
-    ttft_s: float | None = None  # monotonic seconds from attempt start to the first text
+    ttft_s: float | None = None  # monotonic seconds from attempt start to the first content delta
     message_id: str | None = None  # the API's msg_… id
     response_model: str | None = None  # the model the API says answered
     message: object = None  # the SDK's Message, whole

@@ -26,10 +26,15 @@ WEATHER = {"name": "get_weather", "description": "The weather now in a city.",
 ASK = "Call get_weather for Marseille."  # the longest word is the tool's string input
 
 
+WEB_SEARCH_USD = Decimal(10) / 1000  # per search ($10 per 1,000), once Usage carries the count (issue 12's cost part)
+
+
 def exact_cost(result) -> Decimal:
     """The price table applied to the usage as the API reported it (not Tollgate's reading of it)."""
     u = result.usage_detail
-    return sum((RATES[k] * (u.get(k) or 0) for k in RATES), Decimal(0)) / 1_000_000
+    tokens = sum((RATES[k] * (u.get(k) or 0) for k in RATES), Decimal(0)) / 1_000_000
+    searches = (u.get("server_tool_use") or {}).get("web_search_requests") or 0
+    return tokens + (WEB_SEARCH_USD * searches if hasattr(result.usage, "web_search_requests") else 0)
 
 
 def priced_exactly(result) -> bool:
@@ -211,3 +216,23 @@ def test_the_async_stream_hands_on_every_event_and_the_final_message(make_client
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop" and "content_block_delta" in kinds
     assert result.tool_uses[0]["input"] == {"city": "Marseille", "days": 1}
     assert isinstance(final, Message) and final.content[-1].input == {"city": "Marseille", "days": 1}
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_thinking_tool_loop_sends_the_content_back_as_it_came(make_client, streamed):
+    """The API wants the thinking block (with its signature) back in a tool loop: ``content`` goes back as is."""
+    client = make_client()
+    kw = dict(user="ana", model=MODEL, tools=[WEATHER], max_tokens=2048,
+              thinking={"type": "enabled", "budget_tokens": 1024})
+
+    def call(**more):
+        if not streamed:
+            return client.create(**kw, **more)
+        s = client.stream(**kw, **more)
+        s.final()
+        return s.result
+    first = call(prompt=ASK)
+    assert [b["type"] for b in first.content] == ["thinking", "text", "tool_use"] and priced_exactly(first)
+    final = call(messages=tool_result_turn(first, "18 C and sunny"))
+    assert 'The get_weather tool returned "18 C and sunny".' in final.text and priced_exactly(final)
+    assert final.stop_reason == "end_turn"

@@ -84,7 +84,8 @@ def test_a_stream_hands_on_every_event_with_its_raw_sse_and_the_sdk_accumulated_
 def test_text_iteration_still_gives_only_the_text_deltas():
     with wire_client(Upstream(EVERY_BLOCK)) as client:
         s = client.stream(ASK, user="ana", model="claude-sonnet-5-5", tools=[WEATHER_TOOL])
-        assert "".join(s) == "The memo is about San Francisco. Let me check the weather."
+        first = next(iter(s))
+        assert first + "".join(s.text_stream) == "The memo is about San Francisco. Let me check the weather."
         assert s.result.content == EVERY_BLOCK["content"]
 
 
