@@ -103,18 +103,20 @@ def test_a_budget_refusal_is_not_retried(gw, fresh_sim):
 
 def test_a_local_rate_limit_is_429_and_the_sdk_waits_and_retries(fresh_sim, tmp_path):
     with gateway(fresh_sim, tmp_path, user_rpm=60, limit_max_wait_s=0.0) as gw:
-        key = gw.key()
-        for _ in range(80):  # a burst empties the bucket (60 a minute, refilled at 1 a second)
-            raw = httpx2.post(f"{gw.url}/v1/messages", headers={"x-api-key": key}, json=ASK)
-            if raw.status_code == 429:
+        answers = []
+        http = anthropic.DefaultHttpxClient(event_hooks={"response": [answers.append]})
+        client = anthropic.Anthropic(base_url=gw.url, api_key=gw.key(), max_retries=2, http_client=http)
+        for _ in range(90):  # a burst empties the bucket (60 a minute, refilled at 1 a second)
+            client.messages.create(**ASK)  # raises if the SDK gave up
+            if any(r.status_code == 429 for r in answers):
                 break
-        assert raw.status_code == 429 and raw.json()["error"]["type"] == "rate_limit_error"
-        assert raw.headers["x-should-retry"] == "true" and 1 <= int(raw.headers["retry-after"]) <= 2
-        assert 0 < int(raw.headers["retry-after-ms"]) <= 1000
-        seen = messages_seen(fresh_sim)
-        client, sent = counted_sdk(gw.url, key)
-        client.messages.create(**ASK)  # refused once more, then let through after retry-after-ms
-        assert len(sent) == 2 and messages_seen(fresh_sim) == seen + 1
+        refused = [i for i, r in enumerate(answers) if r.status_code == 429]
+        assert refused and answers[refused[0] + 1].status_code == 200  # waited, retried, let through
+        first = answers[refused[0]]
+        first.read()
+        assert first.json()["error"]["type"] == "rate_limit_error" and first.headers["x-should-retry"] == "true"
+        assert 1 <= int(first.headers["retry-after"]) <= 2 and 0 < int(first.headers["retry-after-ms"]) <= 1000
+        assert messages_seen(fresh_sim) == sum(r.status_code == 200 for r in answers)
 
 
 def test_an_open_circuit_is_529_with_retry_after(fresh_sim, tmp_path):
