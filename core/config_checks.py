@@ -29,7 +29,7 @@ NON_NEGATIVE = ("backoff_base_s", "backoff_cap_s", "breaker_recovery_s", "limit_
 OPTIONAL_POSITIVE = ("stream_idle_timeout_s", "stream_timeout_s")
 # Whole numbers >= 1 (0 log backups or bytes would silently mean "never rotate").
 COUNTS = ("max_attempts", "breaker_failures", "max_prompt_chars", "cache_max_entries", "default_max_tokens",
-          "log_file_max_bytes", "log_file_backups")
+          "log_file_max_bytes", "log_file_backups", "gateway_max_body_bytes")
 # Limits: empty (or "none") means no limit; 0 is refused rather than read as either "unlimited" or "nothing".
 LIMITS = ("rpm", "input_tpm", "output_tpm", "concurrency", "user_rpm", "user_input_tpm", "user_output_tpm",
           "user_concurrency")
@@ -98,6 +98,7 @@ def check_values(values: Mapping, raws: Mapping[str, str], envs: Mapping[str, st
     if values["cache"] == "redis" and not str(values["redis_url"]).startswith(REDIS_SCHEMES):
         # the value is not quoted: a Redis URL may carry a password
         raise ConfigError(envs["redis_url"], "must be a redis://, rediss:// or unix:// URL")
+    _check_gateway(values, envs)
     for name, optional in (("pricing_file", False), ("budget_file", True)):
         path = values[name]
         if path is None and optional:
@@ -112,6 +113,20 @@ def _is_file(path: str | Path) -> bool:
         return Path(path).is_file()
     except (OSError, ValueError):
         return False
+
+
+def _check_gateway(values: Mapping, envs: Mapping[str, str]) -> None:
+    """A JWT secret long enough to resist guessing, and http(s) URLs for the JWKS and the CLI's gateway."""
+    from core.config_model import reveal
+
+    secret = reveal(values.get("jwt_secret"))
+    if secret is not None and len(secret) < 32:  # the value is a secret: never quoted
+        raise ConfigError(envs["jwt_secret"], "must be at least 32 characters (an HS256 key shorter than its "
+                                              "hash can be guessed)")
+    for name in ("jwt_jwks_url", "gateway_url"):
+        url = values.get(name)
+        if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+            raise ConfigError(envs[name], "must be an http:// or https:// URL")
 
 
 def _check_zone(values: Mapping, fail) -> None:

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from core.errors import RequestTooLarge, TollgateError, ValidationError
+from core.errors import ModelNotAllowed, RequestTooLarge, TollgateError, ValidationError
 from core.gateway import errors as gw_errors
 from core.gateway import relay
 from core.gateway import usage as gw_usage
@@ -114,6 +114,15 @@ class Gateway:
             raise ValidationError("The request body is not valid JSON.", field="body") from None
 
     @staticmethod
+    async def _allowed(client, caller: Caller, model, streamed: bool) -> None:
+        """Refuse a model the key may not use, recorded like the guard's own refusals (a blocked row)."""
+        try:
+            caller.check_model(model, client.catalogue)
+        except ModelNotAllowed as err:
+            await run_in_threadpool(record_refusal, client, caller, model, streamed, err)
+            raise
+
+    @staticmethod
     def _headers(request_id: str | None) -> dict[str, str]:
         return {"request-id": request_id} if request_id else {}
 
@@ -125,7 +134,7 @@ class Gateway:
             body = await self._json(request)
             kw = relay.call_kwargs(body, request.headers)
             client = self.client
-            caller.check_model(kw["model"], client.catalogue)
+            await self._allowed(client, caller, kw["model"], bool(body.get("stream")))
             kw.update(user=caller.user, source=SOURCE, api_key_id=caller.key_id,
                       use_cache=request.headers.get(NO_CACHE_HEADER, "").lower() != "off")
             if body.get("stream"):
@@ -209,6 +218,18 @@ class Gateway:
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(gw_usage.openapi())
+
+
+def record_refusal(client, caller: Caller, model, streamed: bool, err: TollgateError) -> None:
+    """A refusal made here, before the guard saw the call, as its ledger row (blocked, with the key id)."""
+    import uuid
+
+    from core.client.pipeline import Call
+
+    label = model if isinstance(model, str) and 0 < len(model) <= 100 and model.isprintable() else "(invalid)"
+    call = Call(id=str(uuid.uuid4()), user=caller.user, model=label, source=SOURCE, streamed=streamed,
+                started=client.clock.monotonic(), ts=client.clock.now(), api_key_id=caller.key_id)
+    client.recorder.refused(call, err)
 
 
 async def _not_found(request: Request, exc) -> Response:

@@ -85,6 +85,12 @@ def test_a_model_the_key_may_not_use_is_final_and_not_sent(gw, fresh_sim):
     with pytest.raises(anthropic.PermissionDeniedError) as info:
         client.messages.create(**ASK)
     assert len(sent) == 1 and messages_seen(fresh_sim) == 0 and "claude-opus-5-5" in info.value.message
+    gw.client.recorder.flush()
+    with gw.client.ledger.engine.connect() as conn:
+        row = conn.execute(sa.select(calls)).one()
+    assert (row.status, row.error_code, row.model, row.source) == ("blocked", "model_not_allowed", ASK["model"],
+                                                                   "gateway")
+    assert row.api_key_id == gw.keys.list()[0]["id"]
 
 
 def test_a_budget_refusal_is_not_retried(gw, fresh_sim):
