@@ -46,7 +46,7 @@ def _revoked_key(gw):
 
 @pytest.mark.parametrize("make", [
     lambda gw: "sk-tg-000000000000_" + "x" * 43,  # well-formed, unknown
-    lambda gw: "sk-ant-api03-not-a-tollgate-key-0000",
+    lambda gw: "sk-ant-api03-fake-not-tollgate-0000",
     lambda gw: "garbage",
     _revoked_key,
     _expired_key,
