@@ -22,11 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from core.errors import ModelNotAllowed, RequestTooLarge, TollgateError, ValidationError
+from core.errors import InvalidApiKey, ModelNotAllowed, RequestTooLarge, TollgateError, ValidationError
 from core.gateway import errors as gw_errors
 from core.gateway import relay
 from core.gateway import usage as gw_usage
-from core.gateway.auth import Authenticator, Caller
+from core.gateway.auth import Authenticator, Caller, token_of
 
 SOURCE = "gateway"
 NO_CACHE_HEADER = "x-tollgate-cache"  # "off": skip the response cache for this request (the CLI's --no-cache)
@@ -88,6 +88,8 @@ class Gateway:
     # --- helpers --------------------------------------------------------------------------
 
     async def _caller(self, request: Request) -> Caller:
+        if token_of(request.headers) is None:  # refused before anything is built or read
+            raise InvalidApiKey("no key was given")
         if self._auth is None:  # the first request builds the client (seconds): not on the event loop
             await run_in_threadpool(lambda: self.authenticator)
         headers, auth = request.headers, self.authenticator
