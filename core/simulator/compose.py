@@ -146,7 +146,12 @@ def _tool_use(req: MessagesRequest, seed: int, tool: dict, forced: bool) -> Plan
 
 
 def _answer(req: MessagesRequest, seed: int) -> Planned:
-    """Plain text (quoting tool results first, if the turn carries them), then any cited blocks."""
+    """Plain text (quoting tool results first, if the turn carries them), then any cited blocks;
+    with ``output_config.format``, one text block of JSON built from its schema instead."""
+    if req.output_format is not None:
+        user = last_user(req.messages)
+        word = prompt_word(_text_of(user.get("content") if user else ""))
+        return [_text(json.dumps(build_input(req.output_format["schema"], word)))]
     words = generate_words(seed)
     quotes = _tool_quotes(req.messages)
     text = " ".join([*quotes, *words]) if quotes else " ".join(words)

@@ -137,7 +137,8 @@ class Simulator:
         self.state.reset()
 
     def configure(self, **changes) -> dict:
-        """Change ttft_s, tokens_per_s, timeout_hold_s, rpm, input_tpm, output_tpm or reject_keys."""
+        """Change ttft_s, tokens_per_s, timeout_hold_s, rpm, input_tpm, output_tpm, reject_keys,
+        count_tokens_fault or service_tier (the tier usage reports: None/"standard", "priority", "batch")."""
         return self.state.configure(**changes)
 
     def config(self) -> dict:

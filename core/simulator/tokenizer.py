@@ -73,8 +73,9 @@ def count_block(block, tokenizer: str = "v1") -> int:
         body = count_text(str(block.get("text", "")), tokenizer)
     elif kind == "image":
         body = image_block_tokens(block.get("source"))
-    elif kind == "document":
-        body = _document(block.get("source") or {}, tokenizer)
+    elif kind == "document":  # its title and context are read too
+        body = _document(block.get("source") or {}, tokenizer) + sum(
+            count_text(block[k], tokenizer) for k in ("title", "context") if isinstance(block.get(k), str))
     elif kind == "tool_result":
         body = count_content(block.get("content", ""), tokenizer)
     elif kind == "tool_use":

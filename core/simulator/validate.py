@@ -15,6 +15,7 @@ from .validate_blocks import check_block, check_cache_control, check_messages, c
 from .validate_params import (
     check_forced_tool,
     check_metadata,
+    check_output_config,
     check_sampling,
     check_thinking,
     check_tiers,
@@ -55,6 +56,7 @@ class MessagesRequest:
     service_tier: str | None = None  # as asked: "auto" | "standard_only"
     inference_geo: str | None = None  # as asked: "global" | "us"
     cache_control: dict | None = None  # top-level: cache up to the last block
+    output_format: dict | None = None  # output_config.format: answer with JSON matching its schema
 
     @property
     def prompt_tokens(self) -> int:
@@ -117,6 +119,7 @@ def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False)
     if thinking_on(thinking):
         check_thinking_kept(messages)
     check_metadata(body.get("metadata"))
+    output_format = check_output_config(body.get("output_config"))
     model = resolve_model(catalogue, body["model"])
     tier, geo = check_tiers(body, model.id)
     if max_tokens > model.max_output_tokens:
@@ -125,7 +128,7 @@ def parse_messages_body(body, catalogue: Catalogue, *, count_only: bool = False)
     req = MessagesRequest(model=model, system=system, messages=messages, max_tokens=max_tokens,
                           stream=stream and not count_only, stop_sequences=tuple(stop), tools=tools or None,
                           tool_choice=choice, thinking=thinking, service_tier=tier, inference_geo=geo,
-                          cache_control=body.get("cache_control"))
+                          cache_control=body.get("cache_control"), output_format=output_format)
     if req.prompt_tokens + max_tokens > model.context_window:
         raise invalid(f"prompt is too long: {req.prompt_tokens} tokens + max_tokens {max_tokens} > "
                       f"{model.context_window} maximum")

@@ -6,7 +6,7 @@ does not know is refused with its "Extra inputs are not permitted" wording.
 
 from __future__ import annotations
 
-from .media import IMAGE_TYPES, decode_base64, is_pdf, sniff_image
+from .media import IMAGE_TYPES, decode_base64, image_size, is_pdf, pdf_pages, sniff_image
 from .request_error import invalid
 
 ROLES = ("user", "assistant", "system")
@@ -36,6 +36,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "redacted_thinking": ("data",), "tool_use": ("id", "name", "input"), "tool_result": ("tool_use_id",),
     "server_tool_use": ("id", "name", "input"), "container_upload": ("file_id",),
 }
+MAX_IMAGE_PX = 8000  # either side of an image
+MAX_PDF_PAGES = 100
 TOOL_RESULT_CONTENT = frozenset({"text", "image", "search_result", "document", "tool_reference", "browser_state"})
 
 
@@ -153,6 +155,10 @@ def check_image_source(where: str, source) -> None:
     sniffed = sniff_image(raw)
     if sniffed is not None and sniffed != media_type:  # unrecognisable bytes are billed flat, not refused
         raise invalid(f"{where}.base64: Image does not match the provided media type {media_type}")
+    size = image_size(raw) if sniffed else None
+    if size and max(size) > MAX_IMAGE_PX:
+        raise invalid(f"{where}.base64.data: At least one of the image dimensions exceed max allowed size: "
+                      f"{MAX_IMAGE_PX} pixels")
 
 
 def _check_document_source(where: str, source) -> None:
@@ -160,8 +166,11 @@ def _check_document_source(where: str, source) -> None:
     if kind == "base64":
         if source.get("media_type") != "application/pdf":
             raise invalid(f"{where}.base64.media_type: Input should be 'application/pdf'")
-        if not isinstance(source.get("data"), str) or not is_pdf(decode_base64(source["data"])):
+        raw = decode_base64(source["data"]) if isinstance(source.get("data"), str) else None
+        if not is_pdf(raw):
             raise invalid(f"{where}.base64.data: The PDF specified was not valid.")
+        if pdf_pages(raw) > MAX_PDF_PAGES:
+            raise invalid(f"{where}.base64.data: A maximum of {MAX_PDF_PAGES} PDF pages may be provided.")
     elif kind == "text":
         if source.get("media_type") != "text/plain":
             raise invalid(f"{where}.text.media_type: Input should be 'text/plain'")

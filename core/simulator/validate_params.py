@@ -190,3 +190,27 @@ def check_tiers(body: dict, model_id: str) -> tuple[str | None, str | None]:
     if speed is not None and speed not in ("standard", "fast"):
         raise invalid("speed: Input should be 'standard' or 'fast'")
     return tier, geo
+
+
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
+
+
+def check_output_config(config) -> dict | None:
+    """``effort`` (low … max) and ``format`` ({"type": "json_schema", "schema": {...}}); returns the format."""
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise invalid("output_config: Input should be a valid dictionary")
+    extra = sorted(set(config) - {"effort", "format"})
+    if extra:
+        raise invalid(f"output_config.{extra[0]}: Extra inputs are not permitted")
+    if config.get("effort") is not None and config["effort"] not in EFFORTS:
+        raise invalid("output_config.effort: Input should be " + ", ".join(repr(e) for e in EFFORTS))
+    fmt = config.get("format")
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        raise invalid("output_config.format.type: Input should be 'json_schema'")
+    if not isinstance(fmt.get("schema"), dict):
+        raise invalid("output_config.format.schema: Input should be a valid dictionary")
+    return fmt

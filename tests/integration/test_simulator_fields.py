@@ -3,6 +3,8 @@ through the real SDK against the simulator."""
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import pytest
 
@@ -154,6 +156,18 @@ def test_beta_fields_are_known(client):
 def test_unknown_block_fields_and_types_are_refused(client, messages, match):
     with pytest.raises(anthropic.BadRequestError, match=match):
         create(client, messages)
+
+
+def test_structured_output_answers_with_json_from_the_schema(client):
+    schema = {"type": "object", "additionalProperties": False, "required": ["city", "score"],
+              "properties": {"city": {"type": "string"}, "score": {"type": "number"}}}
+    ask = [{"role": "user", "content": "Rate Copenhagen"}]
+    msg = create(client, ask, output_config={"format": {"type": "json_schema", "schema": schema}, "effort": "low"})
+    assert json.loads(msg.content[0].text) == {"city": "Copenhagen", "score": 1}
+    with pytest.raises(anthropic.BadRequestError, match="output_config.format.type"):
+        create(client, ask, output_config={"format": {"type": "yaml"}})
+    with pytest.raises(anthropic.BadRequestError, match="output_config.effort"):
+        create(client, ask, output_config={"effort": "extreme"})
 
 
 def test_metadata_takes_only_a_user_id(client):

@@ -61,6 +61,8 @@ def test_pdfs_cost_1600_a_page_plus_their_text(client):
     three = count(client, pdf_block(pdf(["a", "b", "c"]))) - count(client)
     assert three == BLOCK_TOKENS + 3 * 1600 + count_text("a b c", "v2")
     assert count(client, text_document(MEMO)) - count(client) == BLOCK_TOKENS + count_text(MEMO, "v2")
+    titled = count(client, {**text_document(MEMO, title="Q3 memo"), "context": "internal"}) - count(client)
+    assert titled == BLOCK_TOKENS + count_text(MEMO, "v2") + count_text("Q3 memo", "v2") + count_text("internal", "v2")
 
 
 def test_message_usage_matches_count_tokens_for_media(client):
@@ -73,6 +75,8 @@ def test_message_usage_matches_count_tokens_for_media(client):
     (image_block(png(), "image/jpeg"), "Image does not match the provided media type image/jpeg"),
     (image_block(png(), "image/bmp"), "media_type"),
     (pdf_block(b"not a pdf"), "The PDF specified was not valid"),
+    (pdf_block(pdf(["p"] * 101)), "A maximum of 100 PDF pages"),
+    (image_block(png(8001, 1)), "exceed max allowed size: 8000 pixels"),
     ({"type": "document", "source": {"type": "text", "data": "x"}}, "media_type"),
     ({"type": "image", "source": {"type": "url"}}, "url: Field required"),
     ({"type": "document", "source": {"type": "carrier-pigeon"}}, "does not match any of the expected tags"),
