@@ -1,10 +1,11 @@
 """Tollgate's settings: one frozen pydantic-settings model, built once, every variable documented where declared.
 
 Precedence, highest first: explicit arguments > ``st.secrets`` > the environment and
-``.env`` > the defaults below (pydantic-settings sources, in that order). Values are
-checked on construction (``core.config_checks``); a bad one is a ConfigError naming its
-variable. Secrets are ``SecretStr`` (``reveal`` unwraps them). API keys are loaded by
-``core.upstream.keys`` from the same sources and held only as ``ApiKey`` objects.
+``.env`` > the defaults below (pydantic-settings sources, in that order). Each variable's text
+is read by its parser (``core.config_parse``) and checked on construction (``core.config_checks``);
+a bad one is a ConfigError naming its variable. Secrets are ``SecretStr`` (``reveal`` unwraps
+them). API keys are loaded by ``core.upstream.keys`` from the same sources and held only as
+``ApiKey`` objects.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, Setting
 from core.config_checks import check_values
 from core.config_model import MappingSource, SettingField, config_error, replace, reveal  # noqa: F401 - re-exported
 from core.config_model import fields as _fields
+from core.config_parse import PARSE_RULES, as_bool, ints, opt_float, opt_int, opt_str, var
 from core.errors import ConfigError
 from core.paths import PACKAGE_DATA, SOURCE_ROOT, data_files, default_data_dir
 
@@ -30,44 +32,6 @@ ROOT = SOURCE_ROOT
 DEFAULT_DATA_DIR = default_data_dir()
 _DATA_DEFAULTS = data_files(DEFAULT_DATA_DIR)
 DEFAULT_LEDGER_URL = _DATA_DEFAULTS["ledger_url"]
-
-
-def _bool(raw: str) -> bool:
-    val = raw.strip().lower()
-    if val in {"1", "true", "yes", "on"}:
-        return True
-    if val in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError(f"expected a boolean (1/0, true/false), got {raw!r}")
-
-
-def _ints(raw: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in raw.replace(" ", "").split(",") if p)
-
-
-def _opt_int(raw: str) -> int | None:
-    # "0" is read as 0 (and refused by the checks), never as "no limit": that is spelt empty or "none".
-    return None if raw.strip().lower() in {"", "none"} else int(raw)
-
-
-def _opt_float(raw: str) -> float | None:
-    return None if raw.strip().lower() in {"", "none", "off", "0"} else float(raw)
-
-
-def _opt_str(raw: str) -> str | None:
-    return raw.strip() or None
-
-
-# What a value that fails to parse should have been, per parser (others quote the parser's own message).
-_PARSE_RULES = {float: "must be a number", int: "must be a whole number", Decimal: "must be a decimal number",
-                _opt_int: "must be a whole number ≥ 1, or empty for no limit",
-                _ints: "must be comma-separated whole numbers"}
-
-
-def var(env: str, default, doc: str, parse=str, *, secret: bool = False):
-    """Declare a setting: its variable, default, one-line doc and parser (a secret is never shown)."""
-    meta = {"env": env, "doc": doc, "parse": parse, **({"secret": True} if secret else {})}
-    return Field(default=default, validation_alias=env, repr=not secret, json_schema_extra=meta)
 
 
 # The sources of the settings being built by load_settings (unset: a direct Settings() sees only its arguments).
@@ -82,13 +46,13 @@ class Settings(BaseSettings):
                               hide_input_in_errors=True)  # an error must never echo the cookie key or a token
 
     base_url: str | None = var("ANTHROPIC_BASE_URL", None,
-        "API address. Unset and no key configured: demo mode against the built-in simulator.", _opt_str)
+        "API address. Unset and no key configured: demo mode against the built-in simulator.", opt_str)
     timeout_s: float = var("TOLLGATE_TIMEOUT_S", 60.0,
         "Total time allowed for one non-streamed attempt, however slowly the reply arrives.", float)
     stream_idle_timeout_s: float | None = var("TOLLGATE_STREAM_IDLE_TIMEOUT_S", None,
-        "Longest wait for a stream's next event, the first included (unset: TOLLGATE_TIMEOUT_S).", _opt_float)
+        "Longest wait for a stream's next event, the first included (unset: TOLLGATE_TIMEOUT_S).", opt_float)
     stream_timeout_s: float | None = var("TOLLGATE_STREAM_TIMEOUT_S", None,
-        "Total time allowed for one streamed attempt (unset: no limit while events keep coming).", _opt_float)
+        "Total time allowed for one streamed attempt (unset: no limit while events keep coming).", opt_float)
     connect_timeout_s: float = var("TOLLGATE_CONNECT_TIMEOUT_S", 10.0, "Time allowed to connect.", float)
     max_attempts: int = var("TOLLGATE_MAX_ATTEMPTS", 4, "Attempts per call, the first included.", int)
     retry_deadline_s: float = var("TOLLGATE_RETRY_DEADLINE_S", 120.0,
@@ -100,16 +64,16 @@ class Settings(BaseSettings):
     breaker_window_s: float = var("TOLLGATE_BREAKER_WINDOW_S", 60.0, "Window for counting failures.", float)
     breaker_recovery_s: float = var("TOLLGATE_BREAKER_RECOVERY_S", 30.0,
         "How long the circuit stays open before one probe call.", float)
-    rpm: int | None = var("TOLLGATE_RPM", None, "Requests per minute, all users (unset: no limit).", _opt_int)
-    input_tpm: int | None = var("TOLLGATE_INPUT_TPM", None, "Input tokens per minute, all users.", _opt_int)
-    output_tpm: int | None = var("TOLLGATE_OUTPUT_TPM", None, "Output tokens per minute, all users.", _opt_int)
-    concurrency: int | None = var("TOLLGATE_CONCURRENCY", 32, "Calls in flight at once, all users.", _opt_int)
-    user_rpm: int | None = var("TOLLGATE_USER_RPM", None, "Requests per minute per user.", _opt_int)
+    rpm: int | None = var("TOLLGATE_RPM", None, "Requests per minute, all users (unset: no limit).", opt_int)
+    input_tpm: int | None = var("TOLLGATE_INPUT_TPM", None, "Input tokens per minute, all users.", opt_int)
+    output_tpm: int | None = var("TOLLGATE_OUTPUT_TPM", None, "Output tokens per minute, all users.", opt_int)
+    concurrency: int | None = var("TOLLGATE_CONCURRENCY", 32, "Calls in flight at once, all users.", opt_int)
+    user_rpm: int | None = var("TOLLGATE_USER_RPM", None, "Requests per minute per user.", opt_int)
     user_input_tpm: int | None = var("TOLLGATE_USER_INPUT_TPM", None, "Input tokens per minute per user.",
-                                     _opt_int)
+                                     opt_int)
     user_output_tpm: int | None = var("TOLLGATE_USER_OUTPUT_TPM", None, "Output tokens per minute per user.",
-                                      _opt_int)
-    user_concurrency: int | None = var("TOLLGATE_USER_CONCURRENCY", 8, "Calls in flight per user.", _opt_int)
+                                      opt_int)
+    user_concurrency: int | None = var("TOLLGATE_USER_CONCURRENCY", 8, "Calls in flight per user.", opt_int)
     limit_max_wait_s: float = var("TOLLGATE_LIMIT_MAX_WAIT_S", 10.0,
         "How long a call may wait for the limiter before RateLimited.", float)
     max_prompt_chars: int = var("TOLLGATE_MAX_PROMPT_CHARS", 400_000, "Longest prompt accepted, in characters.",
@@ -118,10 +82,10 @@ class Settings(BaseSettings):
         "Prompt-injection screen: flag (record, let through), block, or off.")
     public_url: str | None = var("TOLLGATE_PUBLIC_URL", None,
         "Address users open the console at (e.g. https://tollgate.example.com); the checklist checks HTTPS.",
-        _opt_str)
+        opt_str)
     key_created: str | None = var("TOLLGATE_KEY_CREATED", None,
         "When the API keys were created, for the 90-day age check: YYYY-MM-DD, or label=YYYY-MM-DD,…",
-        _opt_str)
+        opt_str)
     cache: str = var("TOLLGATE_CACHE", "memory", "Response cache: memory, sql (ledger database), redis, off.")
     cache_ttl_s: float = var("TOLLGATE_CACHE_TTL_S", 3600.0, "How long a cached answer is reused.", float)
     cache_max_entries: int = var("TOLLGATE_CACHE_MAX_ENTRIES", 1024, "In-memory cache size.", int)
@@ -129,28 +93,28 @@ class Settings(BaseSettings):
         "Who may share a cached answer: user (only the user who asked) or shared (anyone: one user's "
         "prompt and answer can be served to another).")
     cache_sampling: bool = var("TOLLGATE_CACHE_SAMPLING", False,
-        "Also cache calls with temperature > 0 (off: they differ each time).", _bool)
+        "Also cache calls with temperature > 0 (off: they differ each time).", as_bool)
     redis_url: str = var("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for TOLLGATE_CACHE=redis.")
     data_dir: str = var("TOLLGATE_DATA_DIR", str(DEFAULT_DATA_DIR),
         "Folder of the ledger, spool, journal and users file when their own settings are unset "
         "(default: data/ of a source checkout, else $XDG_DATA_HOME/tollgate or ~/.local/share/tollgate).")
     ledger_url: str | None = var("TOLLGATE_LEDGER_URL", DEFAULT_LEDGER_URL,
         "Usage ledger (SQLAlchemy URL: duckdb:///file or postgresql+psycopg://…); 'off' disables it.",
-        _opt_str)
+        opt_str)
     spool_path: str = var("TOLLGATE_SPOOL_PATH", _DATA_DEFAULTS["spool_path"],
         "Append-only file that holds records while the ledger is unreachable.")
     journal_sync_ms: float = var("TOLLGATE_JOURNAL_SYNC_MS", 0.0,
         "0: a cache hit or refusal is fsync'd to the journal before it returns; N > 0: written before it "
         "returns (survives a killed process), fsync'd within N ms (an OS crash may lose those).", float)
     store_prompts: bool = var("TOLLGATE_STORE_PROMPTS", False,
-        "Store prompt text in the ledger (off: only its SHA-256).", _bool)
+        "Store prompt text in the ledger (off: only its SHA-256).", as_bool)
     budget_file: str | None = var("TOLLGATE_BUDGET_FILE", None, "TOML file of monthly budgets to load.",
-                                  _opt_str)
+                                  opt_str)
     budget_tz: str = var("TOLLGATE_BUDGET_TZ", "UTC", "Time zone whose calendar months budgets follow.")
     budget_thresholds: Annotated[tuple[int, ...], NoDecode] = var("TOLLGATE_BUDGET_THRESHOLDS", (50, 80, 100),
-        "Budget alert thresholds, percent.", _ints)
+        "Budget alert thresholds, percent.", ints)
     budget_webhook_url: SecretStr | None = var("TOLLGATE_BUDGET_WEBHOOK_URL", None,
-        "URL that receives budget alerts as JSON.", _opt_str, secret=True)
+        "URL that receives budget alerts as JSON.", opt_str, secret=True)
     reservation_ttl_s: float = var("TOLLGATE_RESERVATION_TTL_S", 3600.0,
         "How long a budget hold outlives a crashed process; longer than any call (long streams).", float)
     estimate_margin: Decimal = var("TOLLGATE_ESTIMATE_MARGIN", Decimal("1.25"),
@@ -171,63 +135,63 @@ class Settings(BaseSettings):
     users_file: str = var("TOLLGATE_USERS_FILE", _DATA_DEFAULTS["users_file"],
         "Console accounts: usernames, bcrypt password hashes, roles (python -m core user …).")
     cookie_key: SecretStr | None = var("TOLLGATE_COOKIE_KEY", None,
-        "Secret that signs the console's login cookie (32+ characters; from st.secrets or env).", _opt_str,
+        "Secret that signs the console's login cookie (32+ characters; from st.secrets or env).", opt_str,
         secret=True)
     cookie_expiry_days: float = var("TOLLGATE_COOKIE_EXPIRY_DAYS", 1.0,
         "How long a console login lasts without logging in again, days.", float)
     demo_accounts: bool = var("TOLLGATE_DEMO_ACCOUNTS", True,
-        "In demo mode with no users file, create the documented demo accounts.", _bool)
+        "In demo mode with no users file, create the documented demo accounts.", as_bool)
     sim_ttft_s: float = var("TOLLGATE_SIM_TTFT_S", 0.25, "Demo simulator: time to first token.", float)
     sim_tokens_per_s: float = var("TOLLGATE_SIM_TOKENS_PER_S", 120.0, "Demo simulator: output speed.", float)
     log_level: str = var("TOLLGATE_LOG_LEVEL", "INFO", "Log level of the 'tollgate' logger.")
     log_format: str = var("TOLLGATE_LOG_FORMAT", "json",
         "Format of the log lines the console writes: json (one object a line) or text.")
     log_prompts: bool = var("TOLLGATE_LOG_PROMPTS", False,
-        "Put prompts and replies in call logs, redacted (keys, emails, phones, cards masked).", _bool)
+        "Put prompts and replies in call logs, redacted (keys, emails, phones, cards masked).", as_bool)
     log_file: str | None = var("TOLLGATE_LOG_FILE", None, "Also write logs to this file, rotated by size.",
-                               _opt_str)
+                               opt_str)
     log_file_max_bytes: int = var("TOLLGATE_LOG_FILE_MAX_BYTES", 10_000_000,
         "Size at which the log file is rotated, in bytes.", int)
     log_file_backups: int = var("TOLLGATE_LOG_FILE_BACKUPS", 5, "Rotated log files kept.", int)
     metrics_per_user: bool = var("TOLLGATE_METRICS_PER_USER", False,
-        "Prometheus: also count cost by user (one series per user: mind the cardinality).", _bool)
+        "Prometheus: also count cost by user (one series per user: mind the cardinality).", as_bool)
     metrics_budget_gauge: bool = var("TOLLGATE_METRICS_BUDGET_GAUGE", False,
         "Prometheus: each budgeted user's share of their monthly budget used (one ledger query a scrape).",
-        _bool)
+        as_bool)
     tracing: str = var("TOLLGATE_TRACING", "auto",
         "OpenTelemetry spans per call: auto (when an SDK tracer provider is configured), on, or off.")
     # --- console exposure (issue 10: sessions and probes) ---
     metrics_token: SecretStr | None = var("TOLLGATE_METRICS_TOKEN", None,
-        "Bearer token /metrics requires (Authorization: Bearer …); unset: /metrics is open.", _opt_str,
+        "Bearer token /metrics requires (Authorization: Bearer …); unset: /metrics is open.", opt_str,
         secret=True)
     address: str | None = var("TOLLGATE_ADDRESS", None,
         "Address `make run` binds. Unset: 127.0.0.1 in demo mode (its password is on the login page), "
-        "else 0.0.0.0.", _opt_str)
+        "else 0.0.0.0.", opt_str)
     sentry_dsn: SecretStr | None = var("SENTRY_DSN", None,
-        "Send script errors and failed calls to Sentry (prompts never included).", _opt_str, secret=True)
+        "Send script errors and failed calls to Sentry (prompts never included).", opt_str, secret=True)
     # --- the gateway (issue 13: Anthropic-compatible /v1 routes, Tollgate keys, JWTs) ---
     gateway_max_body_bytes: int = var("TOLLGATE_GATEWAY_MAX_BODY_BYTES", 32_000_000,
         "Largest request body the gateway reads, in bytes (larger: 413), as Anthropic's 32 MB.", int)
     gateway_cors_origins: str | None = var("TOLLGATE_GATEWAY_CORS_ORIGINS", None,
-        "Browser origins allowed to call the gateway, comma-separated (unset: CORS closed).", _opt_str)
+        "Browser origins allowed to call the gateway, comma-separated (unset: CORS closed).", opt_str)
     gateway_key_cache_s: float = var("TOLLGATE_GATEWAY_KEY_CACHE_S", 5.0,
         "How long the gateway trusts a checked key before reading it again (a key revoked elsewhere "
         "stops within this time; one revoked in the same process stops at once).", float)
     gateway_url: str | None = var("TOLLGATE_GATEWAY_URL", None,
         "A running gateway the CLI's ask, usage and budget show go through (with TOLLGATE_GATEWAY_KEY).",
-        _opt_str)
+        opt_str)
     gateway_key: SecretStr | None = var("TOLLGATE_GATEWAY_KEY", None,
-        "The Tollgate key (sk-tg-…) the CLI sends to TOLLGATE_GATEWAY_URL.", _opt_str, secret=True)
+        "The Tollgate key (sk-tg-…) the CLI sends to TOLLGATE_GATEWAY_URL.", opt_str, secret=True)
     jwt_secret: SecretStr | None = var("TOLLGATE_JWT_SECRET", None,
-        "Shared secret of HS256 tokens the gateway accepts (32+ characters; unset: no HS256).", _opt_str,
+        "Shared secret of HS256 tokens the gateway accepts (32+ characters; unset: no HS256).", opt_str,
         secret=True)
     jwt_jwks_url: str | None = var("TOLLGATE_JWT_JWKS_URL", None,
         "JWKS URL of the identity provider whose RS256/ES256 tokens the gateway accepts (unset: none).",
-        _opt_str)
+        opt_str)
     jwt_audience: str | None = var("TOLLGATE_JWT_AUDIENCE", None,
-        "The aud a token must carry (unset: tokens with an aud are refused).", _opt_str)
+        "The aud a token must carry (unset: tokens with an aud are refused).", opt_str)
     jwt_issuer: str | None = var("TOLLGATE_JWT_ISSUER", None, "The iss a token must carry (unset: not checked).",
-                                 _opt_str)
+                                 opt_str)
     jwt_user_claim: str = var("TOLLGATE_JWT_USER_CLAIM", "sub", "The token claim that names the Tollgate user.")
     keys: tuple = Field(default=(), repr=False, json_schema_extra={"doc": "API keys (core.upstream.keys); never shown"})
 
@@ -260,7 +224,7 @@ class Settings(BaseSettings):
                 try:
                     values[f.name] = f.metadata["parse"](raw)
                 except (ValueError, ArithmeticError, TypeError) as exc:
-                    rule = _PARSE_RULES.get(f.metadata["parse"])
+                    rule = PARSE_RULES.get(f.metadata["parse"])
                     raise ConfigError(name, f"{rule}, got {raw!r}" if rule else f"cannot be read: {exc}") from None
                 raws[f.name] = raw
         if data:

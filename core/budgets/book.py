@@ -16,23 +16,29 @@ import tomllib
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from core import money
 from core.budgets import alerts as budget_alerts
 from core.budgets.alerts import Alert, as_usd, check_thresholds, tidy_usd
+from core.budgets.amounts import (
+    GLOBAL,
+    budget_zone,
+    check_user,
+    checked_budget,
+    month_bounds,
+    parse_budget_config,
+    parse_usd,
+)
 from core.clock import Clock, naive_utc
 from core.errors import BudgetExceeded, LedgerUnavailable
 from core.ledger.schema import budget_reservations, budgets, calls
 
-GLOBAL = "*"  # the organisation-wide budget's user_id
 _CONFLICT_RETRIES = 20
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -48,87 +54,6 @@ class Reservation:
     amount_usd: Decimal
     expires_at: datetime  # naive UTC; after it the hold stops counting
     remaining_usd: Decimal  # what the tightest applicable budget has left after this hold
-
-
-# --- pure helpers ----------------------------------------------------------------------
-
-def _zone(tz: str | ZoneInfo) -> ZoneInfo:
-    """The IANA time zone budgets follow; ValueError names a bad one."""
-    if isinstance(tz, ZoneInfo):
-        return tz
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        raise ValueError(f"Unknown budget time zone {tz!r}; use an IANA name such as "
-                         "'UTC' or 'Europe/Paris'.") from exc
-
-
-def month_bounds(now_utc: datetime, tz: str | ZoneInfo) -> tuple[datetime, datetime, str]:
-    """The calendar month in ``tz`` holding ``now_utc``: (start, end) as naive UTC, and "YYYY-MM"."""
-    zone = _zone(tz)
-    aware = now_utc if now_utc.tzinfo is not None else now_utc.replace(tzinfo=UTC)
-    local = aware.astimezone(zone)
-    start = datetime(local.year, local.month, 1, tzinfo=zone)
-    nxt = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
-    end = datetime(nxt[0], nxt[1], 1, tzinfo=zone)
-    return naive_utc(start), naive_utc(end), f"{local.year:04d}-{local.month:02d}"
-
-
-def parse_usd(value: object, what: str = "amount") -> Decimal:
-    """A non-negative, finite USD amount from a Decimal, int, float or decimal string, else ValueError."""
-    hint = f'{what} must be a non-negative decimal amount in USD such as "25.00"; got {value!r}.'
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
-        raise ValueError(hint)
-    try:
-        amount = Decimal(value.strip().removeprefix("$") if isinstance(value, str) else str(value))
-    except InvalidOperation as exc:
-        raise ValueError(hint) from exc
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(hint)
-    return amount
-
-
-MAX_MONTHLY_USD = Decimal(1_000_000)  # a sane cap: far above any real team's month, far below the column's limit
-MONEY_PLACES = 10  # the ledger's NUMERIC(20, 10) keeps ten decimal places
-
-
-def check_budget_amount(amount: Decimal) -> Decimal:
-    """A monthly budget from $0 to MAX_MONTHLY_USD with at most MONEY_PLACES decimals, else ValueError."""
-    if not amount.is_finite():
-        raise ValueError("a budget must be a finite amount")
-    if amount < 0:
-        raise ValueError("a budget cannot be negative")
-    if amount > MAX_MONTHLY_USD:
-        raise ValueError("that is above the cap for a monthly budget")
-    if amount.as_tuple().exponent < -MONEY_PLACES and amount != amount.quantize(Decimal(1).scaleb(-MONEY_PLACES)):
-        raise ValueError(f"a budget has at most {MONEY_PLACES} decimal places")
-    return amount
-
-
-def _check_user(user: object) -> str:
-    """A user id that fits the ledger's column; ValueError otherwise."""
-    if not isinstance(user, str) or not user.strip() or len(user) > 200:
-        raise ValueError(f"A budget user id must be a non-empty string of at most 200 characters; "
-                         f"got {user!r}.")
-    return user
-
-
-def parse_budget_config(doc: dict) -> tuple[dict[str, Decimal], str | None, tuple[int, ...] | None]:
-    """Validate a parsed budgets TOML document: (budgets by user, timezone, thresholds)."""
-    raw = doc.get("budgets", {})
-    if not isinstance(raw, dict):
-        raise ValueError("[budgets] must be a table of user = \"amount in USD\".")
-    table = {_check_user(u): parse_usd(v, f"The budget for {u!r}") for u, v in raw.items()}
-    for u, amount in table.items():  # the cap too, so a file is refused whole before any write
-        try:
-            check_budget_amount(amount)
-        except ValueError as exc:
-            raise ValueError(f"The budget for {u!r}: {exc} (at most {money.usd(MAX_MONTHLY_USD)} a month).") from None
-    tz = doc.get("timezone")
-    if tz is not None:
-        _zone(tz)
-    thresholds = doc.get("thresholds")
-    return table, tz, None if thresholds is None else check_thresholds(thresholds)
 
 
 def _is_conflict(exc: DBAPIError) -> bool:
@@ -151,7 +76,7 @@ class BudgetBook:
         if reservation_ttl_s <= 0:
             raise ValueError("reservation_ttl_s must be positive (seconds).")
         self._engine, self._clock, self._pg = engine, clock, engine.dialect.name == "postgresql"
-        self.tz, self._zone = tz, _zone(tz)
+        self.tz, self._zone = tz, budget_zone(tz)
         self.thresholds = check_thresholds(thresholds)
         self._ttl = timedelta(seconds=reservation_ttl_s)
         self.webhook_url, self._post = webhook_url, post or budget_alerts.post_json
@@ -215,11 +140,8 @@ class BudgetBook:
 
     def set_budget(self, user: str, usd: Decimal | str | int, by: str | None = None) -> Decimal:
         """Create or change a user's monthly budget ("*" = organisation-wide); returns the amount."""
-        user, amount = _check_user(user), parse_usd(usd, f"The budget for {user!r}")
-        try:
-            check_budget_amount(amount)
-        except ValueError as exc:
-            raise ValueError(f"The budget for {user!r}: {exc} (at most {money.usd(MAX_MONTHLY_USD)} a month).") from None
+        user = check_user(user)
+        amount = checked_budget(user, parse_usd(usd, f"The budget for {user!r}"))
         values = {"monthly_usd": amount, "updated_at": self._now(None), "updated_by": by}
 
         def upsert(conn: Connection) -> None:
@@ -250,7 +172,7 @@ class BudgetBook:
             raise ValueError(f"{path.name} is not valid TOML: {exc}") from exc
         table, tz, thresholds = parse_budget_config(doc)
         if tz is not None:
-            self.tz, self._zone = tz, _zone(tz)
+            self.tz, self._zone = tz, budget_zone(tz)
         if thresholds is not None:
             self.thresholds = thresholds
         for user, amount in table.items():
@@ -280,7 +202,7 @@ class BudgetBook:
     def reserve(self, user: str, call_id: str, amount_usd: Decimal,
                 now: datetime | None = None) -> Reservation | None:
         """Hold ``amount_usd`` for a call, or raise BudgetExceeded; None when no budget applies."""
-        if _check_user(user) == GLOBAL:
+        if check_user(user) == GLOBAL:
             raise ValueError('"*" names the organisation budget; reserve for a real user id.')
         amount, t = parse_usd(amount_usd, "The reserved amount"), self._now(now)
         month = month_bounds(t, self._zone)[2]

@@ -16,18 +16,16 @@ Anthropic's free ``count_tokens`` gives the figure instead, times the margin; if
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import threading
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.budgets.snapshot import read_snapshot, write_snapshot
 from core.cache.keys import marks_cache
 from core.errors import BudgetExceeded, CostUnbounded, LedgerUnavailable, NotConfigured
 from core.guards.tokens import bound_request
@@ -35,28 +33,6 @@ from core.guards.tokens import bound_request
 log = logging.getLogger("tollgate")
 REOPEN_EVERY_S = 30.0  # while the ledger is down, how often the first-use set-up is tried again
 SNAPSHOT_EVERY_S = 60.0  # how often the list of budgeted users is copied to the snapshot file
-
-
-def write_snapshot(engine, path: str | Path) -> list[str]:
-    """Copy the list of users with a budget ("*" for the global one) to ``path``, atomically."""
-    from core.ledger.schema import budgets
-
-    with engine.connect() as conn:
-        users = sorted(conn.execute(select(budgets.c.user_id)).scalars())
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"budgeted_users": users}), encoding="utf-8")
-    os.replace(tmp, path)
-    return users
-
-
-def read_snapshot(path: str | Path | None) -> set[str] | None:
-    """The users with a budget as last seen by any process, or None when there is no snapshot."""
-    try:
-        return set(json.loads(Path(path).read_text(encoding="utf-8"))["budgeted_users"])
-    except (OSError, TypeError, ValueError, KeyError):
-        return None
 
 
 class BudgetGate:

@@ -1,1 +1,1 @@
-"""The command line (python -m core, the tollgate command); main lives in core.cli.main."""
+"""The command line (python -m core, the tollgate command): main in core.cli.main, one module per command group."""

@@ -24,6 +24,14 @@ def add_parser(sub) -> None:
     kl.add_argument("--json", action="store_true")
     kr = ksub.add_parser("revoke")
     kr.add_argument("id", help="the key's id (from key list)")
+    k.set_defaults(handler=cmd_key)
+
+
+def cmd_key(args) -> int:
+    from core.cli import support
+
+    with support.stores() as (settings, _, _, engine):
+        return run(args, engine, settings)
 
 
 def models_of(raw: str | None, catalogue) -> tuple[str, ...]:

@@ -13,6 +13,14 @@ def add_parser(sub) -> None:
     s.add_argument("--port", type=bounded_int(0, 65535, "a port"), default=8600)
     s.add_argument("--workers-threads", type=bounded_int(1, 1024, "--workers-threads"), default=128,
                    help="threads for guarded calls at once (each open stream holds one while it waits)")
+    s.set_defaults(handler=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    from core.factory import build_client
+
+    with build_client(source="gateway") as client:
+        return run(args, client)
 
 
 def run(args, client) -> int:

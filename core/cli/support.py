@@ -1,4 +1,4 @@
-"""Support for ``python -m core``: argument checks, a ledger another process holds, plain-decimal output.
+"""Support for ``python -m core``'s command groups: argument checks, output, the ledger opened or why not.
 
 Each check raises a ``ValidationError`` (or returns a ``LedgerUnavailable``) whose message is the one
 line the CLI prints: what is wrong and what to do. Heavy modules are imported inside the functions.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
@@ -17,6 +19,40 @@ from core.errors import LedgerUnavailable, TollgateError, ValidationError, scrub
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 POSTGRES_HINT = "set TOLLGATE_LEDGER_URL to a shared PostgreSQL (postgresql+psycopg://…)"
+
+
+def emit(obj, as_json: bool, text: str | None = None) -> None:
+    """``obj`` as one JSON line, or ``text`` (``obj`` itself when None) for a person."""
+    print(json.dumps(obj, default=str, ensure_ascii=False) if as_json else (text if text is not None else obj))
+
+
+def fail(err: TollgateError, as_json: bool) -> int:
+    """A typed error as ``{"error": …}`` on stdout (JSON) or one ``error [code]: …`` line on stderr; exit 2."""
+    if as_json:
+        print(json.dumps({"error": err.to_dict()}))
+    else:
+        print(f"error [{err.code}]: {err.message}", file=sys.stderr)
+    return 2
+
+
+@contextmanager
+def stores() -> Iterator[tuple]:
+    """(settings, ledger, budgets, engine), the ledger opened (or one line saying why not); disposed after."""
+    from core.clock import SystemClock
+    from core.config import load_settings
+    from core.factory import build_stores
+
+    settings = load_settings()
+    if not settings.ledger_url:
+        raise TollgateError("The ledger is off (TOLLGATE_LEDGER_URL=off).")
+    ledger, budgets, engine = build_stores(settings, SystemClock())
+    try:  # disposed, so the DuckDB file is free again when the command returns (in-process callers too)
+        problem = ledger_problem(ledger)
+        if problem is not None:
+            raise problem
+        yield settings, ledger, budgets, engine
+    finally:
+        engine.dispose()
 
 
 def plain(d: Decimal) -> str:
@@ -68,7 +104,7 @@ def bounded_int(low: int, high: int, what: str):
 
 def budget_usd(raw: str) -> Decimal:
     """``--usd`` as a finite amount from $0 to the cap, with at most the ledger's 10 decimal places."""
-    from core.budgets.book import MAX_MONTHLY_USD, check_budget_amount
+    from core.budgets.amounts import MAX_MONTHLY_USD, check_budget_amount
 
     try:
         amount = Decimal(raw.strip().removeprefix("$"))

@@ -16,8 +16,8 @@ from core.accounts import admin
 from core.accounts.lockout import LoginGuard, attempts_for
 from core.accounts.users import Principal, UserStore, cookie_key, ensure_demo_accounts, require_admin
 from core.budgets.alerts import tidy_usd
-from core.budgets.book import GLOBAL
-from core.budgets.gate import write_snapshot
+from core.budgets.amounts import GLOBAL
+from core.budgets.snapshot import write_snapshot
 from core.client.quote import Quote, cost_on_every_model, price_sheet, quote
 from core.clock import SystemClock
 from core.config import Settings

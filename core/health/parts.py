@@ -12,7 +12,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from core.clock import naive_utc
-from core.errors import TollgateError, scrub, translate
+from core.errors import TollgateError, scrub
+from core.upstream.sdk_errors import translate
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 UPSTREAM_TIMEOUT_S = 5.0  # the page must not hang for the client's full call timeout

@@ -2,7 +2,7 @@
 
 The applied versions are rows of ``tollgate_schema``. A database without that table
 is version 0: empty, or a legacy ledger whose tables may lack columns. Each step
-``N -> N+1`` up to 4 is one function in ``STEPS``; from 5 on, each is an Alembic revision
+``N -> N+1`` up to 3 is one function in ``STEPS``; from 4 on, each is an Alembic revision
 (core/ledger/alembic, which also keeps ``alembic_version``). Every step runs with its version
 row in ONE transaction, so a failed step leaves the previous version intact. Concurrent starts
 are serialised: PostgreSQL with a transaction-scoped advisory lock (across
@@ -158,17 +158,11 @@ def _to_v3(conn: Connection) -> None:
     metadata.create_all(conn, tables=_tables_of(3), checkfirst=True)
 
 
-def _to_v4(conn: Connection) -> None:
-    """Version 4: the console's shared login lock-out (``login_attempts``)."""
-    tables = _tables_of(4)
-    metadata.create_all(conn, tables=tables, checkfirst=True)
-
-
-# Version N <= 4 is reached by STEPS[N] from N-1. Every later version is an Alembic revision
+# Version N <= 3 is reached by STEPS[N] from N-1. Every later version is an Alembic revision
 # (core/ledger/alembic/versions, id f"{N:04d}"): a new one is a revision file there, and
-# SCHEMA_VERSION bumped in schema.py.
+# SCHEMA_VERSION bumped in schema.py. Older releases reached 4 by a hand-written step; the
+# revision "0004" is idempotent, so such a ledger passes through it again on its way up.
 STEPS: dict[int, Callable[[Connection], None]] = {1: _to_v1, 2: _to_v2, 3: _to_v3}
-STEPS[4] = _to_v4
 
 
 def _step(conn: Connection, version: int) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy import (
                         Text,
 )
 
-SCHEMA_VERSION = 6  # 1-4: migrations.STEPS; 5 on: Alembic revisions in core/ledger/alembic/versions
+SCHEMA_VERSION = 6  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
 MONEY = Numeric(20, 10)
 
 metadata = MetaData()
@@ -142,9 +142,8 @@ login_attempts = Table(
 )
 Index("ix_login_attempts_user", login_attempts.c.username, login_attempts.c.kind)
 
-# Tables each version after 1 introduced: version 1 creates only the others.
-ADDED_IN = {checklist_ticks.name: 3, health_probe.name: 3}
-ADDED_IN[login_attempts.name] = 4
+# Tables each version after 1 introduced: version 1 creates only the others (4's is an Alembic revision).
+ADDED_IN = {checklist_ticks.name: 3, health_probe.name: 3, login_attempts.name: 4}
 
 # --- version 6 ----------------------------------------------------------------------------
 

@@ -23,9 +23,9 @@ from core.errors import (
     TollgateError,
     UpstreamError,
     UpstreamServerError,
-    translate,
 )
 from core.observability import events
+from core.upstream.sdk_errors import translate
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from core.errors import (
     ConnectionFailed,
     MalformedResponse,
     StreamInterrupted,
-    translate,
 )
 from core.guards.tokens import estimate_text
 from core.types import Usage
 from core.upstream import deadline
 from core.upstream.keys import ApiKey, KeyRing
+from core.upstream.sdk_errors import translate
 from core.upstream.sse import Accumulator, StreamEvent, paired, tap
 
 

@@ -7,6 +7,7 @@ import http.server
 import threading
 import time
 import urllib.request
+from contextlib import contextmanager
 
 import jwt
 import pytest
@@ -48,6 +49,18 @@ def log_in(page, url: str, user: str) -> None:
     page.get_by_role("heading", name="Playground").wait_for(timeout=WAIT)
 
 
+@contextmanager
+def logged_in(browser, url: str, user: str, **context_options):
+    """A fresh browser context (cookies of its own) with ``user`` logged in: (context, page); closed after."""
+    context = browser.new_context(**context_options)
+    try:
+        page = context.new_page()
+        log_in(page, url, user)
+        yield context, page
+    finally:
+        context.close()
+
+
 def wait_for_cookie(context, name: str = "tollgate_session", timeout_s: float = 15.0) -> dict:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -72,54 +85,45 @@ def shows_login(page) -> bool:
 
 def test_a_login_survives_a_reload_and_a_new_tab_and_log_out_ends_it(server, browser):
     url, _ = server
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    log_in(page, url, "ana")
-    cookie = wait_for_cookie(context)
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > time.time() + 3600
-    page.reload()
-    page.get_by_role("heading", name="Playground").wait_for(timeout=WAIT)
-    assert page.get_by_role("button", name="Login").count() == 0
-    tab = context.new_page()
-    tab.goto(url + "/usage")  # a bookmark or shared deep link
-    tab.get_by_role("heading", name="Usage & cost").wait_for(timeout=WAIT)
-    assert "Ana · ana · analyst" in tab.get_by_test_id("stSidebar").inner_text()  # who, from the cookie
-    assert tab.get_by_role("button", name="Login").count() == 0
-    tab.get_by_role("button", name="Log out").click()
-    assert shows_login(tab)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(c["name"] == "tollgate_session" for c in context.cookies()):
-        time.sleep(0.2)
-    assert not any(c["name"] == "tollgate_session" for c in context.cookies()), "log-out left the cookie"
-    page.reload()
-    assert shows_login(page)
-    context.close()
+    with logged_in(browser, url, "ana", viewport={"width": 1400, "height": 1000}) as (context, page):
+        cookie = wait_for_cookie(context)
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > time.time() + 3600
+        page.reload()
+        page.get_by_role("heading", name="Playground").wait_for(timeout=WAIT)
+        assert page.get_by_role("button", name="Login").count() == 0
+        tab = context.new_page()
+        tab.goto(url + "/usage")  # a bookmark or shared deep link
+        tab.get_by_role("heading", name="Usage & cost").wait_for(timeout=WAIT)
+        assert "Ana · ana · analyst" in tab.get_by_test_id("stSidebar").inner_text()  # who, from the cookie
+        assert tab.get_by_role("button", name="Login").count() == 0
+        tab.get_by_role("button", name="Log out").click()
+        assert shows_login(tab)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(c["name"] == "tollgate_session" for c in context.cookies()):
+            time.sleep(0.2)
+        assert not any(c["name"] == "tollgate_session" for c in context.cookies()), "log-out left the cookie"
+        page.reload()
+        assert shows_login(page)
 
 
 def test_a_password_change_ends_a_login_held_in_the_cookie(server, browser):
     url, store = server
-    context = browser.new_context()
-    page = context.new_page()
-    log_in(page, url, "ben")
-    wait_for_cookie(context)
-    store.set_password("ben", "an-admin-set-new-password")  # e.g. `python -m core user passwd ben`
-    page.reload()
-    assert shows_login(page)
-    context.close()
+    with logged_in(browser, url, "ben") as (context, page):
+        wait_for_cookie(context)
+        store.set_password("ben", "an-admin-set-new-password")  # e.g. `python -m core user passwd ben`
+        page.reload()
+        assert shows_login(page)
 
 
 def test_a_role_change_ends_an_open_page_at_its_next_click(server, browser):
     url, store = server
-    context = browser.new_context()
-    page = context.new_page()
-    log_in(page, url, "dina")
-    store.set_role("dina", "admin")  # e.g. `python -m core user role dina admin`: log in again to get it
-    page.get_by_role("link", name="Models & prices").click()
-    assert shows_login(page)
-    page.get_by_text("Your login has ended").wait_for(timeout=WAIT)  # drawn with the form, a moment after it
-    assert page.get_by_text("Your login has ended").count() == 1
-    assert page.get_by_role("link", name="Users & budgets").count() == 0
-    context.close()
+    with logged_in(browser, url, "dina") as (_, page):
+        store.set_role("dina", "admin")  # e.g. `python -m core user role dina admin`: log in again to get it
+        page.get_by_role("link", name="Models & prices").click()
+        assert shows_login(page)
+        page.get_by_text("Your login has ended").wait_for(timeout=WAIT)  # drawn with the form, a moment after it
+        assert page.get_by_text("Your login has ended").count() == 1
+        assert page.get_by_role("link", name="Users & budgets").count() == 0
 
 
 def _forgeries() -> dict[str, str]:

@@ -72,6 +72,62 @@ def make_client(fresh_sim):
         c.close()
 
 
+MODELS = ["claude-haiku-5-5", "claude-sonnet-5-5", "claude-opus-5-5"]
+TOKENS = ["input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
+          "cache_read_tokens"]
+
+
+def random_calls(seed: int, count: int, *, start, days: int, users: list[str], statuses: dict[str, int],
+                 max_tokens: int, saved: tuple[int, int], prices=None, jitter_us: bool = False,
+                 unpriced_share: float | None = None, error_codes: dict[str, str] | None = None,
+                 shape=None) -> list:
+    """``count`` seeded calls over ``days`` from ``start`` (aware UTC): a module's known data set.
+
+    Statuses are drawn by weight; billed calls (ok, error) get up to ``max_tokens`` of each token
+    kind, which ``shape(i, usage)`` may replace. Cost comes from the price table ``prices``, else is
+    random below $0.1. ``jitter_us`` adds sub-second times, ``unpriced_share`` flags billed calls.
+    """
+    import random
+    import uuid
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from core.types import CallRecord, Usage
+
+    rnd = random.Random(seed)
+    recs = []
+    for i in range(count):
+        status = rnd.choices(list(statuses), list(statuses.values()))[0]
+        billed = status in ("ok", "error")
+        usage = Usage(*(rnd.randrange(0, max_tokens) if billed else 0 for _ in TOKENS))
+        if shape is not None and billed:
+            usage = shape(i, usage)
+        ts = start + timedelta(minutes=rnd.randrange(0, days * 24 * 60),
+                               microseconds=rnd.randrange(10**6) if jitter_us else 0)
+        user, model = rnd.choice(users), rnd.choice(MODELS)
+        extra = {"tokens_saved": rnd.randrange(*saved) if status == "cached" else 0,
+                 "error_code": (error_codes or {}).get(status)}
+        if prices is not None:
+            priced = prices.price(usage, model, ts)
+            extra.update(cost_usd=priced.cost if billed else Decimal(0), price_version=priced.price_version)
+        else:
+            extra["cost_usd"] = Decimal(rnd.randrange(0, 10**9)) / 10**10 if billed else Decimal(0)
+        extra["unpriced"] = billed and unpriced_share is not None and rnd.random() < unpriced_share
+        recs.append(CallRecord(
+            id=str(uuid.uuid4()), ts=ts, user=user, model=model, status=status, usage=usage, **extra,
+            latency_ms=rnd.randrange(200, 40000) / 4, ttft_ms=rnd.randrange(100, 4000) / 4 if status == "ok" else None))
+    return recs
+
+
+@pytest.fixture(scope="module")
+def pg_module_url():
+    """A PostgreSQL schema for one test module's read-only data set (loaded once, dropped after)."""
+    from tests.conftest import pg_schema
+
+    with pg_schema("tm_") as url:
+        yield url
+
+
 def loaded_ledger(request, tmp, recs, pg_fixture: str = "pg_module_url"):
     """A module's read-only data set, recorded through the Ledger on the backend ``request.param`` names.
 
@@ -145,20 +201,65 @@ def add_calls(engine, rows: int, start=T0, **columns) -> None:
                  **columns} for i in range(rows)])
 
 
-def ledger_at(request, tmp_path, version: int, rows: int = 10):
-    """A ledger as schema ``version`` left it (on the backend ``request.param`` names), holding ``rows`` calls."""
+@pytest.fixture(params=LEDGER_BACKENDS)
+def old_ledger(request, tmp_path):
+    """A factory: ``old_ledger(version, rows)`` is a ledger as schema ``version`` left it, on each backend.
+
+    ``hand_written=True`` (version 4 only) makes it as releases before Alembic did: the table
+    created by a hand-written step, a ``tollgate_schema`` row 4 and no ``alembic_version``.
+    """
     from core.ledger.engine import make_engine
     from core.ledger.migrations import migrate
+    from core.ledger.schema import login_attempts, schema_version
 
-    url = (f"duckdb:///{tmp_path / f'v{version}.duckdb'}" if request.param == "duckdb-file"
-           else request.getfixturevalue("pg_url"))
-    engine = make_engine(url)
-    assert migrate(engine, target=version) == version
-    add_calls(engine, rows)
-    return engine
+    made = []
+
+    def make(version: int, rows: int = 10, *, hand_written: bool = False):
+        assert not hand_written or version == 4
+        url = (f"duckdb:///{tmp_path / f'v{version}.duckdb'}" if request.param == "duckdb-file"
+               else request.getfixturevalue("pg_url"))
+        engine = make_engine(url)
+        made.append(engine)
+        reached = 3 if hand_written else version
+        assert migrate(engine, target=reached) == reached
+        if hand_written:
+            with engine.begin() as conn:
+                metadata.create_all(conn, tables=[login_attempts])
+                conn.execute(schema_version.insert().values(version=4, applied_at=T0))
+        add_calls(engine, rows)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.dispose()
+
+
+def before_upgrade(engine, version: int, *absent: str) -> set[str]:
+    """The ledger's tables, once it is checked to stand at ``version`` without any of ``absent``."""
+    from core.ledger.migrations import current_version
+
+    with engine.connect() as conn:
+        names = tables(conn)
+        assert current_version(conn) == version and not names & set(absent)
+    return names
+
+
+def alembic_version(conn) -> list[str]:
+    """The revisions Alembic's own table records (a ledger at one head has exactly one)."""
+    return list(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+
+
+def schema_versions(conn) -> list[int]:
+    """The versions ``tollgate_schema`` records as applied, in order."""
+    return list(conn.execute(sa.text("SELECT version FROM tollgate_schema ORDER BY version")).scalars())
 
 
 def tables(conn) -> set[str]:
     """The names of the tables in the connection's current schema."""
     return set(conn.execute(sa.text("SELECT table_name FROM information_schema.tables "
                                     "WHERE table_schema = current_schema()")).scalars())
+
+
+def table_rows(conn, table) -> list:
+    """Every row of ``table`` in primary-key order: equal before and after an upgrade when nothing is lost."""
+    return conn.execute(sa.select(table).order_by(*table.primary_key.columns)).all()

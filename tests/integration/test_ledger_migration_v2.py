@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from core.ledger.migrations import migrate
 from core.ledger.schema import SCHEMA_VERSION, calls
-from tests.integration.conftest import LEDGER_BACKENDS, add_calls, ledger_at
+from tests.integration.conftest import add_calls
 
 
 def _type(conn, column: str) -> str:
@@ -18,10 +18,10 @@ def _type(conn, column: str) -> str:
                         {"c": column}).scalar()
 
 
-@pytest.fixture(params=LEDGER_BACKENDS)
-def v1_ledger(request, tmp_path):
+@pytest.fixture
+def v1_ledger(old_ledger):
     """A ledger as version 1 left it: REAL latency columns, with rows."""
-    engine = ledger_at(request, tmp_path, 1, rows=0)
+    engine = old_ledger(1, rows=0)
     with engine.begin() as conn:
         for ix in calls.indexes:  # DuckDB alters a column's type only on a table without indexes
             conn.execute(sa.text(f"DROP INDEX {ix.name}"))
@@ -30,8 +30,7 @@ def v1_ledger(request, tmp_path):
         for ix in calls.indexes:
             ix.create(conn)
     add_calls(engine, 25, latency_ms=812.5, ttft_ms=120.25)
-    yield engine
-    engine.dispose()
+    return engine
 
 
 def test_upgrade_widens_latency_and_keeps_rows(v1_ledger):

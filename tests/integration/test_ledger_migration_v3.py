@@ -4,29 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
 import sqlalchemy as sa
 
 from core.accounts.users import Principal
 from core.checklist.store import standing, tick
-from core.ledger.migrations import current_version, migrate
+from core.ledger.migrations import migrate
 from core.ledger.probe import round_trip
 from core.ledger.schema import SCHEMA_VERSION
-from tests.integration.conftest import LEDGER_BACKENDS, ledger_at, tables
+from tests.integration.conftest import before_upgrade, tables
 
 
-@pytest.fixture(params=LEDGER_BACKENDS)
-def v2_ledger(request, tmp_path):
-    """A ledger exactly as version 2 left it, with rows."""
-    engine = ledger_at(request, tmp_path, 2)
-    yield engine
-    engine.dispose()
-
-
-def test_upgrade_adds_the_tables_and_keeps_rows(v2_ledger):
-    with v2_ledger.connect() as conn:
-        before = tables(conn)
-        assert current_version(conn) == 2 and "checklist_ticks" not in before and "health_probe" not in before
+def test_upgrade_adds_the_tables_and_keeps_rows(old_ledger):
+    v2_ledger = old_ledger(2)  # exactly as version 2 left it, with rows
+    before = before_upgrade(v2_ledger, 2, "checklist_ticks", "health_probe")
     assert SCHEMA_VERSION >= 3 and migrate(v2_ledger, target=3) == 3
     with v2_ledger.connect() as conn:
         assert tables(conn) == before | {"checklist_ticks", "health_probe"}

@@ -1,32 +1,66 @@
-"""Schema 3 → 4 on a ledger that holds rows: the login lock-out table appears, nothing else changes."""
+"""Schema 3 → 4, the first Alembic revision: a v3 ledger, or an old hand-written v4 one, reaches the head."""
 
 from __future__ import annotations
 
-import pytest
 import sqlalchemy as sa
 
 from core.accounts.lockout import SqlAttempts
 from core.clock import FakeClock
-from core.ledger.migrations import current_version, migrate
-from tests.integration.conftest import LEDGER_BACKENDS, ledger_at, tables
+from core.ledger.alembic import revision_of
+from core.ledger.migrations import migrate
+from core.ledger.schema import SCHEMA_VERSION, calls, login_attempts, metadata
+from tests.integration.conftest import (
+    T0,
+    alembic_version,
+    before_upgrade,
+    schema_versions,
+    table_rows,
+    tables,
+)
+
+HEAD = revision_of(SCHEMA_VERSION)
 
 
-@pytest.fixture(params=LEDGER_BACKENDS)
-def v3_ledger(request, tmp_path):
-    engine = ledger_at(request, tmp_path, 3)
-    yield engine
-    engine.dispose()
-
-
-def test_upgrade_adds_the_login_table_and_keeps_rows(v3_ledger):
-    with v3_ledger.connect() as conn:
-        before = tables(conn)
-        assert current_version(conn) == 3 and "login_attempts" not in before
+def test_upgrade_adds_the_login_table_and_keeps_rows(old_ledger):
+    v3_ledger = old_ledger(3)
+    before = before_upgrade(v3_ledger, 3, "login_attempts", "alembic_version")
     assert migrate(v3_ledger, target=4) == 4
     with v3_ledger.connect() as conn:
-        assert tables(conn) == before | {"login_attempts"}
+        assert tables(conn) == before | {"login_attempts", "alembic_version"}
         assert conn.execute(sa.text("SELECT count(*) FROM calls")).scalar() == 10
+        assert alembic_version(conn) == ["0004"]
     attempts = SqlAttempts(v3_ledger)
     now = FakeClock().now().timestamp()
     assert [attempts.begin("ana|x", now, 900) for _ in range(3)] == [1, 2, 3]
     assert migrate(v3_ledger, target=4) == 4  # idempotent
+
+
+def test_a_v3_ledger_with_rows_reaches_the_head(old_ledger):
+    v3_ledger = old_ledger(3, rows=25)
+    before_upgrade(v3_ledger, 3, "login_attempts")
+    with v3_ledger.connect() as conn:
+        rows = table_rows(conn, calls)
+    assert migrate(v3_ledger) == SCHEMA_VERSION
+    with v3_ledger.connect() as conn:
+        assert tables(conn) == set(metadata.tables) | {"alembic_version"}
+        assert table_rows(conn, calls) == rows and len(rows) == 25
+        assert alembic_version(conn) == [HEAD]
+        assert schema_versions(conn) == list(range(1, SCHEMA_VERSION + 1))  # 4 and 5 among them
+
+
+def test_a_v4_ledger_from_the_hand_written_step_upgrades_cleanly(old_ledger):
+    v4_ledger = old_ledger(4, hand_written=True)
+    before = before_upgrade(v4_ledger, 4, "alembic_version")
+    assert "login_attempts" in before
+    with v4_ledger.begin() as conn:  # a lock-out row from before the upgrade must survive it
+        conn.execute(login_attempts.insert().values(id="kept", username="ana|x", kind="attempt",
+                                                    at_s=T0.timestamp()))
+    assert migrate(v4_ledger) == SCHEMA_VERSION
+    with v4_ledger.connect() as conn:
+        assert tables(conn) == before | {"alembic_version"}
+        assert alembic_version(conn) == [HEAD]
+        assert schema_versions(conn) == list(range(1, SCHEMA_VERSION + 1))
+        assert conn.execute(sa.text("SELECT count(*) FROM calls")).scalar() == 10
+        assert [r.id for r in table_rows(conn, login_attempts)] == ["kept"]
+    assert SqlAttempts(v4_ledger).begin("ana|x", T0.timestamp() + 1, 900) == 2
+

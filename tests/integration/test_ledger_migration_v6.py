@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from core.ledger.migrations import _indexes, current_version, migrate
 from core.ledger.schema import SCHEMA_VERSION, api_keys, calls
-from tests.integration.conftest import LEDGER_BACKENDS, ledger_at, tables
+from tests.integration.conftest import alembic_version, tables
 
 
 def _drop_column(engine, table: str, column: str) -> None:
@@ -21,12 +21,12 @@ def _drop_column(engine, table: str, column: str) -> None:
             conn.execute(sa.text(sql))
 
 
-@pytest.fixture(params=LEDGER_BACKENDS)
-def v5_ledger(request, tmp_path):
-    engine = ledger_at(request, tmp_path, 5, rows=20)
+@pytest.fixture
+def v5_ledger(old_ledger):
+    """A version-5 ledger holding calls, as version 5's code made it (no calls.api_key_id)."""
+    engine = old_ledger(5, rows=20)
     _drop_column(engine, "calls", "api_key_id")
-    yield engine
-    engine.dispose()
+    return engine
 
 
 def _columns(conn, table: str) -> set[str]:
@@ -43,7 +43,7 @@ def test_a_v5_ledger_gains_the_keys_table_and_the_key_column_without_losing_a_ro
     assert SCHEMA_VERSION == 6 and migrate(v5_ledger) == 6
     with v5_ledger.connect() as conn:
         assert current_version(conn) == 6
-        assert list(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()) == ["0006"]
+        assert alembic_version(conn) == ["0006"]
         assert {c.name for c in api_keys.columns} == _columns(conn, "api_keys")
         assert "api_key_id" in _columns(conn, "calls") and set(_indexes(conn, "calls")) == indexes
         assert conn.execute(sa.text("SELECT id, user_id, cost_usd FROM calls ORDER BY id")).all() == before

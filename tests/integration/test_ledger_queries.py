@@ -6,7 +6,6 @@ of the SQL: local days in UTC and in America/New_York (DST starts 2026-03-08).
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,47 +23,27 @@ from core.ledger.schema import calls
 from core.reports import queries
 from core.reports.reprice import reprice
 from core.types import CallRecord, Usage
-from tests.conftest import pg_schema
-from tests.integration.conftest import loaded_ledger
+from tests.integration.conftest import MODELS, TOKENS, loaded_ledger, random_calls
 from tests.integration.test_ledger import BACKENDS
 
 NY = "America/New_York"
 USERS = ["ana", "bo", "chen", "dee"]
-MODELS = ["claude-haiku-5-5", "claude-sonnet-5-5", "claude-opus-5-5"]
-TOKENS = ["input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
-          "cache_read_tokens"]
 # 02:00 UTC on 10 March is 22:00 on 9 March in New York.
 EDGE = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
 
 
+def _long_prompt(i: int, usage: Usage) -> Usage:
+    """Every 15th billed call: a long prompt, past the what-if band's threshold."""
+    return Usage(input_tokens=150_000, output_tokens=900, cache_read_tokens=60_000) if i % 15 == 0 else usage
+
+
 def dataset() -> list[CallRecord]:
-    rnd = random.Random(20261122)
-    start = datetime(2026, 2, 25, tzinfo=UTC)
-    recs = []
-    for i in range(90):
-        status = rnd.choices(["ok", "error", "cached", "blocked"], [70, 10, 12, 8])[0]
-        billed = status in ("ok", "error")
-        usage = Usage(*(rnd.randrange(0, 3000) if billed else 0 for _ in TOKENS))
-        if i % 15 == 0 and billed:  # a long prompt, past the what-if band's threshold
-            usage = Usage(input_tokens=150_000, output_tokens=900, cache_read_tokens=60_000)
-        recs.append(CallRecord(
-            id=str(uuid.uuid4()), ts=start + timedelta(minutes=rnd.randrange(0, 16 * 24 * 60),
-                                                       microseconds=rnd.randrange(10**6)),
-            user=rnd.choice(USERS), model=rnd.choice(MODELS), status=status,
-            usage=usage, tokens_saved=rnd.randrange(0, 500) if status == "cached" else 0,
-            cost_usd=Decimal(rnd.randrange(0, 10**9)) / 10**10 if billed else Decimal(0),
-            unpriced=billed and rnd.random() < 0.05,
-            latency_ms=rnd.randrange(200, 40000) / 4, ttft_ms=rnd.randrange(100, 4000) / 4 if status == "ok" else None))
+    recs = random_calls(20261122, 90, start=datetime(2026, 2, 25, tzinfo=UTC), days=16, users=USERS,
+                        statuses={"ok": 70, "error": 10, "cached": 12, "blocked": 8}, max_tokens=3000,
+                        saved=(0, 500), jitter_us=True, unpriced_share=0.05, shape=_long_prompt)
     recs.append(CallRecord(id=str(uuid.uuid4()), ts=EDGE, user="edge", model=MODELS[0], status="ok",
                            usage=Usage(10, 10), cost_usd=Decimal("0.5"), latency_ms=100.0, ttft_ms=50.0))
     return recs
-
-
-@pytest.fixture(scope="module")
-def pg_module_url():
-    """A PostgreSQL schema for this module's read-only data set (loaded once, dropped after)."""
-    with pg_schema("tq_") as url:
-        yield url
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -7,8 +7,6 @@ independently of the SQL.
 from __future__ import annotations
 
 import io
-import random
-import uuid
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -24,17 +22,13 @@ from core.budgets.book import BudgetBook
 from core.catalog import pricing
 from core.clock import FakeClock
 from core.reports import usage as usage_report
-from core.types import CallRecord, Usage
-from tests.conftest import pg_schema
-from tests.integration.conftest import loaded_ledger
+from core.types import CallRecord
+from tests.integration.conftest import MODELS, loaded_ledger, random_calls
 from tests.integration.test_ledger import BACKENDS
 
 ADMIN = Principal("ana", "Ana", "admin")
 ANALYST = Principal("bo", "Bo", "analyst")
 USERS = ["ana", "bo", "chen"]
-MODELS = ["claude-haiku-5-5", "claude-sonnet-5-5", "claude-opus-5-5"]
-TOKENS = ["input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
-          "cache_read_tokens"]
 PARIS = "Europe/Paris"
 # The period under test and the one before it, both 5 days.
 CUR = usage_report.Filters(date(2026, 11, 11), date(2026, 11, 15), "UTC")
@@ -42,29 +36,10 @@ NOW = datetime(2026, 11, 16, 12, tzinfo=UTC)
 
 
 def dataset() -> list[CallRecord]:
-    rnd = random.Random(4)
-    table = pricing.default_price_table()
-    start = datetime(2026, 11, 5, tzinfo=UTC)
-    recs = []
-    for _ in range(160):
-        status = rnd.choices(["ok", "error", "cached", "blocked"], [75, 8, 10, 7])[0]
-        model, ts = rnd.choice(MODELS), start + timedelta(minutes=rnd.randrange(0, 12 * 24 * 60))
-        billed = status in ("ok", "error")
-        usage = Usage(*(rnd.randrange(0, 4000) if billed else 0 for _ in TOKENS))
-        priced = table.price(usage, model, ts)
-        recs.append(CallRecord(
-            id=str(uuid.uuid4()), ts=ts, user=rnd.choice(USERS), model=model, status=status,
-            error_code={"error": "overloaded", "blocked": "rate_limited"}.get(status), usage=usage,
-            tokens_saved=rnd.randrange(100, 5000) if status == "cached" else 0,
-            cost_usd=priced.cost if billed else Decimal(0), price_version=priced.price_version,
-            latency_ms=rnd.randrange(200, 40000) / 4, ttft_ms=rnd.randrange(100, 4000) / 4 if status == "ok" else None))
-    return recs
-
-
-@pytest.fixture(scope="module")
-def pg_module_url():
-    with pg_schema("ur_") as url:
-        yield url
+    return random_calls(4, 160, start=datetime(2026, 11, 5, tzinfo=UTC), days=12, users=USERS,
+                        statuses={"ok": 75, "error": 8, "cached": 10, "blocked": 7}, max_tokens=4000,
+                        saved=(100, 5000), prices=pricing.default_price_table(),
+                        error_codes={"error": "overloaded", "blocked": "rate_limited"})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.budgets.book import month_bounds
+from core.budgets.amounts import month_bounds
 
 
 def utc(*args) -> datetime:

@@ -7,8 +7,7 @@ import time
 import httpcore2
 import pytest
 
-from core import errors
-from core.upstream import deadline
+from core.upstream import deadline, sdk_errors
 
 
 class _Recorder(httpcore2.NetworkStream):
@@ -84,7 +83,7 @@ def test_install_wraps_every_pool_of_the_sdk_client_once():
     (429, "bogus", True)])
 def test_x_should_retry_wins_over_the_status_table(status, header, retryable):
     headers = {} if header is None else {"x-should-retry": header}
-    assert errors.from_status(status, None, headers=headers).retryable is retryable
+    assert sdk_errors.from_status(status, None, headers=headers).retryable is retryable
 
 
 def test_connecting_counts_against_the_deadline():

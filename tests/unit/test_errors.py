@@ -5,6 +5,7 @@ import httpx2
 import pytest
 
 from core import errors
+from core.upstream import sdk_errors
 
 REQ = httpx2.Request("POST", "http://127.0.0.1/v1/messages")
 
@@ -32,7 +33,7 @@ def sdk_status_error(status, etype, *, headers=None, details=None):
     (529, "overloaded_error", errors.Overloaded, True),
 ])
 def test_status_errors_translate(status, etype, cls, retryable):
-    err = errors.translate(sdk_status_error(status, etype))
+    err = sdk_errors.translate(sdk_status_error(status, etype))
     assert type(err) is cls
     assert err.retryable is retryable
     assert err.request_id == "req_test_1"
@@ -45,19 +46,19 @@ def test_status_errors_translate(status, etype, cls, retryable):
 
 def test_spend_cap_is_its_own_final_error():
     exc = sdk_status_error(429, "rate_limit_error", details={"error_code": "enforced_spend_limit_reached"})
-    err = errors.translate(exc)
+    err = sdk_errors.translate(exc)
     assert isinstance(err, errors.SpendCapReached) and not err.retryable
     assert "1st" in err.message
 
 
 def test_retry_after_header_is_kept():
-    err = errors.translate(sdk_status_error(429, "rate_limit_error", headers={"retry-after": "3"}))
+    err = sdk_errors.translate(sdk_status_error(429, "rate_limit_error", headers={"retry-after": "3"}))
     assert err.retry_after_s == 3.0
 
 
 def test_connection_and_timeout():
-    assert isinstance(errors.translate(anthropic.APITimeoutError(REQ)), errors.Timeout)
-    assert isinstance(errors.translate(anthropic.APIConnectionError(request=REQ)), errors.ConnectionFailed)
+    assert isinstance(sdk_errors.translate(anthropic.APITimeoutError(REQ)), errors.Timeout)
+    assert isinstance(sdk_errors.translate(anthropic.APIConnectionError(request=REQ)), errors.ConnectionFailed)
 
 
 def test_messages_never_carry_a_key():

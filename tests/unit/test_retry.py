@@ -3,6 +3,7 @@
 import pytest
 
 from core import errors
+from core.upstream import sdk_errors
 from core.upstream.retry import Retrier, RetryPolicy, backoff_s, should_retry
 
 
@@ -26,7 +27,7 @@ def retrier(clock, **kw):
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504, 529])
 def test_retryable_statuses_are_retried(clock, status):
-    fn = failing(errors.from_status(status, None))
+    fn = failing(sdk_errors.from_status(status, None))
     result, retries = retrier(clock).run(fn)
     assert (result, retries, len(fn.calls)) == ("ok", 1, 2)
 
@@ -35,14 +36,14 @@ def test_retryable_statuses_are_retried(clock, status):
                                           (403, "permission_error"), (404, "not_found_error"),
                                           (413, "request_too_large"), (422, None)])
 def test_client_errors_are_never_retried(clock, status, etype):
-    fn = failing(errors.from_status(status, etype))
+    fn = failing(sdk_errors.from_status(status, etype))
     with pytest.raises(errors.UpstreamError) as info:
         retrier(clock).run(fn)
     assert len(fn.calls) == 1 and clock.sleeps == [] and info.value.retries == 0
 
 
 def test_spend_cap_429_is_final(clock):
-    fn = failing(errors.from_status(429, "rate_limit_error", error_code="enforced_spend_limit_reached"))
+    fn = failing(sdk_errors.from_status(429, "rate_limit_error", error_code="enforced_spend_limit_reached"))
     with pytest.raises(errors.SpendCapReached):
         retrier(clock).run(fn)
     assert len(fn.calls) == 1
@@ -66,20 +67,20 @@ def test_jitter_takes_off_at_most_a_quarter():
 
 
 def test_retry_after_is_honoured(clock):
-    err = errors.from_status(429, "rate_limit_error", headers={"retry-after": "7"})
+    err = sdk_errors.from_status(429, "rate_limit_error", headers={"retry-after": "7"})
     fn = failing(err)
     retrier(clock).run(fn)
     assert clock.sleeps == [7.0]
 
 
 def test_retry_after_ms_wins_over_retry_after(clock):
-    err = errors.from_status(529, "overloaded_error", headers={"retry-after-ms": "250", "retry-after": "9"})
+    err = sdk_errors.from_status(529, "overloaded_error", headers={"retry-after-ms": "250", "retry-after": "9"})
     retrier(clock).run(failing(err))
     assert clock.sleeps == [0.25]
 
 
 def test_retry_after_over_sixty_seconds_gives_up(clock):
-    err = errors.from_status(429, "rate_limit_error", headers={"retry-after": "600"})
+    err = sdk_errors.from_status(429, "rate_limit_error", headers={"retry-after": "600"})
     fn = failing(err)
     with pytest.raises(errors.UpstreamRateLimited):
         retrier(clock).run(fn)
@@ -143,7 +144,7 @@ def test_give_up_is_an_or_of_three_stops(clock):
     assert stop_before_deadline in kinds
     assert not stop(_state(1, errors.Overloaded(), upcoming=1.0))
     assert stop(_state(3, errors.Overloaded(), upcoming=1.0))  # attempts
-    assert stop(_state(1, errors.from_status(429, "rate_limit_error", headers={"retry-after": "61"}), upcoming=0.0))  # retry-after cap
+    assert stop(_state(1, sdk_errors.from_status(429, "rate_limit_error", headers={"retry-after": "61"}), upcoming=0.0))  # retry-after cap
     assert stop(_state(1, errors.Overloaded(), upcoming=10.5))  # the coming wait ends past the deadline
 
 
@@ -152,7 +153,7 @@ def test_each_stop_alone_and_composed_with_or(clock):
 
     deadline = stop_before_deadline(10.0, clock, clock.monotonic())
     long_ask = stop_on_retry_after_over(60.0)
-    ask = errors.from_status(429, "rate_limit_error", headers={"retry-after": "90"})
+    ask = sdk_errors.from_status(429, "rate_limit_error", headers={"retry-after": "90"})
     assert long_ask(_state(1, ask)) and not long_ask(_state(1, errors.Overloaded()))
     assert not deadline(_state(1, errors.Overloaded(), upcoming=10.0))  # ends exactly at the deadline
     clock.advance(9.0)

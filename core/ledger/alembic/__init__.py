@@ -1,6 +1,6 @@
-"""Ledger schema steps after version 4, as Alembic revisions, run by ``core.ledger.migrations.migrate``.
+"""Ledger schema steps from version 4 on, as Alembic revisions, run by ``core.ledger.migrations.migrate``.
 
-Versions 1 to 4 stay hand-written (migrations.STEPS); version N > 4 is the revision with id
+Versions 1 to 3 stay hand-written (migrations.STEPS); version N > 3 is the revision with id
 ``f"{N:04d}"`` in ``versions/``. ``upgrade`` runs on the caller's connection, inside its
 transaction and under its lock, so a failed revision leaves the previous version intact and
 ``alembic_version`` moves together with ``tollgate_schema``.
@@ -16,7 +16,7 @@ SCRIPT_DIR = Path(__file__).resolve().parent
 
 
 def revision_of(version: int) -> str:
-    """The Alembic revision id that brings the ledger to schema ``version`` (5 -> "0005")."""
+    """The Alembic revision id that brings the ledger to schema ``version`` (4 -> "0004")."""
     return f"{version:04d}"
 
 

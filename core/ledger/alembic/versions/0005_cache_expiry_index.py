@@ -8,7 +8,7 @@ with every cached request.
 from alembic import op
 
 revision = "0005"
-down_revision = None  # the first Alembic revision: versions 1-4 are migrations.STEPS
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,1 +1,1 @@
-"""Alembic revisions of the ledger schema, one file per version from 5 on (a package so installs ship them)."""
+"""Alembic revisions of the ledger schema, one file per version from 4 on (a package so installs ship them)."""
