@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from core.errors import InvalidApiKey, ModelNotAllowed, RequestTooLarge, TollgateError, ValidationError
+from core.errors import InvalidApiKey, RequestTooLarge, TollgateError, ValidationError
 from core.gateway import errors as gw_errors
 from core.gateway import relay
 from core.gateway import usage as gw_usage
@@ -115,13 +115,20 @@ class Gateway:
         except ValueError:
             raise ValidationError("The request body is not valid JSON.", field="body") from None
 
-    @staticmethod
-    async def _allowed(client, caller: Caller, model, streamed: bool) -> None:
-        """Refuse a model the key may not use, recorded like the guard's own refusals (a blocked row)."""
+    async def _admitted(self, request: Request, caller: Caller) -> tuple[dict, dict]:
+        """(body, call arguments) of a request the gateway itself accepts; a refusal here is recorded like the
+        guard's own (a blocked row with the key id): a body too large or not JSON, a missing field, a model
+        the key may not use."""
+        body = None
         try:
-            caller.check_model(model, client.catalogue)
-        except ModelNotAllowed as err:
-            await run_in_threadpool(record_refusal, client, caller, model, streamed, err)
+            body = await self._json(request)
+            kw = relay.call_kwargs(body, request.headers)
+            caller.check_model(kw["model"], self.client.catalogue)
+            return body, kw
+        except TollgateError as err:
+            model = body.get("model") if isinstance(body, dict) else None
+            streamed = bool(body.get("stream")) if isinstance(body, dict) else False
+            await run_in_threadpool(record_refusal, self.client, caller, model, streamed, err)
             raise
 
     @staticmethod
@@ -133,10 +140,8 @@ class Gateway:
     async def messages(self, request: Request) -> Response:
         try:
             caller = await self._caller(request)
-            body = await self._json(request)
-            kw = relay.call_kwargs(body, request.headers)
+            body, kw = await self._admitted(request, caller)
             client = self.client
-            await self._allowed(client, caller, kw["model"], bool(body.get("stream")))
             kw.update(user=caller.user, source=SOURCE, api_key_id=caller.key_id,
                       use_cache=request.headers.get(NO_CACHE_HEADER, "").lower() != "off")
             if body.get("stream"):

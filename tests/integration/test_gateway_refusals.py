@@ -78,6 +78,11 @@ def test_a_body_over_the_cap_is_413_before_the_upstream(fresh_sim, tmp_path):
                               content=iter([b"{" + b" " * 1500, b" " * 1500 + b"}"]))  # no content-length
         assert chunked.status_code == 413
         assert messages_seen(fresh_sim) == 0
+        gw.client.recorder.flush()
+        with gw.client.ledger.engine.connect() as conn:  # each refusal has its row, with the key's id
+            rows = conn.execute(sa.select(calls.c.status, calls.c.error_code, calls.c.api_key_id)).all()
+        assert [(r.status, r.error_code) for r in rows] == [("blocked", "request_too_large")] * 2
+        assert all(r.api_key_id for r in rows)
 
 
 def test_a_model_the_key_may_not_use_is_final_and_not_sent(gw, fresh_sim):
