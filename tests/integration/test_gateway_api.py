@@ -56,6 +56,7 @@ def test_a_stream_through_the_gateway_has_the_upstreams_events_in_order(gw, fres
     with sdk(gw.url, gw.key()).messages.stream(**ASK) as s:
         via = [e for e in s]
         via_final = s.get_final_message()
+        via_request_id = s.response.headers["request-id"]
     with direct(fresh_sim).messages.stream(**ASK) as s:
         straight = [e for e in s]
         straight_final = s.get_final_message()
@@ -69,6 +70,7 @@ def test_a_stream_through_the_gateway_has_the_upstreams_events_in_order(gw, fres
     assert via_final.usage.input_tokens == straight_final.usage.input_tokens
     (row,) = _rows(gw)
     assert row.streamed and row.source == "gateway" and row.status == "ok"
+    assert via_request_id.startswith("req_sim_") and row.request_id == via_request_id
 
 
 def test_the_async_sdk_streams_and_creates_through_the_gateway(gw):
@@ -183,3 +185,27 @@ def test_the_probes_are_served_headless(gw):
     assert httpx.get(f"{gw.url}/healthz").json() == {"status": "alive"}
     assert httpx.get(f"{gw.url}/readyz").status_code in (200, 503)
     assert "tollgate" in httpx.get(f"{gw.url}/metrics").text
+
+
+def test_a_caller_who_leaves_mid_stream_frees_the_slot_and_the_stream_is_recorded(fresh_sim, tmp_path):
+    fresh_sim.configure(tokens_per_s=20.0)  # slow enough that the caller leaves long before the end
+    with gateway(fresh_sim, tmp_path, user_concurrency=1, limit_max_wait_s=5.0) as gw:
+        key = gw.key()
+        client = sdk(gw.url, key)
+        with client.messages.stream(**{**ASK, "max_tokens": 200}) as s:
+            next(e for e in s if e.type == "content_block_delta")
+        # the one slot is free again once the gateway notices the caller left (within the limiter's wait)
+        assert client.messages.create(**ASK).content
+        rows = _rows(gw)
+    assert sorted(r.status for r in rows) == ["error", "ok"]
+    (left,) = [r for r in rows if r.status == "error"]
+    assert left.streamed and "closed by the caller" in (left.detail or "").lower() and left.output_tokens > 0
+
+
+def test_the_servers_own_key_never_leaves_it(gw, fresh_sim):
+    fresh_sim.configure(reject_keys=[PRIMARY.secret])
+    r = sdk(gw.url, gw.key()).messages.with_raw_response
+    with pytest.raises(anthropic.APIStatusError) as info:
+        r.create(**ASK)
+    assert info.value.status_code == 502 and info.value.response.headers["x-should-retry"] == "false"
+    assert PRIMARY.secret not in info.value.response.text and "sk-ant" not in info.value.response.text
