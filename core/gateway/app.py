@@ -27,25 +27,10 @@ from core.gateway import errors as gw_errors
 from core.gateway import relay
 from core.gateway import usage as gw_usage
 from core.gateway.auth import Authenticator, Caller, token_of
+from core.gateway.pump import END, Pump
 
 SOURCE = "gateway"
 NO_CACHE_HEADER = "x-tollgate-cache"  # "off": skip the response cache for this request (the CLI's --no-cache)
-_END = object()
-
-
-class _Pump:
-    """Reads a guarded stream's events from worker threads one at a time; ``close`` waits for a read in flight."""
-
-    def __init__(self, stream) -> None:
-        self.stream, self.it, self.lock = stream, stream.events(), threading.Lock()
-
-    def next(self):
-        with self.lock:
-            return next(self.it, _END)
-
-    def close(self) -> None:
-        with self.lock:
-            self.stream.close()  # settled and recorded as cancelled if it had not ended
 
 
 class Gateway:
@@ -155,11 +140,12 @@ class Gateway:
     async def _stream(self, client, kw: dict) -> Response:
         """Refusals and failures before the first content are plain error responses; later ones an error event."""
         stream = await run_in_threadpool(lambda: client.stream(**kw))
-        pump = _Pump(stream)
+        pump = Pump(stream)
         try:
-            first = await run_in_threadpool(pump.next)
+            first = await pump.next()
         except BaseException:
-            await run_in_threadpool(pump.close)
+            with anyio.CancelScope(shield=True):
+                await pump.stop()
             raise
         opened = stream.opened
         request_id = opened.request_id if opened is not None else (stream.result.request_id if stream.result
@@ -168,15 +154,15 @@ class Gateway:
         async def events():
             try:
                 item = first
-                while item is not _END:
+                while item is not END:
                     yield relay.wire(item)
-                    item = await run_in_threadpool(pump.next)
+                    item = await pump.next()
             except TollgateError as err:
                 _, etype = gw_errors.classify(getattr(err, "cause", None) or err)
                 yield relay.error_event(etype, err.message, err.request_id or request_id)
-            finally:  # a caller who went away: the stream is settled as cancelled, off the event loop
+            finally:  # a caller who went away: the reader closes the stream, settled as cancelled
                 with anyio.CancelScope(shield=True):
-                    await run_in_threadpool(pump.close)
+                    await pump.stop()
 
         headers = {**self._headers(request_id), "cache-control": "no-cache", "x-accel-buffering": "no"}
         return StreamingResponse(events(), media_type="text/event-stream; charset=utf-8", headers=headers)
