@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import anyio.to_thread
 
@@ -42,6 +43,7 @@ class Pump:
                 if self._stop.is_set():
                     break
                 self._put(event)
+                time.sleep(0)  # yield the GIL: the loop writes this event now, not after the whole burst is parsed
             else:
                 self._put(END)
         except TollgateError as err:
