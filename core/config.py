@@ -94,7 +94,24 @@ class Settings(BaseSettings):
         "prompt and answer can be served to another).")
     cache_sampling: bool = var("TOLLGATE_CACHE_SAMPLING", False,
         "Also cache calls with temperature > 0 (off: they differ each time).", as_bool)
-    redis_url: str = var("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for TOLLGATE_CACHE=redis.")
+    redis_url: str = var("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379/0",
+        "Redis for TOLLGATE_CACHE=redis and TOLLGATE_LIMITS=redis.")
+    # --- state shared across replicas (issue 14; core.guards.shared) ---
+    limits: str = var("TOLLGATE_LIMITS", "memory",
+        "Where rate limits, login lock-outs and key failover live: memory (this process) or redis "
+        "(TOLLGATE_REDIS_URL, shared by every replica).")
+    shared_state_failure: str = var("TOLLGATE_SHARED_STATE_FAILURE", "closed",
+        "With TOLLGATE_LIMITS=redis and Redis unreachable: closed (refuse, shared_state_unavailable) or open "
+        "(this process's own limits, each divided by TOLLGATE_REPLICAS).")
+    replicas: int = var("TOLLGATE_REPLICAS", 1,
+        "How many processes share the limits; in open failure mode each keeps 1/N of every limit.", int)
+    shared_breaker: bool = var("TOLLGATE_SHARED_BREAKER", False,
+        "With TOLLGATE_LIMITS=redis, a circuit opened by one replica is open for all of them.", as_bool)
+    redis_prefix: str = var("TOLLGATE_REDIS_PREFIX", "tollgate:",
+        "Prefix of every key Tollgate keeps in Redis for shared state (deployments sharing a database differ).")
+    lease_s: float = var("TOLLGATE_LEASE_S", 30.0,
+        "Concurrency slot lease in Redis: renewed while the call runs, freed this long after a replica dies.",
+        float)
     data_dir: str = var("TOLLGATE_DATA_DIR", str(DEFAULT_DATA_DIR),
         "Folder of the ledger, spool, journal and users file when their own settings are unset "
         "(default: data/ of a source checkout, else $XDG_DATA_HOME/tollgate or ~/.local/share/tollgate).")

@@ -20,7 +20,7 @@ from core.errors import ConfigError
 
 # Durations (seconds or days) where 0 would silently disable or break the feature: must be > 0.
 POSITIVE = ("timeout_s", "connect_timeout_s", "retry_deadline_s", "breaker_window_s", "cache_ttl_s",
-            "reservation_ttl_s", "cookie_expiry_days")
+            "reservation_ttl_s", "cookie_expiry_days", "lease_s")
 # (gateway_key_cache_s may be 0: every request reads the key again.)
 # Durations and rates where 0 has a plain meaning (no wait, retry at once, instant): must be >= 0.
 NON_NEGATIVE = ("backoff_base_s", "backoff_cap_s", "breaker_recovery_s", "limit_max_wait_s", "sim_ttft_s",
@@ -29,13 +29,15 @@ NON_NEGATIVE = ("backoff_base_s", "backoff_cap_s", "breaker_recovery_s", "limit_
 OPTIONAL_POSITIVE = ("stream_idle_timeout_s", "stream_timeout_s")
 # Whole numbers >= 1 (0 log backups or bytes would silently mean "never rotate").
 COUNTS = ("max_attempts", "breaker_failures", "max_prompt_chars", "cache_max_entries", "default_max_tokens",
-          "log_file_max_bytes", "log_file_backups", "gateway_max_body_bytes")
+          "log_file_max_bytes", "log_file_backups", "replicas",
+          "gateway_max_body_bytes")
 # Limits: empty (or "none") means no limit; 0 is refused rather than read as either "unlimited" or "nothing".
 LIMITS = ("rpm", "input_tpm", "output_tpm", "concurrency", "user_rpm", "user_input_tpm", "user_output_tpm",
           "user_concurrency")
 CHOICES = {"injection_mode": ("flag", "block", "off"), "log_format": ("json", "text"),
            "tracing": ("auto", "on", "off"), "cache": ("memory", "sql", "redis", "off"),
-           "cache_scope": ("user", "shared")}
+           "cache_scope": ("user", "shared"), "limits": ("memory", "redis"),
+           "shared_state_failure": ("closed", "open")}
 LEDGER_DIALECTS = ("duckdb", "postgresql")
 # Each database's drivers (as a URL names them after "+"; "" is SQLAlchemy's default) and the module each needs.
 LEDGER_DRIVERS = {"duckdb": {"": "duckdb_engine"},
@@ -95,7 +97,7 @@ def check_values(values: Mapping, raws: Mapping[str, str], envs: Mapping[str, st
         fail("log_level", "must be a logging level (DEBUG, INFO, WARNING, ERROR or CRITICAL)")
     _check_zone(values, fail)
     _check_ledger_url(values, envs)
-    if values["cache"] == "redis" and not str(values["redis_url"]).startswith(REDIS_SCHEMES):
+    if "redis" in (values["cache"], values["limits"]) and not str(values["redis_url"]).startswith(REDIS_SCHEMES):
         # the value is not quoted: a Redis URL may carry a password
         raise ConfigError(envs["redis_url"], "must be a redis://, rediss:// or unix:// URL")
     _check_gateway(values, envs)

@@ -108,6 +108,20 @@ class RateLimited(TollgateError):
         self.user = user
 
 
+class SharedStateUnavailable(TollgateError):
+    """The Redis that holds limits shared across replicas is unreachable and the failure mode is closed."""
+
+    code = "shared_state_unavailable"
+    retryable = True
+
+    def __init__(self, part: str = "rate limits", retry_after_s: float = 1.0) -> None:
+        super().__init__(f"The shared store of {part} (Redis) cannot be reached, so the call was not sent "
+                         f"(TOLLGATE_SHARED_STATE_FAILURE=closed). Try again in {retry_after_s:.0f} s; an "
+                         "operator can set it to open to fall back to per-process limits.")
+        self.part = part
+        self.retry_after_s = retry_after_s
+
+
 class BudgetExceeded(TollgateError):
     code = "budget_exceeded"
 

@@ -25,6 +25,7 @@ from core.client.sinks import (
 )
 from core.clock import Clock, SystemClock
 from core.config import Settings, load_settings, reveal
+from core.guards.failover import FailoverLimiter, shared_for
 from core.guards.limits import LimitConfig, LimitSpec, RateLimiter
 from core.guards.validation import ValidationPolicy
 from core.upstream.breaker import CircuitBreaker
@@ -105,18 +106,25 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
         ledger, budgets = None, None
     catalogue = load_catalogue(tiers=settings.tiers)
     pricing = PriceTable.load(settings.pricing_file, catalogue=catalogue)
-    limiter = RateLimiter(LimitConfig(
+    limits = LimitConfig(
         global_=LimitSpec(rpm=settings.rpm, input_tpm=settings.input_tpm, output_tpm=settings.output_tpm,
                           concurrency=settings.concurrency),
         per_user=LimitSpec(rpm=settings.user_rpm, input_tpm=settings.user_input_tpm,
                            output_tpm=settings.user_output_tpm, concurrency=settings.user_concurrency),
-        max_wait_s=settings.limit_max_wait_s), clock=clock, sleep=sleep)
+        max_wait_s=settings.limit_max_wait_s)
+    shared = shared_for(settings)  # TOLLGATE_LIMITS=redis: one Redis and failure mode for every shared part
+    if shared is None:
+        limiter = RateLimiter(limits, clock=clock, sleep=sleep)
+    else:
+        limiter = FailoverLimiter(limits, shared, clock=clock, sleep=sleep, lease_s=settings.lease_s)
+        closers.append(limiter.close)
     breaker = CircuitBreaker(failure_threshold=settings.breaker_failures, window_s=settings.breaker_window_s,
-                             recovery_s=settings.breaker_recovery_s, clock=clock)
+                             recovery_s=settings.breaker_recovery_s, clock=clock,
+                             shared=shared if settings.shared_breaker else None)
     retrier = Retrier(RetryPolicy(max_attempts=settings.max_attempts, base_s=settings.backoff_base_s,
                                   cap_s=settings.backoff_cap_s, deadline_s=settings.retry_deadline_s),
                       clock=clock, sleep=sleep)  # each retry is logged, counted and traced by the client
-    transport = Transport(KeyRing(keys, clock=clock), base_url=base_url, timeout_s=settings.timeout_s,
+    transport = Transport(KeyRing(keys, clock=clock, shared=shared), base_url=base_url, timeout_s=settings.timeout_s,
                           connect_timeout_s=settings.connect_timeout_s, monotonic=clock.monotonic,
                           http_client=http_client, stream_idle_timeout_s=settings.stream_idle_timeout_s,
                           stream_timeout_s=settings.stream_timeout_s)

@@ -15,7 +15,7 @@ OVERALL = {"ok": "healthy", "warn": "needs attention", "fail": "failing"}
 ICON = {"ok": ":material/check_circle:", "warn": ":material/warning:", "fail": ":material/error:"}
 BOX = {"ok": st.success, "warn": st.warning, "fail": st.error}
 TITLES = {"upstream": "Upstream API", "ledger": "Ledger", "cache": "Response cache", "limiter": "Limiter headroom",
-          "breaker": "Circuit breaker", "keys": "API keys", "errors": "Recent errors"}
+          "shared": "Shared state (Redis)", "breaker": "Circuit breaker", "keys": "API keys", "errors": "Recent errors"}
 every = st.segmented_control("Refresh every", ["5 s", "10 s", "30 s", "60 s", "off"], default="10 s",
                              key="health_refresh")
 run_every = None if every in (None, "off") else timedelta(seconds=int(every.split()[0]))
@@ -63,6 +63,16 @@ def limiter(p: dict) -> None:
                  hide_index=True, width="stretch")
 
 
+def shared(p: dict) -> None:
+    cols = st.columns(4)
+    cols[0].metric("Backend", p.get("backend", "memory"))
+    cols[1].metric("Failure mode", p.get("failure", "—"))
+    cols[2].metric("Replicas", p.get("replicas", "—"))
+    cols[3].metric("Fallbacks", p.get("fallbacks", 0))
+    for part_name, why in (p.get("degraded") or {}).items():
+        st.caption(f"{part_name}: {why}")
+
+
 def breaker(p: dict) -> None:
     cols = st.columns(3)
     cols[0].metric("State", p["state"].replace("_", "-"))
@@ -88,7 +98,8 @@ def errors(p: dict) -> None:
                                 "key_label": "key"})
 
 
-SHOW = {"upstream": upstream, "ledger": ledger, "cache": cache, "limiter": limiter, "breaker": breaker,
+SHOW = {"upstream": upstream, "ledger": ledger, "cache": cache, "limiter": limiter, "shared": shared,
+        "breaker": breaker,
         "keys": keys, "errors": errors}
 
 

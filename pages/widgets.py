@@ -107,7 +107,8 @@ def _login_form(key: str) -> None:
             result = guard.login(username, password)
         except Exception:  # noqa: BLE001 - fail closed when the lock-out store is down
             log.exception("login check failed")
-            st.error("Login is unavailable right now (the ledger cannot be reached). Try again shortly.")
+            st.error("Login is unavailable right now (the store of login attempts cannot be reached). "
+                     "Try again shortly.")
             st.stop()
         if result.status == "ok":
             me, ss = result.principal, st.session_state

@@ -7,6 +7,7 @@ checked. Reaching the limit locks the account for ``lockout_s`` and ends its log
 session version moves on). A lock applies to the password hash it was earned against, so
 an admin setting a new password lifts it; a successful login forgets earlier failures.
 Times are wall-clock epoch seconds from the injected clock (processes share them).
+With TOLLGATE_LIMITS=redis the counts follow the shared-state failure mode (``SharedAttempts``).
 """
 
 from __future__ import annotations
@@ -128,6 +129,34 @@ class RedisAttempts:
         return None if raw is None else float(raw)
 
 
+class SharedAttempts:
+    """TOLLGATE_LIMITS=redis: counts in Redis for every replica; without Redis the failure mode decides
+    (closed: SharedStateUnavailable, the login page says login is unavailable; open: this process's counts)."""
+
+    PART = "login lock-outs"
+
+    def __init__(self, state) -> None:
+        self.state = state
+        self.redis = RedisAttempts(state.client(), prefix=state.prefix + "login:")
+        self.local = MemoryAttempts()
+
+    def _run(self, op: str, *args):
+        return self.state.run(self.PART, lambda _r: getattr(self.redis, op)(*args),
+                              lambda: getattr(self.local, op)(*args))
+
+    def begin(self, user: str, now: float, window_s: float) -> int:
+        return self._run("begin", user, now, window_s)
+
+    def clear(self, user: str) -> None:
+        self._run("clear", user)
+
+    def lock(self, user: str, until: float, stamp: str, ttl_s: float) -> None:
+        self._run("lock", user, until, stamp, ttl_s)
+
+    def locked_until(self, user: str, stamp: str) -> float | None:
+        return self._run("locked_until", user, stamp)
+
+
 class LoginGuard:
     """Checks passwords; locks an account for ``lockout_s`` after ``max_failures`` wrong ones within
     ``window_s`` (seconds), counted in ``attempts`` (memory, SQL or Redis)."""
@@ -179,7 +208,12 @@ class LoginGuard:
 
 
 def attempts_for(settings, engine=None):
-    """Where lock-out counts live: Redis when the cache uses it, else the ledger, else this process."""
+    """Where lock-out counts live: shared Redis (TOLLGATE_LIMITS=redis, with its failure mode), Redis when
+    the cache uses it, else the ledger, else this process."""
+    from core.guards.failover import shared_for
+
+    if (state := shared_for(settings)) is not None:
+        return SharedAttempts(state)
     if settings.cache == "redis":
         import redis
 

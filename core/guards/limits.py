@@ -217,31 +217,7 @@ class RateLimiter:
         The server's limits are organisation-wide, so ``user`` (whose response carried the
         headers) is only logged. Call it after ``Permit.settle`` so the reservation is final.
         """
-        if hasattr(headers, "multi_items"):  # httpx2.Headers: already case-insensitive, no copy needed
-            lower = headers
-        else:
-            try:
-                lower = {str(k).lower(): v for k, v in headers.items()}
-            except (AttributeError, TypeError):
-                return
-        reports = {}
-        for family in (*_FAMILIES, "tokens"):
-            prefix = f"anthropic-ratelimit-{family}"
-            try:  # a family with a garbled count is suspect as a whole
-                limit = _count(lower.get(f"{prefix}-limit"))
-                remaining = _count(lower.get(f"{prefix}-remaining"))
-            except ValueError:
-                continue
-            if (limit is None and remaining is None) or (
-                    limit is not None and remaining is not None and remaining > limit):
-                continue
-            reports[family] = {"limit": limit, "remaining": remaining,
-                               "reset": _rfc3339(lower.get(f"{prefix}-reset"))}
-        # "tokens" is whichever token limit is most restrictive, so it stands in only for a
-        # family the response did not report on its own.
-        if "tokens" in reports:
-            for family in ("input-tokens", "output-tokens"):
-                reports.setdefault(family, reports["tokens"])
+        reports = server_reports(headers)
         with self._lock:
             for family, kind in _FAMILIES.items():
                 report = reports.get(family)
@@ -270,20 +246,54 @@ class RateLimiter:
                     "server": server}
 
 
+def server_reports(headers: Mapping[str, str]) -> dict[str, dict]:
+    """The ``anthropic-ratelimit-*`` families a response reported: {family: {limit, remaining, reset}}."""
+    if hasattr(headers, "multi_items"):  # httpx2.Headers: already case-insensitive, no copy needed
+        lower = headers
+    else:
+        try:
+            lower = {str(k).lower(): v for k, v in headers.items()}
+        except (AttributeError, TypeError):
+            return {}
+    reports = {}
+    for family in (*_FAMILIES, "tokens"):
+        prefix = f"anthropic-ratelimit-{family}"
+        try:  # a family with a garbled count is suspect as a whole
+            limit = _count(lower.get(f"{prefix}-limit"))
+            remaining = _count(lower.get(f"{prefix}-remaining"))
+        except ValueError:
+            continue
+        if (limit is None and remaining is None) or (
+                limit is not None and remaining is not None and remaining > limit):
+            continue
+        reports[family] = {"limit": limit, "remaining": remaining,
+                           "reset": _rfc3339(lower.get(f"{prefix}-reset"))}
+    # "tokens" is whichever token limit is most restrictive, so it stands in only for a
+    # family the response did not report on its own.
+    if "tokens" in reports:
+        for family in ("input-tokens", "output-tokens"):
+            reports.setdefault(family, reports["tokens"])
+    return reports
+
+
 def _refuse_if_never_fits(scopes: tuple[_Scope, ...], amounts: dict[str, int]) -> None:
     """Raise at once when a request is larger than a bucket can ever hold: waiting cannot help."""
     for scope in scopes:
         for kind, bucket in scope.buckets.items():
             if amounts[kind] > bucket.capacity:
-                err = RateLimited(_NAMES[kind], retry_after_s=math.inf, user=scope.user)
-                err.retryable = False
-                who = f" for user {scope.user!r}" if scope.user else ""
-                fix = "Lower max_tokens." if kind == "output_tokens" else "Shorten the prompt."
-                err.message = scrub(f"This request can never pass the client-side limit of "
-                                    f"{bucket.capacity:,.0f} {_NAMES[kind]}{who}: it needs "
-                                    f"{amounts[kind]:,}. {fix}")
-                err.args = (err.message,)
-                raise err
+                raise never_fits(kind, bucket.capacity, amounts[kind], scope.user)
+
+
+def never_fits(kind: str, capacity: float, needed: int, user: str | None) -> RateLimited:
+    """The refusal, not retryable, of a request larger than a ``kind`` bucket of ``capacity`` can ever hold."""
+    err = RateLimited(_NAMES[kind], retry_after_s=math.inf, user=user)
+    err.retryable = False
+    who = f" for user {user!r}" if user else ""
+    fix = "Lower max_tokens." if kind == "output_tokens" else "Shorten the prompt."
+    err.message = scrub(f"This request can never pass the client-side limit of "
+                        f"{capacity:,.0f} {_NAMES[kind]}{who}: it needs {needed:,}. {fix}")
+    err.args = (err.message,)
+    return err
 
 
 def _count(raw: object) -> float | None:

@@ -138,6 +138,35 @@ def limiter(client) -> dict:
     return part(OK, f"{left}; {said}", **detail)
 
 
+def shared(client) -> dict:
+    """Where limits, lock-outs and key failover live; with Redis, a PING and what runs degraded without it."""
+    state = getattr(client.limiter, "shared_state", None)
+    if state is None:
+        return part(OK, "Limits are kept per process (TOLLGATE_LIMITS=memory): each replica admits the "
+                    "full limits.", backend="memory", degraded={})
+    why = state.probe()  # a success also recovers every part at once
+    snap = state.snapshot()
+    if why is None:
+        return part(OK, "Redis answers: limits, lock-outs and key failover are shared by every replica.", **snap)
+    return part(FAIL if state.failure == "closed" else WARN, f"degraded: {_degraded_effect(state)} ({why}).",
+                **snap)
+
+
+def _degraded_effect(state) -> str:
+    if state.failure == "closed":
+        return "Redis does not answer, so calls are refused (TOLLGATE_SHARED_STATE_FAILURE=closed)"
+    return (f"Redis does not answer, so each process keeps 1/{state.replicas} of every limit "
+            "(TOLLGATE_SHARED_STATE_FAILURE=open)")
+
+
+def shared_degraded(client) -> str | None:
+    """/readyz's shared-state probe: "degraded: …" while Redis does not answer, else None."""
+    state = getattr(client.limiter, "shared_state", None)
+    if state is None or state.probe() is None:
+        return None
+    return f"degraded: {_degraded_effect(state)}"
+
+
 def breaker(client) -> dict:
     """Circuit state and, when open, the wall-clock time of the next probe call."""
     s = client.breaker.snapshot()

@@ -39,13 +39,27 @@ class Readiness:
     ready: bool
     reasons: list[str] = field(default_factory=list)
     clients: int = 0
+    degraded: list[str] = field(default_factory=list)  # shared state without Redis (TOLLGATE_LIMITS=redis)
+
+    @property
+    def status(self) -> str:
+        return "degraded" if self.degraded else ("ready" if self.ready else "not ready")
 
     def to_dict(self) -> dict:
-        return {"ready": self.ready, "reasons": self.reasons, "clients": self.clients}
+        return {"ready": self.ready, "status": self.status, "reasons": self.reasons, "clients": self.clients,
+                "degraded": self.degraded}
 
 
 def check(settings=None, clients=None) -> Readiness:
-    """Probe every registered client (or, with none yet, the ledger in ``settings``)."""
+    """Probe every registered client (or, with none yet, the ledger in ``settings``).
+
+    Shared state without Redis is "degraded": still ready in open failure mode (calls are served on
+    per-process limits), not ready in closed mode (calls are refused).
+    """
     clients = registry.clients() if clients is None else clients
     reasons = health.ready(clients, settings)
-    return Readiness(ready=not reasons, reasons=[_private(r) for r in reasons], clients=len(clients))
+    degraded, refusing = health.degraded(clients)
+    if refusing:
+        reasons = reasons + degraded
+    return Readiness(ready=not reasons, reasons=[_private(r) for r in reasons], clients=len(clients),
+                     degraded=[_private(r) for r in degraded])

@@ -13,8 +13,9 @@ from core.health import parts
 from core.health.parts import FAIL, OK, WARN
 
 RANK = {OK: 0, WARN: 1, FAIL: 2}
-ORDER = ("upstream", "ledger", "cache", "limiter", "breaker", "keys", "errors")
+ORDER = ("upstream", "ledger", "cache", "limiter", "shared", "breaker", "keys", "errors")
 READY = ("ledger", "breaker")  # the parts /readyz asks: the others warn a person, they do not stop traffic
+# /readyz also says "degraded" while shared state runs without Redis (not ready only in closed mode).
 
 
 def overall(report_parts: dict[str, dict]) -> dict:
@@ -30,7 +31,7 @@ def check(client, user: str | None = None, errors: int = 10) -> dict:
     from core.health.figures import METRICS
 
     found = {"upstream": parts.upstream(client), "ledger": parts.ledger(client), "cache": parts.cache(client),
-             "limiter": parts.limiter(client), "breaker": parts.breaker(client), "keys": parts.keys(client),
+             "limiter": parts.limiter(client), "shared": parts.shared(client), "breaker": parts.breaker(client), "keys": parts.keys(client),
              "errors": parts.errors(client, user=user, n=errors)}
     summary = overall(found)
     return {**summary, "ok": summary["status"] != FAIL, "checked_at": parts.stamp(client),
@@ -65,6 +66,24 @@ def ready(clients, settings=None) -> list[str]:
     return reasons
 
 
+def degraded(clients) -> tuple[list[str], bool]:
+    """Why shared state runs degraded (Redis unreachable), and whether that refuses calls (closed mode)."""
+    found, refusing, seen = [], False, set()
+    for c in clients:
+        state = getattr(c.limiter, "shared_state", None)
+        if state is None or id(state) in seen:
+            continue
+        seen.add(id(state))
+        try:
+            reason = parts.shared_degraded(c)
+        except Exception as exc:  # noqa: BLE001
+            reason = scrub(f"degraded: shared state check failed: {type(exc).__name__}")
+        if reason:
+            found.append(reason)
+            refusing = refusing or state.failure == "closed"
+    return found, refusing
+
+
 def _ready_from_settings(settings) -> list[str]:
     if settings is None or not settings.ledger_url:
         return []
@@ -80,4 +99,4 @@ def _ready_from_settings(settings) -> list[str]:
     return [reason] if reason else []
 
 
-__all__ = ["FAIL", "OK", "ORDER", "RANK", "READY", "WARN", "check", "overall", "ready"]
+__all__ = ["FAIL", "OK", "ORDER", "RANK", "READY", "WARN", "check", "degraded", "overall", "ready"]

@@ -18,6 +18,7 @@ _budgets = logging.getLogger("tollgate.budgets")
 _ledger = logging.getLogger("tollgate.ledger")
 _keys = logging.getLogger("tollgate.keys")
 _calls = logging.getLogger("tollgate.calls")
+_shared = logging.getLogger("tollgate.shared")
 
 _BREAKER_EVENTS = {"open": "breaker_opened", "closed": "breaker_closed", "half_open": "breaker_half_open"}
 
@@ -70,3 +71,18 @@ def retried(call_id: str, model: str, attempt: int, code: str, wait_s: float) ->
     prom.observe_retry(model, code)
     event(_calls, "retry", logging.WARNING, request=call_id, model=model, attempt=attempt, code=code,
           wait_s=round(wait_s, 3))
+
+
+def shared_state_fallback(part: str, outcome: str) -> None:
+    """One operation on ``part`` could not use Redis: ``refused`` (closed mode) or done ``local``ly (open)."""
+    prom.SHARED_FALLBACKS.labels(part, outcome).inc()
+
+
+def shared_state_degraded(part: str, mode: str, reason: str) -> None:
+    """Redis stopped answering for ``part``: logged once per outage, not once per call."""
+    event(_shared, "shared_state_degraded", logging.WARNING,
+          f"shared {part} unavailable ({reason}); failure mode {mode}", part=part, mode=mode, reason=reason)
+
+
+def shared_state_recovered(part: str) -> None:
+    event(_shared, "shared_state_recovered", logging.INFO, f"shared {part} back on Redis", part=part)

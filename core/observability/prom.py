@@ -42,6 +42,9 @@ LIMITER_REJECTIONS = Counter("tollgate_limiter_rejections", "Calls the limiter r
 BREAKER_TRANSITIONS = Counter("tollgate_breaker_transitions", "Circuit-breaker state changes.", ["to"])
 SPOOLED = Counter("tollgate_ledger_spooled_records", "Ledger records written to the spool (ledger down).")
 KEY_FAILURES = Counter("tollgate_key_failures", "API keys marked failing after a 401.", ["key"])
+SHARED_FALLBACKS = Counter("tollgate_shared_state_fallbacks",
+                           "Operations on shared state (limits, lock-outs, breaker, keys) that could not use Redis: "
+                           "refused (closed mode) or done by this process alone (local).", ["part", "outcome"])
 BUDGET_ALERTS = Counter("tollgate_budget_alerts", "Budget alerts fired, by threshold.", ["threshold_pct"])
 
 # Children per label tuple, so a call pays a dict lookup rather than prometheus_client's label checks.
@@ -96,7 +99,8 @@ class StateCollector:
         for c in clients:
             try:
                 counts[c.breaker.state] = counts.get(c.breaker.state, 0) + 1
-                in_flight += c.limiter.snapshot()["global"]["concurrency"]["in_use"]
+                conc = c.limiter.snapshot()["global"]["concurrency"]
+                in_flight += conc.get("local_in_use", conc["in_use"])  # shared limits: this process's own calls
                 spool = getattr(c.ledger, "spool", None)
                 if spool is not None and spool.path not in spools:
                     spools.add(spool.path)

@@ -3,10 +3,10 @@
 Tool use: ``tool_choice`` {"type": "tool", "name": X} uses X, {"type": "any"} the first tool; with
 "auto" (or none given) the first tool, in ``tools`` order, that the last user message's text names
 (case-insensitively; "_" and "-" in a name also match a space), after a short text; "none" never.
-A last user turn holding tool_result blocks is answered with text quoting each result. The web
-search and web fetch server tools run in ``server_tools``. Thinking
-(enabled or adaptive) puts a thinking block (or, for Anthropic's magic string, a redacted_thinking
-block) first. Documents and search results with citations enabled are quoted in cited text blocks.
+Of the server tools only web search and web fetch run (in ``server_tools``). A last user turn
+holding tool_result blocks is answered with text quoting each result. Thinking (enabled or
+adaptive) puts a thinking block (or, for Anthropic's magic string, a redacted_thinking block)
+first. Documents and search results with citations enabled are quoted in cited text blocks.
 """
 
 from __future__ import annotations
@@ -75,10 +75,9 @@ def chosen_tool(req: MessagesRequest) -> tuple[dict | None, bool]:
     choice = req.tool_choice or {"type": "auto"}
     if not tools or choice["type"] == "none":
         return None, False
-    if choice["type"] == "tool":
-        return next(t for t in tools if t["name"] == choice["name"]), True
-    if choice["type"] == "any":
-        return tools[0], True
+    if choice["type"] in ("tool", "any"):  # a server tool the simulator cannot run gets plain text
+        named = [t for t in tools if choice["type"] == "any" or t["name"] == choice["name"]]
+        return next((t for t in named if _usable(t)), None), True
     user = last_user(req.messages)
     content = user.get("content") if user else None
     if isinstance(content, list) and any(b.get("type") == "tool_result" for b in content):

@@ -61,6 +61,7 @@ class SimHandler(BaseHTTPRequestHandler):
         self.rid = new_id("req_sim_")
         self._api_headers = False
         self._started = False
+        self._gen: int | None = None  # the stats generation this request counts in
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         try:
@@ -109,7 +110,7 @@ class SimHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
         if self._api_headers:
-            self.state.stats.status(status)
+            self.state.stats.status(status, self._gen)
 
     def _send_error(self, status: int, etype: str, message: str, details: dict | None = None,
                     extra: dict | None = None) -> None:
@@ -130,7 +131,7 @@ class SimHandler(BaseHTTPRequestHandler):
 
     def _api(self, method: str, path: str, query: str, raw: bytes) -> None:
         st = self.state
-        st.stats.request(path)
+        self._gen = st.stats.request(path)
         key = _api_key(self.headers)
         if not key:
             return self._send_error(401, "authentication_error",
@@ -172,7 +173,7 @@ class SimHandler(BaseHTTPRequestHandler):
     def _serve_fault(self, fault: Fault, raw: bytes) -> bool:
         """Serve a fault; True when the request is finished (False: carry on normally)."""
         st = self.state
-        st.stats.fault(fault.kind)
+        st.stats.fault(fault.kind, self._gen)
         if fault.kind == "disconnect":
             self._disconnect()
             return True
@@ -237,14 +238,14 @@ class SimHandler(BaseHTTPRequestHandler):
         peek = st.cache.account(breakpoints, total, commit=False)
         refusal = st.limiter.admit(peek.rate_limited_input, req.max_tokens)
         if refusal is not None:
-            st.stats.limited()
+            st.stats.limited(self._gen)
             return self._send_error(429, "rate_limit_error", refusal.message,
                                     extra=retry_after_headers(math.ceil(refusal.retry_after_s)))
         prompt = st.cache.account(breakpoints, total)
         reply = compose(req, echo=fault is not None and fault.kind == "echo")
         st.limiter.settle(req.max_tokens, reply.output_tokens)
         if req.stream:
-            st.stats.stream()
+            st.stats.stream(self._gen)
             return self._stream(req, prompt, reply, fault)
         tier = self._tier(req)
         ttft, per_token = st.latency()
@@ -266,7 +267,7 @@ class SimHandler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(data)))
         self._common_headers()
         self.end_headers()
-        self.state.stats.status(status)
+        self.state.stats.status(status, self._gen)
         if fault is not None and fault.kind == "truncate":
             self.wfile.write(data[:len(data) // 2])
             self.wfile.flush()
@@ -293,7 +294,7 @@ class SimHandler(BaseHTTPRequestHandler):
         self.send_header("transfer-encoding", "chunked")
         self._common_headers()
         self.end_headers()
-        st.stats.status(200)
+        st.stats.status(200, self._gen)
         send = self._chunk if kind != "trickle" else (lambda event: self._chunk_trickled(event, fault))
         send(message_start(req.model, prompt, self._tier(req)).data)
         ttft, per_token = st.latency()

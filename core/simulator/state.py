@@ -25,14 +25,20 @@ def key_digest(key: str) -> str:
 
 
 class Stats:
-    """Counters for /_sim/stats."""
+    """Counters for /_sim/stats.
+
+    A reset starts a new generation: a request that arrived before it (a slow fault still being
+    answered) is not counted after it, so a test's figures hold only its own requests.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.generation = 0
         self.clear()
 
     def clear(self) -> None:
         with self._lock:
+            self.generation += 1
             self.total = 0
             self.messages = 0
             self.streams = 0
@@ -41,28 +47,34 @@ class Stats:
             self.statuses: Counter[str] = Counter()
             self.faults: Counter[str] = Counter()
 
-    def request(self, path: str) -> None:
+    def request(self, path: str) -> int:
+        """Count a request's arrival; returns the generation its later counts belong to."""
         with self._lock:
             self.total += 1
             self.paths[path] += 1
             if path == "/v1/messages":
                 self.messages += 1
+            return self.generation
 
-    def status(self, code: int) -> None:
+    def status(self, code: int, gen: int | None = None) -> None:
         with self._lock:
-            self.statuses[str(code)] += 1
+            if gen is None or gen == self.generation:
+                self.statuses[str(code)] += 1
 
-    def fault(self, kind: str) -> None:
+    def fault(self, kind: str, gen: int | None = None) -> None:
         with self._lock:
-            self.faults[kind] += 1
+            if gen is None or gen == self.generation:
+                self.faults[kind] += 1
 
-    def stream(self) -> None:
+    def stream(self, gen: int | None = None) -> None:
         with self._lock:
-            self.streams += 1
+            if gen is None or gen == self.generation:
+                self.streams += 1
 
-    def limited(self) -> None:
+    def limited(self, gen: int | None = None) -> None:
         with self._lock:
-            self.rate_limited += 1
+            if gen is None or gen == self.generation:
+                self.rate_limited += 1
 
     def snapshot(self) -> dict:
         with self._lock:

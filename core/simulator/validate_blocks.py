@@ -30,11 +30,16 @@ BLOCK_FIELDS: dict[str, frozenset[str]] = {
     "tool_search_tool_result": _COMMON | _RESULT,
     "container_upload": _COMMON | {"file_id"},
 }
+# Blocks only a tool_result may hold.
+RESULT_ONLY_FIELDS: dict[str, frozenset[str]] = {
+    "tool_reference": _COMMON | {"tool_name"},
+    "browser_state": _COMMON | {"state_changes", "tabs"},
+}
 REQUIRED: dict[str, tuple[str, ...]] = {
     "text": ("text",), "image": ("source",), "document": ("source",),
     "search_result": ("content", "source", "title"), "thinking": ("thinking", "signature"),
     "redacted_thinking": ("data",), "tool_use": ("id", "name", "input"), "tool_result": ("tool_use_id",),
-    "server_tool_use": ("id", "name", "input"), "container_upload": ("file_id",),
+    "server_tool_use": ("id", "name", "input"), "container_upload": ("file_id",), "tool_reference": ("tool_name",),
 }
 MAX_IMAGE_PX = 8000  # either side of an image
 MAX_PDF_PAGES = 100
@@ -71,12 +76,12 @@ def check_message(i: int, msg, *, last: bool) -> None:
             raise invalid(f"{where}.type: Input should be 'text'")
 
 
-def check_block(where: str, block) -> None:
+def check_block(where: str, block, *, in_result: bool = False) -> None:
     """One content block: a known type, its required fields, no unknown ones, a valid cache_control."""
     if not isinstance(block, dict) or not isinstance(block.get("type"), str):
         raise invalid(f"{where}: Input should be a content block with a 'type'")
     kind = block["type"]
-    allowed = BLOCK_FIELDS.get(kind)
+    allowed = BLOCK_FIELDS.get(kind) or (RESULT_ONLY_FIELDS.get(kind) if in_result else None)
     if allowed is None:
         raise invalid(f"{where}: Input tag '{kind}' found using 'type' does not match any of the expected "
                       f"tags: {', '.join(repr(t) for t in BLOCK_FIELDS)}")
@@ -107,7 +112,7 @@ def _check_fields(where: str, kind: str, block: dict) -> None:
         if not isinstance(content, str | list):
             raise invalid(f"{where}.content: Input should be a valid string or list of blocks")
         for k, inner in enumerate(content if isinstance(content, list) else ()):
-            check_block(f"{where}.tool_result.content.{k}", inner)
+            check_block(f"{where}.tool_result.content.{k}", inner, in_result=True)
             if inner["type"] not in TOOL_RESULT_CONTENT:
                 raise invalid(f"{where}.tool_result.content.{k}.type: Input should be "
                               f"{', '.join(repr(t) for t in sorted(TOOL_RESULT_CONTENT))}")

@@ -30,6 +30,7 @@ from core.upstream.sdk_errors import translate
 log = logging.getLogger(__name__)
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+SHARED_PART = "circuit breaker"
 _SYSTEM_FAILURES = (Overloaded, UpstreamServerError, ConnectionFailed, Timeout, StreamInterrupted)
 # Callers turned away while the probe is in flight: its outcome time is unknown (s).
 _PROBE_BUSY_RETRY_S = 1.0
@@ -67,7 +68,9 @@ class CircuitBreaker:
     """Thread-safe breaker around calls to the API; times are ``clock.monotonic()`` seconds."""
 
     def __init__(self, failure_threshold: int = 5, window_s: float = 60.0, recovery_s: float = 30.0,
-                 *, clock: Clock, on_change: Callable[[str, str], None] | None = None) -> None:
+                 *, clock: Clock, on_change: Callable[[str, str], None] | None = None, shared=None) -> None:
+        """``shared``: a ``core.guards.shared.SharedState`` (TOLLGATE_SHARED_BREAKER=1): an open circuit is
+        published to Redis for ``recovery_s``, and every replica refuses calls until it expires."""
         if failure_threshold < 1:
             raise ValueError("failure_threshold must be at least 1")
         if window_s <= 0 or recovery_s < 0:
@@ -82,6 +85,23 @@ class CircuitBreaker:
         self._failures: deque[float] = deque()  # times of system failures while closed
         self._opened_at: float | None = None
         self._probe_in_flight = False
+        self._shared = shared
+
+    # --- the open state shared across replicas (Redis; its time is the server's, via PX) --------
+
+    def _shared_open_s(self) -> float:
+        """Seconds another replica's opening still has to run (0: none); this replica's view if Redis is down."""
+        if self._shared is None:
+            return 0.0
+        key = self._shared.key("breaker", "open")
+        ms = self._shared.run(SHARED_PART, lambda r: r.pttl(key), lambda: -2, refuse_when_closed=False)
+        return ms / 1000 if ms and ms > 0 else 0.0
+
+    def _publish_open(self) -> None:
+        if self._shared is None:
+            return
+        key, px = self._shared.key("breaker", "open"), max(1, round(self.recovery_s * 1000))
+        self._shared.run(SHARED_PART, lambda r: r.set(key, "1", px=px), lambda: None, refuse_when_closed=False)
 
     # --- transitions (under the lock; they return the change to report after it) ----------
 
@@ -118,6 +138,8 @@ class CircuitBreaker:
         for change in changes:
             if change is None:
                 continue
+            if change[1] == OPEN:
+                self._publish_open()
             events.breaker_changed(*change)
             if self._on_change is not None:
                 try:
@@ -146,6 +168,10 @@ class CircuitBreaker:
         self._notify(change)
         if refused is not None:
             raise refused
+        if (elsewhere := self._shared_open_s()) > 0:  # opened by another replica
+            with self._lock:
+                self._probe_in_flight = False  # a half-open probe admitted above is given back
+            raise CircuitOpen(elsewhere)
 
     def record_success(self) -> None:
         """The call succeeded: in half-open this closes the circuit."""
@@ -224,4 +250,6 @@ class CircuitBreaker:
                     "recovery_s": self.recovery_s, "opened_at": self._opened_at,
                     "next_probe_in_s": next_in, "probe_in_flight": self._probe_in_flight}
         self._notify(change)
+        if snap["state"] == CLOSED and (elsewhere := self._shared_open_s()) > 0:
+            snap.update(state=OPEN, next_probe_in_s=elsewhere, opened_elsewhere=True)
         return snap

@@ -8,12 +8,13 @@ moves calls to ``new`` without downtime. ``load_keys`` merges every configured s
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from core.clock import Clock, SystemClock
 from core.errors import NotConfigured, scrub
@@ -23,6 +24,8 @@ from core.upstream import key_sources
 log = logging.getLogger("tollgate.keys")
 
 ANTHROPIC_PREFIX = "sk-ant-"
+SHARED_PART = "key failover"
+_SHARED_FAILING_S = 86_400  # a key nobody has retried for a day is forgotten as failing (s)
 
 
 def mask(secret) -> str:
@@ -87,7 +90,10 @@ def check_secret(value, where: str) -> str:
 class KeyRing:
     """Thread-safe rotation: ``current()`` is the first key not marked failing."""
 
-    def __init__(self, keys: list[ApiKey], clock: Clock | None = None) -> None:
+    def __init__(self, keys: list[ApiKey], clock: Clock | None = None, shared=None,
+                 shared_refresh_s: float = 1.0) -> None:
+        """``shared``: a ``core.guards.shared.SharedState`` (TOLLGATE_LIMITS=redis): a key marked failing by
+        any replica is failing for all, seen within ``shared_refresh_s`` (the set is re-read at most that often)."""
         self._keys = list(keys)
         labels = [k.label for k in self._keys]
         if len(set(labels)) != len(labels):
@@ -96,6 +102,9 @@ class KeyRing:
         self._lock = threading.Lock()
         # label -> (monotonic, wall) of the latest failure; absent means healthy
         self._failing: dict[str, tuple[float, datetime]] = {}
+        self._shared, self._refresh_s = shared, shared_refresh_s
+        self._shared_seen: dict[str, float] = {}  # label -> epoch s it was marked failing (by any replica)
+        self._shared_read_at: float | None = None
 
     def __repr__(self) -> str:
         return f"KeyRing({self.labels()!r})"
@@ -116,10 +125,20 @@ class KeyRing:
             if not self._keys:
                 raise NotConfigured("No API key is configured. Set ANTHROPIC_API_KEY (or see the "
                                     "README for st.secrets, key files and AWS Secrets Manager).")
+            if self._shared is None:  # the in-process path: no copy, no second lock
+                for key in self._keys:
+                    if key.label not in self._failing:
+                        return key
+                return min(self._keys, key=lambda k: self._failing[k.label][0])
+        shared = self._shared_failing()
+        with self._lock:
+            failing = {label: at for label, (at, _) in self._failing.items()}
+            for label, epoch in shared.items():  # another replica's mark, on this process's monotonic scale
+                failing.setdefault(label, self._clock.monotonic() - (self._clock.now().timestamp() - epoch))
             for key in self._keys:
-                if key.label not in self._failing:
+                if key.label not in failing:
                     return key
-            return min(self._keys, key=lambda k: self._failing[k.label][0])
+            return min(self._keys, key=lambda k: failing[k.label])
 
     def mark_failing(self, label: str) -> None:
         """Record an authentication failure on ``label``; later calls move to the next key."""
@@ -127,6 +146,7 @@ class KeyRing:
         with self._lock:
             self._failing[label] = (self._clock.monotonic(), self._clock.now())
             healthy = len(self._keys) - len(self._failing)
+        self._share(label, failing=True)
         events.key_failing(label, healthy, len(self._keys))
 
     def mark_ok(self, label: str) -> None:
@@ -134,13 +154,53 @@ class KeyRing:
         self._check(label)
         with self._lock:
             was_failing = self._failing.pop(label, None) is not None
+            was_failing = self._shared_seen.pop(label, None) is not None or was_failing
         if was_failing:
+            self._share(label, failing=False)
             log.info("API key %r is healthy again", label)
+
+    # --- failover shared across replicas: a Redis hash of key fingerprints (never the secret) -----
+
+    def _fingerprints(self) -> dict[str, str]:
+        return {hashlib.sha256(k.secret.encode()).hexdigest()[:16]: k.label for k in self._keys}
+
+    def _share(self, label: str, *, failing: bool) -> None:
+        if self._shared is None:
+            return
+        key = self._shared.key("keys", "failing")
+        fingerprint = next(f for f, lab in self._fingerprints().items() if lab == label)
+        at = self._clock.now().timestamp()
+
+        def write(r):
+            if failing:
+                r.pipeline(transaction=False).hset(key, fingerprint, repr(at)).expire(key, _SHARED_FAILING_S).execute()
+            else:
+                r.hdel(key, fingerprint)
+        self._shared.run(SHARED_PART, write, lambda: None, refuse_when_closed=False)
+        self._shared_read_at = None  # read the set afresh on the next call
+
+    def _shared_failing(self) -> dict[str, float]:
+        """Labels other replicas marked failing (epoch s), re-read at most every ``shared_refresh_s``."""
+        if self._shared is None:
+            return {}
+        now = self._clock.monotonic()
+        if self._shared_read_at is not None and now - self._shared_read_at < self._refresh_s:
+            return self._shared_seen
+        key = self._shared.key("keys", "failing")
+        raw = self._shared.run(SHARED_PART, lambda r: r.hgetall(key), lambda: None, refuse_when_closed=False)
+        if raw is not None:
+            prints = self._fingerprints()
+            self._shared_seen = {prints[f.decode()]: float(v) for f, v in raw.items() if f.decode() in prints}
+        self._shared_read_at = now
+        return self._shared_seen
 
     def snapshot(self) -> list[dict]:
         """Per key, for the health page: label, masked, source, failing, since (UTC), current, age."""
+        shared = self._shared_failing()
         with self._lock:
             failing = dict(self._failing)
+        for label, epoch in shared.items():
+            failing.setdefault(label, (0.0, datetime.fromtimestamp(epoch, UTC)))
         try:
             current = self.current().label
         except NotConfigured:

@@ -15,8 +15,8 @@ from core.ledger.schema import calls
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/health.py"
-PARTS = ("Upstream API", "Ledger", "Response cache", "Limiter headroom", "Circuit breaker", "API keys",
-         "Recent errors")
+PARTS = ("Upstream API", "Ledger", "Response cache", "Limiter headroom", "Shared state (Redis)", "Circuit breaker",
+         "API keys", "Recent errors")
 
 
 @pytest.mark.parametrize("user", ["alice", "bob"])
@@ -31,6 +31,7 @@ def test_health_renders_every_part_for_admin_and_analyst(console, user):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Spool backlog"] == "0" and metrics["Write (probe row)"].endswith(" ms")
     assert metrics["State"] == "closed"
+    assert metrics["Backend"] in ("memory", "duckdb")  # limits per process by default (TOLLGATE_LIMITS=memory)
 
 
 def test_only_admins_see_the_ledger_address(console):

@@ -23,9 +23,21 @@ def store(tmp_path):
     return s
 
 
-@pytest.fixture(params=["memory", "duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "redis"])
+@pytest.fixture(params=["memory", "duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "redis",
+                        pytest.param("shared-redis", marks=pytest.mark.redis)])
 def attempts(request, tmp_path):
     """Where the counts live; one factory call is one console process's view of it."""
+    if request.param == "shared-redis":  # TOLLGATE_LIMITS=redis: each process its own SharedState
+        from core.accounts.lockout import SharedAttempts
+        from core.guards.shared import SharedState
+        from tests.conftest import require_service
+        from tests.integration.shared_redis import drop_prefix, fresh_prefix, machine_redis_url
+
+        require_service("Redis", "127.0.0.1", 6379)
+        url, prefix = machine_redis_url(), fresh_prefix()
+        yield lambda: SharedAttempts(SharedState(url, prefix=prefix))
+        drop_prefix(url, prefix)
+        return
     if request.param == "memory":
         shared = MemoryAttempts()
         yield lambda: shared

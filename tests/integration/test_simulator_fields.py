@@ -212,3 +212,10 @@ def test_trickle_carries_a_tool_stream_whole(client):
     slow = stream_events(client, {"x-simulate-fault": "trickle", "x-simulate-hold-s": "0"})
     assert [e.type for e in slow] == [e.type for e in plain]
     assert slow[-2].delta.stop_reason == "tool_use"
+
+
+def test_a_malformed_event_mid_tool_call(client):
+    with pytest.raises(json.JSONDecodeError):
+        stream_events(client, {"x-simulate-fault": "malformed-event", "x-simulate-after": "4"}, thinking=THINK)
+    with pytest.raises(anthropic.InternalServerError):  # a status fault, whatever the blocks
+        stream_events(client, {"x-simulate-fault": "500"}, thinking=THINK)

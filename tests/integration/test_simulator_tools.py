@@ -108,6 +108,16 @@ def test_two_turn_tool_loop(client):
     assert final.usage.input_tokens > first.usage.input_tokens
 
 
+def test_a_tool_result_may_hold_a_tool_reference_a_message_may_not(client):
+    first = create(client)
+    use = first.content[-1]
+    ref = {"type": "tool_reference", "tool_name": "world-clock"}
+    turns = [*ask(), {"role": "assistant", "content": [b.to_dict() for b in first.content]},
+             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": [ref]}]}]
+    assert create(client, turns).stop_reason == "end_turn"
+    bad(client, "Input tag 'tool_reference'", messages=[{"role": "user", "content": [ref]}])
+
+
 def test_output_tokens_count_the_tool_call(client):
     msg = create(client, tool_choice={"type": "tool", "name": "get_weather"})
     small = create(client, tool_choice={"type": "tool", "name": "world-clock"})
@@ -174,3 +184,5 @@ def test_server_tools_are_accepted_and_their_blocks_come_back_in_a_later_turn(cl
              {"role": "user", "content": "Thanks. And in one line?"}]
     again = create(client, turns, tools=tools)
     assert [b.type for b in again.content] == ["text"] and again.usage.server_tool_use is None
+    ran = create(client, ask("hello"), tools=tools[2:], tool_choice={"type": "any"})  # code execution is not run
+    assert [b.type for b in ran.content] == ["text"] and ran.stop_reason == "end_turn"

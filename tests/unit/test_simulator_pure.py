@@ -114,3 +114,17 @@ def test_finish_cuts_whole_tool_calls_and_keeps_thinking_tokens():
     assert short.content[1]["text"] == "one" and short.output_tokens == 4
     stopped = finish([think, text, use], 100, ("two",), "tool_use")
     assert stopped.content[-1] == {"type": "text", "text": "one "} and stopped.stop_sequence == "two"
+
+
+def test_a_request_from_before_a_reset_is_not_counted_after_it():
+    from core.simulator.state import Stats
+
+    stats = Stats()
+    late = stats.request("/v1/messages")  # arrived, still being answered (a slow fault)
+    stats.clear()  # the next test's reset
+    stats.status(200, late)
+    stats.stream(late)
+    now = stats.request("/v1/messages")
+    stats.status(500, now)
+    snap = stats.snapshot()
+    assert snap["statuses"] == {"500": 1} and snap["stream_requests"] == 0 and snap["total_requests"] == 1
