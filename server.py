@@ -1,4 +1,4 @@
-"""The console's launcher: Streamlit's ``st.App`` serving app.py plus /metrics, /healthz and /readyz.
+"""The console's launcher: Streamlit's ``st.App`` serving app.py plus the gateway, /metrics, /healthz and /readyz.
 
 ``streamlit run server.py`` (``make run``) finds the module-level ``app`` and serves it, so the
 probes share the console's port and process (its guarded client included). Logging, Sentry
@@ -16,6 +16,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from core.config import load_settings, reveal
 from core.console import web as console_web
+from core.gateway import app as gateway
 from core.health import web
 from core.observability import configure, sentry
 
@@ -42,5 +43,14 @@ def _console_settings():
     return load_settings(secrets=secrets, load_keys=False)
 
 
-app = st.App(str(ROOT / "app.py"), routes=web.routes(_settings) + console_web.session_routes(_console_settings),
+def _console_client():
+    """The console's own guarded client (one per process, shared with the pages): the gateway charges through it."""
+    from pages import widgets
+
+    return widgets.door().client
+
+
+# The gateway's /v1 and /api routes share the console's port, process and ledger (issue 13).
+app = st.App(str(ROOT / "app.py"), routes=web.routes(_settings) + gateway.routes(_settings, _console_client)
+             + console_web.session_routes(_console_settings),
              middleware=[Middleware(console_web.SecurityHeaders)], on_script_error=sentry.on_script_error)

@@ -186,6 +186,30 @@ class Settings(BaseSettings):
         "else 0.0.0.0.", opt_str)
     sentry_dsn: SecretStr | None = var("SENTRY_DSN", None,
         "Send script errors and failed calls to Sentry (prompts never included).", opt_str, secret=True)
+    # --- the gateway (issue 13: Anthropic-compatible /v1 routes, Tollgate keys, JWTs) ---
+    gateway_max_body_bytes: int = var("TOLLGATE_GATEWAY_MAX_BODY_BYTES", 32_000_000,
+        "Largest request body the gateway reads, in bytes (larger: 413), as Anthropic's 32 MB.", int)
+    gateway_cors_origins: str | None = var("TOLLGATE_GATEWAY_CORS_ORIGINS", None,
+        "Browser origins allowed to call the gateway, comma-separated (unset: CORS closed).", opt_str)
+    gateway_key_cache_s: float = var("TOLLGATE_GATEWAY_KEY_CACHE_S", 5.0,
+        "How long the gateway trusts a checked key before reading it again (a key revoked elsewhere "
+        "stops within this time; one revoked in the same process stops at once).", float)
+    gateway_url: str | None = var("TOLLGATE_GATEWAY_URL", None,
+        "A running gateway the CLI's ask, usage and budget show go through (with TOLLGATE_GATEWAY_KEY).",
+        opt_str)
+    gateway_key: SecretStr | None = var("TOLLGATE_GATEWAY_KEY", None,
+        "The Tollgate key (sk-tg-…) the CLI sends to TOLLGATE_GATEWAY_URL.", opt_str, secret=True)
+    jwt_secret: SecretStr | None = var("TOLLGATE_JWT_SECRET", None,
+        "Shared secret of HS256 tokens the gateway accepts (32+ characters; unset: no HS256).", opt_str,
+        secret=True)
+    jwt_jwks_url: str | None = var("TOLLGATE_JWT_JWKS_URL", None,
+        "JWKS URL of the identity provider whose RS256/ES256 tokens the gateway accepts (unset: none).",
+        opt_str)
+    jwt_audience: str | None = var("TOLLGATE_JWT_AUDIENCE", None,
+        "The aud a token must carry (unset: tokens with an aud are refused).", opt_str)
+    jwt_issuer: str | None = var("TOLLGATE_JWT_ISSUER", None, "The iss a token must carry (unset: not checked).",
+                                 opt_str)
+    jwt_user_claim: str = var("TOLLGATE_JWT_USER_CLAIM", "sub", "The token claim that names the Tollgate user.")
     keys: tuple = Field(default=(), repr=False, json_schema_extra={"doc": "API keys (core.upstream.keys); never shown"})
 
     @classmethod

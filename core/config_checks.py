@@ -21,14 +21,16 @@ from core.errors import ConfigError
 # Durations (seconds or days) where 0 would silently disable or break the feature: must be > 0.
 POSITIVE = ("timeout_s", "connect_timeout_s", "retry_deadline_s", "breaker_window_s", "cache_ttl_s",
             "reservation_ttl_s", "cookie_expiry_days", "lease_s")
+# (gateway_key_cache_s may be 0: every request reads the key again.)
 # Durations and rates where 0 has a plain meaning (no wait, retry at once, instant): must be >= 0.
 NON_NEGATIVE = ("backoff_base_s", "backoff_cap_s", "breaker_recovery_s", "limit_max_wait_s", "sim_ttft_s",
-                "sim_tokens_per_s", "unbudgeted_ttl_s")
+                "sim_tokens_per_s", "unbudgeted_ttl_s", "gateway_key_cache_s")
 # Optional durations: unset (None) turns the feature off; a value must be > 0.
 OPTIONAL_POSITIVE = ("stream_idle_timeout_s", "stream_timeout_s")
 # Whole numbers >= 1 (0 log backups or bytes would silently mean "never rotate").
 COUNTS = ("max_attempts", "breaker_failures", "max_prompt_chars", "cache_max_entries", "default_max_tokens",
-          "log_file_max_bytes", "log_file_backups", "replicas")
+          "log_file_max_bytes", "log_file_backups", "replicas",
+          "gateway_max_body_bytes")
 # Limits: empty (or "none") means no limit; 0 is refused rather than read as either "unlimited" or "nothing".
 LIMITS = ("rpm", "input_tpm", "output_tpm", "concurrency", "user_rpm", "user_input_tpm", "user_output_tpm",
           "user_concurrency")
@@ -98,6 +100,7 @@ def check_values(values: Mapping, raws: Mapping[str, str], envs: Mapping[str, st
     if "redis" in (values["cache"], values["limits"]) and not str(values["redis_url"]).startswith(REDIS_SCHEMES):
         # the value is not quoted: a Redis URL may carry a password
         raise ConfigError(envs["redis_url"], "must be a redis://, rediss:// or unix:// URL")
+    _check_gateway(values, envs)
     for name, optional in (("pricing_file", False), ("budget_file", True)):
         path = values[name]
         if path is None and optional:
@@ -112,6 +115,20 @@ def _is_file(path: str | Path) -> bool:
         return Path(path).is_file()
     except (OSError, ValueError):
         return False
+
+
+def _check_gateway(values: Mapping, envs: Mapping[str, str]) -> None:
+    """A JWT secret long enough to resist guessing, and http(s) URLs for the JWKS and the CLI's gateway."""
+    from core.config_model import reveal
+
+    secret = reveal(values.get("jwt_secret"))
+    if secret is not None and len(secret) < 32:  # the value is a secret: never quoted
+        raise ConfigError(envs["jwt_secret"], "must be at least 32 characters (an HS256 key shorter than its "
+                                              "hash can be guessed)")
+    for name in ("jwt_jwks_url", "gateway_url"):
+        url = values.get(name)
+        if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+            raise ConfigError(envs[name], "must be an http:// or https:// URL")
 
 
 def _check_zone(values: Mapping, fail) -> None:

@@ -205,6 +205,28 @@ class NotAuthorised(TollgateError):
         self.action = action
 
 
+class InvalidApiKey(TollgateError):
+    """A gateway request without a usable Tollgate key or token (missing, unknown, revoked, expired, bad JWT)."""
+
+    code = "invalid_api_key"
+
+    def __init__(self, why: str = "no key was given") -> None:
+        super().__init__(f"Not authenticated: {why}. Send a Tollgate key in x-api-key (or "
+                         "Authorization: Bearer), or a token from the company's identity provider.")
+        self.why = why
+
+
+class ModelNotAllowed(TollgateError):
+    """The caller's Tollgate key may not use the model it asked for."""
+
+    code = "model_not_allowed"
+
+    def __init__(self, model: str, allowed: list[str]) -> None:
+        super().__init__(f"This key may not use model {model!r}; it may use: {', '.join(allowed)}.")
+        self.model = model
+        self.allowed = allowed
+
+
 # --- answered by the API --------------------------------------------------------------
 
 class UpstreamError(TollgateError):

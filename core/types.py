@@ -174,3 +174,4 @@ class CallRecord:
     unpriced: bool = False
     detail: str | None = None  # reason for a refusal, analyst-readable, scrubbed
     cost_parts: dict[str, Decimal] | None = None  # USD per part (core.catalog.pricing.COST_PARTS); None: not split
+    api_key_id: str | None = None  # the Tollgate key's public id (gateway calls), never the key

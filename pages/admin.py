@@ -1,4 +1,4 @@
-"""Admins only: console accounts and roles, monthly budgets, and demo data."""
+"""Admins only: console accounts and roles, monthly budgets, gateway keys, and demo data."""
 
 from __future__ import annotations
 
@@ -95,6 +95,47 @@ else:
                  column_config={"ts": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
                                 "user_id": "user", "threshold_pct": "threshold (%)", "spent_usd": "spent",
                                 "budget_usd": "budget", "webhook_status": "webhook"})
+
+st.subheader("Gateway keys")
+st.caption("Keys for apps and SDKs that call Tollgate's /v1 routes (ANTHROPIC_BASE_URL at this server, the key as "
+           "the API key). Each call is charged to the key's user. A key is shown once, when it is created.")
+if not d.has_ledger:
+    st.info("The ledger is off (TOLLGATE_LEDGER_URL=off), so gateway keys cannot be kept.")
+else:
+    made = st.session_state.pop("key_made", None)  # shown once, after the rerun that lists it
+    if made:
+        st.success("New key (copy it now: it is not shown again):", icon=":material/key:")
+        st.code(made, language=None)
+    st.dataframe(money_table(pd.DataFrame(d.keys(me)), "spent_usd"), hide_index=True, width="stretch",
+                 column_config={"spent_usd": "spent", "last_used": st.column_config.DatetimeColumn(
+                     "last used (UTC)", format="YYYY-MM-DD HH:mm")})
+    kadd, krevoke = st.columns(2)
+    with kadd.form("add_key", clear_on_submit=True):
+        st.markdown("**Create a key**")
+        key_user = st.selectbox("For user", [a["username"] for a in accounts], key="key_user")
+        key_name = st.text_input("Name (what it is for)", key="key_name")
+        key_days = st.number_input("Expires after (days, 0: never)", min_value=0, max_value=3660, value=90)
+        key_models = st.multiselect("Models (none: every model)", d.models(legacy=True), key="key_models")
+        if st.form_submit_button("Create"):
+            try:
+                _, secret = d.create_key(me, key_user, name=key_name.strip() or None,
+                                         expires_days=int(key_days) or None, models=tuple(key_models))
+                st.session_state["key_made"] = secret
+                st.rerun()
+            except TollgateError as err:
+                show_error(err)
+    with krevoke.form("revoke_key"):
+        st.markdown("**Revoke a key**")
+        key_id = st.text_input("Key id (from the table)", key="key_revoke_id")
+        if st.form_submit_button("Revoke"):
+            try:
+                if d.revoke_key(me, key_id.strip()):
+                    st.toast(f"Revoked key {key_id.strip()}.")
+                    st.rerun()
+                else:
+                    st.warning(f"No active key {key_id.strip()!r}.")
+            except TollgateError as err:
+                show_error(err)
 
 st.subheader("Demo data")
 st.caption("90 days of realistic calls from several users and models, marked as demo data, so every chart has "

@@ -84,3 +84,24 @@ def remove_demo_data(engine, principal) -> int:
     from core.reports import demo_data
 
     return demo_data.remove(engine)
+
+
+# --- gateway keys ---------------------------------------------------------------------
+
+
+def create_key(store, principal, user: str, **kw):
+    """``KeyStore.create`` for an admin: (the stored key, the key itself, shown once)."""
+    require_admin(principal, "create gateway keys")
+    return store.create(user, by=principal.username, **kw)
+
+
+def list_keys(store, principal) -> list[dict]:
+    """Every gateway key (masked), with last use and spend, for an admin."""
+    require_admin(principal, "see gateway keys")
+    return store.list()
+
+
+def revoke_key(store, principal, key_id: str) -> bool:
+    """Revoke a gateway key for an admin; False if there was no such active key."""
+    require_admin(principal, "revoke gateway keys")
+    return store.revoke(key_id)

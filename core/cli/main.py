@@ -1,7 +1,8 @@
 """``python -m core``: the engineers' command line; each command group is its own module in core/cli/.
 
 Groups: ops (simulate, health, config), ask, reports (usage, reprice), budget, users (user), demo
-(demo-data). This module builds the parser from them and turns every failure into one line.
+(demo-data), keys (key: the gateway's), serve (the gateway alone); via_gateway reroutes ask, usage and
+budget show through a running gateway. This module builds the parser from them and turns every failure into one line.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli import ask, budget, demo, ops, reports, support, users
+from core.cli import ask, budget, demo, keys, ops, reports, serve, support, users, via_gateway
 from core.errors import TollgateError
 
 
@@ -20,7 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     # The order of `--help`'s list, as it always was.
     for add in (ops.add_simulate_parser, ask.add_parser, reports.add_usage_parser, budget.add_parser,
                 reports.add_reprice_parser, ops.add_health_parser, ops.add_config_parser, users.add_parser,
-                demo.add_parser):
+                demo.add_parser, keys.add_parser, serve.add_parser):
         add(sub)
     return p
 
@@ -34,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     # only errors show (with a one-line note where it matters) unless --verbose.
     logging.getLogger().handlers[0].setLevel(logging.INFO if args.verbose else logging.ERROR)
     try:
-        return args.handler(args)
+        # With TOLLGATE_GATEWAY_URL and _KEY set, ask, usage and budget show go through that gateway.
+        return (via_gateway.instead(args) or args.handler)(args)
     except TollgateError as err:
         return support.fail(err, getattr(args, "json", False))
     except (ValueError, OSError) as err:  # bad settings, arguments or files: say which, no traceback

@@ -86,10 +86,13 @@ class GuardedClient:
 
     def create(self, prompt: str | None = None, *, user: str, model: str | None = None, messages=None,
                system=None, max_tokens: int | None = None, use_cache: bool = True, source: str | None = None,
-               **params) -> CallResult:
-        """One guarded call; raises a ``core.errors`` type on any refusal or failure."""
+               api_key_id: str | None = None, **params) -> CallResult:
+        """One guarded call; raises a ``core.errors`` type on any refusal or failure.
+
+        ``api_key_id``: the gateway caller's Tollgate key (its public id), kept on the ledger row.
+        """
         call = self._begin(prompt, user, model, messages, system, max_tokens, params, use_cache,
-                           source, streamed=False)
+                           source, streamed=False, api_key_id=api_key_id)
         if isinstance(call, CallResult):
             return call
         run = CallRun(self, call)
@@ -97,14 +100,14 @@ class GuardedClient:
 
     def stream(self, prompt: str | None = None, *, user: str, model: str | None = None, messages=None,
                system=None, max_tokens: int | None = None, use_cache: bool = True, source: str | None = None,
-               **params) -> GuardedStream:
+               api_key_id: str | None = None, **params) -> GuardedStream:
         """A guarded streaming call: iterate for text deltas (or ``events()`` for every SDK event), then
         read ``.result`` / ``get_final_message()``.
 
         Refusals (validation, budget, limits, open circuit) raise here, before any iteration.
         """
         call = self._begin(prompt, user, model, messages, system, max_tokens, params, use_cache,
-                           source, streamed=True)
+                           source, streamed=True, api_key_id=api_key_id)
         return GuardedStream(call if isinstance(call, CallResult) else CallRun(self, call))
 
     def count_tokens(self, prompt: str | None = None, *, model: str | None = None, messages=None,
@@ -141,12 +144,13 @@ class GuardedClient:
 
     # --- the pipeline ---------------------------------------------------------------------
 
-    def _begin(self, prompt, user, model, messages, system, max_tokens, params, use_cache, source, streamed):
+    def _begin(self, prompt, user, model, messages, system, max_tokens, params, use_cache, source, streamed,
+               api_key_id=None):
         model = self.options.default_model if model is None or (isinstance(model, str) and not model) else model
         # The call's user and model are what logs, metrics and the refusal row show: never raw bad input.
         call = Call(id=_call_id(), user=_label(user.strip() if isinstance(user, str) else "", 200),
                     model=_label(model, 100), source=source or self.options.source, streamed=streamed,
-                    started=self.clock.monotonic(), ts=self.clock.now())
+                    started=self.clock.monotonic(), ts=self.clock.now(), api_key_id=api_key_id)
         if self.options.tracing != "off":
             call.span = tracing.start(self.options.tracing, call.model, streamed)
         try:

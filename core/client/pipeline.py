@@ -50,6 +50,7 @@ class Call:
     max_tokens: int | None = None
     log_prompt: str | None = None  # only when TOLLGATE_LOG_PROMPTS=1, and redacted
     priced: object | None = None  # core.catalog.pricing.Priced of the answer: its cost split and price notes
+    api_key_id: str | None = None  # the gateway caller's Tollgate key id (public), for the ledger row
 
 
 _STOP = object()
@@ -144,7 +145,8 @@ class Recorder:
             latency_ms=latency_ms if latency_ms is not None else (self.clock.monotonic() - call.started) * 1000,
             ttft_ms=ttft_ms, request_id=request_id, key_label=key_label,
             prompt_sha256=prompt_sha or call.prompt_sha, prompt_text=call.prompt_text if self.store_prompts else None,
-            source=call.source, detail=scrub(detail) if detail else None, cost_parts=parts)
+            source=call.source, detail=scrub(detail) if detail else None, cost_parts=parts,
+            api_key_id=call.api_key_id)
         emit(self.sinks, Outcome(call, rec, durable, reply, error))
         return rec.id if self.keeps_rows else None
 

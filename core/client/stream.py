@@ -111,6 +111,11 @@ class GuardedStream:
         state.ended = True
         self.result = run.succeed(_reply(st, tokenizer), st.ttft_s)
 
+    @property
+    def opened(self):
+        """The transport's open stream once sent (its request id and headers); None for a cache hit or before."""
+        return self._st
+
     def _hit_message(self) -> dict:
         r = self.result
         if r.message is not None:

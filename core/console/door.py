@@ -39,6 +39,7 @@ class Console:
         self._cfg = settings
         self.accounts = accounts or UserStore(settings.users_file)
         self._guard: LoginGuard | None = None
+        self._keys = None  # the gateway's KeyStore, made on first use
 
     def close(self) -> None:
         self.client.close()
@@ -167,6 +168,31 @@ class Console:
         n = admin.remove_demo_data(self.client.ledger.engine, principal)
         self._budgets_changed()
         return n
+
+    # --- gateway keys -------------------------------------------------------------------
+
+    @property
+    def key_store(self):
+        """The gateway keys in the ledger database (None when the ledger is off)."""
+        if self._keys is None and self.client.ledger is not None:
+            from core.accounts.keys import KeyStore
+
+            self._keys = KeyStore(self.client.ledger.engine, cache_s=self._cfg.gateway_key_cache_s)
+        return self._keys
+
+    def keys(self, principal: Principal) -> list[dict]:
+        """Every gateway key, masked, with last use and spend (admins only)."""
+        return admin.list_keys(self.key_store, principal)
+
+    def create_key(self, principal: Principal, user: str, *, name: str | None = None,
+                   expires_days: int | None = None, models: tuple[str, ...] = ()):
+        """(stored key, the key itself): the key is shown once and never kept (admins only)."""
+        models = tuple(self.client.catalogue.resolve(m) for m in models)
+        return admin.create_key(self.key_store, principal, user, name=name, expires_days=expires_days,
+                                models=models)
+
+    def revoke_key(self, principal: Principal, key_id: str) -> bool:
+        return admin.revoke_key(self.key_store, principal, key_id)
 
     # --- usage --------------------------------------------------------------------------
 

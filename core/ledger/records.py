@@ -23,13 +23,14 @@ STATUSES = frozenset({STATUS_OK, STATUS_ERROR, STATUS_CACHED, STATUS_BLOCKED})
 COST_QUANTUM = Decimal("1e-10")  # the scale of the cost_usd column, NUMERIC(20, 10)
 _PLAIN = ("id", "model", "status", "error_code", "tokens_saved", "price_version", "latency_ms",
           "ttft_ms", "streamed", "retries", "request_id", "key_label", "prompt_sha256",
-          "prompt_text", "source", "unpriced", "detail")
+          "prompt_text", "source", "unpriced", "detail", "api_key_id")
 _WHERE = ("service_tier", "inference_geo")  # Usage's text fields, one column each
 # cost part -> its column (schema.COST_PART_COLUMNS, named here: a CLI refusal spools a record without SQLAlchemy)
 PART_COLUMNS = {part: f"cost_{part}_usd" for part in COST_PARTS}
 COST_PART_COLUMNS = tuple(PART_COLUMNS.values())
-# Columns a record of an older release lacks (a spool or journal line written before version 6): their defaults.
-_V6_DEFAULTS = {**dict.fromkeys(SERVER_TOOL_FIELDS, 0), **dict.fromkeys(_WHERE), **dict.fromkeys(COST_PART_COLUMNS)}
+# Columns a record of an older release lacks (a spool or journal line written before version 6 or 7): their defaults.
+_LATER_DEFAULTS = {**dict.fromkeys(SERVER_TOOL_FIELDS, 0), **dict.fromkeys(_WHERE), **dict.fromkeys(COST_PART_COLUMNS),
+                   "api_key_id": None}
 
 
 def check(rec: CallRecord) -> None:
@@ -103,7 +104,7 @@ def row_from_json(line: str) -> dict:
         raise ValueError("spool line is not a ledger record")
     row["ts"] = datetime.fromisoformat(row["ts"])
     row["cost_usd"] = Decimal(row["cost_usd"])
-    for col, default in _V6_DEFAULTS.items():  # every row of one INSERT must name the same columns
+    for col, default in _LATER_DEFAULTS.items():  # every row of one INSERT must name the same columns
         row.setdefault(col, default)
     for col in COST_PART_COLUMNS:
         row[col] = None if row[col] is None else Decimal(row[col])

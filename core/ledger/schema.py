@@ -21,7 +21,7 @@ from sqlalchemy import (
                         Text,
 )
 
-SCHEMA_VERSION = 6  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
+SCHEMA_VERSION = 7  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
 MONEY = Numeric(20, 10)
 
 metadata = MetaData()
@@ -71,6 +71,7 @@ calls = Table(
     Column("cost_cache_write_1h_usd", MONEY),
     Column("cost_cache_read_usd", MONEY),
     Column("cost_server_tools_usd", MONEY),
+    Column("api_key_id", String(36)),  # the Tollgate key (its public id) a gateway call came with; version 7
 )
 Index("ix_calls_ts", calls.c.ts)
 Index("ix_calls_user_ts", calls.c.user_id, calls.c.ts)
@@ -173,3 +174,22 @@ def as_of(table: Table, version: int) -> Table:
     for ix in table.indexes:
         Index(ix.name, *[old.c[c.name] for c in ix.columns])
     return old
+# --- version 6 ----------------------------------------------------------------------------
+
+api_keys = Table(
+    "api_keys", metadata,
+    # Tollgate keys for the gateway: only a SHA-256 of the secret part is kept (the key is random,
+    # 256 bits, so a slow hash adds nothing); ``last_four`` is what the key may be shown as later.
+    Column("id", String(36), primary_key=True),  # public, part of the key itself
+    Column("user_id", String(200), nullable=False),
+    Column("name", String(200)),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("last_four", String(4), nullable=False),
+    Column("models", Text),  # comma-separated model ids the key may use; NULL: every model
+    Column("created_at", DateTime, nullable=False),  # naive UTC
+    Column("created_by", String(200)),
+    Column("expires_at", DateTime),  # NULL: never
+    Column("revoked_at", DateTime),
+    Column("last_used_at", DateTime),
+)
+ADDED_IN[api_keys.name] = 6  # made by Alembic revision 0006, not by version 1's create_all

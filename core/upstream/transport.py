@@ -216,6 +216,10 @@ class Transport:
         keep = {k: body[k] for k in _COUNT_PARAMS if body.get(k) is not None}
         return self._with_key(lambda sdk, key: sdk.messages.count_tokens(**keep).input_tokens)
 
+    def list_models(self) -> list[dict]:
+        """The upstream's model list (every page), as the API's JSON objects."""
+        return self._with_key(lambda sdk, key: [m.model_dump(mode="json") for m in sdk.models.list(limit=1000)])
+
 
 # What the count_tokens endpoint reads of a Messages request (documents and images travel in messages).
 _COUNT_PARAMS = ("model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers",

@@ -65,3 +65,21 @@ def test_saving_an_untouched_form_changes_nothing(console):
     save.click().run()
     assert not at.exception, at.exception
     assert _store().credentials() == before
+
+
+def test_an_admin_creates_a_key_sees_it_once_and_revokes_it(console):
+    at = console("pages/admin.py", user="alice")
+    next(s for s in at.selectbox if s.label == "For user").set_value("bob")
+    next(t for t in at.text_input if t.label.startswith("Name (what")).input("bob's script")
+    next(b for b in at.button if b.label == "Create").click().run()
+    assert not at.exception, at.exception
+    (shown,) = [c.value for c in at.code]
+    assert shown.startswith("sk-tg-")
+    keys = widgets.door().keys(widgets.door().accounts.principal("alice"))
+    assert [(k["user"], k["status"], k["key"]) for k in keys] == [("bob", "active", "sk-tg-…" + shown[-4:])]
+    at.run()  # the next run: the key is not shown again
+    assert not [c.value for c in at.code]
+    next(t for t in at.text_input if t.label.startswith("Key id")).input(keys[0]["id"])
+    next(b for b in at.button if b.label == "Revoke").click().run()
+    assert not at.exception, at.exception
+    assert widgets.door().keys(widgets.door().accounts.principal("alice"))[0]["status"] == "revoked"

@@ -101,6 +101,19 @@ def test_health_routes_answer(console):
     assert get(console + "/_stcore/health")[0] == 200  # the console itself is served on the same port
 
 
+def test_the_gateway_shares_the_console_port(console):
+    req = urllib.request.Request(console + "/v1/messages", data=b"{}", method="POST",
+                                 headers={"content-type": "application/json"})
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        status, body = 200, ""
+    except urllib.error.HTTPError as e:
+        status, body = e.code, e.read().decode()
+    assert status == 401 and json.loads(body)["error"]["type"] == "authentication_error"
+    status, body = get(console + "/api/openapi.json")
+    assert status == 200 and "/api/usage" in json.loads(body)["paths"]
+
+
 def test_metrics_move_by_exactly_the_calls_made(console, make_client, fresh_sim, tmp_path, json_logs):
     client = _ledgered(make_client, tmp_path, metrics_per_user=True, metrics_budget_gauge=True)
     client.ledger.open()

@@ -12,14 +12,16 @@ COOKIE = "sk-ant-test-fake-cookie-key-0000000000000000"
 TOKEN = "sk-ant-test-fake-metrics-token-0000"
 DSN = "https://fakepublickey0000@o0.ingest.example.invalid/1"
 HOOK = "https://hooks.example.invalid/fake-secret-path-0000"
+JWT = "test-fake-jwt-shared-secret-000000000000"
+GATEWAY_KEY = "sk-tg-000000000000_test-fake-gateway-key-000000000000000"
 SECRETS = {"TOLLGATE_COOKIE_KEY": COOKIE, "TOLLGATE_METRICS_TOKEN": TOKEN, "SENTRY_DSN": DSN,
-           "TOLLGATE_BUDGET_WEBHOOK_URL": HOOK}
+           "TOLLGATE_BUDGET_WEBHOOK_URL": HOOK, "TOLLGATE_JWT_SECRET": JWT, "TOLLGATE_GATEWAY_KEY": GATEWAY_KEY}
 
 
 def test_every_secret_is_a_secretstr_never_shown(tmp_path):
     s = load_settings(env=SECRETS, dotenv_path=tmp_path / "none.env", load_keys=False)
     for name, value in (("cookie_key", COOKIE), ("metrics_token", TOKEN), ("sentry_dsn", DSN),
-                        ("budget_webhook_url", HOOK)):
+                        ("budget_webhook_url", HOOK), ("jwt_secret", JWT), ("gateway_key", GATEWAY_KEY)):
         assert isinstance(getattr(s, name), SecretStr) and reveal(getattr(s, name)) == value
     shown = repr(s) + str(s) + s.model_dump_json()
     assert not any(secret in shown for secret in SECRETS.values())

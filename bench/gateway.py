@@ -1,0 +1,189 @@
+"""What the gateway adds: the raw SDK straight to a zero-latency simulator vs the same SDK through the gateway.
+
+    python bench/gateway.py [--n 1000] [--clients 16] [--seconds 5]
+
+Side by side in one run, against the same simulator (its own process): the raw SDK direct; the SDK
+through ``python -m core serve`` with the ledger off (authenticated by an HS256 JWT, as a gateway
+without a ledger has no keys) and with the default DuckDB ledger (a Tollgate key). Prints p50/p99
+of a call and of the time to first token on a stream, what the gateway adds to each, and requests
+per second with ``--clients`` concurrent clients. Targets: under 1 ms added at p50 with the ledger
+off, time to first token added under 1 ms, and at least 70 % of the raw SDK's throughput at 16
+clients with the ledger off. The gateway's number includes the guard's own work (validation,
+limits, pricing, recording), which bench/overhead.py measures alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import anthropic  # noqa: E402
+import jwt  # noqa: E402
+
+UPSTREAM_KEY = "sk-ant-test-fake-bench-0000"
+JWT_SECRET = "bench-only-shared-secret-0123456789abcdef"
+ASK = dict(model="claude-haiku-5-5", max_tokens=16, messages=[{"role": "user", "content": "Say hi"}])
+
+
+def port() -> int:
+    for p in range(18600, 18700):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+            return p
+    raise SystemExit("no free port in 18600-18699")
+
+
+def wait_for(url: str) -> None:
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+@contextlib.contextmanager
+def process(args: list[str], env: dict | None = None):
+    proc = subprocess.Popen([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def gateway_env(sim_url: str, tmp: str, ledger: bool) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "TOLLGATE_"))}
+    env.update(ANTHROPIC_BASE_URL=sim_url, ANTHROPIC_API_KEY=UPSTREAM_KEY, TOLLGATE_CONCURRENCY="none",
+               TOLLGATE_USER_CONCURRENCY="none", TOLLGATE_LOG_LEVEL="WARNING", TOLLGATE_JWT_SECRET=JWT_SECRET,
+               TOLLGATE_DATA_DIR=tmp, TOLLGATE_LEDGER_URL=f"duckdb:///{tmp}/ledger.duckdb" if ledger else "off")
+    return env
+
+
+def make_key(env: dict) -> str:
+    out = subprocess.run([sys.executable, "-m", "core", "key", "create", "--user", "bench", "--json"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["key"]
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def calls(client, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        client.messages.create(**ASK)
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def first_tokens(client, n: int) -> list[float]:
+    """Milliseconds from sending a streamed request to its first text delta."""
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        with client.messages.stream(**ASK) as s:
+            for ev in s:
+                if ev.type == "content_block_delta":
+                    out.append((time.perf_counter() - t0) * 1000)
+                    break
+            for _ in s:
+                pass
+    return out
+
+
+def throughput(make_client, clients: int, seconds: float) -> float:
+    """Requests per second with ``clients`` threads, each with its own SDK client, for ``seconds``."""
+    done, stop = [0] * clients, time.perf_counter() + seconds
+
+    def run(i: int) -> None:
+        c = make_client()
+        while time.perf_counter() < stop:
+            c.messages.create(**ASK)
+            done[i] += 1
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    args = ap.parse_args()
+
+    sim_port = port()
+    with tempfile.TemporaryDirectory() as tmp, \
+            process(["simulate", "--port", str(sim_port), "--ttft", "0", "--tps", "0"]):
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        wait_for(sim_url + "/_sim/health")
+        token = jwt.encode({"sub": "bench", "exp": int(time.time()) + 3600}, JWT_SECRET, algorithm="HS256")
+        led_env = gateway_env(sim_url, tmp, ledger=True)
+        key = make_key(led_env)
+        off_port = port()
+        with process(["serve", "--port", str(off_port)], gateway_env(sim_url, tmp + "/off", ledger=False)):
+            wait_for(f"http://127.0.0.1:{off_port}/healthz")  # bound: the next free port is another
+            on_port = port()
+            with process(["serve", "--port", str(on_port)], led_env):
+                paths = {
+                    "raw SDK direct": lambda: anthropic.Anthropic(base_url=sim_url, api_key=UPSTREAM_KEY,
+                                                                  max_retries=0),
+                    "gateway, ledger off": lambda: anthropic.Anthropic(base_url=f"http://127.0.0.1:{off_port}",
+                                                                       api_key=token, max_retries=0),
+                    "gateway, DuckDB ledger": lambda: anthropic.Anthropic(base_url=f"http://127.0.0.1:{on_port}",
+                                                                          api_key=key, max_retries=0),
+                }
+                for p in (off_port, on_port):
+                    wait_for(f"http://127.0.0.1:{p}/healthz")
+                report(paths, args)
+
+
+def report(paths: dict, args) -> None:
+    lat, ttft, rps = {}, {}, {}
+    for name, make in paths.items():
+        c = make()
+        calls(c, 50), first_tokens(c, 20)  # warm: connections, imports, the first ledger write
+        lat[name], ttft[name] = calls(c, args.n), first_tokens(c, max(100, args.n // 4))
+    for name, make in paths.items():
+        rps[name] = throughput(make, args.clients, args.seconds)
+    base = "raw SDK direct"
+    print(f"{'path':24} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'added p99':>10} "
+          f"{'ttft p50':>9} {'ttft +p50':>10} {'req/s@' + str(args.clients):>10} {'of raw':>7}")
+    for name in paths:
+        p50, p99, t50 = pct(lat[name], 0.5), pct(lat[name], 0.99), pct(ttft[name], 0.5)
+        add50, add99 = p50 - pct(lat[base], 0.5), p99 - pct(lat[base], 0.99)
+        print(f"{name:24} {p50:8.3f} {p99:8.3f} {add50:10.3f} {add99:10.3f} {t50:9.3f} "
+              f"{t50 - pct(ttft[base], 0.5):10.3f} {rps[name]:10.0f} {rps[name] / rps[base]:7.0%}")
+    print(f"\n{args.n} sequential calls per path (mean raw {statistics.mean(lat[base]):.3f} ms); "
+          f"{max(100, args.n // 4)} streams for time to first token; {args.clients} clients for {args.seconds:.0f} s.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""``python -m core serve``: the gateway alone (uvicorn, no Streamlit), for replicas that only relay."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_parser(sub) -> None:
+    from core.cli.support import bounded_int
+
+    s = sub.add_parser("serve", help="serve the gateway (/v1, /api, /healthz, /readyz, /metrics) with uvicorn")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=bounded_int(0, 65535, "a port"), default=8600)
+    s.add_argument("--workers-threads", type=bounded_int(1, 1024, "--workers-threads"), default=128,
+                   help="threads for guarded calls at once (each open stream holds one while it waits)")
+    s.set_defaults(handler=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    from core.factory import build_client
+
+    with build_client(source="gateway") as client:
+        return run(args, client)
+
+
+def run(args, client) -> int:
+    """Serve until interrupted; ``client`` is the guarded client every request goes through."""
+    import anyio.to_thread
+    import uvicorn
+
+    from core.gateway.app import app
+
+    if client.ledger is not None and not client.ledger.open():
+        print(f"warning: the ledger cannot be opened yet ({client.ledger.last_error or 'no answer'}); "
+              "keys cannot be checked until it can", file=sys.stderr)
+
+    async def main() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = args.workers_threads
+        config = uvicorn.Config(app(client.settings, client), host=args.host, port=args.port,
+                                log_level="warning", access_log=False, lifespan="off")
+        print(f"Tollgate gateway on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
+        await uvicorn.Server(config).serve()
+
+    anyio.run(main)
+    return 0

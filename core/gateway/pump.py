@@ -1,0 +1,65 @@
+"""A guarded stream read in one worker thread, its events handed to the event loop as they arrive.
+
+The guarded client blocks, so a stream is read off the loop. One thread per stream, for its
+whole life, rather than one thread hop per event: an event costs a ``call_soon_threadsafe``
+(microseconds), not a thread-pool round trip. When the caller goes away, ``stop`` asks the
+reader to close the stream at its next event (it is then settled and recorded as closed by
+the caller, its limiter slot and budget hold freed); the reader is also the only thread that
+ever touches the stream, so nothing is read and closed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import anyio.to_thread
+
+from core.errors import TollgateError
+
+END = object()
+
+
+class Pump:
+    """``await next()`` gives each event of ``stream.events()``, then END; a failure is raised from it."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self._stop = threading.Event()
+        self._task = self._loop.create_task(anyio.to_thread.run_sync(self._read))
+
+    def _put(self, item) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # the loop has closed: nobody is listening any more
+            self._stop.set()
+
+    def _read(self) -> None:
+        try:
+            for event in self.stream.events():
+                if self._stop.is_set():
+                    break
+                self._put(event)
+                time.sleep(0)  # yield the GIL: the loop writes this event now, not after the whole burst is parsed
+            else:
+                self._put(END)
+        except TollgateError as err:
+            self._put(err)
+        except Exception as exc:  # noqa: BLE001 - a bug must still end the response, as one typed error
+            self._put(TollgateError(f"The stream failed: {type(exc).__name__}."))
+        finally:
+            self.stream.close()  # a no-op once it ended; else settled as closed by the caller
+
+    async def next(self):
+        item = await self._queue.get()
+        if isinstance(item, TollgateError):
+            raise item
+        return item
+
+    async def stop(self) -> None:
+        """The caller has gone (or the response ended): let the reader close the stream, then wait for it."""
+        self._stop.set()
+        await self._task

@@ -1,0 +1,74 @@
+"""A Messages request into a guarded call, and its answer back in the Messages API's own form, JSON or SSE.
+
+JSON: the SDK ``Message`` the guarded client returns (``CallResult.message``; a cache hit's is the
+stored one), dumped with the API's field names. SSE: every event of ``GuardedStream.events()`` sent
+as its raw SSE text (``wire()``), as the upstream sent it, the moment it is read; a cache hit is
+replayed as the API would stream it. The SDK drops ``ping`` events before Tollgate sees them, so
+a relayed stream has none.
+"""
+
+from __future__ import annotations
+
+import json
+
+from core.errors import ValidationError
+from core.types import CallResult
+
+# Body fields that are ``GuardedClient.create`` arguments of its own, not Messages parameters.
+_RESERVED = frozenset({"prompt", "user", "use_cache", "source", "api_key_id", "extra_headers"})
+PASSED_HEADERS = ("anthropic-version", "anthropic-beta")
+
+
+def call_kwargs(body, headers) -> dict:
+    """``GuardedClient.create``/``stream`` arguments for a Messages request body (stream flag left out)."""
+    if not isinstance(body, dict):
+        raise ValidationError("The request body must be a JSON object (a Messages request).", field="body")
+    for name in ("model", "messages", "max_tokens"):
+        if name not in body:
+            raise ValidationError(f"{name}: Field required", field=name)
+    bad = sorted(_RESERVED & body.keys())
+    if bad:
+        raise ValidationError(f"{bad[0]}: Extra inputs are not permitted", field=bad[0])
+    kw = {k: v for k, v in body.items() if k != "stream"}
+    extra = beta_headers(headers)
+    if extra:
+        kw["extra_headers"] = extra
+    return kw
+
+
+def beta_headers(headers) -> dict[str, str]:
+    """``anthropic-beta`` to pass upstream (the SDK sets its own ``anthropic-version``, which Tollgate speaks)."""
+    beta = headers.get("anthropic-beta")
+    return {"anthropic-beta": beta} if beta else {}
+
+
+def message_json(result: CallResult) -> dict:
+    """The Messages response body of a guarded result."""
+    message = result.message
+    if message is not None:
+        return message.to_dict(mode="json", warnings=False)
+    return {"id": result.message_id, "type": "message", "role": "assistant", "model": result.model,
+            "content": result.content, "stop_reason": result.stop_reason, "stop_sequence": result.stop_sequence,
+            "usage": result.usage_detail}
+
+
+def cost_headers(result: CallResult) -> dict[str, str]:
+    """What Tollgate adds to a JSON reply: the call's exact cost, whether it was a cache hit, its ledger row."""
+    out = {"x-tollgate-cost-usd": "unpriced" if result.unpriced else format(result.cost_usd, "f"),
+           "x-tollgate-cached": "true" if result.cached else "false"}
+    if result.ledger_id:
+        out["x-tollgate-ledger-id"] = result.ledger_id
+    return out
+
+
+def wire(event) -> bytes:
+    """One stream event as the SSE bytes it arrived as."""
+    return event.wire().encode()
+
+
+def error_event(etype: str, message: str, request_id: str | None) -> bytes:
+    """A stream that fails after it started ends with Anthropic's error event."""
+    data = {"type": "error", "error": {"type": etype, "message": message}}
+    if request_id:
+        data["request_id"] = request_id
+    return f"event: error\ndata: {json.dumps(data, separators=(',', ':'), ensure_ascii=False)}\n\n".encode()
