@@ -46,7 +46,7 @@ def test_a_v4_ledger_upgrades_in_place_to_version_5(v4_ledger):
 
 
 def test_the_upgraded_ledger_still_takes_writes_and_cache_purges(v4_ledger):
-    migrate(v4_ledger, 5)
+    migrate(v4_ledger)
     with v4_ledger.begin() as conn:
         conn.execute(calls.insert().values(id=str(uuid.uuid4()), ts=T0, user_id="bo", model="claude-haiku-5-5",
                                            status="ok", cost_usd="0", source="cli"))
