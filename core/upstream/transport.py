@@ -67,6 +67,7 @@ class OpenStream:
     backlog: list = field(default_factory=list)  # StreamEvents read while opening, not yet handed on
     acc: Accumulator = field(default_factory=Accumulator)  # the message so far (the SDK's accumulator)
     arrived: list = field(default_factory=list)  # thinking and tool-input text that arrived (billed if cut off)
+    server_calls: dict = field(default_factory=dict)  # server tool blocks started, by name (billed if cut off)
     stop_sequence: str | None = None
     tap: object = None  # the SDK stream's tapped SSE decoder (raw event text), when it has one
 
@@ -266,7 +267,10 @@ def _fold(st: OpenStream, ev) -> bool:
         elif field_name is not None:
             st.arrived.append(getattr(ev.delta, field_name))
         return field_name is not None
-    if kind == "message_start":
+    if kind == "content_block_start" and ev.content_block.type == "server_tool_use":
+        name = ev.content_block.name
+        st.server_calls[name] = st.server_calls.get(name, 0) + 1
+    elif kind == "message_start":
         st.usage_start = ev.message.usage.model_dump()
         st.message_id, st.response_model = ev.message.id, ev.message.model
     elif kind == "message_delta":
@@ -300,6 +304,10 @@ def drain(st: OpenStream) -> Iterator[StreamEvent]:
                                 partial_text="".join(st.texts), request_id=st.request_id)
 
 
+# Server tool names -> the usage field Anthropic counts them in (server_tool_use).
+_SERVER_COUNTS = {"web_search": "web_search_requests", "web_fetch": "web_fetch_requests"}
+
+
 def stream_usage(st: OpenStream, tokenizer: str = "v1") -> Usage:
     """Merge usage: input and cache counts from message_start, output from message_delta.
 
@@ -312,6 +320,11 @@ def stream_usage(st: OpenStream, tokenizer: str = "v1") -> Usage:
     if (st.texts or st.arrived) and (not st.done or st.output_tokens is None):
         out = max(out, estimate_text("".join(st.texts) + "".join(st.arrived), tokenizer))
     merged["output_tokens"] = out
+    if st.server_calls and not st.done:  # cut off before the final count: bill each search or fetch that began
+        reported = dict(merged.get("server_tool_use") or {})
+        for name, field_name in _SERVER_COUNTS.items():
+            reported[field_name] = max(reported.get(field_name) or 0, st.server_calls.get(name, 0))
+        merged["server_tool_use"] = reported
     return Usage.from_api(merged)
 
 

@@ -196,3 +196,19 @@ def test_the_tier_usage_reports_is_priced_and_a_priority_call_says_it_used_stand
     assert r.usage.service_tier == tier and r.cost_usd == by_hand(r.usage) * D(factor)
     rec = stored(client, r.ledger_id)
     assert rec.usage.service_tier == tier and rec.detail == note
+
+
+def test_a_stream_cut_off_after_a_search_still_bills_the_search(make_client, fresh_sim, tmp_path):
+    # The final search count comes in message_delta; a stream cut before it bills each search that began.
+    client = make_client(ledger_url=f"duckdb:///{tmp_path / 'l.duckdb'}", spool_path=str(tmp_path / "spool"),
+                         cache="off")
+    fresh_sim.script_faults([{"fault": "truncate", "after": 14}])  # past the search, in the answer
+    s = client.stream(ASK, user="ana", model=MODEL, max_tokens=300, tools=SEARCH)
+    with pytest.raises(errors.StreamInterrupted):
+        for _ in s.events():
+            pass
+    client.recorder.flush()
+    with client.ledger.engine.connect() as conn:
+        row = records.from_row(conn.execute(sa.select(calls)).one())
+    assert row.status == "error" and row.usage.web_search_requests == 1
+    assert row.cost_parts["server_tools"] == D("0.01") and row.cost_usd == by_hand(row.usage, searches=1)
