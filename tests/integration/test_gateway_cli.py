@@ -44,8 +44,10 @@ def served(tmp_path_factory, sim):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
+            # /readyz, not /healthz: it answers 200 once the ledger is open, i.e. once the file is held.
+            if httpx2.get(f"{url}/readyz", timeout=1).status_code == 200:
                 break
+            time.sleep(0.1)
         except httpx2.HTTPError:
             time.sleep(0.1)
     else:
