@@ -146,6 +146,7 @@ CallResult.message = property(_get_message, _set_message)  # after @dataclass, s
 
 # Statuses a ledger row can have.
 STATUS_OK, STATUS_ERROR, STATUS_CACHED, STATUS_BLOCKED = "ok", "error", "cached", "blocked"
+CALL_STATUSES = frozenset({STATUS_OK, STATUS_ERROR, STATUS_CACHED, STATUS_BLOCKED})  # what a calls row may say
 
 
 @dataclass

@@ -42,21 +42,6 @@ class Attachment:
         return "document" if self.media_type == "application/pdf" else "image"
 
 
-def sniff(data: bytes) -> str | None:
-    """The media type the bytes say, or None for anything but PNG, JPEG, GIF, WebP or PDF."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if b"%PDF-" in data[:1024]:
-        return "application/pdf"
-    return None
-
-
 def image_tokens(width: int, height: int) -> int:
     """Input tokens of a width×height image after the API scales it to 1,568 px and 1.15 MP (Anthropic's w*h/750)."""
     # The estimate, where core.guards.media.image_token_bound is the budget's upper bound for the same image.
@@ -83,7 +68,7 @@ def _human(n: int) -> str:
 
 def from_upload(name: str, data: bytes, *, cite: bool = False) -> Attachment:
     """A checked attachment from an uploaded file; ``cite`` asks for citations on a PDF."""
-    media_type = sniff(data)
+    media_type = media.sniff(data)
     if media_type is None:
         raise ValidationError(f"{name} is not a PNG, JPEG, GIF or WebP image or a PDF (judged by its "
                               "content, not its name).", field="attachments")

@@ -68,6 +68,21 @@ def _webp_size(raw: bytes) -> tuple[int, int] | None:
     return None
 
 
+def sniff(data: bytes) -> str | None:
+    """The media type the bytes say, or None for anything but PNG, JPEG, GIF, WebP or PDF."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if b"%PDF-" in data[:1024]:
+        return "application/pdf"
+    return None
+
+
 def image_size(raw: bytes) -> tuple[int, int] | None:
     """(width, height) in pixels from PNG, GIF, WebP or JPEG bytes; None when they cannot be read."""
     try:

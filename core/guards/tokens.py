@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
 
+from core.guards import blocks
 from core.guards.media import image_source_tokens
 
 CHARS_PER_TOKEN_V1 = 4.0
@@ -34,23 +34,6 @@ def estimate_text(text: str, tokenizer: str = "v1") -> int:
         return 0
     base = math.ceil(len(text) / CHARS_PER_TOKEN_V1)
     return math.ceil(base * V2_FACTOR) if tokenizer == "v2" else base
-
-
-def iter_texts(content) -> Iterable[str]:
-    """Every text in a message ``content`` (a string or a list of blocks)."""
-    if isinstance(content, str):
-        yield content
-        return
-    for block in content or ():
-        if isinstance(block, str):
-            yield block
-        elif isinstance(block, dict):
-            if block.get("type", "text") == "text":
-                yield str(block.get("text", ""))
-            elif block.get("type") == "tool_result":
-                yield from iter_texts(block.get("content", ""))
-            elif block.get("type") == "tool_use":
-                yield str(block.get("input", ""))
 
 
 def media_tokens(content) -> int:
@@ -76,10 +59,10 @@ def estimate_request(system, messages, tokenizer: str = "v1") -> int:
     """Input tokens of a whole Messages request: system, every message, media and overheads."""
     total = REQUEST_OVERHEAD
     if system:
-        total += sum(estimate_text(t, tokenizer) for t in iter_texts(system))
+        total += sum(estimate_text(t, tokenizer) for t in blocks.texts(system))
     for msg in messages or ():
         content = msg.get("content")
-        total += (MESSAGE_OVERHEAD + sum(estimate_text(t, tokenizer) for t in iter_texts(content))
+        total += (MESSAGE_OVERHEAD + sum(estimate_text(t, tokenizer) for t in blocks.texts(content))
                   + media_tokens(content))
     return total
 

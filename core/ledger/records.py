@@ -8,24 +8,15 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from core.catalog.pricing import COST_PARTS
 from core.clock import naive_utc
-from core.types import (
-    SERVER_TOOL_FIELDS,
-    STATUS_BLOCKED,
-    STATUS_CACHED,
-    STATUS_ERROR,
-    STATUS_OK,
-    USAGE_FIELDS,
-    CallRecord,
-    Usage,
-)
+from core.types import CALL_STATUSES, SERVER_TOOL_FIELDS, USAGE_FIELDS, CallRecord, Usage
 
-STATUSES = frozenset({STATUS_OK, STATUS_ERROR, STATUS_CACHED, STATUS_BLOCKED})
 COST_QUANTUM = Decimal("1e-10")  # the scale of the cost_usd column, NUMERIC(20, 10)
 _PLAIN = ("id", "model", "status", "error_code", "tokens_saved", "price_version", "latency_ms",
           "ttft_ms", "streamed", "retries", "request_id", "key_label", "prompt_sha256",
           "prompt_text", "source", "unpriced", "detail", "api_key_id")
 _WHERE = ("service_tier", "inference_geo")  # Usage's text fields, one column each
-# cost part -> its column (schema.COST_PART_COLUMNS, named here: a CLI refusal spools a record without SQLAlchemy)
+# cost part -> its column: named here, the one place (schema.py builds the calls table's columns from it), so that
+# a CLI refusal spools a record without importing SQLAlchemy
 PART_COLUMNS = {part: f"cost_{part}_usd" for part in COST_PARTS}
 COST_PART_COLUMNS = tuple(PART_COLUMNS.values())
 # Columns a record of an older release lacks (a spool or journal line written before version 6 or 7): their defaults.
@@ -37,8 +28,8 @@ def check(rec: CallRecord) -> None:
     """Refuse a record the table could never hold (a caller bug, not a database fault)."""
     if not rec.id or len(rec.id) > 36:
         raise ValueError(f"ledger record id must be 1-36 characters, got {rec.id!r}")
-    if rec.status not in STATUSES:
-        raise ValueError(f"ledger record status must be one of {sorted(STATUSES)}, got {rec.status!r}")
+    if rec.status not in CALL_STATUSES:
+        raise ValueError(f"ledger record status must be one of {sorted(CALL_STATUSES)}, got {rec.status!r}")
     if not isinstance(rec.ts, datetime):
         raise ValueError(f"ledger record ts must be a datetime, got {rec.ts!r}")
     if not rec.user or not rec.model:

@@ -21,6 +21,8 @@ from sqlalchemy import (
                         Text,
 )
 
+from core.ledger.records import COST_PART_COLUMNS
+
 SCHEMA_VERSION = 7  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
 MONEY = Numeric(20, 10)
 
@@ -65,12 +67,7 @@ calls = Table(
     Column("service_tier", String(16)),  # as usage reported it: standard | priority | batch
     Column("inference_geo", String(32)),  # as usage reported it: global | us | ...
     # USD of each part of cost_usd (they sum to it); NULL on a billed row recorded before version 6.
-    Column("cost_input_usd", MONEY),
-    Column("cost_output_usd", MONEY),
-    Column("cost_cache_write_5m_usd", MONEY),
-    Column("cost_cache_write_1h_usd", MONEY),
-    Column("cost_cache_read_usd", MONEY),
-    Column("cost_server_tools_usd", MONEY),
+    *(Column(name, MONEY) for name in COST_PART_COLUMNS),
     Column("api_key_id", String(36)),  # the Tollgate key (its public id) a gateway call came with; version 7
 )
 Index("ix_calls_ts", calls.c.ts)
@@ -159,8 +156,6 @@ ADDED_IN = {checklist_ticks.name: 3, health_probe.name: 3, login_attempts.name: 
 
 # Columns each version after 1 added to a version-1 table: version 1 creates the table without them,
 # and the revision of that version adds them (so a ledger made at version N looks as N left it).
-COST_PART_COLUMNS = ("cost_input_usd", "cost_output_usd", "cost_cache_write_5m_usd", "cost_cache_write_1h_usd",
-                     "cost_cache_read_usd", "cost_server_tools_usd")
 V6_CALL_COLUMNS = ("web_search_requests", "web_fetch_requests", "service_tier", "inference_geo", *COST_PART_COLUMNS)
 COLUMNS_ADDED_IN = {calls.name: dict.fromkeys(V6_CALL_COLUMNS, 6)}
 

@@ -9,7 +9,13 @@ import math
 import pytest
 from PIL import Image
 
-from core.guards.media import IMAGE_MAX_TOKENS, base64_image_size, image_source_tokens, image_token_bound
+from core.guards.media import (
+    IMAGE_MAX_TOKENS,
+    base64_image_size,
+    image_source_tokens,
+    image_token_bound,
+    sniff,
+)
 from core.guards.tokens import (
     BOUND_BLOCK_OVERHEAD,
     BOUND_MESSAGE_OVERHEAD,
@@ -49,8 +55,18 @@ def api_tokens(width: int, height: int) -> int:
 def test_every_format_is_read_from_its_header(fmt, width, height):
     data = encoded(fmt, width, height)
     assert base64_image_size(data) == (width, height)
+    assert sniff(base64.b64decode(data)) == "image/" + FORMATS[fmt].lower()
     bound = image_source_tokens({"type": "base64", "data": data})
     assert api_tokens(width, height) <= bound <= IMAGE_MAX_TOKENS
+
+
+@pytest.mark.parametrize(("data", "media_type"), [
+    (b"%PDF-1.7\n1 0 obj", "application/pdf"),
+    (b"\xef\xbb\xbf\n%PDF-1.4", "application/pdf"),  # a PDF's header may follow junk within 1 KiB
+    (b"GIF8", None), (b"<svg xmlns='http://www.w3.org/2000/svg'/>", None), (b"", None),
+])
+def test_the_bytes_not_the_name_say_what_a_file_is(data, media_type):
+    assert sniff(data) == media_type
 
 
 @pytest.mark.parametrize(("width", "height", "bound"), [

@@ -6,7 +6,17 @@ import random
 
 import pytest
 
-from core.guards.tokens import BOUND_REQUEST_OVERHEAD, bound_content, bound_request
+from core.guards import blocks
+from core.guards.tokens import (
+    BOUND_REQUEST_OVERHEAD,
+    MESSAGE_OVERHEAD,
+    REQUEST_OVERHEAD,
+    bound_content,
+    bound_request,
+    estimate_request,
+    estimate_text,
+    media_tokens,
+)
 from core.simulator.tokenizer import count_content, count_request, count_text
 
 # Code point ranges a prompt may draw from: ASCII, Latin-1, Cyrillic, CJK, Hangul, symbols, emoji,
@@ -74,3 +84,19 @@ def test_pdfs_and_url_or_file_sources_have_no_offline_bound():
         assert bound_request(None, [{"role": "user", "content": [
             {"type": "tool_result", "tool_use_id": "t", "content": [block]}]}]) is None
     assert bound_request(None, [{"role": "user", "content": [text_doc]}]) > BOUND_REQUEST_OVERHEAD + 6
+
+
+def test_the_estimate_reads_every_block_the_size_limit_reads():
+    # One walk over a message's texts serves the size limit and the estimate: a text document, a search
+    # result, thinking and tool input (as its JSON text) all count towards the estimate.
+    text = "x" * 400  # 100 tokens at 4 characters a token
+    content = [{"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": text}},
+               {"type": "search_result", "title": "t", "source": "https://example.test",
+                "content": [{"type": "text", "text": text}]},
+               {"type": "thinking", "thinking": text, "signature": "sig"},
+               {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"q": text}}]
+    read = list(blocks.texts(content))
+    assert read.count(text) == 3 and '{"q": "' + text + '"}' in read
+    assert estimate_request(None, [{"role": "user", "content": content}]) == (
+        REQUEST_OVERHEAD + MESSAGE_OVERHEAD + sum(estimate_text(t) for t in read) + media_tokens(content))
+    assert sum(estimate_text(t) for t in read) > 400
