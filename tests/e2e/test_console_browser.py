@@ -90,14 +90,22 @@ def chromium() -> Iterator:
             b.close()
 
 
-@pytest.fixture(scope="module")
-def console(tmp_path_factory):
-    """The console in demo mode with a fresh ledger and no users file."""
+@contextlib.contextmanager
+def demo_console(tmp_path_factory, name: str, *, ttft_s: str, tokens_per_s: str) -> Iterator[str]:
+    """The console in demo mode with a fresh ledger and no users file, its simulator at that pace (seconds
+    to the first token, tokens a second); yields its URL."""
     _need_browser()
-    tmp = tmp_path_factory.mktemp("console")
+    tmp = tmp_path_factory.mktemp(name)
     with running_console(TOLLGATE_LEDGER_URL=f"duckdb:///{tmp / 'ledger.duckdb'}",
                          TOLLGATE_SPOOL_PATH=str(tmp / "spool"), TOLLGATE_USERS_FILE=str(tmp / "users.yaml"),
-                         TOLLGATE_SIM_TTFT_S="0.3", TOLLGATE_SIM_TOKENS_PER_S="40") as url:
+                         TOLLGATE_SIM_TTFT_S=ttft_s, TOLLGATE_SIM_TOKENS_PER_S=tokens_per_s) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory):
+    """The console in demo mode, its simulator slow enough to watch a reply stream."""
+    with demo_console(tmp_path_factory, "console", ttft_s="0.3", tokens_per_s="40") as url:
         yield url
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.e2e.test_console_browser import WAIT, _need_browser, chromium, running_console, shot
+from tests.e2e.test_console_browser import WAIT, chromium, demo_console, shot
 from tests.media import pdf
 
 pytestmark = pytest.mark.browser
@@ -20,11 +20,7 @@ RESULT = "18 degrees and sunny"
 @pytest.fixture(scope="module")
 def console(tmp_path_factory):
     """The console in demo mode with a fresh ledger and no users file (fast simulator)."""
-    _need_browser()
-    tmp = tmp_path_factory.mktemp("playground")
-    with running_console(TOLLGATE_LEDGER_URL=f"duckdb:///{tmp / 'ledger.duckdb'}",
-                         TOLLGATE_SPOOL_PATH=str(tmp / "spool"), TOLLGATE_USERS_FILE=str(tmp / "users.yaml"),
-                         TOLLGATE_SIM_TTFT_S="0.05", TOLLGATE_SIM_TOKENS_PER_S="200") as url:
+    with demo_console(tmp_path_factory, "playground", ttft_s="0.05", tokens_per_s="200") as url:
         yield url
 
 

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 
+import anthropic
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
@@ -47,6 +48,23 @@ def fresh_sim(sim):
     sim.configure(rpm=None, input_tpm=None, output_tpm=None, reject_keys=[], ttft_s=0.0, tokens_per_s=0.0,
                   timeout_hold_s=5.0)
     return sim
+
+
+SIM_KEY = "sk-ant-test-fake-0000"  # obviously fake: the simulator takes any key it is not told to refuse
+
+
+@pytest.fixture
+def sdk(fresh_sim):
+    """The real Anthropic SDK against a fresh simulator, with no retries and a 5 s timeout."""
+    with anthropic.Anthropic(api_key=SIM_KEY, base_url=fresh_sim.url, max_retries=0, timeout=5.0) as c:
+        yield c
+
+
+def without_id(message) -> dict:
+    """An SDK message as a dict, less its id (new on every reply): what two equivalent replies share."""
+    d = message.to_dict()
+    d.pop("id")
+    return d
 
 
 @pytest.fixture

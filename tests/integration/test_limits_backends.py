@@ -15,8 +15,7 @@ from core.guards.limits import CONCURRENCY, LimitConfig, LimitSpec, RateLimiter
 from core.guards.redis_limits import RedisRateLimiter
 from tests.conftest import require_service
 from tests.integration.shared_redis import drop_prefix, fresh_prefix, machine_redis_url
-
-RPM, ITPM, OTPM = "requests per minute", "input tokens per minute", "output tokens per minute"
+from tests.limit_checks import OTPM, RPM, burst_then_refill
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -52,15 +51,7 @@ def level(lim, kind: str = "requests") -> float:
 
 def test_a_full_bucket_admits_a_burst_then_waits_exactly_the_refill(make, clock):
     lim = make(LimitSpec(rpm=60, output_tpm=6000))
-    for _ in range(60):
-        lim.acquire("ann", 10, 1).release()
-    assert clock.sleeps == []
-    lim.acquire("ann", 10, 1).release()  # the 61st request needs 1 s of refill
-    assert clock.sleeps == [pytest.approx(1.0)]
-    clock.advance(60)
-    lim.acquire("ann", 0, 6000).release()
-    lim.acquire("ann", 0, 300).release()  # 300 tokens at 100 a second
-    assert clock.sleeps[-1] == pytest.approx(3.0)
+    burst_then_refill(lim, clock)
 
 
 def test_refuses_at_once_when_the_wait_would_exceed_max_wait(make, clock):

@@ -22,14 +22,8 @@ HELLO = [{"role": "user", "content": "Summarise our token spend for November, pl
 pytestmark = pytest.mark.usefixtures("fresh_sim")  # the shared simulator, reset and configured
 
 
-@pytest.fixture
-def client(sim):
-    with anthropic.Anthropic(api_key=KEY, base_url=sim.url, max_retries=0, timeout=5.0) as c:
-        yield c
-
-
-def create(client, messages=HELLO, model=MODEL, max_tokens=200, **kw):
-    return client.messages.create(model=model, max_tokens=max_tokens, messages=messages, **kw)
+def create(sdk, messages=HELLO, model=MODEL, max_tokens=200, **kw):
+    return sdk.messages.create(model=model, max_tokens=max_tokens, messages=messages, **kw)
 
 
 def post_raw(sim, path, body, headers=None):
@@ -46,8 +40,8 @@ def post_raw(sim, path, body, headers=None):
 
 # --- replies ------------------------------------------------------------------------
 
-def test_create_returns_a_message_with_usage(client):
-    msg = create(client)
+def test_create_returns_a_message_with_usage(sdk):
+    msg = create(sdk)
     assert msg.id.startswith("msg_sim_") and msg.type == "message" and msg.role == "assistant"
     assert msg.model == MODEL
     assert msg.stop_reason == "end_turn" and msg.stop_sequence is None
@@ -60,40 +54,40 @@ def test_create_returns_a_message_with_usage(client):
     assert u.cache_creation.ephemeral_5m_input_tokens == 0 and u.cache_creation.ephemeral_1h_input_tokens == 0
 
 
-def test_alias_resolves_and_uses_its_tokenizer(client):
-    msg = create(client, model=V1_MODEL)
+def test_alias_resolves_and_uses_its_tokenizer(sdk):
+    msg = create(sdk, model=V1_MODEL)
     assert msg.model == "claude-haiku-4-5-20251001"
     assert msg.usage.input_tokens == estimate_request(None, HELLO, "v1")
     assert msg.usage.input_tokens < estimate_request(None, HELLO, "v2")
 
 
-def test_replies_are_deterministic_per_request(client):
-    first, again = create(client), create(client)
-    other = create(client, messages=[{"role": "user", "content": "Something else entirely."}])
+def test_replies_are_deterministic_per_request(sdk):
+    first, again = create(sdk), create(sdk)
+    other = create(sdk, messages=[{"role": "user", "content": "Something else entirely."}])
     assert first.content[0].text == again.content[0].text
     assert first.id != again.id
     assert other.content[0].text != first.content[0].text
 
 
-def test_max_tokens_truncates(client):
-    msg = create(client, max_tokens=5)
+def test_max_tokens_truncates(sdk):
+    msg = create(sdk, max_tokens=5)
     assert msg.stop_reason == "max_tokens"
     assert msg.usage.output_tokens == 5 and len(msg.content[0].text.split()) == 5
 
 
-def test_stop_sequence_cuts_the_reply(client):
-    full = create(client).content[0].text
+def test_stop_sequence_cuts_the_reply(sdk):
+    full = create(sdk).content[0].text
     word = full.split()[3]
-    msg = create(client, stop_sequences=[word])
+    msg = create(sdk, stop_sequences=[word])
     assert msg.stop_reason == "stop_sequence" and msg.stop_sequence == word
     assert full.startswith(msg.content[0].text) and word not in msg.content[0].text
 
 
 # --- streaming ----------------------------------------------------------------------
 
-def test_stream_helper_matches_the_json_reply(client):
-    plain = create(client)
-    with client.messages.stream(model=MODEL, max_tokens=200, messages=HELLO) as stream:
+def test_stream_helper_matches_the_json_reply(sdk):
+    plain = create(sdk)
+    with sdk.messages.stream(model=MODEL, max_tokens=200, messages=HELLO) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text == plain.content[0].text == final.content[0].text
@@ -102,9 +96,9 @@ def test_stream_helper_matches_the_json_reply(client):
     assert final.usage.output_tokens == plain.usage.output_tokens
 
 
-def test_create_stream_events_merge_to_the_json_usage(client):
-    plain = create(client, max_tokens=7)
-    events = list(create(client, max_tokens=7, stream=True))
+def test_create_stream_events_merge_to_the_json_usage(sdk):
+    plain = create(sdk, max_tokens=7)
+    events = list(create(sdk, max_tokens=7, stream=True))
     kinds = [e.type for e in events]
     assert kinds[:2] == ["message_start", "content_block_start"]
     assert kinds[-3:] == ["content_block_stop", "message_delta", "message_stop"]
@@ -136,12 +130,12 @@ def cached_request(ttl_system="5m", ttl_message=None):
     return system, [{"role": "user", "content": [block, {"type": "text", "text": "What changed?"}]}]
 
 
-def test_cache_control_writes_then_reads(client):
+def test_cache_control_writes_then_reads(sdk):
     system, messages = cached_request()
     total = estimate_request(system, messages, "v2")
     prefix = REQUEST_TOKENS + count_block(system[0], "v2")
-    first = create(client, messages=messages, system=system).usage
-    second = create(client, messages=messages, system=system).usage
+    first = create(sdk, messages=messages, system=system).usage
+    second = create(sdk, messages=messages, system=system).usage
     assert first.cache_creation_input_tokens == first.cache_creation.ephemeral_5m_input_tokens > 0
     assert first.cache_read_input_tokens == 0 and first.cache_creation.ephemeral_1h_input_tokens == 0
     assert first.cache_creation_input_tokens == prefix
@@ -150,17 +144,17 @@ def test_cache_control_writes_then_reads(client):
     assert second.cache_creation_input_tokens == 0 and second.input_tokens == first.input_tokens
 
 
-def test_cache_ttls_split_between_1h_and_5m(client):
+def test_cache_ttls_split_between_1h_and_5m(sdk):
     system, messages = cached_request("1h", "5m")
     total = estimate_request(system, messages, "v2")
-    first = create(client, messages=messages, system=system).usage
+    first = create(sdk, messages=messages, system=system).usage
     c1, c5 = first.cache_creation.ephemeral_1h_input_tokens, first.cache_creation.ephemeral_5m_input_tokens
     assert c1 > 0 and c5 > 0 and c1 + c5 == first.cache_creation_input_tokens
     assert first.input_tokens + c1 + c5 == total
     # Same system prefix, new message: the 1h prefix is read, the new 5m block written.
     _, other = cached_request("1h", "5m")
     other[0]["content"][0]["text"] = "A different table this time. " * 30
-    second = create(client, messages=other, system=system).usage
+    second = create(sdk, messages=other, system=system).usage
     assert second.cache_read_input_tokens == c1
     assert second.cache_creation.ephemeral_5m_input_tokens > 0
     assert second.cache_creation.ephemeral_1h_input_tokens == 0
@@ -180,34 +174,34 @@ def test_cache_entries_expire_after_their_ttl(clock):
         assert again.cache_read_input_tokens == 0 and again.cache_creation_input_tokens == wrote
 
 
-def test_count_tokens_matches_usage(client):
-    counted = client.messages.count_tokens(model=MODEL, messages=HELLO, system="Be brief.")
-    used = create(client, system="Be brief.").usage
+def test_count_tokens_matches_usage(sdk):
+    counted = sdk.messages.count_tokens(model=MODEL, messages=HELLO, system="Be brief.")
+    used = create(sdk, system="Be brief.").usage
     assert counted.input_tokens == used.input_tokens == estimate_request("Be brief.", HELLO, "v2")
     system, messages = cached_request("1h", "5m")
-    counted = client.messages.count_tokens(model=MODEL, messages=messages, system=system)
-    u = create(client, messages=messages, system=system).usage
+    counted = sdk.messages.count_tokens(model=MODEL, messages=messages, system=system)
+    u = create(sdk, messages=messages, system=system).usage
     assert counted.input_tokens == u.input_tokens + u.cache_creation_input_tokens + u.cache_read_input_tokens
 
 
 # --- models, headers, validation -------------------------------------------------------
 
-def test_models_list_and_retrieve(client):
+def test_models_list_and_retrieve(sdk):
     cat = default_catalogue()
-    listed = list(client.models.list(limit=5))  # the SDK pages through with after_id
+    listed = list(sdk.models.list(limit=5))  # the SDK pages through with after_id
     assert [m.id for m in listed] == list(cat.models)
     assert all(m.type == "model" and m.display_name.startswith("Claude ") for m in listed)
-    page = client.models.list(limit=3)
+    page = sdk.models.list(limit=3)
     assert page.has_more is True and page.first_id == listed[0].id and page.last_id == listed[2].id
-    got = client.models.retrieve("claude-opus-4-5")
+    got = sdk.models.retrieve("claude-opus-4-5")
     assert got.id == "claude-opus-4-5-20251101" and got.display_name == "Claude Opus 4.5"
     assert got.created_at.year == 2025
     with pytest.raises(anthropic.NotFoundError):
-        client.models.retrieve("claude-nonexistent-1")
+        sdk.models.retrieve("claude-nonexistent-1")
 
 
-def test_request_id_and_rate_limit_headers(client):
-    raw = client.messages.with_raw_response.create(model=MODEL, max_tokens=10, messages=HELLO)
+def test_request_id_and_rate_limit_headers(sdk):
+    raw = sdk.messages.with_raw_response.create(model=MODEL, max_tokens=10, messages=HELLO)
     assert raw.headers["request-id"].startswith("req_sim_")
     assert raw.parse().content[0].text
     for family in ("requests", "tokens", "input-tokens", "output-tokens"):
@@ -232,11 +226,11 @@ def test_invalid_requests_get_api_errors(sim, body, status, fragment):
     assert fragment in err["error"]["message"]
 
 
-def test_sdk_raises_bad_request_and_not_found(client):
+def test_sdk_raises_bad_request_and_not_found(sdk):
     with pytest.raises(anthropic.BadRequestError):
-        create(client, messages=[{"role": "robot", "content": "hi"}])
+        create(sdk, messages=[{"role": "robot", "content": "hi"}])
     with pytest.raises(anthropic.NotFoundError):
-        create(client, model="claude-nonexistent-1")
+        create(sdk, model="claude-nonexistent-1")
 
 
 def test_loopback_only():

@@ -6,9 +6,9 @@ import anthropic
 import pytest
 
 from core.simulator.tokenizer import BLOCK_TOKENS, count_text
+from tests.integration.conftest import without_id
 from tests.media import gif, image_block, jpeg_header, pdf, pdf_block, png, text_document, webp_header
 
-KEY = "sk-ant-test-fake-0000"
 MODEL = "claude-sonnet-5-5"  # a "v2" tokenizer model
 QUESTION = {"type": "text", "text": "What does it say?"}
 MEMO = "Q3 revenue rose 4 %. Costs fell.\nHeadcount is flat."
@@ -16,28 +16,16 @@ MEMO = "Q3 revenue rose 4 %. Costs fell.\nHeadcount is flat."
 pytestmark = pytest.mark.usefixtures("fresh_sim")
 
 
-@pytest.fixture
-def client(sim):
-    with anthropic.Anthropic(api_key=KEY, base_url=sim.url, max_retries=0, timeout=5.0) as c:
-        yield c
-
-
 def user(*blocks):
     return [{"role": "user", "content": [*blocks, QUESTION]}]
 
 
-def count(client, *blocks) -> int:
-    return client.messages.count_tokens(model=MODEL, messages=user(*blocks)).input_tokens
+def count(sdk, *blocks) -> int:
+    return sdk.messages.count_tokens(model=MODEL, messages=user(*blocks)).input_tokens
 
 
-def create(client, messages, max_tokens=400, **kw):
-    return client.messages.create(model=MODEL, max_tokens=max_tokens, messages=messages, **kw)
-
-
-def without_id(message) -> dict:
-    d = message.to_dict()
-    d.pop("id")
-    return d
+def create(sdk, messages, max_tokens=400, **kw):
+    return sdk.messages.create(model=MODEL, max_tokens=max_tokens, messages=messages, **kw)
 
 
 @pytest.mark.parametrize(("block", "tokens"), [
@@ -50,25 +38,25 @@ def without_id(message) -> dict:
     ({"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}}, 1600),
     ({"type": "image", "source": {"type": "file", "file_id": "file_011"}}, 1600),
 ])
-def test_images_are_counted_from_their_size(client, block, tokens):
-    assert count(client, block) - count(client) == BLOCK_TOKENS + tokens
+def test_images_are_counted_from_their_size(sdk, block, tokens):
+    assert count(sdk, block) - count(sdk) == BLOCK_TOKENS + tokens
 
 
-def test_pdfs_cost_1600_a_page_plus_their_text(client):
-    two = count(client, pdf_block()) - count(client)
+def test_pdfs_cost_1600_a_page_plus_their_text(sdk):
+    two = count(sdk, pdf_block()) - count(sdk)
     text = count_text("Page one says hello. Page two says goodbye.", "v2")
     assert two == BLOCK_TOKENS + 2 * 1600 + text
-    three = count(client, pdf_block(pdf(["a", "b", "c"]))) - count(client)
+    three = count(sdk, pdf_block(pdf(["a", "b", "c"]))) - count(sdk)
     assert three == BLOCK_TOKENS + 3 * 1600 + count_text("a b c", "v2")
-    assert count(client, text_document(MEMO)) - count(client) == BLOCK_TOKENS + count_text(MEMO, "v2")
-    titled = count(client, {**text_document(MEMO, title="Q3 memo"), "context": "internal"}) - count(client)
+    assert count(sdk, text_document(MEMO)) - count(sdk) == BLOCK_TOKENS + count_text(MEMO, "v2")
+    titled = count(sdk, {**text_document(MEMO, title="Q3 memo"), "context": "internal"}) - count(sdk)
     assert titled == BLOCK_TOKENS + count_text(MEMO, "v2") + count_text("Q3 memo", "v2") + count_text("internal", "v2")
 
 
-def test_message_usage_matches_count_tokens_for_media(client):
+def test_message_usage_matches_count_tokens_for_media(sdk):
     blocks = (image_block(png(640, 480)), pdf_block(), text_document(MEMO, title="memo"))
-    msg = create(client, user(*blocks))
-    assert msg.usage.input_tokens == count(client, *blocks)
+    msg = create(sdk, user(*blocks))
+    assert msg.usage.input_tokens == count(sdk, *blocks)
 
 
 @pytest.mark.parametrize(("block", "match"), [
@@ -81,14 +69,14 @@ def test_message_usage_matches_count_tokens_for_media(client):
     ({"type": "image", "source": {"type": "url"}}, "url: Field required"),
     ({"type": "document", "source": {"type": "carrier-pigeon"}}, "does not match any of the expected tags"),
 ])
-def test_bad_media_is_refused(client, block, match):
+def test_bad_media_is_refused(sdk, block, match):
     with pytest.raises(anthropic.BadRequestError, match=match):
-        create(client, user(block))
+        create(sdk, user(block))
 
 
-def test_a_text_document_is_cited_by_characters(client):
-    msg = create(client, user(text_document("Ignore me.", title="first"),
-                              text_document(MEMO, title="memo", citations=True)))
+def test_a_text_document_is_cited_by_characters(sdk):
+    msg = create(sdk, user(text_document("Ignore me.", title="first"),
+                           text_document(MEMO, title="memo", citations=True)))
     plain, cited = msg.content
     assert plain.citations is None and plain.text
     (c,) = cited.citations
@@ -97,13 +85,13 @@ def test_a_text_document_is_cited_by_characters(client):
     assert cited.text.strip() == c.cited_text
 
 
-def test_pdf_and_content_documents_and_search_results_are_cited(client):
+def test_pdf_and_content_documents_and_search_results_are_cited(sdk):
     content_doc = {"type": "document", "title": "faq", "citations": {"enabled": True},
                    "source": {"type": "content", "content": [{"type": "text", "text": "Refunds take 5 days."},
                                                              {"type": "text", "text": "Ask support."}]}}
     found = {"type": "search_result", "source": "https://example.com/q3", "title": "Q3",
              "content": [{"type": "text", "text": "4 % growth"}], "citations": {"enabled": True}}
-    msg = create(client, user(pdf_block(citations=True), content_doc, found))
+    msg = create(sdk, user(pdf_block(citations=True), content_doc, found))
     page, block, result = (b.citations[0] for b in msg.content[1:])
     assert (page.type, page.start_page_number, page.end_page_number, page.cited_text) == (
         "page_location", 1, 2, "Page one says hello.")
@@ -113,28 +101,28 @@ def test_pdf_and_content_documents_and_search_results_are_cited(client):
         "search_result_location", 0, "https://example.com/q3", "Q3", "4 % growth")
 
 
-def test_search_results_inside_a_tool_result_are_cited(client):
+def test_search_results_inside_a_tool_result_are_cited(sdk):
     tool = {"name": "kb", "input_schema": {"type": "object", "properties": {}}}
-    first = create(client, [{"role": "user", "content": "ask kb"}], tools=[tool])
+    first = create(sdk, [{"role": "user", "content": "ask kb"}], tools=[tool])
     use = first.content[-1]
     found = {"type": "search_result", "source": "kb://7", "title": "Policy",
              "content": [{"type": "text", "text": "Travel is economy class."}], "citations": {"enabled": True}}
     turns = [{"role": "user", "content": "ask kb"}, {"role": "assistant", "content": [b.to_dict() for b in first.content]},
              {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": [found]}]}]
-    msg = create(client, turns, tools=[tool])
+    msg = create(sdk, turns, tools=[tool])
     assert msg.content[0].text.startswith('The kb tool returned "Travel is economy class.".')
     assert msg.content[1].citations[0].source == "kb://7"
 
 
-def test_documents_without_citations_give_plain_text(client):
-    msg = create(client, user(text_document(MEMO), pdf_block()))
+def test_documents_without_citations_give_plain_text(sdk):
+    msg = create(sdk, user(text_document(MEMO), pdf_block()))
     assert [b.type for b in msg.content] == ["text"] and msg.content[0].citations is None
 
 
-def test_streamed_citations_arrive_as_citations_deltas(client):
+def test_streamed_citations_arrive_as_citations_deltas(sdk):
     messages = user(text_document(MEMO, title="memo", citations=True), pdf_block(citations=True))
-    plain = create(client, messages)
-    with client.messages.stream(model=MODEL, max_tokens=400, messages=messages) as s:
+    plain = create(sdk, messages)
+    with sdk.messages.stream(model=MODEL, max_tokens=400, messages=messages) as s:
         deltas = [e.delta for e in s if e.type == "content_block_delta"]
         final = s.get_final_message()
     assert without_id(final) == without_id(plain)
@@ -142,16 +130,16 @@ def test_streamed_citations_arrive_as_citations_deltas(client):
     assert cites == ["char_location", "page_location"]
 
 
-def test_tool_definitions_and_the_top_level_marker_are_cache_breakpoints(client):
+def test_tool_definitions_and_the_top_level_marker_are_cache_breakpoints(sdk):
     tools = [{"name": "kb", "description": "Knowledge base. " * 60, "input_schema": {"type": "object"},
               "cache_control": {"type": "ephemeral"}}]
     ask = [{"role": "user", "content": "hello there"}]
-    first = create(client, ask, tools=tools).usage
-    second = create(client, ask, tools=tools).usage
+    first = create(sdk, ask, tools=tools).usage
+    second = create(sdk, ask, tools=tools).usage
     assert first.cache_creation_input_tokens > 300 and second.cache_read_input_tokens == first.cache_creation_input_tokens
     auto = {"type": "ephemeral", "ttl": "1h"}
     long_ask = [{"role": "user", "content": "Long context. " * 300}]
-    wrote = create(client, long_ask, cache_control=auto).usage
-    total = client.messages.count_tokens(model=MODEL, messages=long_ask).input_tokens
+    wrote = create(sdk, long_ask, cache_control=auto).usage
+    total = sdk.messages.count_tokens(model=MODEL, messages=long_ask).input_tokens
     assert wrote.cache_creation.ephemeral_1h_input_tokens == total and wrote.input_tokens == 0
-    assert create(client, long_ask, cache_control=auto).usage.cache_read_input_tokens == total
+    assert create(sdk, long_ask, cache_control=auto).usage.cache_read_input_tokens == total

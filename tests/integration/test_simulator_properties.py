@@ -6,12 +6,11 @@ from __future__ import annotations
 import http.client
 import json
 
-import anthropic
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.simulator.compose import MAGIC_REDACTED
+from tests.integration.conftest import without_id
 from tests.media import image_block, pdf, pdf_block, png, text_document
 
 KEY = "sk-ant-test-fake-0000"
@@ -33,22 +32,10 @@ THINKING = st.sampled_from([None, {"type": "enabled", "budget_tokens": 1024}, {"
                             {"type": "adaptive", "display": "omitted"}, {"type": "disabled"}])
 
 
-@pytest.fixture
-def client(fresh_sim):
-    with anthropic.Anthropic(api_key=KEY, base_url=fresh_sim.url, max_retries=0, timeout=5.0) as c:
-        yield c
-
-
-def without_id(message) -> dict:
-    d = message.to_dict()
-    d.pop("id")
-    return d
-
-
 @SOME
 @given(tools=TOOLS, prompt=PROMPTS, extras=EXTRAS, thinking=THINKING, max_tokens=st.sampled_from([5, 30, 1500]),
        stop=st.sampled_from([[], ["the"], ["."]]), choice=st.sampled_from([None, "auto", "any", "none"]))
-def test_the_stream_rebuilds_the_plain_reply(client, tools, prompt, extras, thinking, max_tokens, stop, choice):
+def test_the_stream_rebuilds_the_plain_reply(sdk, tools, prompt, extras, thinking, max_tokens, stop, choice):
     kw: dict = {"stop_sequences": stop}
     if tools:
         kw["tools"] = tools
@@ -58,8 +45,8 @@ def test_the_stream_rebuilds_the_plain_reply(client, tools, prompt, extras, thin
             "tool_choice", {}).get("type") != "any":
         kw["thinking"] = thinking
     messages = [{"role": "user", "content": [*extras, {"type": "text", "text": prompt}]}]
-    plain = client.messages.create(model=MODEL, max_tokens=max_tokens, messages=messages, **kw)
-    with client.messages.stream(model=MODEL, max_tokens=max_tokens, messages=messages, **kw) as s:
+    plain = sdk.messages.create(model=MODEL, max_tokens=max_tokens, messages=messages, **kw)
+    with sdk.messages.stream(model=MODEL, max_tokens=max_tokens, messages=messages, **kw) as s:
         final = s.get_final_message()
     assert without_id(final) == without_id(plain)
     u = plain.usage
@@ -69,7 +56,7 @@ def test_the_stream_rebuilds_the_plain_reply(client, tools, prompt, extras, thin
         assert u.output_tokens_details.thinking_tokens <= u.output_tokens
     used = [b.name for b in plain.content if b.type == "server_tool_use"]
     assert (u.server_tool_use is None) == (not used)
-    counted = client.messages.count_tokens(model=MODEL, messages=messages, tools=kw.get("tools", []))
+    counted = sdk.messages.count_tokens(model=MODEL, messages=messages, tools=kw.get("tools", []))
     assert counted.input_tokens == u.input_tokens
 
 

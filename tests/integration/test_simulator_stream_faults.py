@@ -16,47 +16,41 @@ HELLO = [{"role": "user", "content": "How much did the team spend this week?"}]
 pytestmark = pytest.mark.usefixtures("fresh_sim")
 
 
-@pytest.fixture
-def client(sim):
-    with anthropic.Anthropic(api_key=KEY, base_url=sim.url, max_retries=0, timeout=5.0) as c:
-        yield c
-
-
-def events(client, fault: str, after: int | None = None) -> list:
+def events(sdk, fault: str, after: int | None = None) -> list:
     headers = {"x-simulate-fault": fault}
     if after is not None:
         headers["x-simulate-after"] = str(after)
-    return list(client.messages.create(model=MODEL, max_tokens=50, messages=HELLO, stream=True,
-                                       extra_headers=headers))
+    return list(sdk.messages.create(model=MODEL, max_tokens=50, messages=HELLO, stream=True,
+                                    extra_headers=headers))
 
 
-def test_truncate_ends_the_body_cleanly_before_message_stop(client):
-    got = events(client, "truncate", after=2)
+def test_truncate_ends_the_body_cleanly_before_message_stop(sdk):
+    got = events(sdk, "truncate", after=2)
     kinds = [e.type for e in got]
     assert kinds.count("content_block_delta") == 2
     assert "message_delta" not in kinds and "message_stop" not in kinds
     assert kinds[-1] == "content_block_delta"
 
 
-def test_truncate_on_a_plain_request_hangs_up_mid_body(client):
+def test_truncate_on_a_plain_request_hangs_up_mid_body(sdk):
     with pytest.raises(anthropic.APIConnectionError):
-        client.messages.create(model=MODEL, max_tokens=50, messages=HELLO,
-                               extra_headers={"x-simulate-fault": "truncate"})
+        sdk.messages.create(model=MODEL, max_tokens=50, messages=HELLO,
+                            extra_headers={"x-simulate-fault": "truncate"})
 
 
-def test_error_event_comes_after_the_given_deltas(client):
+def test_error_event_comes_after_the_given_deltas(sdk):
     received = []
     with pytest.raises(anthropic.APIStatusError) as info:
-        for ev in client.messages.create(model=MODEL, max_tokens=50, messages=HELLO, stream=True,
-                                         extra_headers={"x-simulate-fault": "error-event", "x-simulate-after": "0"}):
+        for ev in sdk.messages.create(model=MODEL, max_tokens=50, messages=HELLO, stream=True,
+                                      extra_headers={"x-simulate-fault": "error-event", "x-simulate-after": "0"}):
             received.append(ev.type)
     assert "content_block_delta" not in received and received[0] == "message_start"
     assert info.value.status_code == 200 and info.value.body["error"]["type"] == "overloaded_error"
 
 
-def test_malformed_event_is_not_json(client):
+def test_malformed_event_is_not_json(sdk):
     with pytest.raises(json.JSONDecodeError):
-        events(client, "malformed-event", after=1)
+        events(sdk, "malformed-event", after=1)
 
 
 def test_malformed_plain_reply_is_not_json(sim):
@@ -71,19 +65,19 @@ def test_malformed_plain_reply_is_not_json(sim):
         json.loads(body)
 
 
-def test_trickle_sends_the_same_reply_slowly(client):
-    plain = client.messages.create(model=MODEL, max_tokens=8, messages=HELLO)
+def test_trickle_sends_the_same_reply_slowly(sdk):
+    plain = sdk.messages.create(model=MODEL, max_tokens=8, messages=HELLO)
     started = time.monotonic()
-    slow = client.messages.create(model=MODEL, max_tokens=8, messages=HELLO,
-                                  extra_headers={"x-simulate-fault": "trickle", "x-simulate-hold-s": "0.001"})
+    slow = sdk.messages.create(model=MODEL, max_tokens=8, messages=HELLO,
+                               extra_headers={"x-simulate-fault": "trickle", "x-simulate-hold-s": "0.001"})
     assert time.monotonic() - started > 0.001 * 200 and slow.content[0].text == plain.content[0].text
 
 
 @pytest.mark.parametrize("value", ["true", "false"])
-def test_error_faults_carry_x_should_retry_on_demand(client, value):
+def test_error_faults_carry_x_should_retry_on_demand(sdk, value):
     with pytest.raises(anthropic.OverloadedError) as info:
-        client.messages.create(model=MODEL, max_tokens=8, messages=HELLO,
-                               extra_headers={"x-simulate-fault": "529", "x-simulate-should-retry": value})
+        sdk.messages.create(model=MODEL, max_tokens=8, messages=HELLO,
+                            extra_headers={"x-simulate-fault": "529", "x-simulate-should-retry": value})
     assert info.value.response.headers["x-should-retry"] == value
 
 

@@ -9,6 +9,7 @@ import anthropic
 import pytest
 
 from core.simulator.compose import MAGIC_REDACTED
+from tests.integration.conftest import without_id
 
 KEY = "sk-ant-test-fake-0000"
 MODEL = "claude-opus-5-5"
@@ -18,59 +19,47 @@ ENABLED = {"type": "enabled", "budget_tokens": 2048}
 pytestmark = pytest.mark.usefixtures("fresh_sim")
 
 
-@pytest.fixture
-def client(sim):
-    with anthropic.Anthropic(api_key=KEY, base_url=sim.url, max_retries=0, timeout=5.0) as c:
-        yield c
-
-
-def create(client, messages=HELLO, max_tokens=4000, **kw):
-    return client.messages.create(model=MODEL, max_tokens=max_tokens, messages=messages, **kw)
-
-
-def without_id(message) -> dict:
-    d = message.to_dict()
-    d.pop("id")
-    return d
+def create(sdk, messages=HELLO, max_tokens=4000, **kw):
+    return sdk.messages.create(model=MODEL, max_tokens=max_tokens, messages=messages, **kw)
 
 
 @pytest.mark.parametrize("thinking", [ENABLED, {"type": "adaptive"}])
-def test_a_thinking_block_with_a_signature_comes_first(client, thinking):
-    msg = create(client, thinking=thinking)
+def test_a_thinking_block_with_a_signature_comes_first(sdk, thinking):
+    msg = create(sdk, thinking=thinking)
     think, text = msg.content
     assert think.type == "thinking" and len(think.thinking.split()) >= 12 and len(think.signature) > 100
     assert text.type == "text" and text.text
     u = msg.usage
     assert u.output_tokens_details.thinking_tokens == len(think.thinking.split())
     assert u.output_tokens == u.output_tokens_details.thinking_tokens + len(text.text.split())
-    assert create(client, thinking=thinking).content[0].signature == think.signature  # deterministic
+    assert create(sdk, thinking=thinking).content[0].signature == think.signature  # deterministic
 
 
-def test_disabled_thinking_gives_plain_text(client):
-    msg = create(client, thinking={"type": "disabled"})
+def test_disabled_thinking_gives_plain_text(sdk):
+    msg = create(sdk, thinking={"type": "disabled"})
     assert [b.type for b in msg.content] == ["text"] and msg.usage.output_tokens_details is None
 
 
-def test_omitted_display_keeps_the_signature_and_the_bill(client):
-    shown = create(client, thinking=ENABLED)
-    hidden = create(client, thinking={**ENABLED, "display": "omitted"})
+def test_omitted_display_keeps_the_signature_and_the_bill(sdk):
+    shown = create(sdk, thinking=ENABLED)
+    hidden = create(sdk, thinking={**ENABLED, "display": "omitted"})
     assert hidden.content[0].thinking == "" and hidden.content[0].signature
     assert hidden.usage.output_tokens == shown.usage.output_tokens
 
 
-def test_the_magic_string_gives_redacted_thinking(client):
+def test_the_magic_string_gives_redacted_thinking(sdk):
     ask = [{"role": "user", "content": f"{MAGIC_REDACTED} Then answer briefly."}]
-    msg = create(client, ask, thinking=ENABLED)
+    msg = create(sdk, ask, thinking=ENABLED)
     assert [b.type for b in msg.content] == ["redacted_thinking", "text"] and msg.content[0].data
-    with client.messages.stream(model=MODEL, max_tokens=4000, messages=ask, thinking=ENABLED) as s:
+    with sdk.messages.stream(model=MODEL, max_tokens=4000, messages=ask, thinking=ENABLED) as s:
         final = s.get_final_message()
     assert without_id(final) == without_id(msg)
-    assert [b.type for b in create(client, ask).content] == ["text"]  # no thinking asked: no block
+    assert [b.type for b in create(sdk, ask).content] == ["text"]  # no thinking asked: no block
 
 
-def test_stream_sends_thinking_deltas_then_the_signature(client):
-    plain = create(client, thinking=ENABLED)
-    with client.messages.stream(model=MODEL, max_tokens=4000, messages=HELLO, thinking=ENABLED) as s:
+def test_stream_sends_thinking_deltas_then_the_signature(sdk):
+    plain = create(sdk, thinking=ENABLED)
+    with sdk.messages.stream(model=MODEL, max_tokens=4000, messages=HELLO, thinking=ENABLED) as s:
         events = [e for e in s if e.type in ("content_block_start", "content_block_delta", "content_block_stop")]
         final = s.get_final_message()
     assert without_id(final) == without_id(plain)
@@ -106,8 +95,8 @@ def test_raw_event_order_for_thinking_text_and_a_tool(sim):
     assert events[-2]["usage"]["output_tokens_details"]["thinking_tokens"] > 0
 
 
-def test_thinking_counts_against_max_tokens(client):
-    msg = create(client, max_tokens=10, thinking={"type": "adaptive"})
+def test_thinking_counts_against_max_tokens(sdk):
+    msg = create(sdk, max_tokens=10, thinking={"type": "adaptive"})
     assert msg.stop_reason == "max_tokens" and [b.type for b in msg.content] == ["thinking"]
     assert msg.usage.output_tokens == 10 == len(msg.content[0].thinking.split())
 
@@ -123,28 +112,28 @@ def test_thinking_counts_against_max_tokens(client):
     ({"thinking": ENABLED, "tools": [{"name": "f", "input_schema": {"type": "object"}}],
       "tool_choice": {"type": "any"}}, "Thinking may not be enabled when tool_choice forces tool use"),
 ])
-def test_bad_thinking_requests_are_refused(client, kw, match):
+def test_bad_thinking_requests_are_refused(sdk, kw, match):
     with pytest.raises(anthropic.BadRequestError, match=match):
-        create(client, **kw)
+        create(sdk, **kw)
 
 
-def test_thinking_with_temperature_one_and_high_top_p_is_accepted(client):
-    msg = create(client, thinking=ENABLED, extra_body={"temperature": 1, "top_p": 0.95})
+def test_thinking_with_temperature_one_and_high_top_p_is_accepted(sdk):
+    msg = create(sdk, thinking=ENABLED, extra_body={"temperature": 1, "top_p": 0.95})
     assert msg.content[0].type == "thinking"
 
 
-def test_a_tool_loop_with_thinking_needs_the_thinking_block_sent_back(client):
+def test_a_tool_loop_with_thinking_needs_the_thinking_block_sent_back(sdk):
     tools = [{"name": "lookup", "input_schema": {"type": "object", "required": ["q"],
                                                  "properties": {"q": {"type": "string"}}}}]
     ask = [{"role": "user", "content": "use lookup for Oslo"}]
-    first = create(client, ask, thinking=ENABLED, tools=tools)
+    first = create(sdk, ask, thinking=ENABLED, tools=tools)
     assert [b.type for b in first.content] == ["thinking", "text", "tool_use"]
     result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": first.content[-1].id,
                                            "content": "sunny"}]}
     kept = [*ask, {"role": "assistant", "content": [b.to_dict() for b in first.content]}, result]
-    final = create(client, kept, thinking=ENABLED, tools=tools)
+    final = create(sdk, kept, thinking=ENABLED, tools=tools)
     assert [b.type for b in final.content] == ["thinking", "text"] and '"sunny"' in final.content[1].text
     stripped = [*ask, {"role": "assistant", "content": [b.to_dict() for b in first.content[1:]]}, result]
     with pytest.raises(anthropic.BadRequestError, match="Expected `thinking` or `redacted_thinking`, but found `text`"):
-        create(client, stripped, thinking=ENABLED, tools=tools)
-    assert create(client, stripped, tools=tools).content[0].type == "text"  # without thinking: fine
+        create(sdk, stripped, thinking=ENABLED, tools=tools)
+    assert create(sdk, stripped, tools=tools).content[0].type == "text"  # without thinking: fine

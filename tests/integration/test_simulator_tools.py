@@ -8,7 +8,8 @@ import re
 import anthropic
 import pytest
 
-KEY = "sk-ant-test-fake-0000"
+from tests.integration.conftest import without_id
+
 MODEL = "claude-haiku-5-5"
 WEATHER = {"name": "get_weather", "description": "Weather for a city.",
            "input_schema": {"type": "object", "required": ["city", "unit", "days", "alerts", "hours", "where"],
@@ -28,60 +29,47 @@ ID = re.compile(r"^toolu_01[0-9A-Za-z]{22}$")
 pytestmark = pytest.mark.usefixtures("fresh_sim")
 
 
-@pytest.fixture
-def client(sim):
-    with anthropic.Anthropic(api_key=KEY, base_url=sim.url, max_retries=0, timeout=5.0) as c:
-        yield c
-
-
 def ask(text=ASK):
     return [{"role": "user", "content": text}]
 
 
-def create(client, messages=None, tools=(WEATHER, CLOCK), max_tokens=300, **kw):
-    return client.messages.create(model=MODEL, max_tokens=max_tokens, messages=messages or ask(),
-                                  tools=list(tools), **kw)
+def create(sdk, messages=None, tools=(WEATHER, CLOCK), max_tokens=300, **kw):
+    return sdk.messages.create(model=MODEL, max_tokens=max_tokens, messages=messages or ask(),
+                               tools=list(tools), **kw)
 
 
-def without_id(message) -> dict:
-    """A message as a dict, less its id (new on every reply); a streamed and a plain reply must agree on the rest."""
-    d = message.to_dict()
-    d.pop("id")
-    return d
-
-
-def test_auto_uses_the_named_tool_after_a_short_text(client):
-    msg = create(client)
+def test_auto_uses_the_named_tool_after_a_short_text(sdk):
+    msg = create(sdk)
     text, use = msg.content
     assert text.type == "text" and "get_weather" in text.text
     assert use.type == "tool_use" and use.name == "get_weather" and ID.match(use.id)
     assert use.input == EXPECTED_INPUT  # required fields only, each by the schema rule
     assert msg.stop_reason == "tool_use" and msg.stop_sequence is None
-    assert create(client).content[1].id == use.id  # deterministic per request
+    assert create(sdk).content[1].id == use.id  # deterministic per request
 
 
-def test_a_name_matches_in_any_case_and_with_spaces_for_separators(client):
-    assert create(client, ask("what does the WORLD CLOCK say?")).content[1].name == "world-clock"
-    plain = create(client, ask("what is the weather like?"))  # names no tool
+def test_a_name_matches_in_any_case_and_with_spaces_for_separators(sdk):
+    assert create(sdk, ask("what does the WORLD CLOCK say?")).content[1].name == "world-clock"
+    plain = create(sdk, ask("what is the weather like?"))  # names no tool
     assert [b.type for b in plain.content] == ["text"] and plain.stop_reason == "end_turn"
 
 
-def test_forced_choices_use_the_tool_without_text(client):
-    forced = create(client, ask("hello"), tool_choice={"type": "tool", "name": "world-clock"})
+def test_forced_choices_use_the_tool_without_text(sdk):
+    forced = create(sdk, ask("hello"), tool_choice={"type": "tool", "name": "world-clock"})
     assert [b.type for b in forced.content] == ["tool_use"] and forced.content[0].name == "world-clock"
     assert forced.content[0].input == {}
-    first = create(client, ask("hello"), tool_choice={"type": "any", "disable_parallel_tool_use": True})
+    first = create(sdk, ask("hello"), tool_choice={"type": "any", "disable_parallel_tool_use": True})
     assert [(b.type, b.name) for b in first.content] == [("tool_use", "get_weather")]
     assert first.content[0].input["city"] == "hello"
-    never = create(client, tool_choice={"type": "none"})
+    never = create(sdk, tool_choice={"type": "none"})
     assert [b.type for b in never.content] == ["text"] and never.stop_reason == "end_turn"
 
 
 @pytest.mark.parametrize("choice", [None, {"type": "any"}])
-def test_stream_helper_rebuilds_the_plain_message(client, choice):
+def test_stream_helper_rebuilds_the_plain_message(sdk, choice):
     kw = {"tool_choice": choice} if choice else {}
-    plain = create(client, **kw)
-    with client.messages.stream(model=MODEL, max_tokens=300, messages=ask(), tools=[WEATHER, CLOCK], **kw) as s:
+    plain = create(sdk, **kw)
+    with sdk.messages.stream(model=MODEL, max_tokens=300, messages=ask(), tools=[WEATHER, CLOCK], **kw) as s:
         events = list(s)
         final = s.get_final_message()
     assert without_id(final) == without_id(plain)
@@ -91,65 +79,65 @@ def test_stream_helper_rebuilds_the_plain_message(client, choice):
     assert json.loads("".join(json_deltas)) == EXPECTED_INPUT
 
 
-def test_two_turn_tool_loop(client):
-    first = create(client)
+def test_two_turn_tool_loop(sdk):
+    first = create(sdk)
     use = first.content[-1]
     turns = [*ask(), {"role": "assistant", "content": [b.to_dict() for b in first.content]},
              {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
                                            "content": [{"type": "text", "text": "12 C and windy"}]}]}]
-    final = create(client, turns)
+    final = create(sdk, turns)
     assert [b.type for b in final.content] == ["text"] and final.stop_reason == "end_turn"
     assert final.content[0].text.startswith('The get_weather tool returned "12 C and windy".')
     turns[-1]["content"][0] = {"type": "tool_result", "tool_use_id": use.id, "content": "no network",
                                "is_error": True}
-    with client.messages.stream(model=MODEL, max_tokens=300, messages=turns, tools=[WEATHER]) as s:
+    with sdk.messages.stream(model=MODEL, max_tokens=300, messages=turns, tools=[WEATHER]) as s:
         text = "".join(s.text_stream)
     assert text.startswith('The get_weather tool failed with "no network".')
     assert final.usage.input_tokens > first.usage.input_tokens
 
 
-def test_a_tool_result_may_hold_a_tool_reference_a_message_may_not(client):
-    first = create(client)
+def test_a_tool_result_may_hold_a_tool_reference_a_message_may_not(sdk):
+    first = create(sdk)
     use = first.content[-1]
     ref = {"type": "tool_reference", "tool_name": "world-clock"}
     turns = [*ask(), {"role": "assistant", "content": [b.to_dict() for b in first.content]},
              {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": [ref]}]}]
-    assert create(client, turns).stop_reason == "end_turn"
-    bad(client, "Input tag 'tool_reference'", messages=[{"role": "user", "content": [ref]}])
+    assert create(sdk, turns).stop_reason == "end_turn"
+    bad(sdk, "Input tag 'tool_reference'", messages=[{"role": "user", "content": [ref]}])
 
 
-def test_output_tokens_count_the_tool_call(client):
-    msg = create(client, tool_choice={"type": "tool", "name": "get_weather"})
-    small = create(client, tool_choice={"type": "tool", "name": "world-clock"})
+def test_output_tokens_count_the_tool_call(sdk):
+    msg = create(sdk, tool_choice={"type": "tool", "name": "get_weather"})
+    small = create(sdk, tool_choice={"type": "tool", "name": "world-clock"})
     assert msg.usage.output_tokens > small.usage.output_tokens >= 1
-    cut = create(client, max_tokens=3)  # the preamble text fits; the tool call does not
+    cut = create(sdk, max_tokens=3)  # the preamble text fits; the tool call does not
     assert cut.stop_reason == "max_tokens" and [b.type for b in cut.content] == ["text"]
 
 
-def test_tools_count_toward_input_and_count_tokens(client):
-    with_tools = client.messages.count_tokens(model=MODEL, messages=ask(), tools=[WEATHER, CLOCK])
-    without = client.messages.count_tokens(model=MODEL, messages=ask())
+def test_tools_count_toward_input_and_count_tokens(sdk):
+    with_tools = sdk.messages.count_tokens(model=MODEL, messages=ask(), tools=[WEATHER, CLOCK])
+    without = sdk.messages.count_tokens(model=MODEL, messages=ask())
     assert with_tools.input_tokens > without.input_tokens + 300
-    assert create(client).usage.input_tokens == with_tools.input_tokens
+    assert create(sdk).usage.input_tokens == with_tools.input_tokens
 
 
-def bad(client, match, **kw):
+def bad(sdk, match, **kw):
     with pytest.raises(anthropic.BadRequestError, match=match) as err:
-        create(client, **kw)
+        create(sdk, **kw)
     assert err.value.body["error"]["type"] == "invalid_request_error"
 
 
-def test_a_tool_use_without_its_result_is_refused(client):
-    first = create(client)
+def test_a_tool_use_without_its_result_is_refused(sdk):
+    first = create(sdk)
     turns = [*ask(), {"role": "assistant", "content": [b.to_dict() for b in first.content]},
              {"role": "user", "content": "never mind"}]
-    bad(client, "`tool_use` ids were found without `tool_result` blocks immediately after", messages=turns)
+    bad(sdk, "`tool_use` ids were found without `tool_result` blocks immediately after", messages=turns)
 
 
-def test_a_result_for_no_tool_use_is_refused(client):
+def test_a_result_for_no_tool_use_is_refused(sdk):
     turns = [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01nothing",
                                            "content": "42"}]}]
-    bad(client, "unexpected `tool_use_id` found in `tool_result` blocks: toolu_01nothing", messages=turns)
+    bad(sdk, "unexpected `tool_use_id` found in `tool_result` blocks: toolu_01nothing", messages=turns)
 
 
 @pytest.mark.parametrize(("tools", "choice", "match"), [
@@ -163,26 +151,26 @@ def test_a_result_for_no_tool_use_is_refused(client):
     ([{"type": "telepathy_20990101", "name": "t"}], None, "does not match any of the expected tags"),
     ([WEATHER], {"type": "maybe"}, "tool_choice.type"),
 ])
-def test_bad_tools_and_tool_choices_are_refused(client, tools, choice, match):
+def test_bad_tools_and_tool_choices_are_refused(sdk, tools, choice, match):
     kw = {"tool_choice": choice} if choice else {}
-    bad(client, match, tools=tools, **kw)
+    bad(sdk, match, tools=tools, **kw)
 
 
-def test_a_forced_choice_without_tools_is_refused(client):
-    bad(client, "tool_choice may only be specified while providing tools", tools=(),
+def test_a_forced_choice_without_tools_is_refused(sdk):
+    bad(sdk, "tool_choice may only be specified while providing tools", tools=(),
         tool_choice={"type": "any"})
 
 
-def test_server_tools_are_accepted_and_their_blocks_come_back_in_a_later_turn(client):
+def test_server_tools_are_accepted_and_their_blocks_come_back_in_a_later_turn(sdk):
     tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2},
              {"type": "web_fetch_20250910", "name": "web_fetch"},
              {"type": "code_execution_20250825", "name": "code_execution"}]
-    first = create(client, ask("Please web search for simulator pricing"), tools=tools)
+    first = create(sdk, ask("Please web search for simulator pricing"), tools=tools)
     assert [b.type for b in first.content] == ["text", "server_tool_use", "web_search_tool_result", "text"]
     turns = [*ask("Please web search for simulator pricing"),
              {"role": "assistant", "content": [b.to_dict() for b in first.content]},
              {"role": "user", "content": "Thanks. And in one line?"}]
-    again = create(client, turns, tools=tools)
+    again = create(sdk, turns, tools=tools)
     assert [b.type for b in again.content] == ["text"] and again.usage.server_tool_use is None
-    ran = create(client, ask("hello"), tools=tools[2:], tool_choice={"type": "any"})  # code execution is not run
+    ran = create(sdk, ask("hello"), tools=tools[2:], tool_choice={"type": "any"})  # code execution is not run
     assert [b.type for b in ran.content] == ["text"] and ran.stop_reason == "end_turn"

@@ -12,8 +12,7 @@ import pytest
 from core.clock import SystemClock
 from core.errors import RateLimited
 from core.guards.limits import CONCURRENCY, LimitConfig, LimitSpec, RateLimiter
-
-RPM, ITPM, OTPM = "requests per minute", "input tokens per minute", "output tokens per minute"
+from tests.limit_checks import ITPM, OTPM, RPM, burst_then_refill
 
 
 def limiter(clock, glob: LimitSpec | None = None, user: LimitSpec | None = None,
@@ -26,15 +25,7 @@ def limiter(clock, glob: LimitSpec | None = None, user: LimitSpec | None = None,
 
 def test_burst_then_waits_exactly_the_computed_time(clock):
     lim = limiter(clock, LimitSpec(rpm=60, output_tpm=6000))
-    for _ in range(60):
-        lim.acquire("ann", 10, 1).release()
-    assert clock.sleeps == []
-    lim.acquire("ann", 10, 1).release()  # the 61st request needs 1 s of refill
-    assert clock.sleeps == [pytest.approx(1.0)]
-    clock.advance(60)
-    lim.acquire("ann", 0, 6000).release()
-    lim.acquire("ann", 0, 300).release()  # 300 tokens at 100 a second
-    assert clock.sleeps[-1] == pytest.approx(3.0)
+    burst_then_refill(lim, clock)
 
 
 def test_refuses_when_the_wait_exceeds_max_wait(clock):
