@@ -109,10 +109,12 @@ def console(tmp_path_factory):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser(console):
-    with chromium() as b:
-        yield b
+def demo_login(page, user: str) -> None:
+    """Log in on the page's login form as a demo account (password tollgate-demo); back once the playground shows."""
+    page.get_by_label("Username").fill(user)
+    page.get_by_role("textbox", name="Password").fill("tollgate-demo")
+    page.get_by_role("button", name="Login").click()
+    page.get_by_role("heading", name="Playground").wait_for(timeout=WAIT)
 
 
 def shot(page, name: str) -> None:
@@ -143,10 +145,7 @@ def test_the_first_visit_to_any_page_shows_only_the_login(console, browser):
 def test_log_in_chat_with_a_streamed_answer_then_see_usage_charts(console, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(console)
-    page.get_by_label("Username").fill("admin")
-    page.get_by_role("textbox", name="Password").fill("tollgate-demo")
-    page.get_by_role("button", name="Login").click()
-    page.get_by_role("heading", name="Playground").wait_for(timeout=WAIT)
+    demo_login(page, "admin")
 
     page.get_by_test_id("stChatInputTextArea").fill("Explain a circuit breaker in one paragraph.")
     page.keyboard.press("Enter")
@@ -222,10 +221,7 @@ def test_every_page_at_desktop_and_phone_width(console, browser):
         time.sleep(0.5)
         shot(page, f"login-{width}")
     page.set_viewport_size({"width": 1440, "height": 1000})
-    page.get_by_label("Username").fill("admin")
-    page.get_by_role("textbox", name="Password").fill("tollgate-demo")
-    page.get_by_role("button", name="Login").click()
-    page.get_by_role("heading", name="Playground").wait_for(timeout=WAIT)
+    demo_login(page, "admin")
     page.get_by_role("link", name="Users & budgets").click()
     page.get_by_role("button", name="Fill the ledger with demo data").click()
     page.get_by_text("demo calls.").wait_for(timeout=60_000)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.e2e.test_console_browser import WAIT, chromium, demo_console, shot
+from tests.e2e.test_console_browser import WAIT, demo_console, demo_login, shot
 from tests.media import pdf
 
 pytestmark = pytest.mark.browser
@@ -24,19 +24,10 @@ def console(tmp_path_factory):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser(console):
-    with chromium() as b:
-        yield b
-
-
 def logged_in(browser, console):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(console)
-    page.get_by_label("Username").fill("analyst")
-    page.get_by_role("textbox", name="Password").fill("tollgate-demo")
-    page.get_by_role("button", name="Login").click()
-    page.get_by_role("heading", name="Playground").wait_for(timeout=WAIT)
+    demo_login(page, "analyst")
     return page
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from decimal import Decimal
 
 import anthropic
 import pytest
@@ -165,6 +166,18 @@ def loaded_ledger(request, tmp, recs, pg_fixture: str = "pg_module_url"):
     return engine
 
 
+def read_only_ledger(dataset, name: str, backends):
+    """A module fixture: ``dataset()`` recorded through the Ledger once per backend in ``backends``, yielding
+    (engine, records) for tests that only read it; the engine is disposed of after the module."""
+    @pytest.fixture(scope="module", params=backends)
+    def loaded(request, tmp_path_factory):
+        recs = dataset()
+        engine = loaded_ledger(request, tmp_path_factory.mktemp(name), recs)
+        yield engine, recs
+        engine.dispose()
+    return loaded
+
+
 def open_circuit(client, sim, model: str = "claude-haiku-5-5") -> None:
     """Two scripted 503s through a client built with max_attempts=1, breaker_failures=2: the circuit opens."""
     from core import errors
@@ -173,6 +186,40 @@ def open_circuit(client, sim, model: str = "claude-haiku-5-5") -> None:
     for _ in range(2):
         with pytest.raises(errors.UpstreamServerError):
             client.create("ping", user="ana", model=model)
+
+
+def budgeted_client(make_client, tmp_path, usd: str, **overrides):
+    """A real-time client with a file ledger, no cache and a budget of ``usd`` for "ana" (opened, ready)."""
+    client = make_client(real_time=True, ledger_url=f"duckdb:///{tmp_path / 'ledger.duckdb'}",
+                         spool_path=str(tmp_path / "spool"), cache="off", **overrides)
+    client.ledger.open()
+    client.budgets.set_budget("ana", Decimal(usd))
+    return client
+
+
+def budget_burst(client, send, calls: int, threads: int = 8) -> list[str]:
+    """``send(i)`` for i in range(calls) on ``threads`` threads: "ok" or "refused" (BudgetExceeded) for each,
+    in order, once the recorder has flushed what went through."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.errors import BudgetExceeded
+
+    def one(i):
+        try:
+            send(i)
+            return "ok"
+        except BudgetExceeded:
+            return "refused"
+
+    with ThreadPoolExecutor(threads) as pool:
+        outcomes = list(pool.map(one, range(calls)))
+    client.recorder.flush()
+    return outcomes
+
+
+def count_tokens_calls(sim) -> int:
+    """How many count_tokens requests the simulator has had since its reset."""
+    return sim.stats()["paths"].get("/v1/messages/count_tokens", 0)
 
 
 def messages_seen(sim) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
@@ -18,6 +17,7 @@ from core import errors
 from core.client.quote import quote
 from core.guards.tokens import bound_request, estimate_request
 from core.simulator.tokenizer import count_request
+from tests.integration.conftest import budget_burst, budgeted_client, count_tokens_calls
 
 CJK = "予算は決して超えてはならない。東京の会議室で、请在下周五之前提交季度报告。한국어 문장도 있습니다。"
 EMOJI = "🚀🔥✨👩‍💻🎉🧪📈🤖💡🙂 ok 👍🏽 🇫🇷 ❤️ "
@@ -102,45 +102,23 @@ def test_no_overshoot_on_postgres_with_streams_and_mixed_text(make_client, fresh
 
 def _burst(client, url: str, send) -> tuple[list[str], Decimal]:
     """60 calls by ana on 8 threads (``send(i)`` makes call ``i``): how each ended, and what ana was charged."""
-    def one(i):
-        try:
-            send(i)
-            return "ok"
-        except errors.BudgetExceeded:
-            return "refused"
-
-    with ThreadPoolExecutor(8) as pool:
-        outcomes = list(pool.map(one, range(60)))
-    client.recorder.flush()
-    return outcomes, _spent(url, "ana")
-
-
-def _budgeted_client(make_client, tmp_path, usd: str):
-    client = make_client(real_time=True, ledger_url=f"duckdb:///{tmp_path / 'ledger.duckdb'}",
-                         spool_path=str(tmp_path / "spool"), cache="off")
-    client.ledger.open()
-    client.budgets.set_budget("ana", Decimal(usd))
-    return client
-
-
-def _counts(sim) -> int:
-    return sim.stats()["paths"].get("/v1/messages/count_tokens", 0)
+    return budget_burst(client, send, 60), _spent(url, "ana")
 
 
 def test_the_cheap_path_never_asks_count_tokens(make_client, fresh_sim, tmp_path):
-    client = _budgeted_client(make_client, tmp_path, "5")
+    client = budgeted_client(make_client, tmp_path, "5")
     for i in range(3):
         client.create(f"{i} {PROMPTS['cjk']}", user="ana", model=MODEL, max_tokens=8)
-    assert fresh_sim.stats()["messages_requests"] == 3 and _counts(fresh_sim) == 0
+    assert fresh_sim.stats()["messages_requests"] == 3 and count_tokens_calls(fresh_sim) == 0
 
 
 def test_count_tokens_decides_when_the_byte_bound_does_not_fit(make_client, fresh_sim, tmp_path):
     # About $0.0052 counted (x1.25) but $0.0119 by the byte bound: only the count fits $0.008.
-    client = _budgeted_client(make_client, tmp_path, "0.008")
+    client = budgeted_client(make_client, tmp_path, "0.008")
     q = quote(client, PROMPTS["cjk"], user="ana", model=MODEL, max_tokens=8)
-    assert q.fits and q.worst_case_usd < Decimal("0.008") and _counts(fresh_sim) == 1
+    assert q.fits and q.worst_case_usd < Decimal("0.008") and count_tokens_calls(fresh_sim) == 1
     r = client.create(PROMPTS["cjk"], user="ana", model=MODEL, max_tokens=8)
-    assert _counts(fresh_sim) == 2 and r.cost_usd <= q.worst_case_usd
+    assert count_tokens_calls(fresh_sim) == 2 and r.cost_usd <= q.worst_case_usd
     with pytest.raises(errors.BudgetExceeded) as refused:  # $0.0028 left: not even the counted figure fits
         client.create(PROMPTS["cjk"], user="ana", model=MODEL, max_tokens=8)
     assert refused.value.needed_usd == q.worst_case_usd
@@ -148,20 +126,20 @@ def test_count_tokens_decides_when_the_byte_bound_does_not_fit(make_client, fres
 
 
 def test_no_count_tokens_when_even_the_output_does_not_fit(make_client, fresh_sim, tmp_path):
-    client = _budgeted_client(make_client, tmp_path, "0.008")  # 500 output tokens alone: $0.01
+    client = budgeted_client(make_client, tmp_path, "0.008")  # 500 output tokens alone: $0.01
     with pytest.raises(errors.BudgetExceeded):
         client.create(PROMPTS["cjk"], user="ana", model=MODEL, max_tokens=500)
     assert not quote(client, PROMPTS["cjk"], user="ana", model=MODEL, max_tokens=500).fits
-    assert _counts(fresh_sim) == 0 and fresh_sim.stats()["messages_requests"] == 0
+    assert count_tokens_calls(fresh_sim) == 0 and fresh_sim.stats()["messages_requests"] == 0
 
 
 def test_a_failed_count_tokens_refuses_rather_than_guess(make_client, fresh_sim, tmp_path):
-    client = _budgeted_client(make_client, tmp_path, "0.008")
+    client = budgeted_client(make_client, tmp_path, "0.008")
     fresh_sim.configure(count_tokens_fault="503")
     with pytest.raises(errors.BudgetExceeded) as refused:
         client.create(PROMPTS["cjk"], user="ana", model=MODEL, max_tokens=8)
     assert refused.value.needed_usd > Decimal("0.008")  # the byte bound, which does not fit
-    assert _counts(fresh_sim) == 1 and fresh_sim.stats()["messages_requests"] == 0
+    assert count_tokens_calls(fresh_sim) == 1 and fresh_sim.stats()["messages_requests"] == 0
 
 
 # A base64 image is bounded by its header's pixel size (tests/integration/test_cost_modifiers.py); one the
@@ -172,13 +150,13 @@ IMAGE = [{"role": "user", "content": [
 
 
 def test_a_url_image_has_no_offline_bound_so_count_tokens_is_asked(make_client, fresh_sim, tmp_path):
-    client = _budgeted_client(make_client, tmp_path, "0.05")
+    client = budgeted_client(make_client, tmp_path, "0.05")
     r = client.create(messages=IMAGE, user="ana", model=MODEL, max_tokens=8)
-    assert _counts(fresh_sim) == 1 and r.usage.input_tokens > 1600
+    assert count_tokens_calls(fresh_sim) == 1 and r.usage.input_tokens > 1600
     assert client.budgets.spent("ana") == r.cost_usd
     fresh_sim.configure(count_tokens_fault="529")
     with pytest.raises(errors.CostUnbounded) as refused:
         client.create(messages=IMAGE, user="ana", model=MODEL, max_tokens=8)
     assert refused.value.retryable and fresh_sim.stats()["messages_requests"] == 1
     r = client.create(messages=IMAGE, user="bob", model=MODEL, max_tokens=8)  # no budget: no count needed
-    assert r.cost_usd > 0 and _counts(fresh_sim) == 2
+    assert r.cost_usd > 0 and count_tokens_calls(fresh_sim) == 2

@@ -14,7 +14,7 @@ from core.client.quote import quote
 from core.ledger import records
 from core.ledger.schema import calls
 from core.simulator.tokenizer import count_request
-from tests.integration.conftest import LEDGER_BACKENDS
+from tests.integration.conftest import LEDGER_BACKENDS, budget_burst, budgeted_client, count_tokens_calls
 from tests.media import pdf, png
 
 D = Decimal
@@ -123,15 +123,7 @@ def image(width: int, height: int) -> dict:
 
 
 def _budgeted(make_client, tmp_path, usd: str):
-    client = make_client(real_time=True, ledger_url=f"duckdb:///{tmp_path / 'l.duckdb'}",
-                         spool_path=str(tmp_path / "spool"), cache="off", concurrency=None, user_concurrency=None)
-    client.ledger.open()
-    client.budgets.set_budget("ana", D(usd))
-    return client
-
-
-def _counts(sim) -> int:
-    return sim.stats()["paths"].get("/v1/messages/count_tokens", 0)
+    return budgeted_client(make_client, tmp_path, usd, concurrency=None, user_concurrency=None)
 
 
 def test_a_base64_image_is_bounded_offline_and_the_bound_holds(make_client, fresh_sim, tmp_path):
@@ -139,30 +131,22 @@ def test_a_base64_image_is_bounded_offline_and_the_bound_holds(make_client, fres
     messages = [{"role": "user", "content": [image(1000, 1000), image(3000, 2000), {"type": "text", "text": "Compare."}]}]
     worst = quote(client, messages=messages, user="ana", model=MODEL, max_tokens=8).worst_case_usd
     r = client.create(messages=messages, user="ana", model=MODEL, max_tokens=8)
-    assert _counts(fresh_sim) == 0  # no count_tokens needed: the header gives the size
+    assert count_tokens_calls(fresh_sim) == 0  # no count_tokens needed: the header gives the size
     assert r.usage.input_tokens >= 1333 + 1533 and r.cost_usd <= worst
     assert r.usage.input_tokens <= count_request(None, messages, "v2")  # the simulator's own count
 
 
 def test_no_overshoot_with_images_of_every_size(make_client, fresh_sim, tmp_path):
-    from concurrent.futures import ThreadPoolExecutor
-
     budget = D("0.05")
     client = _budgeted(make_client, tmp_path, str(budget))
     sizes = [(4000, 3000), (1568, 1568), (800, 600), (64, 64), (7900, 200)]
 
-    def one(i):
+    def send(i):
         w, h = sizes[i % len(sizes)]
-        try:
-            client.create(messages=[{"role": "user", "content": [image(w, h + i), {"type": "text", "text": f"{i}?"}]}],
-                          user="ana", model=MODEL, max_tokens=8)
-            return "ok"
-        except errors.BudgetExceeded:
-            return "refused"
+        client.create(messages=[{"role": "user", "content": [image(w, h + i), {"type": "text", "text": f"{i}?"}]}],
+                      user="ana", model=MODEL, max_tokens=8)
 
-    with ThreadPoolExecutor(8) as pool:
-        outcomes = list(pool.map(one, range(40)))
-    client.recorder.flush()
+    outcomes = budget_burst(client, send, 40)
     assert outcomes.count("ok") >= 1 and outcomes.count("refused") > 0
     assert client.budgets.spent("ana") <= budget
 
@@ -176,7 +160,7 @@ def test_pdfs_and_url_sources_are_counted_by_anthropic_or_refused(make_client, f
     client = _budgeted(make_client, tmp_path, "0.5")
     messages = [{"role": "user", "content": [block, {"type": "text", "text": "Summarise it."}]}]
     r = client.create(messages=messages, user="ana", model=MODEL, max_tokens=8)
-    assert _counts(fresh_sim) == 1 and client.budgets.spent("ana") == r.cost_usd
+    assert count_tokens_calls(fresh_sim) == 1 and client.budgets.spent("ana") == r.cost_usd
     fresh_sim.configure(count_tokens_fault="529")
     with pytest.raises(errors.CostUnbounded):
         client.create(messages=messages, user="ana", model=MODEL, max_tokens=8)

@@ -23,7 +23,7 @@ from core.ledger.schema import calls
 from core.reports import queries
 from core.reports.reprice import reprice
 from core.types import CallRecord, Usage
-from tests.integration.conftest import MODELS, TOKENS, loaded_ledger, random_calls
+from tests.integration.conftest import MODELS, TOKENS, random_calls, read_only_ledger
 from tests.integration.test_ledger import BACKENDS
 
 NY = "America/New_York"
@@ -46,13 +46,7 @@ def dataset() -> list[CallRecord]:
     return recs
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def loaded(request, tmp_path_factory):
-    """The data set recorded through the Ledger once per backend; the tests only read it."""
-    recs = dataset()
-    engine = loaded_ledger(request, tmp_path_factory.mktemp("ledger"), recs)
-    yield engine, recs
-    engine.dispose()
+loaded = read_only_ledger(dataset, "ledger", BACKENDS)  # the data set once per backend; the tests only read it
 
 
 def bounds(since: date, until: date, tz: str) -> tuple[datetime, datetime]:

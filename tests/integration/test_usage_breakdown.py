@@ -25,7 +25,7 @@ from core.reports import usage as usage_report
 from core.reports.reprice import reprice
 from core.types import CallRecord, Usage
 from tests.conftest import pg_schema
-from tests.integration.conftest import loaded_ledger
+from tests.integration.conftest import read_only_ledger
 from tests.integration.test_ledger import BACKENDS
 
 ADMIN = Principal("ana", "Ana", "admin")
@@ -64,12 +64,7 @@ def pg_module_url():
         yield url
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def loaded(request, tmp_path_factory):
-    recs = dataset()
-    engine = loaded_ledger(request, tmp_path_factory.mktemp("breakdown"), recs)
-    yield engine, recs
-    engine.dispose()
+loaded = read_only_ledger(dataset, "breakdown", BACKENDS)
 
 
 def within(recs, f: usage_report.Filters) -> list[CallRecord]:
