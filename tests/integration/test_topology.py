@@ -13,8 +13,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-import requests
 import pytest
+import requests
 import sqlalchemy as sa
 
 from deploy.topology import Topology
@@ -89,6 +89,8 @@ def test_three_replicas_with_redis_limits_admit_what_one_process_would_over_60_s
     before = messages_seen(fresh_sim)
     counts, elapsed = load(topo, key, 60.0)
     seen = messages_seen(fresh_sim) - before
+    print(f"redis limits, 3 replicas: {seen} reached the upstream in {elapsed:.1f} s "
+          f"(one process: <= {one_process_bound(elapsed):.1f}); {counts}")
     assert seen == counts.get(200, 0) and counts.get(429, 0) > 0, counts
     assert seen <= one_process_bound(elapsed), f"{seen} reached the upstream in {elapsed:.1f} s ({counts})"
     assert seen >= USER_RPM + USER_RPM * 55 / 60 - 5, f"the shared limit admitted too few: {seen} ({counts})"
@@ -99,6 +101,7 @@ def test_three_replicas_with_limits_in_memory_admit_three_times_as_much(topology
     before = messages_seen(fresh_sim)
     counts, elapsed = load(topo, key, 4.0)
     seen = messages_seen(fresh_sim) - before
+    print(f"memory limits, 3 replicas: {seen} in {elapsed:.1f} s (one process: <= {one_process_bound(elapsed):.1f})")
     # Each replica has its own bucket of 60: about 180 pass where one process would let 66 through.
     assert seen > 2.5 * one_process_bound(elapsed), f"{seen} in {elapsed:.1f} s ({counts})"
 
@@ -128,6 +131,7 @@ def test_3_x_50_concurrent_calls_against_one_small_budget_overshoot_by_0(topolog
     with ThreadPoolExecutor(150) as pool:
         statuses = list(pool.map(one, range(150)))
     spent = _spent(pg_url, "ana")
+    print(f"3 x 50 calls: {statuses.count(200)} answered, {statuses.count(403)} refused, ${spent} of ${budget}")
     assert statuses.count(200) >= 1 and statuses.count(403) >= 1, statuses
     assert set(statuses) <= {200, 403}, statuses
     assert spent <= budget, f"spent ${spent} of ${budget} ({statuses.count(200)} of 150 answered)"
@@ -155,6 +159,7 @@ def test_a_replica_killed_mid_stream_frees_its_concurrency_slot_within_the_lease
             assert time.monotonic() - killed < lease_s + 2.0, "the dead replica's slot was never freed"
             time.sleep(0.1)
         freed = time.monotonic() - killed
+    print(f"slot of the killed replica freed after {freed:.2f} s (lease {lease_s} s)")
     assert status == 200 and freed <= lease_s + 2.0, f"freed after {freed:.1f} s (lease {lease_s} s)"
 
 
