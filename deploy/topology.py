@@ -49,7 +49,7 @@ def wait_http(url: str, timeout_s: float = START_TIMEOUT_S, proc: subprocess.Pop
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[-5:]} exited with {proc.returncode} before {url} answered")
+            raise RuntimeError(f"{' '.join(proc.args[1:4])} exited with {proc.returncode} before {url} answered")
         try:
             urllib.request.urlopen(url, timeout=1).close()
             return
@@ -70,7 +70,8 @@ class Topology:
 
     def __init__(self, *, ledger_url: str, redis_url: str, redis_prefix: str, data_dir: str | Path,
                  upstream_url: str | None = None, replicas: int = 3, settings: dict[str, object] | None = None,
-                 log_dir: str | Path | None = None) -> None:
+                 log_dir: str | Path | None = None, own_keys: bool = False) -> None:
+        """``own_keys``: pass this shell's ANTHROPIC_API_KEY* to the replicas (a real upstream), else a fake key."""
         self.ledger_url, self.redis_url, self.redis_prefix = ledger_url, redis_url, redis_prefix
         self.data_dir, self.upstream_url, self.n = Path(data_dir), upstream_url, replicas
         self.settings = {k: str(v) for k, v in (settings or {}).items()}
@@ -78,15 +79,19 @@ class Topology:
         self.procs: list[subprocess.Popen | None] = [None] * replicas
         self.ports: list[int] = []
         self.sim_proc: subprocess.Popen | None = None
+        self.own_keys = own_keys
 
     def env(self, i: int | None = None) -> dict[str, str]:
         """A replica's environment: none of this shell's Tollgate or Anthropic settings, only the topology's."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TOLLGATE_", "ANTHROPIC_"))}
         data = self.data_dir / (f"replica-{i}" if i is not None else "cli")
         data.mkdir(parents=True, exist_ok=True)
+        if self.own_keys:
+            env.update({k: v for k, v in os.environ.items() if k.startswith("ANTHROPIC_API_KEY")})
+        else:
+            env["ANTHROPIC_API_KEY"] = "sk-ant-test-fake-topology-0000"  # the simulator accepts any key
         env.update({
             "ANTHROPIC_BASE_URL": self.upstream_url or "",
-            "ANTHROPIC_API_KEY": "sk-ant-test-fake-topology-0000",  # the simulator accepts any key
             "TOLLGATE_LEDGER_URL": self.ledger_url, "TOLLGATE_LIMITS": "redis",
             "TOLLGATE_REDIS_URL": self.redis_url, "TOLLGATE_REDIS_PREFIX": self.redis_prefix,
             "TOLLGATE_REPLICAS": str(self.n), "TOLLGATE_DATA_DIR": str(data),
@@ -100,7 +105,8 @@ class Topology:
         out = subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=self.env(), text=True,
                              capture_output=True, timeout=60)
         if out.returncode:
-            raise RuntimeError(f"core {args[0]} failed ({out.returncode}): {out.stderr.strip()[-500:]}")
+            said = (out.stderr.strip() or out.stdout.strip())[-500:]
+            raise RuntimeError(f"core {args[0]} failed ({out.returncode}): {said}")
         return out.stdout
 
     def create_key(self, user: str) -> str:
@@ -196,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replicas", type=int, default=3)
     p.add_argument("--pg-url", default=PG_URL, help="the machine's PostgreSQL; a schema of its own is made in it")
     p.add_argument("--redis-url", default=REDIS_URL, help="the machine's Redis and database number")
-    p.add_argument("--upstream", default=None, help="Anthropic-compatible upstream (default: the simulator)")
+    p.add_argument("--upstream", default=None,
+                   help="Anthropic-compatible upstream, with this shell's ANTHROPIC_API_KEY* (default: the simulator)")
     p.add_argument("--user", default="ana", help="who the printed Tollgate key belongs to")
     p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
                    help="a Tollgate setting for every replica, e.g. TOLLGATE_USER_RPM=60 (repeatable)")
@@ -208,14 +215,27 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"--set takes VAR=VALUE, not {bad[0]!r}", file=sys.stderr)
         return 2
+    try:
+        return _run(args)
+    except RuntimeError as exc:  # a replica, the simulator or the CLI did not start: one line, its log named
+        print(f"topology: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args) -> int:
     import tempfile
 
-    ledger_url, drop = _own_schema(args.pg_url)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        ledger_url, drop = _own_schema(args.pg_url)
+    except SQLAlchemyError as exc:
+        raise RuntimeError(f"PostgreSQL at --pg-url cannot be used ({type(exc).__name__})") from None
     prefix = f"tollgate-topology-{uuid.uuid4().hex[:8]}:"
     with tempfile.TemporaryDirectory(prefix="tollgate-topology-") as tmp:
         topo = Topology(ledger_url=ledger_url, redis_url=args.redis_url, redis_prefix=prefix, data_dir=tmp,
                         upstream_url=args.upstream, replicas=args.replicas,
-                        settings=dict(s.split("=", 1) for s in args.set))
+                        settings=dict(s.split("=", 1) for s in args.set), own_keys=args.upstream is not None)
         try:
             key = topo.create_key(args.user)
             with topo:
