@@ -4,8 +4,9 @@
 a PostgreSQL schema of its own on the machine's server, a fresh key prefix in one Redis database, and N
 ``python -m core serve`` replicas on free ports in 18900-18999; it prints each replica's URL and a
 Tollgate key, and on Ctrl-C stops what it started and drops its schema and keys. The tests drive the
-same ``Topology`` class (tests/integration/test_topology.py). No reverse proxy: the caller spreads
-its requests over the replicas round-robin, as nginx does in compose.yaml.
+same ``Topology`` class (tests/integration/test_topology.py). With ``--nginx``, Debian's nginx runs in
+front with deploy/nginx.conf (compose.yaml's proxy); without it, callers spread their requests over the
+replicas themselves.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -60,6 +63,16 @@ def wait_http(url: str, timeout_s: float = START_TIMEOUT_S, proc: subprocess.Pop
     raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s")
 
 
+def nginx_conf(ports: list[int], listen: int, workdir: Path) -> str:
+    """deploy/nginx.conf (compose.yaml's proxy) pointed at these replicas and this folder, on 127.0.0.1:``listen``."""
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    servers = "".join(f"server 127.0.0.1:{p} max_fails=0;\n    " for p in ports).rstrip()
+    conf = re.sub(r"server relay:8600[^;]*;", lambda _: servers, conf)
+    conf = conf.replace("server console:8501;", f"server 127.0.0.1:{ports[0]};")  # no console here
+    conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{listen};")
+    return conf.replace("/tmp/", f"{workdir}/")
+
+
 def with_schema(pg_url: str, schema: str) -> str:
     sep = "&" if "?" in pg_url else "?"
     return f"{pg_url}{sep}options=-csearch_path%3D{schema}"
@@ -70,8 +83,11 @@ class Topology:
 
     def __init__(self, *, ledger_url: str, redis_url: str, redis_prefix: str, data_dir: str | Path,
                  upstream_url: str | None = None, replicas: int = 3, settings: dict[str, object] | None = None,
-                 log_dir: str | Path | None = None, own_keys: bool = False) -> None:
-        """``own_keys``: pass this shell's ANTHROPIC_API_KEY* to the replicas (a real upstream), else a fake key."""
+                 log_dir: str | Path | None = None, own_keys: bool = False, proxy: bool = False) -> None:
+        """``own_keys``: pass this shell's ANTHROPIC_API_KEY* on (a real upstream), else a fake key.
+
+        ``proxy``: Debian's nginx in front with deploy/nginx.conf (``proxy_url``), as in compose.yaml.
+        """
         self.ledger_url, self.redis_url, self.redis_prefix = ledger_url, redis_url, redis_prefix
         self.data_dir, self.upstream_url, self.n = Path(data_dir), upstream_url, replicas
         self.settings = {k: str(v) for k, v in (settings or {}).items()}
@@ -79,7 +95,9 @@ class Topology:
         self.procs: list[subprocess.Popen | None] = [None] * replicas
         self.ports: list[int] = []
         self.sim_proc: subprocess.Popen | None = None
-        self.own_keys = own_keys
+        self.own_keys, self.proxy = own_keys, proxy
+        self.proxy_proc: subprocess.Popen | None = None
+        self.proxy_url: str | None = None
 
     def env(self, i: int | None = None) -> dict[str, str]:
         """A replica's environment: none of this shell's Tollgate or Anthropic settings, only the topology's."""
@@ -131,7 +149,21 @@ class Topology:
             self.start_replica(i, wait=False)
         for i in range(self.n):
             wait_http(self.urls[i] + "/healthz", proc=self.procs[i])
+        if self.proxy:
+            self._start_proxy()
         return self
+
+    def _start_proxy(self) -> None:
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        work = self.data_dir / "nginx"
+        work.mkdir(parents=True, exist_ok=True)
+        port = free_port(set(self.ports))
+        (work / "nginx.conf").write_text(nginx_conf(self.ports, port, work))
+        self.proxy_proc = subprocess.Popen(
+            [binary, "-p", str(work), "-c", str(work / "nginx.conf"), "-e", str(work / "error.log"),
+             "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proxy_url = f"http://127.0.0.1:{port}"
+        wait_http(self.proxy_url + "/nginx-health", proc=self.proxy_proc)
 
     def start_replica(self, i: int, *, wait: bool = True) -> None:
         """(Re)start replica ``i`` on its port; its output goes to replica-I.log in the log folder."""
@@ -152,6 +184,9 @@ class Topology:
         self.procs[i] = None
 
     def stop(self) -> None:
+        if self.proxy_proc is not None and self.proxy_proc.poll() is None:
+            self.proxy_proc.terminate()  # our own nginx master, by its pid; its workers follow it
+            self.proxy_proc.wait(15)
         for i in range(self.n):
             self.kill(i, signal.SIGTERM)
         if self.sim_proc is not None and self.sim_proc.poll() is None:
@@ -205,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--upstream", default=None,
                    help="Anthropic-compatible upstream, with this shell's ANTHROPIC_API_KEY* (default: the simulator)")
     p.add_argument("--user", default="ana", help="who the printed Tollgate key belongs to")
+    p.add_argument("--nginx", action="store_true", help="Debian's nginx in front, with deploy/nginx.conf")
     p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
                    help="a Tollgate setting for every replica, e.g. TOLLGATE_USER_RPM=60 (repeatable)")
     args = p.parse_args(argv)
@@ -235,13 +271,15 @@ def _run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="tollgate-topology-") as tmp:
         topo = Topology(ledger_url=ledger_url, redis_url=args.redis_url, redis_prefix=prefix, data_dir=tmp,
                         upstream_url=args.upstream, replicas=args.replicas,
-                        settings=dict(s.split("=", 1) for s in args.set), own_keys=args.upstream is not None)
+                        settings=dict(s.split("=", 1) for s in args.set), own_keys=args.upstream is not None, proxy=args.nginx)
         try:
             key = topo.create_key(args.user)
             with topo:
                 print(f"upstream {topo.upstream_url}")
                 for url in topo.urls:
                     print(f"replica  {url}")
+                if topo.proxy_url:
+                    print(f"nginx    {topo.proxy_url}")
                 print(f"key for {args.user}: {key}  (logs in {tmp})", flush=True)
                 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
                 while all(p is not None and p.poll() is None for p in topo.procs):

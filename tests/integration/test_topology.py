@@ -8,6 +8,8 @@ seconds one process alone admits at most R + R*T/60 calls (plus one in flight wh
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,13 +39,13 @@ def topology(fresh_sim, pg_url, tmp_path):
     require_service("Redis", "127.0.0.1", 6379)
     made: list[tuple[Topology, str]] = []
 
-    def make(redis_url: str | None = None, **settings):
+    def make(redis_url: str | None = None, proxy: bool = False, **settings):
         url, prefix = redis_url or machine_redis_url(), fresh_prefix()
         env = {f"TOLLGATE_{k.upper()}": v for k, v in settings.items()}
         env.setdefault("TOLLGATE_MAX_ATTEMPTS", 1)
         env.setdefault("TOLLGATE_LIMIT_MAX_WAIT_S", 0)  # a refusal answers at once: the test counts them
         topo = Topology(ledger_url=pg_url, redis_url=url, redis_prefix=prefix, data_dir=tmp_path / f"t{len(made)}",
-                        upstream_url=fresh_sim.url, replicas=3, settings=env)
+                        upstream_url=fresh_sim.url, replicas=3, settings=env, proxy=proxy)
         key = topo.create_key("ana")
         made.append((topo, key))
         topo.start()
@@ -187,3 +189,36 @@ def test_redis_stopped_mid_run_follows_the_failure_mode(topology, tmp_path, mode
                 time.sleep(0.2)
     finally:
         private.stop()
+
+
+def require_nginx() -> None:
+    """Skip without Debian's nginx (.ci/run installs it), or fail if the run demands every service."""
+    if shutil.which("nginx") or os.path.exists("/usr/sbin/nginx"):
+        return
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail("nginx is not installed (apt-get install nginx-light) and REQUIRE_SERVICES=1", pytrace=False)
+    pytest.skip("nginx is not installed (apt-get install nginx-light)")
+
+
+def test_deploy_nginx_conf_spreads_calls_streams_unbuffered_and_routes_around_a_dead_replica(topology, fresh_sim):
+    require_nginx()
+    topo, key = topology(proxy=True, limits="redis")
+    with requests.Session() as http:
+        assert [call(http, topo.proxy_url, key, f"via nginx {i}").status_code for i in range(9)] == [200] * 9
+        per_replica = [http.get(u + "/metrics", timeout=10).text for u in topo.urls]
+        assert all('tollgate_calls_total{' in m for m in per_replica), "a replica got no call from nginx"
+        fresh_sim.configure(tokens_per_s=5.0)  # 40 tokens: 8 s to the end of the stream
+        body = {"model": "claude-haiku-5-5", "max_tokens": 40, "stream": True,
+                "messages": [{"role": "user", "content": "tell a long story"}]}
+        t0 = time.monotonic()
+        with http.post(topo.proxy_url + "/v1/messages", json=body, headers={**HEADERS, "x-api-key": key},
+                       stream=True, timeout=20) as stream:
+            assert stream.status_code == 200 and stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.iter_lines(decode_unicode=True)
+            while "content_block_delta" not in next(lines):
+                pass
+            first_text_s = time.monotonic() - t0
+        fresh_sim.configure(tokens_per_s=0.0)
+        assert first_text_s < 3.0, f"nginx held the stream back ({first_text_s:.1f} s to the first text)"
+        topo.kill(1)
+        assert [call(http, topo.proxy_url, key, f"one down {i}").status_code for i in range(6)] == [200] * 6
