@@ -57,8 +57,8 @@ def test_replicas_share_postgres_and_redis_and_wait_for_them_to_be_healthy(compo
 
 
 def test_data_lives_in_named_volumes(compose):
-    volumes = set(compose["volumes"])
-    assert {"pg-data", "redis-data"} <= volumes
+    assert set(compose["volumes"]) == {"pg-data", "redis-data", "console-data"}
+    assert compose["services"]["console"]["volumes"] == ["console-data:/app/data"]  # the image's own folder
     assert "pg-data:/var/lib/postgresql/data" in compose["services"]["postgres"]["volumes"]
     assert "redis-data:/data" in compose["services"]["redis"]["volumes"]
     assert "--appendonly" in compose["services"]["redis"]["command"]
