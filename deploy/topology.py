@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,7 +205,7 @@ class Topology:
         self.stop()
 
 
-def _own_schema(pg_url: str) -> tuple[str, callable]:
+def _own_schema(pg_url: str) -> tuple[str, Callable[[], None]]:
     """A fresh schema on ``pg_url``'s database: (URL that uses it, function that drops it)."""
     import sqlalchemy as sa
 
