@@ -1,11 +1,11 @@
-"""A guarded stream read in one worker thread, its events handed to the event loop as they arrive.
+"""A guarded stream opened and read in one worker thread, its events handed to the event loop as they arrive.
 
-The guarded client blocks, so a stream is read off the loop. One thread per stream, for its
-whole life, rather than one thread hop per event: an event costs a ``call_soon_threadsafe``
-(microseconds), not a thread-pool round trip. When the caller goes away, ``stop`` asks the
-reader to close the stream at its next event (it is then settled and recorded as closed by
-the caller, its limiter slot and budget hold freed); the reader is also the only thread that
-ever touches the stream, so nothing is read and closed at once.
+The guarded client blocks, so a stream is opened and read off the loop. One thread per stream,
+for its whole life (opening included: one hand-off, not two), rather than one thread hop per
+event: an event costs a ``call_soon_threadsafe`` (microseconds), not a thread-pool round trip.
+When the caller goes away, ``stop`` asks the reader to close the stream at its next event (it is
+then settled and recorded as closed by the caller, its limiter slot and budget hold freed); the
+reader is also the only thread that ever touches the stream, so nothing is read and closed at once.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-
-import anyio.to_thread
+from collections.abc import Awaitable, Callable
 
 from core.errors import TollgateError
 
@@ -22,14 +21,18 @@ END = object()
 
 
 class Pump:
-    """``await next()`` gives each event of ``stream.events()``, then END; a failure is raised from it."""
+    """``await next()`` gives each event of ``open_stream().events()``, then END; a failure is raised from it.
 
-    def __init__(self, stream) -> None:
-        self.stream = stream
+    ``run(fn)`` runs ``fn`` in a worker thread (the gateway's pool); ``stream`` is set before the first item.
+    """
+
+    def __init__(self, open_stream: Callable[[], object], run: Callable[[Callable[[], None]], Awaitable]) -> None:
+        self.stream = None
+        self._open = open_stream
         self._queue: asyncio.Queue = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         self._stop = threading.Event()
-        self._task = self._loop.create_task(anyio.to_thread.run_sync(self._read))
+        self._task = self._loop.create_task(_awaited(run(self._read)))
 
     def _put(self, item) -> None:
         try:
@@ -39,6 +42,7 @@ class Pump:
 
     def _read(self) -> None:
         try:
+            self.stream = self._open()
             for event in self.stream.events():
                 if self._stop.is_set():
                     break
@@ -51,7 +55,8 @@ class Pump:
         except Exception as exc:  # noqa: BLE001 - a bug must still end the response, as one typed error
             self._put(TollgateError(f"The stream failed: {type(exc).__name__}."))
         finally:
-            self.stream.close()  # a no-op once it ended; else settled as closed by the caller
+            if self.stream is not None:
+                self.stream.close()  # a no-op once it ended; else settled as closed by the caller
 
     async def next(self):
         item = await self._queue.get()
@@ -63,3 +68,7 @@ class Pump:
         """The caller has gone (or the response ended): let the reader close the stream, then wait for it."""
         self._stop.set()
         await self._task
+
+
+async def _awaited(awaitable: Awaitable) -> None:
+    await awaitable
