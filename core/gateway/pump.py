@@ -2,7 +2,8 @@
 
 The guarded client blocks, so a stream is opened and read off the loop. One thread per stream,
 for its whole life (opening included: one hand-off, not two), rather than one thread hop per
-event: an event costs a ``call_soon_threadsafe`` (microseconds), not a thread-pool round trip.
+event: an event costs a ``call_soon_threadsafe`` (microseconds), not a thread-pool round trip, and
+``ready()`` lets the writer send every event that has already arrived in one write.
 When the caller goes away, ``stop`` asks the reader to close the stream at its next event (it is
 then settled and recorded as closed by the caller, its limiter slot and budget hold freed); the
 reader is also the only thread that ever touches the stream, so nothing is read and closed at once.
@@ -28,6 +29,7 @@ class Pump:
 
     def __init__(self, open_stream: Callable[[], object], run: Callable[[Callable[[], None]], Awaitable]) -> None:
         self.stream = None
+        self._held = None  # END or a failure found by ready(), for the next next()
         self._open = open_stream
         self._queue: asyncio.Queue = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
@@ -43,11 +45,14 @@ class Pump:
     def _read(self) -> None:
         try:
             self.stream = self._open()
+            waiting = True  # for the first content: until it is written, time to first token is what counts
             for event in self.stream.events():
                 if self._stop.is_set():
                     break
                 self._put(event)
-                time.sleep(0)  # yield the GIL: the loop writes this event now, not after the whole burst is parsed
+                if waiting and event.type == "content_block_delta":
+                    waiting = False
+                    time.sleep(0)  # yield the GIL: the loop writes what has come so far now, not after the burst
             else:
                 self._put(END)
         except TollgateError as err:
@@ -59,10 +64,22 @@ class Pump:
                 self.stream.close()  # a no-op once it ended; else settled as closed by the caller
 
     async def next(self):
-        item = await self._queue.get()
+        item = self._held if self._held is not None else await self._queue.get()
+        self._held = None
         if isinstance(item, TollgateError):
             raise item
         return item
+
+    def ready(self) -> list:
+        """The events already handed over and not yet taken (END or a failure is left for ``next``)."""
+        out = []
+        while self._held is None and not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is END or isinstance(item, TollgateError):
+                self._held = item
+            else:
+                out.append(item)
+        return out
 
     async def stop(self) -> None:
         """The caller has gone (or the response ended): let the reader close the stream, then wait for it."""
