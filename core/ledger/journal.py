@@ -53,16 +53,21 @@ class Journal:
         self._durable = 0  # every line up to this sequence number was written and fsync'd (or failed)
         self._failed: list[tuple[int, int]] = []  # sequence ranges whose write failed
         self._flushing = False
+        self._want_sync = False  # a line in the buffer must be fsync'd before its append returns
         self._written = 0  # lines in the file since it was last emptied
         self._done = 0  # of those, lines the ledger has stored
         self._torn = False  # a failed write may have left half a line
         self._bytes = 0  # size of the file
 
-    def append(self, line: str) -> None:
-        """Make ``line`` durable before returning (OSError if the disk refused it)."""
+    def append(self, line: str, *, fsync: bool = False) -> None:
+        """Make ``line`` durable before returning (OSError if the disk refused it).
+
+        ``fsync`` forces the fsync before returning even with ``sync_ms`` > 0 (a billed record).
+        """
         data = line.encode("utf-8") + b"\n"
         with self._cond:
             self._buf.append(data)
+            self._want_sync = self._want_sync or fsync
             self._queued += 1
             seq = self._queued
             while self._durable < seq:
@@ -71,9 +76,10 @@ class Journal:
                     continue
                 self._flushing = True  # this caller writes everyone's buffered lines, once
                 batch, lo, hi, self._buf = self._buf, self._durable + 1, self._queued, []
+                must_sync, self._want_sync = self._want_sync, False
                 self._cond.release()
                 try:
-                    self._flush(b"".join(batch), len(batch))
+                    self._flush(b"".join(batch), len(batch), must_sync)
                 except OSError:
                     self._failed.append((lo, hi))
                     raise
@@ -84,7 +90,7 @@ class Journal:
             if any(lo <= seq <= hi for lo, hi in self._failed):
                 raise OSError(f"journal write failed for {self.path}")
 
-    def _flush(self, data: bytes, lines: int) -> None:
+    def _flush(self, data: bytes, lines: int, must_sync: bool = False) -> None:
         with self._io:
             if self._fd is None:
                 self._open()
@@ -92,7 +98,7 @@ class Journal:
                 data, self._torn = b"\n" + data, False  # never glue a line onto a half-written one
             try:
                 write_all(self._fd, data)
-                if self.sync_s:
+                if self.sync_s and not must_sync:
                     self._dirty = True
                     self._start_syncer()
                 else:

@@ -29,6 +29,7 @@ from core.ledger.migrations import migrate
 from core.ledger.records import check, from_row, row_from_json, to_json, to_row
 from core.ledger.schema import budget_reservations, calls
 from core.ledger.spool import Spool
+from core.ledger.writer import GroupWriter
 from core.types import CallRecord
 
 log = logging.getLogger("tollgate.ledger")
@@ -79,6 +80,7 @@ class Ledger:
         self.journal = Journal(self.spool.path, sync_ms=journal_sync_ms)  # $0 records, before they return
         self._replayer: threading.Thread | None = None
         self._replayer_guard = threading.Lock()
+        self.writer = GroupWriter(self.store_remembered)  # journaled records, many per transaction
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -154,7 +156,8 @@ class Ledger:
         return not self._backing_off()
 
     def close(self) -> None:
-        """Wait for a background replay and remove this process's journal if all of it is stored."""
+        """Store what the writer holds, wait for a replay, remove this process's journal if all of it is stored."""
+        self.writer.close()
         self.wait_for_replay()
         self.journal.close()
 
@@ -191,20 +194,36 @@ class Ledger:
                                     "its spool file are both unavailable.") from None
         return rec.id
 
-    def remember(self, rec: CallRecord) -> bool:
-        """Journal a $0 record (group-committed fsync) for ``store_remembered`` to write later.
+    def remember(self, rec: CallRecord, *, billed: bool = False) -> bool:
+        """Journal a record (group-committed fsync) for ``store_remembered`` to write later.
 
-        False when the journal could not take it: the record was then stored by ``record``
-        instead. Either way it is durable when this returns.
+        ``billed`` fsyncs before returning even with ``journal_sync_ms`` > 0. Its budget hold
+        stays in the database until ``store_remembered`` writes the row and deletes the hold in
+        one transaction, so ``spent + reserved`` counts the call all along. False when the
+        journal could not take it: the record was then stored by ``record`` instead. Either way
+        it is durable when this returns.
         """
         check(rec)
         try:
-            self.journal.append(to_json(rec))
+            self.journal.append(to_json(rec), fsync=billed)
             return True
         except OSError as exc:
             log.warning("ledger journal unavailable (%s); recording %s directly", type(exc).__name__, rec.id)
             self.record(rec)
             return False
+
+    def record_later(self, rec: CallRecord, *, billed: bool = True) -> None:
+        """Make ``rec`` durable in the journal now and write it to the database with others' in one transaction.
+
+        Durable when this returns (journal fsync, else ``record``'s own commit or spool line); the
+        budget hold is deleted only when the row lands. Raises as ``record`` does.
+        """
+        if self.remember(rec, billed=billed):
+            self.writer.submit(rec)
+
+    def settle(self, timeout_s: float = 60.0) -> bool:
+        """Wait until every record handed to ``record_later`` so far is in the database (or spooled)."""
+        return self.writer.settle(timeout_s)
 
     def store_remembered(self, recs: list[CallRecord]) -> None:
         """Write journaled records to the database in one transaction (else one by one, spooling)."""
@@ -294,6 +313,7 @@ class Ledger:
 
     def get(self, call_id: str) -> CallRecord | None:
         """The stored record with this id, or None (the database only, not the spool)."""
+        self.settle()
         self._ensure_schema()
         with self.engine.connect() as conn:
             row = conn.execute(select(calls).where(calls.c.id == call_id)).first()
@@ -304,6 +324,7 @@ class Ledger:
         report = {"ok": False, "backend": self.backend, "url": self.url, "rows": None,
                   "spool_pending": 0, "last_error": self.last_error,
                   "schema_version": self.schema_version}
+        self.settle(timeout_s=5.0)
         try:
             report["spool_pending"] = self.spool.count()
         except OSError as exc:
