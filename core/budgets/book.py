@@ -85,6 +85,7 @@ class BudgetBook:
         if reservation_ttl_s <= 0:
             raise ValueError("reservation_ttl_s must be positive (seconds).")
         self._engine, self._clock, self._pg = engine, clock, engine.dialect.name == "postgresql"
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT") if self._pg else engine
         self.tz, self._zone = tz, budget_zone(tz)
         self.thresholds = check_thresholds(thresholds)
         self._ttl = timedelta(seconds=reservation_ttl_s)
@@ -173,10 +174,12 @@ class BudgetBook:
         return bool(self._tx(drop))
 
     def _unbudgeted(self, user: str) -> bool:
-        """True when neither ``user`` nor "*" has a budget, from DuckDB's cached list (never on PostgreSQL,
-        where other processes change budgets)."""
+        """True when neither ``user`` nor "*" has a budget: DuckDB from its cached list, PostgreSQL
+        by one autocommit read (other processes change budgets there; with no row to lock, the
+        locking transaction ``reserve`` would run could only find the same)."""
         if self._pg:
-            return False
+            with self._autocommit.connect() as conn:
+                return not self._budgets(conn, {user, GLOBAL})
         key = str(self._engine.url)
         known = _BUDGETED.get(key)
         if known is None:

@@ -1,7 +1,7 @@
 """Where a call's outcome goes: one small sink per destination, listed by the factory.
 
 The recorder builds one ``Outcome`` per call and hands it to each sink in order. The
-``LedgerSink`` comes first, so a billed record is durable (and a $0 one journaled) before
+``LedgerSink`` comes first, so a record is durable (journaled, fsync'd) before
 anything else hears of it; a failing sink is logged and skipped, never costing the ledger
 its record or the caller their answer. Only the ledger's own failure (database and spool
 both down) reaches the caller, after the other sinks have run.
@@ -27,7 +27,7 @@ class Outcome:
 
     call: object  # core.client.pipeline.Call
     record: CallRecord
-    durable: bool  # billed: written to the ledger now; else journaled, written in the background
+    durable: bool  # billed: fsync'd in the journal before return even with TOLLGATE_JOURNAL_SYNC_MS > 0
     reply: str | None = None  # only when prompts may be logged
     error: TollgateError | None = None
 

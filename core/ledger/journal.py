@@ -1,9 +1,10 @@
-"""A per-process, group-committed journal that makes $0 records (cache hits, refusals) durable fast.
+"""A per-process, group-committed journal that makes every record (billed ones and $0 hits) durable fast.
 
 A caller appends its record's line and returns only once the line is fsync'd; callers arriving
 while one fsync runs share the next one (group commit), so N concurrent hits cost about one fsync.
-With ``sync_ms`` > 0 a line is only written before append returns (a killed process keeps it; the
-OS holds it) and a thread fsyncs every ``sync_ms``: an OS crash may lose that window.
+With ``sync_ms`` > 0 a $0 line is only written before append returns (a killed process keeps it; the
+OS holds it) and a thread fsyncs every ``sync_ms``: an OS crash may lose that window. A billed line
+(``fsync=True``) is fsync'd before its append returns either way, with whatever shares its batch.
 The background writer then puts the records in the ledger and reports them ``done``; once every
 line in the file is stored (and it holds 1 MiB), the file is truncated; at close it is removed. Each process owns one file,
 ``<spool>.journal.<pid>-<token>``, under an exclusive ``flock`` for as long as it lives: a journal

@@ -6,6 +6,8 @@ is committed or its spool line is fsync'd. It never raises for a database fault:
 the record goes to the spool and comes back through ``replay_spool``, which inserts
 if absent (so a line replayed twice lands once). After a fault the database is left
 alone for ``retry_after_s`` so a dead server costs one failed connect, not one per call.
+The client's path is ``record_later``: the journal's group fsync makes the record durable, and the
+writer thread (``core.ledger.writer``) stores it with everyone else's in one transaction.
 """
 
 from __future__ import annotations

@@ -90,13 +90,13 @@ def test_a_budget_set_later_is_seen_by_the_next_call(make_client, tmp_path):
 
 
 def _spent_plus_held(engine, user: str) -> Decimal:
-    """What a budget check counts, read straight from the tables (no settling)."""
+    """What a budget check counts, read straight from the tables in one statement (one snapshot; no settling)."""
+    spent = sa.select(sa.func.coalesce(sa.func.sum(calls.c.cost_usd), 0)).where(calls.c.user_id == user)
+    held = (sa.select(sa.func.coalesce(sa.func.sum(budget_reservations.c.amount_usd), 0))
+            .where(budget_reservations.c.user_id == user))
     with engine.connect() as c:
-        spent = c.execute(sa.select(sa.func.coalesce(sa.func.sum(calls.c.cost_usd), 0))
-                          .where(calls.c.user_id == user)).scalar_one()
-        held = c.execute(sa.select(sa.func.coalesce(sa.func.sum(budget_reservations.c.amount_usd), 0))
-                         .where(budget_reservations.c.user_id == user)).scalar_one()
-    return Decimal(str(spent)) + Decimal(str(held))
+        both = c.execute(sa.select(spent.scalar_subquery(), held.scalar_subquery())).one()
+    return Decimal(str(both[0])) + Decimal(str(both[1]))
 
 
 def test_a_hold_counts_until_its_row_lands(make_client, ledger_url, tmp_path):
