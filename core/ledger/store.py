@@ -35,6 +35,7 @@ from core.ledger.writer import GroupWriter
 from core.types import CallRecord
 
 log = logging.getLogger("tollgate.ledger")
+SPOOL_LOOK_EVERY_S = 1.0  # replay_soon's stat of the spool file, at most this often (a caller's path asks)
 REPLAY_CHUNK = 500  # rows per INSERT during replay: one statement, one transaction
 _CONFLICT_RETRIES = 12  # with conflict_backoff_s: about 1.8 s of waiting before a conflict counts as a fault
 def _insert_if_absent(dialect_name: str):
@@ -83,6 +84,7 @@ class Ledger:
         self._replayer: threading.Thread | None = None
         self._replayer_guard = threading.Lock()
         self.writer = GroupWriter(self.store_remembered)  # journaled records, many per transaction
+        self._next_spool_look, self._spooled = float("-inf"), False
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -189,6 +191,7 @@ class Ledger:
                 return rec.id
         try:
             self.spool.append(to_json(rec))
+            self._spooled = True
         except OSError as exc:
             log.error("ledger record %s could not be spooled to %s: %s", rec.id, self.spool.path,
                       type(exc).__name__)
@@ -247,8 +250,16 @@ class Ledger:
         self.replay_soon()
 
     def replay_soon(self) -> None:
-        """Replay the spool in a background thread, never on a caller's path; one at a time."""
-        if not self.spool.pending() or self._backing_off():
+        """Replay the spool in a background thread, never on a caller's path; one at a time.
+
+        The spool file is looked at once a second at most (another process may have spooled into it);
+        at once after this process spooled.
+        """
+        now = self.clock.monotonic()
+        if self._backing_off() or (now < self._next_spool_look and not self._spooled):
+            return
+        self._next_spool_look, self._spooled = now + SPOOL_LOOK_EVERY_S, False
+        if not self.spool.pending():
             return
         with self._replayer_guard:
             if self._replayer is not None and self._replayer.is_alive():
