@@ -63,7 +63,7 @@ def build_stores(settings: Settings, clock: Clock):
 def build_recorder(settings: Settings, *, ledger, budgets, pricing, clock: Clock, observer=None) -> Recorder:
     """The recorder and its sinks, in order: the ledger first (durable before anyone hears of it)."""
     background = Background(ledger) if ledger is not None else None
-    sinks: list = [LedgerSink(ledger, background)] if ledger is not None else []
+    sinks: list = [LedgerSink(ledger)] if ledger is not None else []
     sinks += [PrometheusSink(per_user=settings.metrics_per_user), SpanSink()]
     if observer is not None:
         sinks.append(ObserverSink(observer))
@@ -137,6 +137,8 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
     if engine is not None:  # built here, so closed here (the simulator too, via closers)
         closers.append(engine.dispose)
         closers.append(ledger.close)  # closers run in reverse: the journal is settled before the engine goes
+    if ledger is not None and budgets is not None:
+        budgets.settle = ledger.settle  # reports and alert checks see every row the writer still holds
     gate = None if budgets is None else BudgetGate(
         budgets=budgets, ledger=ledger, pricing=pricing, clock=clock, margin=settings.estimate_margin,
         budget_file=settings.budget_file, snapshot_path=snapshot_path(settings),

@@ -137,6 +137,14 @@ def _get_message(self: CallResult):
     return msg
 
 
+def message_data(result: CallResult) -> dict | None:
+    """The message as a JSON-ready dict, without building the SDK ``Message`` when it is still the API's JSON."""
+    msg = result.__dict__.get("_message")
+    if msg is None or isinstance(msg, dict):
+        return msg
+    return msg.to_dict(mode="json", warnings=False)
+
+
 def _set_message(self: CallResult, value) -> None:
     self.__dict__["_message"] = value
 

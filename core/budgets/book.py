@@ -42,6 +42,15 @@ from core.ledger.schema import budget_reservations, budgets, calls
 _CONFLICT_RETRIES = 20
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
+# DuckDB only (one process owns a file): the budgeted user ids per database, read once and kept by this
+# process's own writes, so a call for a user with no budget touches no table at all.
+_BUDGETED: dict[str, frozenset[str]] = {}
+
+
+def forget_budgets(engine: Engine) -> None:
+    """Drop the cached list of budgeted users of ``engine``'s database (after writing the table directly)."""
+    with _LOCKS_GUARD:
+        _BUDGETED.pop(str(engine.url), None)
 
 
 @dataclass(frozen=True)
@@ -76,12 +85,14 @@ class BudgetBook:
         if reservation_ttl_s <= 0:
             raise ValueError("reservation_ttl_s must be positive (seconds).")
         self._engine, self._clock, self._pg = engine, clock, engine.dialect.name == "postgresql"
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT") if self._pg else engine
         self.tz, self._zone = tz, budget_zone(tz)
         self.thresholds = check_thresholds(thresholds)
         self._ttl = timedelta(seconds=reservation_ttl_s)
         self.webhook_url, self._post = webhook_url, post or budget_alerts.post_json
         self._last_purge: datetime | None = None
         self._sleep = sleep  # between retries of a write conflict
+        self.settle: Callable[[], object] = lambda: None  # the ledger's writer barrier (set by the factory)
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -145,6 +156,7 @@ class BudgetBook:
         values = {"monthly_usd": amount, "updated_at": self._now(None), "updated_by": by}
 
         def upsert(conn: Connection) -> None:
+            forget_budgets(self._engine)  # under the write lock: a reload waits for this commit
             if not conn.execute(update(budgets).where(budgets.c.user_id == user).values(**values)).rowcount:
                 conn.execute(insert(budgets).values(user_id=user, **values))
 
@@ -156,7 +168,26 @@ class BudgetBook:
 
     def remove_budget(self, user: str) -> bool:
         """Drop a user's budget (their calls are then limited only by "*", if set)."""
-        return bool(self._tx(lambda c: c.execute(delete(budgets).where(budgets.c.user_id == user)).rowcount))
+        def drop(conn: Connection) -> int:
+            forget_budgets(self._engine)  # under the write lock: a reload waits for this commit
+            return conn.execute(delete(budgets).where(budgets.c.user_id == user)).rowcount
+        return bool(self._tx(drop))
+
+    def _unbudgeted(self, user: str) -> bool:
+        """True when neither ``user`` nor "*" has a budget: DuckDB from its cached list, PostgreSQL
+        by one autocommit read (other processes change budgets there; with no row to lock, the
+        locking transaction ``reserve`` would run could only find the same)."""
+        if self._pg:
+            with self._autocommit.connect() as conn:
+                return not self._budgets(conn, {user, GLOBAL})
+        key = str(self._engine.url)
+        known = _BUDGETED.get(key)
+        if known is None:
+            with self._write_lock(), self._engine.connect() as conn:  # no budget write can run meanwhile
+                known = frozenset(conn.execute(select(budgets.c.user_id)).scalars())
+                with _LOCKS_GUARD:
+                    _BUDGETED[key] = known
+        return user not in known and GLOBAL not in known
 
     def get_budget(self, user: str) -> Decimal | None:
         """The user's own monthly budget in USD ("*" for the organisation's), or None."""
@@ -183,16 +214,19 @@ class BudgetBook:
 
     def spent(self, user: str, now: datetime | None = None) -> Decimal:
         """USD recorded in the ledger for ``user`` this month, any status ("*" = everyone)."""
+        self.settle()
         with self._engine.connect() as conn:
             return tidy_usd(self._used(conn, user, self._now(now))[0])
 
     def reserved(self, user: str, now: datetime | None = None) -> Decimal:
         """USD held by live, unsettled reservations of ``user`` ("*" = everyone)."""
+        self.settle()
         with self._engine.connect() as conn:
             return tidy_usd(self._used(conn, user, self._now(now))[1])
 
     def remaining(self, user: str, now: datetime | None = None) -> Decimal | None:
         """USD the user can still reserve this month (tightest of own and "*"), or None if unlimited."""
+        self.settle()
         t = self._now(now)
         with self._engine.connect() as conn:
             found = self._budgets(conn, {user, GLOBAL})
@@ -205,6 +239,11 @@ class BudgetBook:
         if check_user(user) == GLOBAL:
             raise ValueError('"*" names the organisation budget; reserve for a real user id.')
         amount, t = parse_usd(amount_usd, "The reserved amount"), self._now(now)
+        try:
+            if self._unbudgeted(user):
+                return None
+        except OperationalError as exc:
+            raise LedgerUnavailable() from exc
         month = month_bounds(t, self._zone)[2]
 
         def check_and_hold(conn: Connection) -> Reservation | None:
@@ -253,6 +292,7 @@ class BudgetBook:
 
     def check_alerts(self, user: str, now: datetime | None = None) -> list[Alert]:
         """Record once a month, and post, each threshold crossed by the user's and by "*"'s spend."""
+        self.settle()
         t = self._now(now)
         with self._engine.connect() as conn:
             found = self._budgets(conn, {user, GLOBAL})
@@ -268,6 +308,7 @@ class BudgetBook:
 
     def status(self, now: datetime | None = None):
         """Every budget this month as a DataFrame: budget, spent, reserved, remaining, pct_used."""
+        self.settle()
         t = self._now(now)
         with self._engine.connect() as conn:
             table = conn.execute(select(budgets.c.user_id, budgets.c.monthly_usd).order_by(budgets.c.user_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 
@@ -23,23 +24,41 @@ def cmd_serve(args) -> int:
         return run(args, client)
 
 
+def speedups() -> tuple[str, dict]:
+    """uvicorn's HTTP parser and anyio's loop options: httptools and uvloop when installed, else h11 and asyncio.
+
+    The C parser and loop take about 0.5 ms off each relayed request (bench/gateway.py).
+    """
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    if importlib.util.find_spec("uvloop") is None:
+        return http, {}
+    import uvloop
+
+    return http, {"loop_factory": uvloop.new_event_loop}
+
+
 def run(args, client) -> int:
     """Serve until interrupted; ``client`` is the guarded client every request goes through."""
     import anyio.to_thread
     import uvicorn
 
-    from core.gateway.app import app
+    from core.gateway.app import Gateway, app
 
     if client.ledger is not None and not client.ledger.open():
         print(f"warning: the ledger cannot be opened yet ({client.ledger.last_error or 'no answer'}); "
               "keys cannot be checked until it can", file=sys.stderr)
+    http, loop_options = speedups()
+    gateway = Gateway(client.settings, lambda: client, threads=args.workers_threads)
 
     async def main() -> None:
         anyio.to_thread.current_default_thread_limiter().total_tokens = args.workers_threads
-        config = uvicorn.Config(app(client.settings, client), host=args.host, port=args.port,
-                                log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(app(client.settings, client, gateway=gateway), host=args.host, port=args.port,
+                                log_level="warning", access_log=False, lifespan="off", http=http)
         print(f"Tollgate gateway on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
         await uvicorn.Server(config).serve()
 
-    anyio.run(main)
+    try:
+        anyio.run(main, backend_options=loop_options)
+    finally:
+        gateway.close()
     return 0

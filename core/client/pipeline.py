@@ -1,9 +1,9 @@
 """One call's state as it moves through the client, and the recording of how it ended.
 
-Billed outcomes (a reply, or a failure with tokens used) are written to the ledger
-before the caller gets the result; $0 outcomes (cache hits, refusals) are made durable
-in the ledger's group-committed journal first, then written to the database in batches by
-a background thread, so a cache hit costs one shared fsync rather than one transaction.
+Every outcome is made durable in the ledger's group-committed journal before the caller gets
+the result (a billed one fsync'd even with TOLLGATE_JOURNAL_SYNC_MS), then written to the
+database in batches by the ledger's writer thread, so a call costs one shared fsync rather
+than one transaction. The background thread here runs the rest (budget-alert checks).
 """
 
 from __future__ import annotations
@@ -110,6 +110,10 @@ class Background:
             log.exception("background ledger work failed")
 
     def flush(self) -> None:
+        """Wait for the ledger's writer and for every queued item."""
+        settle = getattr(self.ledger, "settle", None)
+        if settle is not None:
+            settle()
         if self.thread is not None:
             self.q.join()
 

@@ -100,6 +100,8 @@ class CallRun:
 def _stored(reply) -> dict:
     """The message as the cache keeps it: the SDK's JSON form of what the API sent (unset fields left out)."""
     msg = reply.message
+    if isinstance(msg, dict):  # the API's JSON as it came
+        return msg
     if msg is not None and hasattr(msg, "to_dict"):
         return msg.to_dict(warnings=False)
     return {"id": reply.message_id, "type": "message", "role": "assistant", "model": reply.response_model,

@@ -2,20 +2,22 @@
 
 ``routes(settings, client_source)`` is mounted by server.py beside the console and by
 ``python -m core serve`` alone (``app``). Every request is authenticated before its body is
-read; the guarded client (blocking: it runs in the thread pool) is charged to the caller's
-user with source "gateway". SSE is forwarded event by event as the upstream sends it: each event
+read; the guarded client (blocking: it runs in the gateway's own thread pool, whose hand-off costs
+a quarter of anyio's ``to_thread``) is charged to the caller's user with source "gateway". SSE is forwarded event by event as the upstream sends it: each event
 is written, as its raw SSE text, the moment the guarded stream yields it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import anyio
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -36,8 +38,11 @@ NO_CACHE_HEADER = "x-tollgate-cache"  # "off": skip the response cache for this 
 class Gateway:
     """The handlers, over a guarded client made on first use (the console's, or the headless server's)."""
 
-    def __init__(self, settings, client_source: Callable[[], object], *, authenticator: Authenticator | None = None):
+    def __init__(self, settings, client_source: Callable[[], object], *, authenticator: Authenticator | None = None,
+                 threads: int = 128):
         self.settings = settings
+        # Blocking work (guarded calls, open streams: one thread each while they last) runs here.
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tollgate-gateway")
         self._source = client_source
         self._client = None
         self._auth = authenticator
@@ -70,17 +75,25 @@ class Gateway:
             self._auth = Authenticator(keys, TokenVerifier.from_settings(cfg))
         return self._auth
 
+    def close(self) -> None:
+        """Let the worker threads end (calls in flight finish first)."""
+        self._pool.shutdown(wait=False)
+
     # --- helpers --------------------------------------------------------------------------
+
+    async def _run(self, fn, *args):
+        """``fn(*args)`` in the gateway's thread pool, awaited on the loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args))
 
     async def _caller(self, request: Request) -> Caller:
         if token_of(request.headers) is None:  # refused before anything is built or read
             raise InvalidApiKey("no key was given")
         if self._auth is None:  # the first request builds the client (seconds): not on the event loop
-            await run_in_threadpool(lambda: self.authenticator)
+            await self._run(lambda: self.authenticator)
         headers, auth = request.headers, self.authenticator
         if not auth.needs_io(headers):  # a cached key or an HS256 token: microseconds, on the loop
             return auth.authenticate(headers)
-        return await run_in_threadpool(lambda: auth.authenticate(headers))
+        return await self._run(lambda: auth.authenticate(headers))
 
     async def _json(self, request: Request):
         """The body as JSON, read up to the cap (larger: RequestTooLarge, 413)."""
@@ -113,7 +126,7 @@ class Gateway:
         except TollgateError as err:
             model = body.get("model") if isinstance(body, dict) else None
             streamed = bool(body.get("stream")) if isinstance(body, dict) else False
-            await run_in_threadpool(record_refusal, self.client, caller, model, streamed, err)
+            await self._run(record_refusal, self.client, caller, model, streamed, err)
             raise
 
     @staticmethod
@@ -131,7 +144,7 @@ class Gateway:
                       use_cache=request.headers.get(NO_CACHE_HEADER, "").lower() != "off")
             if body.get("stream"):
                 return await self._stream(client, kw)
-            result = await run_in_threadpool(lambda: client.create(**kw))
+            result = await self._run(functools.partial(client.create, **kw))
             return JSONResponse(relay.message_json(result), headers={**self._headers(result.request_id),
                                                                      **relay.cost_headers(result)})
         except TollgateError as err:
@@ -139,14 +152,14 @@ class Gateway:
 
     async def _stream(self, client, kw: dict) -> Response:
         """Refusals and failures before the first content are plain error responses; later ones an error event."""
-        stream = await run_in_threadpool(lambda: client.stream(**kw))
-        pump = Pump(stream)
+        pump = Pump(functools.partial(client.stream, **kw), self._run)
         try:
             first = await pump.next()
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await pump.stop()
             raise
+        stream = pump.stream
         opened = stream.opened
         request_id = opened.request_id if opened is not None else (stream.result.request_id if stream.result
                                                                      else None)
@@ -154,8 +167,8 @@ class Gateway:
         async def events():
             try:
                 item = first
-                while item is not END:
-                    yield relay.wire(item)
+                while item is not END:  # what has arrived goes out in one write: the same bytes, fewer sends
+                    yield b"".join([relay.wire(item), *map(relay.wire, pump.ready())])
                     item = await pump.next()
             except TollgateError as err:
                 _, etype = gw_errors.classify(getattr(err, "cause", None) or err)
@@ -179,7 +192,7 @@ class Gateway:
             body.pop("extra_headers", None)
             if relay.beta_headers(request.headers):
                 body["extra_headers"] = relay.beta_headers(request.headers)
-            n = await run_in_threadpool(lambda: client.transport.count_tokens(body))
+            n = await self._run(lambda: client.transport.count_tokens(body))
             return JSONResponse({"input_tokens": n})
         except TollgateError as err:
             return gw_errors.response(err)
@@ -189,7 +202,7 @@ class Gateway:
         try:
             caller = await self._caller(request)
             client = self.client
-            listed = await run_in_threadpool(client.transport.list_models)
+            listed = await self._run(client.transport.list_models)
             data = [m for m in listed if m.get("id") in client.catalogue.models
                     and (not caller.models or m["id"] in caller.models)]
             return JSONResponse({"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
@@ -203,7 +216,7 @@ class Gateway:
         try:
             caller = await self._caller(request)
             asked = request.query_params.get("user")
-            out = await run_in_threadpool(
+            out = await self._run(
                 lambda: gw_usage.usage_of(self.client, self.config.users_file, caller, asked))
             return JSONResponse(out)
         except TollgateError as err:
@@ -253,8 +266,8 @@ def routes(settings, client_source: Callable[[], object], *, gateway: Gateway | 
     return [Mount("/v1", app=v1), Mount("/api", app=api)]
 
 
-def app(settings, client) -> Starlette:
+def app(settings, client, *, gateway: Gateway | None = None) -> Starlette:
     """The headless gateway: the /v1 and /api routes plus /healthz, /readyz and /metrics (no Streamlit)."""
     from core.health import web
 
-    return Starlette(routes=web.routes(settings) + routes(settings, lambda: client))
+    return Starlette(routes=web.routes(settings) + routes(settings, lambda: client, gateway=gateway))

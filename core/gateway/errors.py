@@ -27,6 +27,8 @@ _TABLE: tuple[tuple[type[e.TollgateError], int, str], ...] = (
     (e.RateLimited, 429, "rate_limit_error"),
     (e.CircuitOpen, 529, "overloaded_error"),
     (e.LedgerUnavailable, 503, "api_error"),
+    # Redis down and the failure mode closed: a wait, not the caller's fault (the SDKs retry a 503).
+    (e.SharedStateUnavailable, 503, "api_error"),
     (e.CostUnbounded, 503, "api_error"),
     (e.SpendCapReached, 429, "rate_limit_error"),
     (e.UpstreamRateLimited, 429, "rate_limit_error"),

@@ -1,11 +1,12 @@
-"""A guarded stream read in one worker thread, its events handed to the event loop as they arrive.
+"""A guarded stream opened and read in one worker thread, its events handed to the event loop as they arrive.
 
-The guarded client blocks, so a stream is read off the loop. One thread per stream, for its
-whole life, rather than one thread hop per event: an event costs a ``call_soon_threadsafe``
-(microseconds), not a thread-pool round trip. When the caller goes away, ``stop`` asks the
-reader to close the stream at its next event (it is then settled and recorded as closed by
-the caller, its limiter slot and budget hold freed); the reader is also the only thread that
-ever touches the stream, so nothing is read and closed at once.
+The guarded client blocks, so a stream is opened and read off the loop. One thread per stream,
+for its whole life (opening included: one hand-off, not two), rather than one thread hop per
+event: an event costs a ``call_soon_threadsafe`` (microseconds), not a thread-pool round trip, and
+``ready()`` lets the writer send every event that has already arrived in one write.
+When the caller goes away, ``stop`` asks the reader to close the stream at its next event (it is
+then settled and recorded as closed by the caller, its limiter slot and budget hold freed); the
+reader is also the only thread that ever touches the stream, so nothing is read and closed at once.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-
-import anyio.to_thread
+from collections.abc import Awaitable, Callable
 
 from core.errors import TollgateError
 
@@ -22,14 +22,19 @@ END = object()
 
 
 class Pump:
-    """``await next()`` gives each event of ``stream.events()``, then END; a failure is raised from it."""
+    """``await next()`` gives each event of ``open_stream().events()``, then END; a failure is raised from it.
 
-    def __init__(self, stream) -> None:
-        self.stream = stream
+    ``run(fn)`` runs ``fn`` in a worker thread (the gateway's pool); ``stream`` is set before the first item.
+    """
+
+    def __init__(self, open_stream: Callable[[], object], run: Callable[[Callable[[], None]], Awaitable]) -> None:
+        self.stream = None
+        self._held = None  # END or a failure found by ready(), for the next next()
+        self._open = open_stream
         self._queue: asyncio.Queue = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         self._stop = threading.Event()
-        self._task = self._loop.create_task(anyio.to_thread.run_sync(self._read))
+        self._task = self._loop.create_task(_awaited(run(self._read)))
 
     def _put(self, item) -> None:
         try:
@@ -39,11 +44,15 @@ class Pump:
 
     def _read(self) -> None:
         try:
+            self.stream = self._open()
+            waiting = True  # for the first content: until it is written, time to first token is what counts
             for event in self.stream.events():
                 if self._stop.is_set():
                     break
                 self._put(event)
-                time.sleep(0)  # yield the GIL: the loop writes this event now, not after the whole burst is parsed
+                if waiting and event.type == "content_block_delta":
+                    waiting = False
+                    time.sleep(0)  # yield the GIL: the loop writes what has come so far now, not after the burst
             else:
                 self._put(END)
         except TollgateError as err:
@@ -51,15 +60,32 @@ class Pump:
         except Exception as exc:  # noqa: BLE001 - a bug must still end the response, as one typed error
             self._put(TollgateError(f"The stream failed: {type(exc).__name__}."))
         finally:
-            self.stream.close()  # a no-op once it ended; else settled as closed by the caller
+            if self.stream is not None:
+                self.stream.close()  # a no-op once it ended; else settled as closed by the caller
 
     async def next(self):
-        item = await self._queue.get()
+        item = self._held if self._held is not None else await self._queue.get()
+        self._held = None
         if isinstance(item, TollgateError):
             raise item
         return item
+
+    def ready(self) -> list:
+        """The events already handed over and not yet taken (END or a failure is left for ``next``)."""
+        out = []
+        while self._held is None and not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is END or isinstance(item, TollgateError):
+                self._held = item
+            else:
+                out.append(item)
+        return out
 
     async def stop(self) -> None:
         """The caller has gone (or the response ended): let the reader close the stream, then wait for it."""
         self._stop.set()
         await self._task
+
+
+async def _awaited(awaitable: Awaitable) -> None:
+    await awaitable

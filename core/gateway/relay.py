@@ -1,7 +1,7 @@
 """A Messages request into a guarded call, and its answer back in the Messages API's own form, JSON or SSE.
 
-JSON: the SDK ``Message`` the guarded client returns (``CallResult.message``; a cache hit's is the
-stored one), dumped with the API's field names. SSE: every event of ``GuardedStream.events()`` sent
+JSON: the message the guarded client returns (``CallResult.message``: the upstream's own JSON; a cache
+hit's is the stored one), sent as it is. SSE: every event of ``GuardedStream.events()`` sent
 as its raw SSE text (``wire()``), as the upstream sent it, the moment it is read; a cache hit is
 replayed as the API would stream it. The SDK drops ``ping`` events before Tollgate sees them, so
 a relayed stream has none.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from core.errors import ValidationError
-from core.types import CallResult
+from core.types import CallResult, message_data
 
 # Body fields that are ``GuardedClient.create`` arguments of its own, not Messages parameters.
 _RESERVED = frozenset({"prompt", "user", "use_cache", "source", "api_key_id", "extra_headers"})
@@ -44,9 +44,9 @@ def beta_headers(headers) -> dict[str, str]:
 
 def message_json(result: CallResult) -> dict:
     """The Messages response body of a guarded result."""
-    message = result.message
+    message = message_data(result)  # the upstream's JSON as it came (a hit: as stored); no SDK object built
     if message is not None:
-        return message.to_dict(mode="json", warnings=False)
+        return message
     return {"id": result.message_id, "type": "message", "role": "assistant", "model": result.model,
             "content": result.content, "stop_reason": result.stop_reason, "stop_sequence": result.stop_sequence,
             "usage": result.usage_detail}

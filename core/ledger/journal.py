@@ -1,9 +1,10 @@
-"""A per-process, group-committed journal that makes $0 records (cache hits, refusals) durable fast.
+"""A per-process, group-committed journal that makes every record (billed ones and $0 hits) durable fast.
 
 A caller appends its record's line and returns only once the line is fsync'd; callers arriving
 while one fsync runs share the next one (group commit), so N concurrent hits cost about one fsync.
-With ``sync_ms`` > 0 a line is only written before append returns (a killed process keeps it; the
-OS holds it) and a thread fsyncs every ``sync_ms``: an OS crash may lose that window.
+With ``sync_ms`` > 0 a $0 line is only written before append returns (a killed process keeps it; the
+OS holds it) and a thread fsyncs every ``sync_ms``: an OS crash may lose that window. A billed line
+(``fsync=True``) is fsync'd before its append returns either way, with whatever shares its batch.
 The background writer then puts the records in the ledger and reports them ``done``; once every
 line in the file is stored (and it holds 1 MiB), the file is truncated; at close it is removed. Each process owns one file,
 ``<spool>.journal.<pid>-<token>``, under an exclusive ``flock`` for as long as it lives: a journal
@@ -53,16 +54,21 @@ class Journal:
         self._durable = 0  # every line up to this sequence number was written and fsync'd (or failed)
         self._failed: list[tuple[int, int]] = []  # sequence ranges whose write failed
         self._flushing = False
+        self._want_sync = False  # a line in the buffer must be fsync'd before its append returns
         self._written = 0  # lines in the file since it was last emptied
         self._done = 0  # of those, lines the ledger has stored
         self._torn = False  # a failed write may have left half a line
         self._bytes = 0  # size of the file
 
-    def append(self, line: str) -> None:
-        """Make ``line`` durable before returning (OSError if the disk refused it)."""
+    def append(self, line: str, *, fsync: bool = False) -> None:
+        """Make ``line`` durable before returning (OSError if the disk refused it).
+
+        ``fsync`` forces the fsync before returning even with ``sync_ms`` > 0 (a billed record).
+        """
         data = line.encode("utf-8") + b"\n"
         with self._cond:
             self._buf.append(data)
+            self._want_sync = self._want_sync or fsync
             self._queued += 1
             seq = self._queued
             while self._durable < seq:
@@ -71,9 +77,10 @@ class Journal:
                     continue
                 self._flushing = True  # this caller writes everyone's buffered lines, once
                 batch, lo, hi, self._buf = self._buf, self._durable + 1, self._queued, []
+                must_sync, self._want_sync = self._want_sync, False
                 self._cond.release()
                 try:
-                    self._flush(b"".join(batch), len(batch))
+                    self._flush(b"".join(batch), len(batch), must_sync)
                 except OSError:
                     self._failed.append((lo, hi))
                     raise
@@ -84,7 +91,7 @@ class Journal:
             if any(lo <= seq <= hi for lo, hi in self._failed):
                 raise OSError(f"journal write failed for {self.path}")
 
-    def _flush(self, data: bytes, lines: int) -> None:
+    def _flush(self, data: bytes, lines: int, must_sync: bool = False) -> None:
         with self._io:
             if self._fd is None:
                 self._open()
@@ -92,7 +99,7 @@ class Journal:
                 data, self._torn = b"\n" + data, False  # never glue a line onto a half-written one
             try:
                 write_all(self._fd, data)
-                if self.sync_s:
+                if self.sync_s and not must_sync:
                     self._dirty = True
                     self._start_syncer()
                 else:

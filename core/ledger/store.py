@@ -6,6 +6,8 @@ is committed or its spool line is fsync'd. It never raises for a database fault:
 the record goes to the spool and comes back through ``replay_spool``, which inserts
 if absent (so a line replayed twice lands once). After a fault the database is left
 alone for ``retry_after_s`` so a dead server costs one failed connect, not one per call.
+The client's path is ``record_later``: the journal's group fsync makes the record durable, and the
+writer thread (``core.ledger.writer``) stores it with everyone else's in one transaction.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from core.ledger.migrations import migrate
 from core.ledger.records import check, from_row, row_from_json, to_json, to_row
 from core.ledger.schema import budget_reservations, calls
 from core.ledger.spool import Spool
+from core.ledger.writer import GroupWriter
 from core.types import CallRecord
 
 log = logging.getLogger("tollgate.ledger")
+SPOOL_LOOK_EVERY_S = 1.0  # replay_soon's stat of the spool file, at most this often (a caller's path asks)
 REPLAY_CHUNK = 500  # rows per INSERT during replay: one statement, one transaction
 _CONFLICT_RETRIES = 12  # with conflict_backoff_s: about 1.8 s of waiting before a conflict counts as a fault
 def _insert_if_absent(dialect_name: str):
@@ -79,6 +83,8 @@ class Ledger:
         self.journal = Journal(self.spool.path, sync_ms=journal_sync_ms)  # $0 records, before they return
         self._replayer: threading.Thread | None = None
         self._replayer_guard = threading.Lock()
+        self.writer = GroupWriter(self.store_remembered)  # journaled records, many per transaction
+        self._next_spool_look, self._spooled = float("-inf"), False
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -154,7 +160,8 @@ class Ledger:
         return not self._backing_off()
 
     def close(self) -> None:
-        """Wait for a background replay and remove this process's journal if all of it is stored."""
+        """Store what the writer holds, wait for a replay, remove this process's journal if all of it is stored."""
+        self.writer.close()
         self.wait_for_replay()
         self.journal.close()
 
@@ -184,6 +191,7 @@ class Ledger:
                 return rec.id
         try:
             self.spool.append(to_json(rec))
+            self._spooled = True
         except OSError as exc:
             log.error("ledger record %s could not be spooled to %s: %s", rec.id, self.spool.path,
                       type(exc).__name__)
@@ -191,20 +199,36 @@ class Ledger:
                                     "its spool file are both unavailable.") from None
         return rec.id
 
-    def remember(self, rec: CallRecord) -> bool:
-        """Journal a $0 record (group-committed fsync) for ``store_remembered`` to write later.
+    def remember(self, rec: CallRecord, *, billed: bool = False) -> bool:
+        """Journal a record (group-committed fsync) for ``store_remembered`` to write later.
 
-        False when the journal could not take it: the record was then stored by ``record``
-        instead. Either way it is durable when this returns.
+        ``billed`` fsyncs before returning even with ``journal_sync_ms`` > 0. Its budget hold
+        stays in the database until ``store_remembered`` writes the row and deletes the hold in
+        one transaction, so ``spent + reserved`` counts the call all along. False when the
+        journal could not take it: the record was then stored by ``record`` instead. Either way
+        it is durable when this returns.
         """
         check(rec)
         try:
-            self.journal.append(to_json(rec))
+            self.journal.append(to_json(rec), fsync=billed)
             return True
         except OSError as exc:
             log.warning("ledger journal unavailable (%s); recording %s directly", type(exc).__name__, rec.id)
             self.record(rec)
             return False
+
+    def record_later(self, rec: CallRecord, *, billed: bool = True) -> None:
+        """Make ``rec`` durable in the journal now and write it to the database with others' in one transaction.
+
+        Durable when this returns (journal fsync, else ``record``'s own commit or spool line); the
+        budget hold is deleted only when the row lands. Raises as ``record`` does.
+        """
+        if self.remember(rec, billed=billed):
+            self.writer.submit(rec)
+
+    def settle(self, timeout_s: float = 60.0) -> bool:
+        """Wait until every record handed to ``record_later`` so far is in the database (or spooled)."""
+        return self.writer.settle(timeout_s)
 
     def store_remembered(self, recs: list[CallRecord]) -> None:
         """Write journaled records to the database in one transaction (else one by one, spooling)."""
@@ -226,8 +250,16 @@ class Ledger:
         self.replay_soon()
 
     def replay_soon(self) -> None:
-        """Replay the spool in a background thread, never on a caller's path; one at a time."""
-        if not self.spool.pending() or self._backing_off():
+        """Replay the spool in a background thread, never on a caller's path; one at a time.
+
+        The spool file is looked at once a second at most (another process may have spooled into it);
+        at once after this process spooled.
+        """
+        now = self.clock.monotonic()
+        if self._backing_off() or (now < self._next_spool_look and not self._spooled):
+            return
+        self._next_spool_look, self._spooled = now + SPOOL_LOOK_EVERY_S, False
+        if not self.spool.pending():
             return
         with self._replayer_guard:
             if self._replayer is not None and self._replayer.is_alive():
@@ -294,6 +326,7 @@ class Ledger:
 
     def get(self, call_id: str) -> CallRecord | None:
         """The stored record with this id, or None (the database only, not the spool)."""
+        self.settle()
         self._ensure_schema()
         with self.engine.connect() as conn:
             row = conn.execute(select(calls).where(calls.c.id == call_id)).first()
@@ -304,6 +337,7 @@ class Ledger:
         report = {"ok": False, "backend": self.backend, "url": self.url, "rows": None,
                   "spool_pending": 0, "last_error": self.last_error,
                   "schema_version": self.schema_version}
+        self.settle(timeout_s=5.0)
         try:
             report["spool_pending"] = self.spool.count()
         except OSError as exc:

@@ -25,6 +25,7 @@ import pandas as pd
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Engine
 
+from core.budgets.book import forget_budgets
 from core.catalog import pricing
 from core.clock import naive_utc
 from core.ledger.migrations import migrate
@@ -334,3 +335,4 @@ def _demo_budgets(engine: Engine, now: datetime) -> None:
             amount = max(Decimal(5), (base * factor).quantize(Decimal(1)))
             conn.execute(insert(budgets).values(user_id=user, monthly_usd=amount, updated_at=now,
                                                 updated_by=SOURCE))
+    forget_budgets(engine)  # written past the book: its cached list of budgeted users is stale

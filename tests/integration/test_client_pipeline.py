@@ -24,6 +24,7 @@ def _ledger_client(make_client, tmp_path, **kw):
 
 
 def _reservations(client) -> list[tuple[str, Decimal]]:
+    client.ledger.settle()  # a finished call's hold goes with its row, written by the ledger's writer thread
     with client.ledger.engine.connect() as conn:
         rows = conn.execute(sa.select(budget_reservations.c.id, budget_reservations.c.amount_usd)).all()
     return [(r.id, Decimal(str(r.amount_usd))) for r in rows]

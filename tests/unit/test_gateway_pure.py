@@ -25,6 +25,7 @@ ASK = {"model": "claude-haiku-5-5", "max_tokens": 10, "messages": [{"role": "use
     (e.RateLimited("requests per minute", 1.2), 429, "rate_limit_error", "true"),
     (e.CircuitOpen(29.5), 529, "overloaded_error", "true"),
     (e.LedgerUnavailable(), 503, "api_error", "true"),
+    (e.SharedStateUnavailable(), 503, "api_error", "true"),  # Redis down, closed mode: a wait, not a 500
     (e.AuthenticationFailed(), 502, "api_error", "false"),  # the server's own key: not the caller's 401
     (e.SpendCapReached(), 429, "rate_limit_error", "false"),
     (e.Overloaded(), 529, "overloaded_error", "true"),
