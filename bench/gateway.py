@@ -18,12 +18,10 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -34,20 +32,16 @@ sys.path.insert(0, str(ROOT))
 import anthropic  # noqa: E402
 import jwt  # noqa: E402
 
+from bench.threads import run_threads  # noqa: E402
+from deploy.topology import free_port  # noqa: E402
+
 UPSTREAM_KEY = "sk-ant-test-fake-bench-0000"
 JWT_SECRET = "bench-only-shared-secret-0123456789abcdef"
 ASK = dict(model="claude-haiku-5-5", max_tokens=16, messages=[{"role": "user", "content": "Say hi"}])
 
 
 def port() -> int:
-    for p in range(18600, 18700):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", p))
-            except OSError:
-                continue
-            return p
-    raise SystemExit("no free port in 18600-18699")
+    return free_port(ports=range(18600, 18700))
 
 
 def wait_for(url: str) -> None:
@@ -123,13 +117,8 @@ def throughput(make_client, clients: int, seconds: float) -> float:
         while time.perf_counter() < stop:
             c.messages.create(**ASK)
             done[i] += 1
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(done) / (time.perf_counter() - start)
+    elapsed = run_threads(run, clients)  # first: the counts are read after the threads end
+    return sum(done) / elapsed
 
 
 def main() -> None:

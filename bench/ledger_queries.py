@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text  # noqa: E402
 
 from bench import report_queries  # noqa: E402
+from bench.threads import run_threads  # noqa: E402
 from core.ledger.engine import make_engine  # noqa: E402
 from core.ledger.migrations import migrate  # noqa: E402
 from core.reports import (
@@ -101,7 +102,6 @@ def time_queries(db: Path, runs: int) -> list[tuple[str, float, float, int]]:
 
 def time_writes(pool_sizes=(1, 2, 4, 8), threads: int = 50, per_thread: int = 40) -> None:
     """Ledger.record throughput with ``threads`` writers, per DuckDB pool size (file and memory)."""
-    import threading
     import uuid
     from decimal import Decimal
 
@@ -126,17 +126,11 @@ def time_writes(pool_sizes=(1, 2, 4, 8), threads: int = 50, per_thread: int = 40
                     ledger.record(rec())
                 single = (time.perf_counter() - t0) * 10
 
-                def work(led: Ledger) -> None:
+                def work(_i: int, led: Ledger = ledger) -> None:
                     for _ in range(per_thread):
                         led.record(rec())
 
-                workers = [threading.Thread(target=work, args=(ledger,)) for _ in range(threads)]
-                t0 = time.perf_counter()
-                for w in workers:
-                    w.start()
-                for w in workers:
-                    w.join()
-                rate = threads * per_thread / (time.perf_counter() - t0)
+                rate = threads * per_thread / run_threads(work, threads)
                 print(f"{kind:10} {size:4d} {single:16.2f} {rate:14.0f} {ledger.spool.count():8d}")
                 engine.dispose()
 

@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +26,7 @@ import anthropic  # noqa: E402
 import httpx2  # noqa: E402
 
 from bench.overhead import KEY, MODEL, pct, simulator, timed  # noqa: E402
+from bench.threads import run_threads  # noqa: E402
 from core.config import load_settings  # noqa: E402
 from core.errors import TollgateError  # noqa: E402
 from core.factory import build_client  # noqa: E402
@@ -65,13 +65,8 @@ def _threaded(fn, *, threads: int, seconds: float) -> tuple[float, int, int]:
                 done[i] += 1
             except TollgateError:
                 refused[i] += 1
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    start = time.perf_counter()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    return sum(done) / (time.perf_counter() - start), sum(done), sum(refused)
+    elapsed = run_threads(run, threads)  # first: the counts are read after the threads end
+    return sum(done) / elapsed, sum(done), sum(refused)
 
 
 def main() -> None:

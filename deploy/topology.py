@@ -34,9 +34,9 @@ REDIS_URL = "redis://127.0.0.1:6379/13"
 START_TIMEOUT_S = 30.0
 
 
-def free_port(taken: set[int] = frozenset()) -> int:
-    """A port in PORTS nobody listens on now (and not one this topology handed out already)."""
-    for port in PORTS:
+def free_port(taken: set[int] = frozenset(), ports: range = PORTS) -> int:
+    """A port in ``ports`` nobody listens on now (and not one in ``taken``, handed out already)."""
+    for port in ports:
         if port in taken:
             continue
         with socket.socket() as s:
@@ -45,7 +45,7 @@ def free_port(taken: set[int] = frozenset()) -> int:
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port in 18900-18999")
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 def wait_http(url: str, timeout_s: float = START_TIMEOUT_S, proc: subprocess.Popen | None = None) -> None:
@@ -222,7 +222,8 @@ def _own_schema(pg_url: str) -> tuple[str, Callable[[], None]]:
     return with_schema(pg_url, schema), drop
 
 
-def _drop_prefix(url: str, prefix: str) -> None:
+def drop_prefix(url: str, prefix: str) -> None:
+    """Delete the keys under ``prefix`` only (SCAN, never FLUSHDB: other work shares the database)."""
     import redis
 
     r = redis.Redis.from_url(url)
@@ -291,7 +292,7 @@ def _run(args) -> int:
             return 0
         finally:
             drop()
-            _drop_prefix(args.redis_url, prefix)
+            drop_prefix(args.redis_url, prefix)
 
 
 if __name__ == "__main__":

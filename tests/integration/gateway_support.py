@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 
@@ -13,6 +12,7 @@ from core.accounts.keys import KeyStore
 from core.config import load_settings
 from core.factory import build_client
 from core.gateway.app import app
+from deploy import topology
 from tests.integration.conftest import PRIMARY
 
 PORTS = range(18600, 18700)  # the range these helpers may bind
@@ -20,14 +20,7 @@ PORTS = range(18600, 18700)  # the range these helpers may bind
 
 def free_port() -> int:
     """A port in PORTS nobody listens on now."""
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18600-18699")
+    return topology.free_port(ports=PORTS)
 
 
 @contextlib.contextmanager

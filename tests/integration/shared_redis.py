@@ -15,6 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
+from deploy.topology import free_port
 from tests.conftest import REDIS_URL
 
 PORTS = range(18700, 18800)
@@ -24,27 +25,8 @@ def fresh_prefix() -> str:
     return f"tollgate-test-{uuid.uuid4().hex[:10]}:"
 
 
-def drop_prefix(url: str, prefix: str) -> None:
-    """Delete this test's keys only (SCAN, never FLUSHDB: other work shares the database)."""
-    import redis
-
-    r = redis.Redis.from_url(url)
-    try:
-        for key in r.scan_iter(match=prefix + "*", count=500):
-            r.delete(key)
-    finally:
-        r.close()
-
-
 def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18700-18799")
+    return free_port(ports=PORTS)
 
 
 class PrivateRedis:
