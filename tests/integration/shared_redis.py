@@ -15,7 +15,9 @@ import time
 import uuid
 from pathlib import Path
 
-from deploy.topology import free_port
+from deploy.topology import drop_prefix, free_port
+
+__all__ = ["PORTS", "PrivateRedis", "drop_prefix", "fresh_prefix", "machine_redis_url"]  # drop_prefix: re-exported for the tests
 from tests.conftest import REDIS_URL
 
 PORTS = range(18700, 18800)
