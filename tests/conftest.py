@@ -6,6 +6,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -85,8 +86,17 @@ def pg_schema(prefix: str = "t_") -> Iterator[str]:
     try:
         yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
     finally:
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        # A client the test has not closed yet (its background writer mid-transaction) can deadlock the
+        # DROP; PostgreSQL aborts one side, so try again a few times rather than fail the teardown.
+        for attempt in range(5):
+            try:
+                with admin.connect() as c:
+                    c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+                break
+            except sa.exc.OperationalError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         admin.dispose()
 
 
