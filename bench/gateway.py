@@ -40,8 +40,11 @@ JWT_SECRET = "bench-only-shared-secret-0123456789abcdef"
 ASK = dict(model="claude-haiku-5-5", max_tokens=16, messages=[{"role": "user", "content": "Say hi"}])
 
 
+PORTS = [range(18600, 18700)]  # --ports A-B: where the simulator and the two gateways listen
+
+
 def port() -> int:
-    return free_port(ports=range(18600, 18700))
+    return free_port(ports=PORTS[0])
 
 
 def wait_for(url: str) -> None:
@@ -126,7 +129,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--ports", default="18600-18700", help="port range A-B to listen on (loopback)")
     args = ap.parse_args()
+    lo, hi = (int(x) for x in args.ports.split("-"))
+    PORTS[0] = range(lo, hi)
 
     sim_port = port()
     with tempfile.TemporaryDirectory() as tmp, \

@@ -4,7 +4,8 @@ The sequence is what the Messages API sends: ``message_start`` (no content, inpu
 per block ``content_block_start`` (the block emptied), its deltas (the text in one
 ``text_delta`` plus one ``citations_delta`` per citation; ``thinking_delta`` then
 ``signature_delta``; tool input as one ``input_json_delta``), ``content_block_stop``; then
-``message_delta`` (stop reason, output usage) and ``message_stop``. Blocks that never stream
+``message_delta`` (stop reason, output usage) and ``message_stop``, with the ``ping`` the API sends
+after the first ``content_block_start`` (in the next event's ``before``: on the wire only). Blocks that never stream
 in parts (redacted thinking, server tool results, types this code does not know) start whole.
 Accumulating these events with the SDK's helper gives the stored message back.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from core.upstream.sse import StreamEvent
+from core.upstream.sse import PING, StreamEvent
 
 _STREAMED_INPUT = ("tool_use", "server_tool_use", "mcp_tool_use")
 
@@ -66,6 +67,10 @@ def replay(message: dict) -> Iterator[StreamEvent]:
     from anthropic._models import construct_type_unchecked
     from anthropic.types import RawMessageStreamEvent
 
+    before, started = "", False
     for d in event_dicts(message):
         event = construct_type_unchecked(type_=RawMessageStreamEvent, value=d)
-        yield StreamEvent(event, d["type"], json.dumps(d, separators=(",", ":"), ensure_ascii=False))
+        yield StreamEvent(event, d["type"], json.dumps(d, separators=(",", ":"), ensure_ascii=False), before=before)
+        before = ""
+        if d["type"] == "content_block_start" and not started:  # the ping goes out before the next event
+            started, before = True, PING

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from core.errors import InvalidApiKey, RequestTooLarge, TollgateError, ValidationError
+from core.errors import InvalidApiKey, NotFound, RequestTooLarge, TollgateError, ValidationError
 from core.gateway import errors as gw_errors
 from core.gateway import relay
 from core.gateway import usage as gw_usage
@@ -32,6 +32,12 @@ from core.gateway.auth import Authenticator, Caller, token_of
 from core.gateway.pump import END, Pump
 
 SOURCE = "gateway"
+DEMO_SOURCE = "demo"  # demo mode (no key: the simulator answers): kept apart from real spend, as the console's
+
+
+def source_of(client) -> str:
+    """The ledger source of the gateway's calls through ``client``."""
+    return DEMO_SOURCE if getattr(client, "demo", False) else SOURCE
 NO_CACHE_HEADER = "x-tollgate-cache"  # "off": skip the response cache for this request (the CLI's --no-cache)
 
 
@@ -140,7 +146,7 @@ class Gateway:
             caller = await self._caller(request)
             body, kw = await self._admitted(request, caller)
             client = self.client
-            kw.update(user=caller.user, source=SOURCE, api_key_id=caller.key_id,
+            kw.update(user=caller.user, source=source_of(client), api_key_id=caller.key_id,
                       use_cache=request.headers.get(NO_CACHE_HEADER, "").lower() != "off")
             if body.get("stream"):
                 return await self._stream(client, kw)
@@ -190,8 +196,8 @@ class Gateway:
             caller.check_model(body["model"], client.catalogue)
             body = {**body, "model": client.catalogue.resolve(body["model"])}
             body.pop("extra_headers", None)
-            if relay.beta_headers(request.headers):
-                body["extra_headers"] = relay.beta_headers(request.headers)
+            if passed := relay.passed_headers(request.headers):
+                body["extra_headers"] = passed
             n = await self._run(lambda: client.transport.count_tokens(body))
             return JSONResponse({"input_tokens": n})
         except TollgateError as err:
@@ -207,6 +213,18 @@ class Gateway:
                     and (not caller.models or m["id"] in caller.models)]
             return JSONResponse({"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
                                  "last_id": data[-1]["id"] if data else None})
+        except TollgateError as err:
+            return gw_errors.response(err)
+
+    async def model(self, request: Request) -> Response:
+        """One model, as listed: a model outside the catalogue or the key's list is not found (404)."""
+        try:
+            caller = await self._caller(request)
+            client, asked = self.client, request.path_params["model_id"]
+            model_id = client.catalogue.resolve(asked)
+            if model_id not in client.catalogue.models or (caller.models and model_id not in caller.models):
+                raise NotFound(f"model: {asked}", status_code=404)
+            return JSONResponse(await self._run(client.transport.get_model, model_id))
         except TollgateError as err:
             return gw_errors.response(err)
 
@@ -233,7 +251,7 @@ def record_refusal(client, caller: Caller, model, streamed: bool, err: TollgateE
     from core.client.pipeline import Call
 
     label = model if isinstance(model, str) and 0 < len(model) <= 100 and model.isprintable() else "(invalid)"
-    call = Call(id=str(uuid.uuid4()), user=caller.user, model=label, source=SOURCE, streamed=streamed,
+    call = Call(id=str(uuid.uuid4()), user=caller.user, model=label, source=source_of(client), streamed=streamed,
                 started=client.clock.monotonic(), ts=client.clock.now(), api_key_id=caller.key_id)
     client.recorder.refused(call, err)
 
@@ -260,7 +278,8 @@ def routes(settings, client_source: Callable[[], object], *, gateway: Gateway | 
     gw = gateway or Gateway(settings, client_source)
     v1 = _sub_app([Route("/messages", gw.messages, methods=["POST"]),
                    Route("/messages/count_tokens", gw.count_tokens, methods=["POST"]),
-                   Route("/models", gw.models, methods=["GET"])], settings)
+                   Route("/models", gw.models, methods=["GET"]),
+                   Route("/models/{model_id:path}", gw.model, methods=["GET"])], settings)
     api = _sub_app([Route("/usage", gw.usage, methods=["GET"]),
                     Route("/openapi.json", gw.openapi, methods=["GET"])], settings)
     return [Mount("/v1", app=v1), Mount("/api", app=api)]

@@ -3,13 +3,14 @@
 JSON: the message the guarded client returns (``CallResult.message``: the upstream's own JSON; a cache
 hit's is the stored one), sent as it is. SSE: every event of ``GuardedStream.events()`` sent
 as its raw SSE text (``wire()``), as the upstream sent it, the moment it is read; a cache hit is
-replayed as the API would stream it. The SDK drops ``ping`` events before Tollgate sees them, so
-a relayed stream has none.
+replayed as the API would stream it. ``ping`` events go out where they came: each SDK event carries
+the pings just before it (``StreamEvent.before``, part of its ``wire()``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from core.errors import ValidationError
 from core.types import CallResult, message_data
@@ -17,6 +18,8 @@ from core.types import CallResult, message_data
 # Body fields that are ``GuardedClient.create`` arguments of its own, not Messages parameters.
 _RESERVED = frozenset({"prompt", "user", "use_cache", "source", "api_key_id", "extra_headers"})
 PASSED_HEADERS = ("anthropic-version", "anthropic-beta")
+# What an ``anthropic-version`` may look like ("2023-06-01"): a short token, never a header injection.
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 
 
 def call_kwargs(body, headers) -> dict:
@@ -30,16 +33,28 @@ def call_kwargs(body, headers) -> dict:
     if bad:
         raise ValidationError(f"{bad[0]}: Extra inputs are not permitted", field=bad[0])
     kw = {k: v for k, v in body.items() if k != "stream"}
-    extra = beta_headers(headers)
+    extra = passed_headers(headers)
     if extra:
         kw["extra_headers"] = extra
     return kw
 
 
-def beta_headers(headers) -> dict[str, str]:
-    """``anthropic-beta`` to pass upstream (the SDK sets its own ``anthropic-version``, which Tollgate speaks)."""
+def passed_headers(headers) -> dict[str, str]:
+    """The caller's ``anthropic-version`` and ``anthropic-beta``, to send upstream as they came.
+
+    An absent ``anthropic-version`` is the SDK's own default; one that is not a short token is refused.
+    """
+    out = {}
+    version = headers.get("anthropic-version")
+    if version is not None:
+        if not _VERSION.fullmatch(version):
+            raise ValidationError("anthropic-version: must be a version such as 2023-06-01.",
+                                  field="anthropic-version")
+        out["anthropic-version"] = version
     beta = headers.get("anthropic-beta")
-    return {"anthropic-beta": beta} if beta else {}
+    if beta:
+        out["anthropic-beta"] = beta
+    return out
 
 
 def message_json(result: CallResult) -> dict:

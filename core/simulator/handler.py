@@ -25,6 +25,17 @@ from .validate import MessagesRequest, RequestError, invalid, parse_messages_bod
 STREAM_FAULTS = frozenset({"stream-error", "truncate", "error-event", "malformed-event"})
 DEFAULT_AFTER = 3  # deltas (of any block) a broken stream sends before its fault
 DEFAULT_TRICKLE_S = 0.05  # seconds between the bytes of a trickled body
+
+def _api_versions() -> frozenset[str]:
+    """The ``anthropic-version`` values the API accepts: the published ones and the installed SDK's own."""
+    try:
+        from anthropic._constants import ANTHROPIC_API_VERSION
+    except ImportError:
+        ANTHROPIC_API_VERSION = "2023-06-01"  # noqa: N806 - the SDK's name
+    return frozenset({"2023-01-01", "2023-06-01", ANTHROPIC_API_VERSION})
+
+
+API_VERSIONS = _api_versions()
 _GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
 
@@ -138,6 +149,10 @@ class SimHandler(BaseHTTPRequestHandler):
                                     "An API key is required (x-api-key or Authorization: Bearer header)")
         if st.key_rejected(key):
             return self._send_error(401, "authentication_error", "invalid x-api-key")
+        version = self.headers.get("anthropic-version")
+        if version is not None and version not in API_VERSIONS:  # absent: accepted, as the tests' raw calls
+            return self._send_error(400, "invalid_request_error",
+                                    f"anthropic-version: {json.dumps(version)} is not a valid version")
         is_messages = method == "POST" and path == "/v1/messages"
         try:
             fault = self._pick_fault(is_messages, method == "POST" and path == "/v1/messages/count_tokens")

@@ -3,6 +3,8 @@
 The SDK's ``Stream`` decodes SSE, skips pings and raises an ``error`` event as its typed error;
 Tollgate keeps that path and only taps the decoder, so every SDK event can be paired with the
 server-sent event (name, data string and wire lines) it was parsed from, never re-serialised.
+The events the SDK skipped just before it (``ping``) ride along as ``before``: Python callers see
+only the SDK's events, and ``wire()`` gives a relay every byte in the order it came.
 The final message is accumulated by the SDK's own helper (``accumulate_event``), not by hand.
 """
 
@@ -21,10 +23,12 @@ class StreamEvent:
     an event synthesised for a cache hit carries compact JSON of its own.
     """
 
-    __slots__ = ("data", "event", "lines", "sse_event")
+    __slots__ = ("before", "data", "event", "lines", "sse_event")
 
-    def __init__(self, event, sse_event: str | None, data: str | None, lines: tuple[str, ...] = ()) -> None:
+    def __init__(self, event, sse_event: str | None, data: str | None, lines: tuple[str, ...] = (),
+                 before: str = "") -> None:
         self.event, self.sse_event, self.data, self.lines = event, sse_event, data, lines
+        self.before = before  # the SSE text of the events the SDK skipped just before this one (pings)
 
     def __getattr__(self, name: str):
         if name in StreamEvent.__slots__:  # not set yet (a copy being built): no lookup through the event
@@ -36,10 +40,11 @@ class StreamEvent:
         return getattr(self.event, "type", "")
 
     def wire(self) -> str:
-        """The SSE text of this event: its wire lines as received, or ``event:``/``data:`` lines when made here."""
+        """The SSE text of this event, after the pings that came just before it: its wire lines as received,
+        or ``event:``/``data:`` lines when made here."""
         if self.lines:
-            return "\n".join(self.lines) + "\n\n"
-        return f"event: {self.sse_event}\ndata: {self.data}\n\n"
+            return self.before + "\n".join(self.lines) + "\n\n"
+        return f"{self.before}event: {self.sse_event}\ndata: {self.data}\n\n"
 
     def __repr__(self) -> str:
         return f"StreamEvent({self.sse_event!r}, {self.data!r})"
@@ -77,16 +82,31 @@ def paired(event, t: _Tap | None) -> StreamEvent:
     """``event`` (just yielded by the SDK stream) with the SSE it was parsed from.
 
     The SDK yields once per SSE with data (pings and empty events are skipped), so the last SSE
-    the tap saw is this event's; the skipped ones before it are dropped from the tap.
+    the tap saw is this event's; the skipped ones before it (pings) become its ``before``.
     """
     sse = None
     if t is not None:
+        skipped = []
         while t.seen:
+            if sse is not None:
+                skipped.append(sse)
             sse = t.seen.popleft()
         if sse is not None:
-            return StreamEvent(event, sse.event, sse.data, tuple(getattr(sse, "raw", ()) or ()))
+            before = "".join(_text(s) for s in skipped if s.event is not None)
+            return StreamEvent(event, sse.event, sse.data, tuple(getattr(sse, "raw", ()) or ()), before)
     name = getattr(event, "type", None)
     return StreamEvent(event, name, json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False))
+
+
+def _text(sse) -> str:
+    """One decoded SSE as it came over the wire."""
+    raw = getattr(sse, "raw", None)
+    if raw:
+        return "\n".join(raw) + "\n\n"
+    return f"event: {sse.event}\ndata: {sse.data}\n\n"
+
+
+PING = 'event: ping\ndata: {"type": "ping"}\n\n'  # what the API sends after the first content_block_start
 
 
 class Accumulator:

@@ -214,6 +214,10 @@ class Transport:
         """The upstream's model list (every page), as the API's JSON objects."""
         return self._with_key(lambda sdk, key: [m.model_dump(mode="json") for m in sdk.models.list(limit=1000)])
 
+    def get_model(self, model_id: str) -> dict:
+        """One model as the upstream describes it (an unknown one: NotFound)."""
+        return self._with_key(lambda sdk, key: sdk.models.retrieve(model_id).model_dump(mode="json"))
+
 
 def _reply(raw, key: ApiKey) -> Reply:
     """A JSON answer as a ``Reply``, read from the API's own JSON: its ``message`` is that dict, made into the

@@ -59,8 +59,9 @@ class Gateway:
 
 @contextlib.contextmanager
 def gateway(sim, tmp_path, **overrides):
-    """A gateway over a client on ``sim`` with a DuckDB ledger in ``tmp_path`` (settings overridable)."""
-    settings = load_settings(env={}, load_keys=False, keys=(PRIMARY,), base_url=sim.url,
+    """A gateway over a client on ``sim`` with a DuckDB ledger in ``tmp_path`` (settings overridable;
+    ``keys=()`` is demo mode)."""
+    settings = load_settings(env={}, load_keys=False, keys=overrides.pop("keys", (PRIMARY,)), base_url=sim.url,
                              ledger_url=f"duckdb:///{tmp_path / 'gw.duckdb'}", spool_path=str(tmp_path / "spool"),
                              users_file=str(tmp_path / "users.yaml"), timeout_s=overrides.pop("timeout_s", 5.0),
                              gateway_key_cache_s=overrides.pop("gateway_key_cache_s", 0.0), **overrides)

@@ -78,8 +78,18 @@ def test_a_keys_models_are_checked_after_aliases():
 
 
 def test_a_body_into_call_arguments():
-    kw = call_kwargs({**ASK, "stream": True, "temperature": 0}, {"anthropic-beta": "x-2026", "anthropic-version": "v"})
-    assert kw == {**ASK, "temperature": 0, "extra_headers": {"anthropic-beta": "x-2026"}}
+    kw = call_kwargs({**ASK, "stream": True, "temperature": 0}, {"anthropic-beta": "x-2026",
+                                                                  "anthropic-version": "2023-06-01"})
+    assert kw == {**ASK, "temperature": 0, "extra_headers": {"anthropic-beta": "x-2026",
+                                                              "anthropic-version": "2023-06-01"}}
+    assert call_kwargs(ASK, {}) == ASK  # no header: the SDK's own anthropic-version
+
+
+@pytest.mark.parametrize("version", ["", "2023-06-01\r\nx-evil: 1", "2023 06 01", "v" * 40, "é"])
+def test_an_anthropic_version_that_is_not_a_short_token_is_refused(version):
+    with pytest.raises(e.ValidationError) as info:
+        call_kwargs(ASK, {"anthropic-version": version})
+    assert info.value.field == "anthropic-version"
 
 
 @pytest.mark.parametrize("body,field", [
