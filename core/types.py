@@ -104,6 +104,7 @@ class CallResult:
     stop_sequence: str | None = None
     usage_detail: dict = field(default_factory=dict)
     message: Any = field(default=None, repr=False)  # the SDK Message; given a dict (a hit), built on first read
+    raw_json: bytes | None = field(default=None, repr=False, compare=False)  # the API's JSON body as it came
 
     @property
     def tool_uses(self) -> list[dict]:

@@ -87,7 +87,7 @@ class CallRun:
                             retries=call.retries, stop_reason=reply.stop_reason, key_label=reply.key_label,
                             flags=call.flags, message_id=reply.message_id, content=reply.content,
                             stop_sequence=reply.stop_sequence, usage_detail=reply.usage_detail,
-                            message=reply.message)
+                            message=reply.message, raw_json=reply.raw_json)
         result.ledger_id = client.recorder.succeeded(call, result)
         if call.cache_key is not None:
             client.cache.set(call.cache_key, CachedResponse(

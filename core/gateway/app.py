@@ -151,8 +151,8 @@ class Gateway:
             if body.get("stream"):
                 return await self._stream(client, kw)
             result = await self._run(functools.partial(client.create, **kw))
-            return JSONResponse(relay.message_json(result), headers={**self._headers(result.request_id),
-                                                                     **relay.cost_headers(result)})
+            return Response(relay.message_body(result), media_type="application/json",
+                            headers={**self._headers(result.request_id), **relay.cost_headers(result)})
         except TollgateError as err:
             return gw_errors.response(err)
 

@@ -57,6 +57,13 @@ def passed_headers(headers) -> dict[str, str]:
     return out
 
 
+def message_body(result: CallResult) -> bytes:
+    """The Messages response body of a guarded result: the upstream's own bytes when it has them."""
+    if result.raw_json is not None:
+        return result.raw_json
+    return json.dumps(message_json(result), separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def message_json(result: CallResult) -> dict:
     """The Messages response body of a guarded result."""
     message = message_data(result)  # the upstream's JSON as it came (a hit: as stored); no SDK object built

@@ -23,6 +23,7 @@ from core.guards.tokens import estimate_text
 from core.types import Usage
 from core.upstream import deadline
 from core.upstream.keys import ApiKey, KeyRing
+from core.upstream.poster import Poster
 from core.upstream.sdk_errors import translate
 from core.upstream.sse import Accumulator, StreamEvent, paired, tap
 
@@ -44,6 +45,7 @@ class Reply:
     content: list = field(default_factory=list)  # every block as a JSON-ready dict
     stop_sequence: str | None = None
     usage_detail: dict = field(default_factory=dict)  # the usage object as reported
+    raw_json: bytes | None = None  # a JSON answer's body as the API sent it (a relay sends it unchanged)
 
 
 @dataclass
@@ -115,6 +117,8 @@ class Transport:
         self._owns_http = http_client is None
         self._stream_timeout = None
         self._sdks: dict[str, object] = {}
+        self._posters: dict[str, Poster] = {}  # one per key, beside its SDK client: what create and streams send
+        self._create_timeout = None
         self._lock = threading.Lock()
 
     def sdk(self, key: ApiKey):
@@ -132,10 +136,11 @@ class Transport:
                             self.http_client = anthropic.DefaultHttpxClient()
                         deadline.install(self.http_client)
                         self._stream_timeout = httpx2.Timeout(self.stream_idle_s, connect=self.connect_timeout_s)
+                        self._create_timeout = httpx2.Timeout(self.timeout_s, connect=self.connect_timeout_s)
                     sdk = anthropic.Anthropic(
                         api_key=key.secret, base_url=self.base_url, max_retries=0,
-                        timeout=httpx2.Timeout(self.timeout_s, connect=self.connect_timeout_s),
-                        http_client=self.http_client)
+                        timeout=self._create_timeout, http_client=self.http_client)
+                    self._posters[key.label] = Poster(sdk, self.http_client)
                     self._sdks[key.label] = sdk
         return sdk
 
@@ -168,10 +173,10 @@ class Transport:
             # TOLLGATE_TIMEOUT_S is the whole attempt: every read ends by this point, however the bytes trickle.
             token = deadline.until(time.monotonic() + self.timeout_s)
             try:
-                raw = sdk.messages.with_raw_response.create(**sdk_kwargs(body))
+                response = self._posters[key.label].send(body, stream=False, timeout=self._create_timeout)
             finally:
                 deadline.release(token)
-            return _reply(raw, key)
+            return _reply(response, key)
         return self._with_key(call)
 
     def open_stream(self, body: dict) -> OpenStream:
@@ -182,9 +187,10 @@ class Transport:
         def call(sdk, key: ApiKey) -> OpenStream:
             token = deadline.until(_event_deadline(self.stream_idle_s, total_end))
             try:
-                stream = sdk.messages.create(**sdk_kwargs(body), stream=True, timeout=self._stream_timeout)
+                response = self._posters[key.label].send(body, stream=True, timeout=self._stream_timeout)
             finally:
                 deadline.release(token)
+            stream = _sdk_stream(sdk, response)
             headers = stream.response.headers
             sse = tap(stream)  # before the first read: the SDK copies the stream when it starts iterating
             st = OpenStream(events=iter(stream), texts=[], usage_start={}, request_id=headers.get("request-id"),
@@ -219,11 +225,20 @@ class Transport:
         return self._with_key(lambda sdk, key: sdk.models.retrieve(model_id).model_dump(mode="json"))
 
 
+def _sdk_stream(sdk, response):
+    """The SDK's own ``Stream`` of message events over a response: its SSE decoding, ping skipping, error events."""
+    import anthropic
+    from anthropic.types import RawMessageStreamEvent
+
+    return anthropic.Stream(cast_to=RawMessageStreamEvent, response=response, client=sdk)
+
+
 def _reply(raw, key: ApiKey) -> Reply:
     """A JSON answer as a ``Reply``, read from the API's own JSON: its ``message`` is that dict, made into the
     SDK ``Message`` only if someone reads ``CallResult.message`` (the SDK's parse costs ~0.3 ms a call)."""
     request_id = raw.headers.get("request-id")
-    data = json.loads(raw.http_response.content)
+    body = raw.content
+    data = json.loads(body)
     if not (isinstance(data, dict) and isinstance(data.get("content"), list) and isinstance(data.get("usage"), dict)
             and all(isinstance(b, dict) for b in data["content"])):
         raise MalformedResponse(request_id=request_id)
@@ -232,7 +247,7 @@ def _reply(raw, key: ApiKey) -> Reply:
     return Reply(text=text, usage=Usage.from_api(data["usage"]), stop_reason=data.get("stop_reason"),
                  request_id=request_id, headers=raw.headers, key_label=key.label, message_id=data.get("id"),
                  response_model=data.get("model"), message=data, content=content,
-                 stop_sequence=data.get("stop_sequence"), usage_detail=data["usage"])
+                 stop_sequence=data.get("stop_sequence"), usage_detail=data["usage"], raw_json=body)
 
 
 # What the count_tokens endpoint reads of a Messages request (documents and images travel in messages).
