@@ -56,7 +56,7 @@ class Authenticator:
             return False
         if looks_like_key(token):
             return self.keys is not None and not self.keys.fresh(token)
-        return self.tokens is not None and self.tokens.jwks is not None
+        return self.tokens is not None and self.tokens.jwks is not None and not self.tokens.fresh(token)
 
     def authenticate(self, headers: Mapping[str, str]) -> Caller:
         token = token_of(headers)

@@ -4,25 +4,32 @@ The algorithm a token names must be one its key source allows (HS256 only with t
 RS256/ES256 only with the JWKS), so ``alg: none`` and algorithm confusion (an HS256 token
 "signed" with the provider's public key) are refused. ``exp`` is required; ``aud`` and ``iss``
 are checked when configured (a token with an ``aud`` is refused when none is). The user is
-``sub``, or the claim TOLLGATE_JWT_USER_CLAIM names.
+``sub``, or the claim TOLLGATE_JWT_USER_CLAIM names. A verified token is trusted again, without
+its signature checked, for TOLLGATE_GATEWAY_KEY_CACHE_S (as keys are), never past its ``exp``.
 """
 
 from __future__ import annotations
+
+import time
 
 import jwt
 
 from core.errors import InvalidApiKey
 
 ASYMMETRIC = ("RS256", "ES256")
+_CACHE_MAX = 10_000  # verified tokens kept at most (then forgotten at once, and verified again)
 
 
 class TokenVerifier:
     """Verifies one token and returns its Tollgate user, or raises ``InvalidApiKey`` saying why."""
 
     def __init__(self, *, secret: str | None = None, jwks_url: str | None = None, audience: str | None = None,
-                 issuer: str | None = None, user_claim: str = "sub", leeway_s: float = 0.0) -> None:
+                 issuer: str | None = None, user_claim: str = "sub", leeway_s: float = 0.0,
+                 cache_s: float = 0.0, clock=time.time) -> None:
         self.secret, self.audience, self.issuer = secret, audience, issuer
         self.user_claim, self.leeway_s = user_claim, leeway_s
+        self.cache_s, self._clock = cache_s, clock
+        self._verified: dict[str, tuple[str, float]] = {}  # token -> (user, trusted until, epoch s)
         self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5) if jwks_url else None
 
     @classmethod
@@ -34,9 +41,30 @@ class TokenVerifier:
         if not secret and not settings.jwt_jwks_url:
             return None
         return cls(secret=secret, jwks_url=settings.jwt_jwks_url, audience=settings.jwt_audience,
-                   issuer=settings.jwt_issuer, user_claim=settings.jwt_user_claim)
+                   issuer=settings.jwt_issuer, user_claim=settings.jwt_user_claim,
+                   cache_s=settings.gateway_key_cache_s)
+
+    def fresh(self, token: str) -> bool:
+        """True when ``token`` was verified within the cache time and has not expired since."""
+        hit = self._verified.get(token)
+        return hit is not None and self._clock() < hit[1]
 
     def verify(self, token: str) -> str:
+        """The token's user (a token verified moments ago: from memory), or ``InvalidApiKey``."""
+        hit = self._verified.get(token)
+        if hit is not None:
+            if self._clock() < hit[1]:
+                return hit[0]
+            self._verified.pop(token, None)
+        user, exp = self._check(token)
+        if self.cache_s > 0:
+            if len(self._verified) >= _CACHE_MAX:
+                self._verified.clear()
+            self._verified[token] = (user, min(exp, self._clock() + self.cache_s))
+        return user
+
+    def _check(self, token: str) -> tuple[str, float]:
+        """(user, exp) of a token whose signature and claims hold."""
         try:
             alg = jwt.get_unverified_header(token).get("alg")
         except jwt.PyJWTError:
@@ -68,4 +96,4 @@ class TokenVerifier:
         if not isinstance(user, str) or not user.strip() or user.strip() == "*" or len(user) > 200 \
                 or not user.isprintable():
             raise InvalidApiKey(f"the token's {self.user_claim!r} claim is not a user id")
-        return user.strip()
+        return user.strip(), float(claims["exp"])

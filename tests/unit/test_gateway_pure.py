@@ -110,3 +110,33 @@ def test_gateway_settings_are_checked(kw, var):
     with pytest.raises(e.ConfigError) as info:
         load_settings(env={}, load_keys=False, **kw)
     assert info.value.variable == var and "tiny-s3cret" not in info.value.message
+
+
+def test_a_verified_token_is_trusted_from_memory_for_the_cache_time_never_past_its_exp():
+    import time
+
+    import jwt
+
+    from core.gateway.tokens import TokenVerifier
+
+    secret = "unit-test-only-shared-secret-0123456789"
+    now = [time.time()]
+    verifier = TokenVerifier(secret=secret, cache_s=5.0, clock=lambda: now[0])
+    token = jwt.encode({"sub": "ana", "exp": int(now[0]) + 3600}, secret, algorithm="HS256")
+    assert verifier.verify(token) == "ana" and verifier.fresh(token)
+    verifier.secret = "another-secret-0123456789abcdefghijkl"  # a re-check would now fail: memory answers
+    assert verifier.verify(token) == "ana"
+    now[0] += 5.1
+    assert not verifier.fresh(token)
+    with pytest.raises(e.InvalidApiKey):
+        verifier.verify(token)
+    verifier.secret = secret
+    soon = jwt.encode({"sub": "bo", "exp": int(now[0]) + 2}, secret, algorithm="HS256")
+    assert verifier.verify(soon) == "bo"
+    now[0] += 3  # past its exp, within the cache time: verified again, and refused
+    assert not verifier.fresh(soon)
+    with pytest.raises(e.InvalidApiKey, match="expired"):
+        TokenVerifier(secret=secret).verify(jwt.encode({"sub": "bo", "exp": int(time.time()) - 5}, secret,
+                                                       algorithm="HS256"))
+    uncached = TokenVerifier(secret=secret)
+    assert uncached.verify(token) == "ana" and not uncached.fresh(token)
