@@ -1,8 +1,10 @@
-"""One attempt at the Messages API through the official SDK, and nothing else.
+"""One attempt at the Messages API through the official SDK's client, and nothing else.
 
 Holds one ``anthropic.Anthropic`` per key label (SDK retries off; the retry layer
 above owns retrying), moves to the next key when one is rejected, and turns a
-response or an SSE stream into a ``Reply``. SDK errors are translated here, once.
+response or an SSE stream into a ``Reply``. A Messages body goes out through the SDK
+client's own HTTP pool (``core.upstream.poster``), a stream is read by the SDK's own
+``Stream``; SDK errors are translated here, once.
 """
 
 from __future__ import annotations
@@ -73,31 +75,6 @@ class OpenStream:
     server_calls: dict = field(default_factory=dict)  # server tool blocks started, by name (billed if cut off)
     stop_sequence: str | None = None
     tap: object = None  # the SDK stream's tapped SSE decoder (raw event text), when it has one
-
-
-# Parameters the SDK's ``messages.create`` takes by name; the rest (temperature, top_p, top_k for the
-# models that still accept them) travel in ``extra_body`` so the SDK passes them through untouched.
-_SDK_PARAMS = frozenset({"max_tokens", "messages", "model", "cache_control", "container", "diagnostics",
-                         "inference_geo", "metadata", "output_config", "service_tier", "speed",
-                         "stop_sequences", "system", "thinking", "tool_choice", "tools", "user_profile_id",
-                         "workspace_id"})
-
-
-_NOT_BODY = frozenset({"extra_headers"})  # SDK call options, never part of the JSON body
-
-
-def sdk_kwargs(body: dict) -> dict:
-    """Split a request body into the SDK's named arguments, ``extra_body`` and ``extra_headers``.
-
-    ``extra_headers`` (e.g. ``{"anthropic-beta": ...}``) goes to the SDK as headers, never into the body.
-    """
-    kw = {k: v for k, v in body.items() if k in _SDK_PARAMS}
-    extra = {k: v for k, v in body.items() if k not in _SDK_PARAMS and k not in _NOT_BODY}
-    if extra:
-        kw["extra_body"] = extra
-    if body.get("extra_headers"):
-        kw["extra_headers"] = body["extra_headers"]
-    return kw
 
 
 class Transport:

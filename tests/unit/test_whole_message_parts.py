@@ -13,7 +13,6 @@ from core.cache.entry import CachedResponse
 from core.cache.keys import digest_request
 from core.client.replay import event_dicts, replay
 from core.types import CallResult, Usage
-from core.upstream.transport import sdk_kwargs
 
 MSG = {"id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-5-5",
        "content": [
@@ -124,11 +123,35 @@ def test_attachments_are_in_the_key_and_other_headers_are_not():
     assert key([ask], extra_headers={"x-trace": "abc"}) == key([ask])
 
 
-def test_extra_headers_go_to_the_sdk_call_and_unknown_fields_to_the_body():
-    kw = sdk_kwargs({"model": "m", "messages": [], "max_tokens": 5, "thinking": {"type": "adaptive"},
-                     "top_k": 3, "a_parameter_of_next_year": 1, "extra_headers": {"anthropic-beta": "b"}})
-    assert kw["extra_headers"] == {"anthropic-beta": "b"} and kw["thinking"] == {"type": "adaptive"}
-    assert kw["extra_body"] == {"top_k": 3, "a_parameter_of_next_year": 1}
+def test_extra_headers_go_as_headers_and_every_other_field_in_the_body():
+    import anthropic
+    import httpx2
+
+    from core.upstream.poster import Poster
+
+    sent = []
+
+    def answer(request):
+        sent.append(request)
+        return httpx2.Response(200, json={"ok": True}, headers={"request-id": "req_1"})
+
+    http = httpx2.Client(transport=httpx2.MockTransport(answer))
+    sdk = anthropic.Anthropic(api_key="sk-ant-test-fake-unit-0000", base_url="http://upstream.test",
+                              max_retries=0, http_client=http)
+    poster = Poster(sdk, http)
+    body = {"model": "m", "messages": [], "max_tokens": 5, "thinking": {"type": "adaptive"}, "top_k": 3,
+            "a_parameter_of_next_year": 1,
+            "extra_headers": {"anthropic-beta": "b", "anthropic-version": "2023-01-01", "user-agent": None}}
+    response = poster.send(body, stream=True, timeout=httpx2.Timeout(5.0))
+    (request,) = sent
+    assert json.loads(request.content) == {**{k: v for k, v in body.items() if k != "extra_headers"},
+                                           "stream": True}
+    assert request.headers["anthropic-beta"] == "b" and request.headers["anthropic-version"] == "2023-01-01"
+    assert "user-agent" not in request.headers and request.url == "http://upstream.test/v1/messages"
+    assert request.headers["content-type"] == "application/json" and response.headers["request-id"] == "req_1"
+    poster.send({"model": "m", "messages": [], "max_tokens": 5}, stream=False, timeout=httpx2.Timeout(5.0))
+    assert sent[1].headers["anthropic-version"] == sdk.default_headers["anthropic-version"]  # the SDK's own
+    assert "stream" not in json.loads(sent[1].content) and body["extra_headers"]["anthropic-beta"] == "b"
 
 
 def test_a_result_rebuilds_the_sdk_message_from_a_dict_only_when_read():
