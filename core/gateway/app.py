@@ -3,7 +3,8 @@
 ``routes(settings, client_source)`` is mounted by server.py beside the console and by
 ``python -m core serve`` alone (``app``). Every request is authenticated before its body is
 read; the guarded client (blocking: it runs in the gateway's own thread pool, whose hand-off costs
-a quarter of anyio's ``to_thread``) is charged to the caller's user with source "gateway". SSE is forwarded event by event as the upstream sends it: each event
+a quarter of anyio's ``to_thread``) is charged to the caller's user with source "gateway" ("demo" in
+demo mode). SSE is forwarded event by event as the upstream sends it: each event
 is written, as its raw SSE text, the moment the guarded stream yields it.
 """
 
@@ -33,12 +34,12 @@ from core.gateway.pump import END, Pump
 
 SOURCE = "gateway"
 DEMO_SOURCE = "demo"  # demo mode (no key: the simulator answers): kept apart from real spend, as the console's
+NO_CACHE_HEADER = "x-tollgate-cache"  # "off": skip the response cache for this request (the CLI's --no-cache)
 
 
 def source_of(client) -> str:
     """The ledger source of the gateway's calls through ``client``."""
     return DEMO_SOURCE if getattr(client, "demo", False) else SOURCE
-NO_CACHE_HEADER = "x-tollgate-cache"  # "off": skip the response cache for this request (the CLI's --no-cache)
 
 
 class Gateway:
@@ -223,7 +224,7 @@ class Gateway:
             client, asked = self.client, request.path_params["model_id"]
             model_id = client.catalogue.resolve(asked)
             if model_id not in client.catalogue.models or (caller.models and model_id not in caller.models):
-                raise NotFound(f"model: {asked}", status_code=404)
+                raise NotFound(f"model: {asked[:100]}", status_code=404)
             return JSONResponse(await self._run(client.transport.get_model, model_id))
         except TollgateError as err:
             return gw_errors.response(err)

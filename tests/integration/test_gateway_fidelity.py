@@ -78,7 +78,7 @@ def test_a_model_the_key_may_not_use_or_unknown_is_not_found(gw):
     for model in ("claude-opus-5-5", "claude-nothing-9"):
         with pytest.raises(anthropic.NotFoundError) as info:
             limited.models.retrieve(model)
-        assert info.value.body["type"] == "not_found_error" or info.value.body["error"]["type"] == "not_found_error"
+        assert info.value.body["error"]["type"] == "not_found_error" and model in info.value.body["error"]["message"]
         assert info.value.response.headers["x-should-retry"] == "false"
 
 
