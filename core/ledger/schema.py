@@ -23,7 +23,7 @@ from sqlalchemy import (
 
 from core.ledger.records import COST_PART_COLUMNS
 
-SCHEMA_VERSION = 7  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
+SCHEMA_VERSION = 9  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
 MONEY = Numeric(20, 10)
 
 metadata = MetaData()
@@ -188,3 +188,51 @@ api_keys = Table(
     Column("last_used_at", DateTime),
 )
 ADDED_IN[api_keys.name] = 6  # made by Alembic revision 0006, not by version 1's create_all
+
+# --- version 9 (Alembic revision 0009): batch runs ----------------------------------------
+
+batch_runs = Table(
+    "batch_runs", metadata,
+    # One run of a prompt template over a table's rows (core/batches): its whole state lives here and in
+    # batch_items, so any process (a restarted console, another worker) can resume or poll it.
+    Column("id", String(36), primary_key=True),  # uuid4 text
+    Column("user_id", String(200), nullable=False),
+    Column("name", String(200)),
+    Column("mode", String(8), nullable=False),  # batch | now
+    Column("state", String(16), nullable=False),  # queued | in_progress | canceling | ended | canceled | failed
+    Column("model", String(100), nullable=False),
+    Column("system", Text),
+    Column("template", Text, nullable=False),
+    Column("max_tokens", Integer, nullable=False),
+    Column("temperature", Double),
+    Column("rows", Integer, nullable=False),
+    Column("upstream_batch_id", String(128)),  # the Message Batches id (batch mode), once created
+    Column("reserved_usd", MONEY, nullable=False, default=0),  # the whole run's worst case, held at submit
+    Column("created_at", DateTime, nullable=False),  # naive UTC
+    Column("ended_at", DateTime),
+    Column("compare_key", String(64), nullable=False),  # SHA-256 of the input rows: pairs runs over the same rows
+    Column("source", String(16), nullable=False, default="batch"),
+    Column("api_key_id", String(36)),  # the gateway key a run was created with
+    Column("detail", Text),  # why a run failed, analyst-readable
+)
+Index("ix_batch_runs_user", batch_runs.c.user_id, batch_runs.c.created_at)
+
+batch_items = Table(
+    "batch_items", metadata,
+    # One input row of a run: what was sent and what came back. The ledger row (call_id) is the bill;
+    # this row is the result an analyst downloads.
+    Column("run_id", String(36), primary_key=True),
+    Column("row_index", Integer, primary_key=True),  # 0-based position in the input table
+    Column("custom_id", String(64), nullable=False),  # the Message Batches custom_id (row-000042)
+    Column("input", Text, nullable=False),  # the row as JSON
+    Column("prompt", Text, nullable=False),  # the rendered template
+    Column("state", String(16), nullable=False),  # pending | succeeded | failed | canceled | expired
+    Column("call_id", String(36)),  # the ledger row of this item
+    Column("output", Text),
+    Column("cost_usd", MONEY),
+    Column("latency_ms", Double),
+    Column("error", Text),
+    Column("updated_at", DateTime),
+)
+ADDED_IN[batch_runs.name] = 9  # made by Alembic revision 0009, not by version 1's create_all
+ADDED_IN[batch_items.name] = 9
