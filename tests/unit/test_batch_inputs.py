@@ -64,5 +64,5 @@ def test_bad_files_get_one_clear_line(name, data, message):
 def test_row_and_size_caps():
     with pytest.raises(BadTableFile, match="3 rows; a run takes at most 2"):
         read_table("t.csv", b"a\n1\n2\n3\n", max_rows=2)
-    with pytest.raises(BadTableFile, match="at most 10 bytes"):
+    with pytest.raises(BadTableFile, match="42 bytes; at most 10"):
         read_table("t.csv", b"a\n" + b"1\n" * 20, max_bytes=10)
