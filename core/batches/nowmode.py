@@ -7,7 +7,6 @@ call, a redelivered message, a restarted console) replays the ledger row already
 
 from __future__ import annotations
 
-import inspect
 import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -32,20 +31,14 @@ def record_refusal(runs, spec, model: str, err: TollgateError) -> None:
     client.recorder.refused(call, err, detail=err.message)
 
 
-def _supports_keys(client) -> bool:
-    """True when the client's create takes run_id/row_index/idempotency_key (schema version 8 and on)."""
-    return "idempotency_key" in inspect.signature(client.create).parameters
-
-
 def _send(runs, run: dict, item: dict):
     client = runs.client
     kw = dict(user=run["user_id"], model=run["model"], system=run["system"], max_tokens=run["max_tokens"],
               use_cache=False, source=run["source"] or "batch", api_key_id=run["api_key_id"])
     if run["temperature"] is not None:
         kw["temperature"] = run["temperature"]
-    if _supports_keys(client):
-        kw.update(run_id=run["id"], row_index=item["row_index"],
-                  idempotency_key=idempotency_key(run["id"], item["row_index"]))
+    kw.update(run_id=run["id"], row_index=item["row_index"],
+              idempotency_key=idempotency_key(run["id"], item["row_index"]))
     for attempt in range(RATE_LIMIT_TRIES):
         try:
             return client.create(item["prompt"], **kw)

@@ -114,3 +114,53 @@ def test_runs_are_listed_per_user_and_owned(runs, client):
     from core.batches.model import RunNotFound
     with pytest.raises(RunNotFound):
         runs.status("no-such-run")
+
+
+class _Lost:
+    """A queue whose messages never arrive: the process that submitted the run died before sending any row."""
+
+    kind = "lost"
+
+    def bind(self, runs):
+        pass
+
+    def enqueue(self, run_id, rows):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_a_restarted_console_resumes_from_the_ledger_and_bills_nothing_twice(make_client, tmp_path, fresh_sim):
+    import sqlalchemy as sa
+
+    from core.batches.plan import idempotency_key
+    from core.ledger.schema import calls
+
+    first = budgeted_client(make_client, tmp_path, "5")
+    runs = BatchRuns(first, queue=_Lost())
+    st = runs.submit(spec(8))
+    run = runs.store.run(st.id)
+    runs.work(st.id, [0, 1])  # two rows went through before the crash ...
+    # ... and a third was sent and billed, but the process died before its item was updated
+    first.create(run and "Summarise ticket 2: the printer on floor 2 is jammed", user="ana",
+                 model="claude-haiku-5-5", max_tokens=40, use_cache=False, source="batch",
+                 run_id=st.id, row_index=2, idempotency_key=idempotency_key(st.id, 2))
+    assert runs.status(st.id).counts == {"succeeded": 2, "failed": 0, "pending": 6, "canceled": 0, "expired": 0}
+    first.close()  # the console stops
+
+    second = make_client(real_time=True, ledger_url=f"duckdb:///{tmp_path / 'ledger.duckdb'}",
+                         spool_path=str(tmp_path / "spool"), cache="off")
+    again = BatchRuns(second)
+    assert again.resume() == 6
+    done = wait_done(again, st.id)
+    again.close()
+    assert done.state == "ended" and done.counts["succeeded"] == 8
+    second.recorder.flush()
+    assert messages_seen(fresh_sim) == 8  # row 2 was not sent again: its ledger row was replayed
+    with second.ledger.engine.connect() as conn:
+        keys = dict(conn.execute(sa.select(calls.c.idempotency_key, sa.func.count()).where(
+            calls.c.run_id == st.id).group_by(calls.c.idempotency_key)).all())
+    assert keys == {idempotency_key(st.id, i): 1 for i in range(8)}
+    n, cost = billed(second.ledger.engine)
+    assert n == 8 and cost == done.spent_usd and second.budgets.reserved("ana") == 0
