@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from core.errors import InvalidApiKey, RequestTooLarge, TollgateError, ValidationError
 from core.gateway import errors as gw_errors
 from core.gateway import relay
+from core.gateway import runs as gw_runs
 from core.gateway import usage as gw_usage
 from core.gateway.auth import Authenticator, Caller, token_of
 from core.gateway.pump import END, Pump
@@ -262,7 +263,7 @@ def routes(settings, client_source: Callable[[], object], *, gateway: Gateway | 
                    Route("/messages/count_tokens", gw.count_tokens, methods=["POST"]),
                    Route("/models", gw.models, methods=["GET"])], settings)
     api = _sub_app([Route("/usage", gw.usage, methods=["GET"]),
-                    Route("/openapi.json", gw.openapi, methods=["GET"])], settings)
+                    Route("/openapi.json", gw.openapi, methods=["GET"]), *gw_runs.handlers(gw)], settings)
     return [Mount("/v1", app=v1), Mount("/api", app=api)]
 
 

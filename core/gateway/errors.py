@@ -21,6 +21,7 @@ _TABLE: tuple[tuple[type[e.TollgateError], int, str], ...] = (
     (e.ModelNotAllowed, 403, "permission_error"),
     (e.BudgetExceeded, 403, "permission_error"),
     (e.NotAuthorised, 403, "permission_error"),
+    (e.RunNotFound, 404, "not_found_error"),
     (e.PromptBlocked, 400, "invalid_request_error"),
     (e.ConfigError, 500, "api_error"),
     (e.ValidationError, 400, "invalid_request_error"),
