@@ -68,7 +68,7 @@ def test_an_admin_sees_every_run(gw):
 
 def test_a_file_upload_bad_input_and_a_run_that_does_not_fit(gw, fresh_sim):
     ana = gw.key("ana")
-    csv = "id,text\n1,printer\n2,stapler\n".encode()
+    csv = b"id,text\n1,printer\n2,stapler\n"
     made = httpx.post(f"{gw.url}/api/batches", headers={"x-api-key": ana}, json={
         **BODY, "file": {"name": "t.csv", "content_base64": base64.b64encode(csv).decode()}})
     assert made.status_code == 201 and made.json()["rows"] == 2
