@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     batch_workers: int = var("TOLLGATE_BATCH_WORKERS", 4, "Rows of a now-mode run in flight at once, per process.", int)
     batch_max_rows: int = var("TOLLGATE_BATCH_MAX_ROWS", 10_000, "Most rows one batch run may have.", int)
     batch_poll_s: float = var("TOLLGATE_BATCH_POLL_S", 10.0, "How often batch-mode runs are polled upstream.", float)
+    idempotency_stale_s: float = var("TOLLGATE_IDEMPOTENCY_STALE_S", 600.0,
+        "A keyed call still unanswered after this long belonged to a process that died: another may send it.",
+        float)
     batch_heartbeat_s: float = var("TOLLGATE_BATCH_HEARTBEAT_S", 60.0,
         "Redis broker: a worker silent this long is dead, and its unfinished rows go to another.", float)
     # --- state shared across replicas (issue 14; core.guards.shared) ---

@@ -21,7 +21,7 @@ from core.errors import ConfigError
 # Durations (seconds or days) where 0 would silently disable or break the feature: must be > 0.
 POSITIVE = ("timeout_s", "connect_timeout_s", "retry_deadline_s", "breaker_window_s", "cache_ttl_s",
             "reservation_ttl_s", "cookie_expiry_days", "lease_s", "batch_poll_s",
-            "batch_heartbeat_s")
+            "batch_heartbeat_s", "idempotency_stale_s")
 # (gateway_key_cache_s may be 0: every request reads the key again.)
 # Durations and rates where 0 has a plain meaning (no wait, retry at once, instant): must be >= 0.
 NON_NEGATIVE = ("backoff_base_s", "backoff_cap_s", "breaker_recovery_s", "limit_max_wait_s", "sim_ttft_s",

@@ -74,11 +74,11 @@ def build_recorder(settings: Settings, *, ledger, budgets, pricing, clock: Clock
                     store_prompts=settings.store_prompts, log_prompts=settings.log_prompts, background=background)
 
 
-def _idempotency(ledger):
+def _idempotency(ledger, settings: Settings):
     """The claims on idempotency keys, in the ledger's database (imported here: a start without a ledger stays light)."""
     from core.ledger.idempotency import IdempotencyStore
 
-    return IdempotencyStore(ledger.engine)
+    return IdempotencyStore(ledger.engine, stale_after_s=settings.idempotency_stale_s)
 
 
 def build_client(settings: Settings | None = None, *, source: str = "library", clock: Clock | None = None,
@@ -164,6 +164,6 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
         clock=clock, settings=settings, base_url=base_url, closers=closers,
         recorder=build_recorder(settings, ledger=ledger, budgets=budgets, pricing=pricing, clock=clock,
                                 observer=observer),
-        idempotency=None if ledger is None else _idempotency(ledger))
+        idempotency=None if ledger is None else _idempotency(ledger, settings))
     observability.attach(client, settings)  # /metrics and /readyz see it; Sentry if SENTRY_DSN
     return client

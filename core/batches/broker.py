@@ -21,15 +21,16 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 AMQP_SCHEMES = ("amqp://", "amqps://")
 
 
+REDIS_MAINTENANCE = 100_000  # in a million commands: a dead worker's rows are requeued within seconds, not minutes
+
+
 def make_broker(url: str, *, heartbeat_s: float = 60.0, maintenance_chance: int | None = None):
     """A Dramatiq broker for a redis:// or amqp:// URL (ConfigError naming the variable otherwise)."""
     if url.startswith(REDIS_SCHEMES):
         from dramatiq.brokers.redis import RedisBroker
 
-        kw = {"heartbeat_timeout": max(1000, int(heartbeat_s * 1000))}
-        if maintenance_chance is not None:
-            kw["maintenance_chance"] = maintenance_chance
-        return RedisBroker(url=url, **kw)
+        return RedisBroker(url=url, heartbeat_timeout=max(1000, int(heartbeat_s * 1000)),
+                           maintenance_chance=maintenance_chance or REDIS_MAINTENANCE)
     if url.startswith(AMQP_SCHEMES):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
