@@ -60,6 +60,7 @@ class BatchRowResult:
     outcome: str  # succeeded | errored | canceled | expired
     result: CallResult | None  # a succeeded row's answer (``replayed`` when already recorded)
     error: str | None = None
+    raw: dict | None = None  # the API's own ``result`` object, as the results JSONL had it (for a relay)
 
 
 class _RowEnded(TollgateError):
@@ -215,12 +216,12 @@ class GuardedBatches:
         kind = result.get("type")
         if kind == "succeeded" and isinstance(result.get("message"), dict):
             answer = self._answer(call, result["message"], recorded)
-            return BatchRowResult(cid, call.row_index, "succeeded", answer)
+            return BatchRowResult(cid, call.row_index, "succeeded", answer, raw=result)
         kind = kind if kind in OUTCOME_CODES else "errored"
         error = _error_text(result) if kind == "errored" else f"The batch request was {kind} before it ran."
         if recorded is None:
             self.client.recorder.failed(call, _RowEnded(OUTCOME_CODES[kind], error))
-        return BatchRowResult(cid, call.row_index, kind, None, error)
+        return BatchRowResult(cid, call.row_index, kind, None, error, raw=result)
 
     def _answer(self, call: Call, message: dict, recorded: CallRecord | None) -> CallResult:
         c = self.client
