@@ -173,6 +173,8 @@ class Settings(BaseSettings):
         "In demo mode with no users file, create the documented demo accounts.", as_bool)
     sim_ttft_s: float = var("TOLLGATE_SIM_TTFT_S", 0.25, "Demo simulator: time to first token.", float)
     sim_tokens_per_s: float = var("TOLLGATE_SIM_TOKENS_PER_S", 120.0, "Demo simulator: output speed.", float)
+    sim_batch_seconds: float = var("TOLLGATE_SIM_BATCH_SECONDS", 30.0,
+                                   "Demo simulator: seconds a Message Batch stays in_progress before it ends.", float)
     log_level: str = var("TOLLGATE_LOG_LEVEL", "INFO", "Log level of the 'tollgate' logger.")
     log_format: str = var("TOLLGATE_LOG_FORMAT", "json",
         "Format of the log lines the console writes: json (one object a line) or text.")

@@ -162,7 +162,7 @@ class BatchNotEnded(TollgateError):
     """A Message Batch's results were asked for before it ended."""
 
     code = "batch_not_ended"
-    retryable = True
+    retryable = False  # not a fault to retry at once: ask again once the batch has ended
     default_message = "The batch has not ended yet: its results are available once processing_status is ended."
 
 
