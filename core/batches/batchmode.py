@@ -48,21 +48,23 @@ def advance(runs, run: dict) -> bool:
     if batch.get("processing_status") != "ended":
         return False
     unfinished = {i["row_index"] for i in store.items(run["id"], states=UNFINISHED)}
+    outcomes = []
     if unfinished:
         for r in client.batches.results(batch_id, user=run["user_id"], run_id=run["id"],
                                         row_indices=_row_indices(run)):
             if r.row_index not in unfinished:
                 continue
+            unfinished.discard(r.row_index)
             res = r.result
-            store.finish_item(run["id"], r.row_index, now=naive_utc(runs.clock.now()),
-                              state=OUTCOMES.get(r.outcome, "failed"),
-                              call_id=getattr(res, "ledger_id", None), output=getattr(res, "text", None),
-                              cost_usd=getattr(res, "cost_usd", 0) or 0, error=r.error)
+            outcomes.append((r.row_index, {"state": OUTCOMES.get(r.outcome, "failed"),
+                                           "call_id": getattr(res, "ledger_id", None),
+                                           "output": getattr(res, "text", None),
+                                           "cost_usd": getattr(res, "cost_usd", 0) or 0, "error": r.error}))
+    # a row the results did not mention: nothing came back for it, nothing is billed
+    outcomes += [(i, {"state": "failed", "cost_usd": 0, "error": "no result came back for this row"})
+                 for i in sorted(unfinished)]
     now = naive_utc(runs.clock.now())
-    if store.unfinished(run["id"]):  # a row the results did not mention: nothing came back for it
-        for item in store.items(run["id"], states=UNFINISHED):
-            store.finish_item(run["id"], item["row_index"], now=now, state="failed", cost_usd=0,
-                              error="no result came back for this row")
+    store.finish_items(run["id"], outcomes, now=now)
     return (store.move(run["id"], "ended", frm=("queued", "in_progress"), now=now)
             or store.move(run["id"], "canceled", frm=("canceling",), now=now))
 

@@ -31,17 +31,16 @@ def record_refusal(runs, spec, model: str, err: TollgateError) -> None:
     client.recorder.refused(call, err, detail=err.message)
 
 
-def _send(runs, run: dict, item: dict):
+def _send(runs, run: dict, row_index: int, prompt: str):
     client = runs.client
     kw = dict(user=run["user_id"], model=run["model"], system=run["system"], max_tokens=run["max_tokens"],
-              use_cache=False, source=run["source"] or "batch", api_key_id=run["api_key_id"])
+              use_cache=False, source=run["source"] or "batch", api_key_id=run["api_key_id"], run_id=run["id"],
+              row_index=row_index, idempotency_key=idempotency_key(run["id"], row_index))
     if run["temperature"] is not None:
         kw["temperature"] = run["temperature"]
-    kw.update(run_id=run["id"], row_index=item["row_index"],
-              idempotency_key=idempotency_key(run["id"], item["row_index"]))
     for attempt in range(RATE_LIMIT_TRIES):
         try:
-            return client.create(item["prompt"], **kw)
+            return client.create(prompt, **kw)
         except RateLimited as err:  # our own limiter said wait: this row waits its turn, like a queued call
             if attempt == RATE_LIMIT_TRIES - 1:
                 raise
@@ -53,43 +52,41 @@ def _send(runs, run: dict, item: dict):
     raise AssertionError("unreachable")
 
 
-def _one(runs, run: dict, row_index: int) -> None:
-    store, now = runs.store, runs.clock.now()
-    if not claim(store.engine, run["id"], row_index, naive_utc(now)):
-        return  # done already, or canceled
-    item = store.items(run["id"], rows=[row_index])[0]
-    if runs.client.budgets is not None:  # the call holds its own worst case from here on
-        holds.release(runs.client.budgets, [hold_id(run["id"], row_index)])
+def _outcome(runs, run: dict, row_index: int, prompt: str) -> dict:
+    """Send one row; the values of its item row (succeeded with the answer, or failed with why)."""
     try:
-        result = _send(runs, run, item)
+        result = _send(runs, run, row_index, prompt)
     except TollgateError as err:
-        store.finish_item(run["id"], row_index, now=naive_utc(runs.clock.now()), state="failed", cost_usd=0,
-                          error=f"{err.code}: {err.message}"[:2000])
-        return
+        return {"state": "failed", "cost_usd": 0, "error": f"{err.code}: {err.message}"[:2000]}
     except Exception as exc:  # noqa: BLE001 - a bug or fault in one row must not stop the others
         log.exception("batch run %s row %d failed", run["id"], row_index)
-        store.finish_item(run["id"], row_index, now=naive_utc(runs.clock.now()), state="failed", cost_usd=0,
-                          error=f"unexpected: {type(exc).__name__}")
-        return
-    store.finish_item(run["id"], row_index, now=naive_utc(runs.clock.now()), state="succeeded",
-                      call_id=result.ledger_id, output=result.text, cost_usd=result.cost_usd,
-                      latency_ms=result.latency_ms)
+        return {"state": "failed", "cost_usd": 0, "error": f"unexpected: {type(exc).__name__}"}
+    return {"state": "succeeded", "call_id": result.ledger_id, "output": result.text, "cost_usd": result.cost_usd,
+            "latency_ms": result.latency_ms}
 
 
 def work(runs, run_id: str, rows) -> None:
-    """Send ``rows`` of a now-mode run one after another (a canceled or ended run sends nothing more)."""
+    """Send ``rows`` of a now-mode run one after another: claimed together (their run holds released: each call
+    holds its own), sent (a run canceled meanwhile sends no more of them), each outcome stored as it comes
+    (the run ends when they were the last). A crash in between leaves them running: sent again, each row's
+    idempotency key replays what was already answered."""
     store = runs.store
     run = store.run(run_id)
-    if run is None or run["mode"] != "now":
+    if run is None or run["mode"] != "now" or run["state"] not in LIVE:
         return
     if run["state"] == "queued":
         store.move(run_id, "in_progress", frm=("queued",))
-    for row_index in rows:
-        state = store.run(run_id)["state"]
-        if state not in ("queued", "in_progress"):
+    held = (lambda i: hold_id(run_id, i)) if runs.client.budgets is not None else None
+    prompts = claim(store.engine, run_id, [int(r) for r in rows], naive_utc(runs.clock.now()), release_holds=held)
+    for n, row_index in enumerate(sorted(prompts)):
+        if n and store.run(run_id)["state"] != "in_progress":  # canceled: the rest are not sent
+            store.finish_items(run_id, [(i, {"state": "canceled", "cost_usd": 0}) for i in sorted(prompts)[n:]],
+                               now=naive_utc(runs.clock.now()))
             break
-        _one(runs, run, int(row_index))
-    maybe_end(runs, run_id)
+        # each row's outcome as it comes: the progress bar moves row by row
+        store.finish_item(run_id, row_index, now=naive_utc(runs.clock.now()),
+                          **_outcome(runs, run, row_index, prompts[row_index]))
+    store.end_if_done(run_id, naive_utc(runs.clock.now()))  # after the commits above: see finish_items
 
 
 def run_all(runs, run_id: str) -> None:
@@ -103,12 +100,7 @@ def run_all(runs, run_id: str) -> None:
 
 def maybe_end(runs, run_id: str) -> bool:
     """Once no row is pending or running: in_progress -> ended, canceling -> canceled."""
-    store = runs.store
-    if store.unfinished(run_id):
-        return False
-    now = naive_utc(runs.clock.now())
-    return (store.move(run_id, "ended", frm=("queued", "in_progress"), now=now)
-            or store.move(run_id, "canceled", frm=("canceling",), now=now))
+    return runs.store.end_if_done(run_id, naive_utc(runs.clock.now()))
 
 
 def cancel(runs, run: dict) -> None:

@@ -7,6 +7,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger("tollgate.batches")
+CHUNK_ROWS = 10  # rows per task, at most: fewer per-task reads, and still every worker busy
 
 
 class ThreadQueue:
@@ -31,15 +32,17 @@ class ThreadQueue:
             return self._pool
 
     def enqueue(self, run_id: str, rows: list[int]) -> None:
+        """The rows in chunks, one per worker at least (a chunk is sent row after row by one thread)."""
         pool = self._executor()
-        for i in rows:
-            pool.submit(self._safe, run_id, i)
+        size = max(1, min(CHUNK_ROWS, -(-len(rows) // self.workers)))
+        for i in range(0, len(rows), size):
+            pool.submit(self._safe, run_id, rows[i:i + size])
 
-    def _safe(self, run_id: str, row: int) -> None:
+    def _safe(self, run_id: str, rows: list[int]) -> None:
         try:
-            self._runs.work(run_id, [row])
-        except Exception:  # noqa: BLE001 - the row stays pending in the database; resume retries it
-            log.exception("batch run %s: row %d not run", run_id, row)
+            self._runs.work(run_id, rows)
+        except Exception:  # noqa: BLE001 - the rows stay pending in the database; resume retries them
+            log.exception("batch run %s: rows %s.. not run", run_id, rows[:1])
 
     def close(self, wait: bool = False) -> None:
         with self._lock:

@@ -109,12 +109,24 @@ class RunStore:
                                                      .values(**values)))
 
     def finish_item(self, run_id: str, row_index: int, *, now: datetime, **values) -> bool:
-        """Record an item's outcome once: only a pending item changes (a second report is a no-op)."""
-        stmt = (update(batch_items)
-                .where(and_(batch_items.c.run_id == run_id, batch_items.c.row_index == row_index,
-                            batch_items.c.state.in_(["pending", "running"])))
-                .values(updated_at=now, **values))
-        return bool(write(self.engine, lambda conn: conn.execute(stmt).rowcount))
+        """Record an item's outcome once: only a pending or running item changes (a second report is a no-op)."""
+        return self.finish_items(run_id, [(row_index, values)], now=now) > 0
+
+    def finish_items(self, run_id: str, outcomes: list[tuple[int, dict]], *, now: datetime) -> int:
+        """Record many items' outcomes in one transaction, each only if still unfinished; how many changed.
+
+        The run is ended by ``end_if_done`` after this commits, never inside it: two workers finishing their
+        last rows at once would each see the other's still running in their snapshot, and neither end it."""
+        def finish(conn) -> int:
+            return sum(conn.execute(update(batch_items).where(and_(
+                batch_items.c.run_id == run_id, batch_items.c.row_index == row_index,
+                batch_items.c.state.in_(list(UNFINISHED)))).values(updated_at=now, **values)).rowcount
+                for row_index, values in outcomes)
+        return int(write(self.engine, finish))
+
+    def end_if_done(self, run_id: str, now: datetime) -> bool:
+        """End the run if no item is pending or running; True if this call ended it."""
+        return bool(write(self.engine, lambda conn: _end_if_done(conn, run_id, now)))
 
     def cancel_pending(self, run_id: str, *, now: datetime) -> list[int]:
         """Mark every pending item canceled; the rows it changed."""
@@ -135,17 +147,43 @@ class RunStore:
                 batch_items.c.run_id == run_id, batch_items.c.state.in_(["pending", "running"])))).scalar() or 0)
 
 
+def _end_if_done(conn, run_id: str, now: datetime) -> bool:
+    left = conn.execute(select(func.count()).select_from(batch_items).where(and_(
+        batch_items.c.run_id == run_id, batch_items.c.state.in_(list(UNFINISHED))))).scalar()
+    if left:
+        return False
+    for frm, to in ((("queued", "in_progress"), "ended"), (("canceling",), "canceled")):
+        if conn.execute(update(batch_runs).where(and_(batch_runs.c.id == run_id, batch_runs.c.state.in_(frm)))
+                        .values(state=to, ended_at=now)).rowcount:
+            return True
+    return False
+
+
 def row_json(row) -> str:
     return json.dumps(dict(row), ensure_ascii=False, sort_keys=False)
 
 
-def claim(engine: Engine, run_id: str, row_index: int, now: datetime) -> bool:
-    """Take a row to send it: pending (or running, left by a process that died) becomes running."""
-    stmt = (update(batch_items)
-            .where(and_(batch_items.c.run_id == run_id, batch_items.c.row_index == row_index,
-                        batch_items.c.state.in_(["pending", "running"])))
-            .values(state="running", updated_at=now))
-    return bool(write(engine, lambda conn: conn.execute(stmt).rowcount))
+def claim(engine: Engine, run_id: str, rows, now: datetime, release_holds=None) -> dict[int, str]:
+    """Take rows to send them, in one transaction: pending (or running, left by a process that died) become
+    running, and their run holds (``release_holds(row) -> hold id``) are dropped: each call holds its own
+    from here on. The prompts of the rows taken (done or canceled ones are not)."""
+    from sqlalchemy import delete
+
+    from core.ledger.schema import budget_reservations
+
+    def take(conn) -> dict[int, str]:
+        found = dict(conn.execute(select(batch_items.c.row_index, batch_items.c.prompt).where(and_(
+            batch_items.c.run_id == run_id, batch_items.c.row_index.in_(list(rows)),
+            batch_items.c.state.in_(list(UNFINISHED))))).all())
+        if found:
+            conn.execute(update(batch_items).where(and_(
+                batch_items.c.run_id == run_id, batch_items.c.row_index.in_(list(found)),
+                batch_items.c.state.in_(list(UNFINISHED)))).values(state="running", updated_at=now))
+            if release_holds is not None:
+                conn.execute(delete(budget_reservations).where(
+                    budget_reservations.c.id.in_([release_holds(i) for i in found])))
+        return found
+    return write(engine, take)
 
 
 def delete_run(engine: Engine, run_id: str) -> None:
