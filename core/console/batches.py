@@ -17,13 +17,15 @@ from core.errors import NotAuthorised, TollgateError, ValidationError
 
 FEW_ROWS = 5  # above this many rows batch mode (half price, minutes to hours) is the default; at or below, now
 DRY_RUN_MAX = 20  # a dry run is a quick look: at most this many rows, in now mode
+ACTIVE = ("queued", "in_progress", "canceling")  # a run in these states is still moving: its page refreshes
 
 
 class BatchDoor:
     """``BatchRuns`` behind role checks: every call takes the ``Principal`` asking."""
 
-    def __init__(self, runs) -> None:
+    def __init__(self, runs, *, refresh_s: float = 2.0) -> None:
         self._runs = runs  # core.batches.service.BatchRuns
+        self.refresh_s = refresh_s  # how often the page redraws a run that is still moving (s)
 
     @classmethod
     def open(cls, client, settings) -> BatchDoor:
@@ -59,6 +61,11 @@ class BatchDoor:
         from core.batches.template import columns
 
         return columns(template)
+
+    @staticmethod
+    def active(status) -> bool:
+        """Whether the run is still moving (queued, in progress or being cancelled)."""
+        return status.state in ACTIVE
 
     @staticmethod
     def default_mode(rows: int) -> str:
