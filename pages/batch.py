@@ -82,7 +82,7 @@ def new_run() -> None:
     st.markdown("**Preview** (the first prompts as they will be sent)")
     try:
         for i, text in enumerate(b.preview(me, n=3, **request)):
-            st.caption(f"Row {i}")
+            st.caption(f"Row {i + 1}")
             st.text(text)
     except TollgateError as err:
         problem(err)

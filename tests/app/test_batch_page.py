@@ -65,7 +65,7 @@ def test_a_20_row_csv_runs_end_to_end_in_now_mode(console):
     assert (figures["Succeeded"], figures["Failed"], figures["Pending"]) == ("20", "0", "0")
     assert figures["Spent so far"] != "$0.00"
     table = at.dataframe[-1].value
-    assert list(table["row"]) == list(range(20)) and list(table["customer"]) == [f"cust-{i}" for i in range(20)]
+    assert list(table["row"]) == list(range(1, 21)) and list(table["customer"]) == [f"cust-{i}" for i in range(20)]
     assert set(table["outcome"]) == {"succeeded"} and table["output"].str.len().min() > 0
 
 

@@ -77,9 +77,9 @@ def test_a_20_row_csv_end_to_end_in_batch_mode(console, browser, tmp_path):
         page.get_by_role("button", name="Download CSV").click()
     text = Path(dl.value.path()).read_text(encoding="utf-8")
     table = list(csv.DictReader(io.StringIO(text)))
-    assert len(table) == ROWS and [r["row"] for r in table] == [str(i) for i in range(ROWS)]
+    assert len(table) == ROWS and [r["row"] for r in table] == [str(i) for i in range(1, ROWS + 1)]
     assert all(r["outcome"] == "succeeded" and r["output"] for r in table)
-    assert table[3]["customer"] == "'=cust-3"  # a cell that would run as a formula is quoted
+    assert table[3]["customer"] == "'=cust-3"  # row 4  # a cell that would run as a formula is quoted
     page.reload()  # the run is found again from the ledger
     page.get_by_role("button", name="Download CSV").wait_for(timeout=WAIT)
     page.close()

@@ -84,5 +84,5 @@ def test_a_run_is_always_the_askers_own_and_an_admin_reads_every_run(door: Conso
     assert run.user == "bob" and door.batches.status(ADMIN, run.id).user == "bob"
     _finished(door, BOB, run.id)
     rows = door.batches.results(ADMIN, run.id)
-    assert [r["row"] for r in rows] == [0, 1, 2, 3] and all(r["outcome"] == "succeeded" for r in rows)
+    assert [r["row"] for r in rows] == [1, 2, 3, 4] and all(r["outcome"] == "succeeded" for r in rows)
     assert door.batches.export(ADMIN, run.id, "jsonl").count(b"\n") == 4
