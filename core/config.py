@@ -96,6 +96,16 @@ class Settings(BaseSettings):
         "Also cache calls with temperature > 0 (off: they differ each time).", as_bool)
     redis_url: str = var("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379/0",
         "Redis for TOLLGATE_CACHE=redis and TOLLGATE_LIMITS=redis.")
+    # --- batch runs (issue 15; core.batches) ---
+    batch_broker_url: str | None = var("TOLLGATE_BATCH_BROKER_URL", None,
+        "Dramatiq broker for now-mode batch rows: redis://… or amqp://… (workers: python -m core worker); "
+        "unset: worker threads inside the console or CLI process.", opt_str)
+    batch_queue: str = var("TOLLGATE_BATCH_QUEUE", "tollgate-batch", "The broker's queue name for batch rows.")
+    batch_workers: int = var("TOLLGATE_BATCH_WORKERS", 4, "Rows of a now-mode run in flight at once, per process.", int)
+    batch_max_rows: int = var("TOLLGATE_BATCH_MAX_ROWS", 10_000, "Most rows one batch run may have.", int)
+    batch_poll_s: float = var("TOLLGATE_BATCH_POLL_S", 10.0, "How often batch-mode runs are polled upstream.", float)
+    batch_heartbeat_s: float = var("TOLLGATE_BATCH_HEARTBEAT_S", 60.0,
+        "Redis broker: a worker silent this long is dead, and its unfinished rows go to another.", float)
     # --- state shared across replicas (issue 14; core.guards.shared) ---
     limits: str = var("TOLLGATE_LIMITS", "memory",
         "Where rate limits, login lock-outs and key failover live: memory (this process) or redis "

@@ -74,6 +74,13 @@ def build_recorder(settings: Settings, *, ledger, budgets, pricing, clock: Clock
                     store_prompts=settings.store_prompts, log_prompts=settings.log_prompts, background=background)
 
 
+def _idempotency(ledger):
+    """The claims on idempotency keys, in the ledger's database (imported here: a start without a ledger stays light)."""
+    from core.ledger.idempotency import IdempotencyStore
+
+    return IdempotencyStore(ledger.engine)
+
+
 def build_client(settings: Settings | None = None, *, source: str = "library", clock: Clock | None = None,
                  sleep: Callable[[float], None] | None = None, ledger=None, budgets=None, cache=None,
                  use_ledger: bool = True, observer=None, http_client=None, warm_sdk: bool = True) -> GuardedClient:
@@ -156,6 +163,7 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
                               metrics_per_user=settings.metrics_per_user, tracing=settings.tracing),
         clock=clock, settings=settings, base_url=base_url, closers=closers,
         recorder=build_recorder(settings, ledger=ledger, budgets=budgets, pricing=pricing, clock=clock,
-                                observer=observer))
+                                observer=observer),
+        idempotency=None if ledger is None else _idempotency(ledger))
     observability.attach(client, settings)  # /metrics and /readyz see it; Sentry if SENTRY_DSN
     return client

@@ -1,0 +1,115 @@
+"""Now mode: each row an ordinary guarded call, within the limiter's rates and the concurrency limit.
+
+A row is claimed (pending -> running), its run hold released, then sent with the row's idempotency key:
+the guarded call reserves and settles its own worst case, and a row sent again (a worker killed after the
+call, a redelivered message, a restarted console) replays the ledger row already recorded, billing nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from core.batches import holds
+from core.batches.plan import hold_id, idempotency_key
+from core.batches.store import LIVE, claim
+from core.clock import naive_utc
+from core.errors import RateLimited, TollgateError
+
+log = logging.getLogger("tollgate.batches")
+RATE_LIMIT_TRIES = 20  # a row waits out this many local rate-limit refusals before it counts as failed
+
+
+def record_refusal(runs, spec, model: str, err: TollgateError) -> None:
+    """A run refused whole (budget) as one ledger row with its reason, like a refused single call."""
+    from core.client.pipeline import Call
+
+    client = runs.client
+    call = Call(id=str(uuid.uuid4()), user=spec.user.strip(), model=model, source=spec.source, streamed=False,
+                started=client.clock.monotonic(), ts=client.clock.now(), api_key_id=spec.api_key_id)
+    client.recorder.refused(call, err, detail=err.message)
+
+
+def _send(runs, run: dict, item: dict):
+    client = runs.client
+    kw = dict(user=run["user_id"], model=run["model"], system=run["system"], max_tokens=run["max_tokens"],
+              use_cache=False, source=run["source"] or "batch", api_key_id=run["api_key_id"])
+    if run["temperature"] is not None:
+        kw["temperature"] = run["temperature"]
+    kw.update(run_id=run["id"], row_index=item["row_index"],
+              idempotency_key=idempotency_key(run["id"], item["row_index"]))
+    for attempt in range(RATE_LIMIT_TRIES):
+        try:
+            return client.create(item["prompt"], **kw)
+        except RateLimited as err:  # our own limiter said wait: this row waits its turn, like a queued call
+            if attempt == RATE_LIMIT_TRIES - 1:
+                raise
+            runs.sleep(min(max(err.retry_after_s, 0.05), 5.0))
+    raise AssertionError("unreachable")
+
+
+def _one(runs, run: dict, row_index: int) -> None:
+    store, now = runs.store, runs.clock.now()
+    if not claim(store.engine, run["id"], row_index, naive_utc(now)):
+        return  # done already, or canceled
+    item = store.items(run["id"], rows=[row_index])[0]
+    if runs.client.budgets is not None:  # the call holds its own worst case from here on
+        holds.release(runs.client.budgets, [hold_id(run["id"], row_index)])
+    try:
+        result = _send(runs, run, item)
+    except TollgateError as err:
+        store.finish_item(run["id"], row_index, now=naive_utc(runs.clock.now()), state="failed", cost_usd=0,
+                          error=f"{err.code}: {err.message}"[:2000])
+        return
+    except Exception as exc:  # noqa: BLE001 - a bug or fault in one row must not stop the others
+        log.exception("batch run %s row %d failed", run["id"], row_index)
+        store.finish_item(run["id"], row_index, now=naive_utc(runs.clock.now()), state="failed", cost_usd=0,
+                          error=f"unexpected: {type(exc).__name__}")
+        return
+    store.finish_item(run["id"], row_index, now=naive_utc(runs.clock.now()), state="succeeded",
+                      call_id=result.ledger_id, output=result.text, cost_usd=result.cost_usd,
+                      latency_ms=result.latency_ms)
+
+
+def work(runs, run_id: str, rows) -> None:
+    """Send ``rows`` of a now-mode run one after another (a canceled or ended run sends nothing more)."""
+    store = runs.store
+    run = store.run(run_id)
+    if run is None or run["mode"] != "now":
+        return
+    if run["state"] == "queued":
+        store.move(run_id, "in_progress", frm=("queued",))
+    for row_index in rows:
+        state = store.run(run_id)["state"]
+        if state not in ("queued", "in_progress"):
+            break
+        _one(runs, run, int(row_index))
+    maybe_end(runs, run_id)
+
+
+def run_all(runs, run_id: str) -> None:
+    """Every row of a run on this process's threads, waited for (a dry run)."""
+    rows = [i["row_index"] for i in runs.store.items(run_id)]
+    workers = max(1, getattr(runs.settings, "batch_workers", 4))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tollgate-dry-run") as pool:
+        list(pool.map(lambda i: work(runs, run_id, [i]), rows))
+    maybe_end(runs, run_id)
+
+
+def maybe_end(runs, run_id: str) -> bool:
+    """Once no row is pending or running: in_progress -> ended, canceling -> canceled."""
+    store = runs.store
+    if store.unfinished(run_id):
+        return False
+    now = naive_utc(runs.clock.now())
+    return (store.move(run_id, "ended", frm=("queued", "in_progress"), now=now)
+            or store.move(run_id, "canceled", frm=("canceling",), now=now))
+
+
+def cancel(runs, run: dict) -> None:
+    store, now = runs.store, naive_utc(runs.clock.now())
+    store.move(run["id"], "canceling", frm=LIVE)
+    rows = store.cancel_pending(run["id"], now=now)
+    holds.release(runs.client.budgets, [hold_id(run["id"], i) for i in rows])
+    maybe_end(runs, run["id"])
