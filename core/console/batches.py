@@ -1,8 +1,8 @@
 """The console door's batch section (``door.batches``): batch runs for a principal, roles checked here.
 
 Analysts read, cancel, export and compare only their own runs; admins every run. A run
-someone may not see is refused the same way whether it exists or not, so run ids cannot be
-probed. Every run is submitted as the principal asking: a page cannot name another user.
+someone may not see is refused the same way as one that does not exist (``RunNotFound``), so
+run ids cannot be probed. Every run is submitted as the principal asking: a page cannot name another user.
 Pages never touch ``core.batches.service.BatchRuns``; they call this. No Streamlit in here.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from core.accounts.users import Principal
 from core.batches import compare as comparing
 from core.batches import export as exporting
-from core.errors import NotAuthorised, TollgateError, ValidationError
+from core.errors import NotAuthorised, TollgateError
 
 log = logging.getLogger("tollgate.console")
 FEW_ROWS = 5  # above this many rows batch mode (half price, minutes to hours) is the default; at or below, now
@@ -119,17 +119,13 @@ class BatchDoor:
         return sorted(found, key=lambda r: (r.created_at is not None, r.created_at), reverse=True)
 
     def _check(self, principal: Principal, run_id: str) -> None:
+        """Refuse a run the principal may not see exactly as one that does not exist (``RunNotFound``)."""
+        from core.batches.model import RunNotFound
+
         _logged_in(principal)
-        try:
-            owner = self._runs.owner(run_id)
-        except (TollgateError, LookupError):
-            owner = None
-        if owner is None:
-            if principal.is_admin:
-                raise ValidationError(f"There is no batch run {run_id!r}.", field="run_id")
-            raise NotAuthorised("see another user's batch runs", principal)
+        owner = self._runs.owner(run_id)  # RunNotFound when there is no such run
         if owner != principal.username and not principal.is_admin:
-            raise NotAuthorised("see another user's batch runs", principal)
+            raise RunNotFound(run_id)
 
     def status(self, principal: Principal, run_id: str):
         """State, counts, spent and progress of one run (``RunStatus``); a batch-mode run being watched is polled."""

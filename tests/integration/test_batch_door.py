@@ -10,9 +10,10 @@ import time
 import pytest
 
 from core.accounts.users import Principal
+from core.batches.model import RunNotFound
 from core.config import load_settings
 from core.console.door import Console, open_console
-from core.errors import NotAuthorised, ValidationError
+from core.errors import NotAuthorised
 from core.factory import build_client
 from core.upstream.keys import ApiKey
 
@@ -63,9 +64,9 @@ def test_an_analyst_cannot_see_read_cancel_export_or_compare_another_users_run(d
                "comparable": lambda: door.batches.comparable(BOB, carols.id),
                "compare": lambda: door.batches.compare(BOB, bobs.id, carols.id)}
     for name, op in refused.items():
-        with pytest.raises(NotAuthorised) as info:
+        with pytest.raises(RunNotFound) as info:
             op()
-        assert "'bob'" in info.value.message and "Printer" not in info.value.message, name
+        assert info.value.code == "run_not_found" and "Printer" not in info.value.message, name
     # Bob's own run pairs with no one's but his own: Carol's same rows are not offered to him.
     assert door.batches.comparable(BOB, bobs.id) == []
     assert [r.id for r in door.batches.comparable(ADMIN, bobs.id)] == [carols.id]
@@ -73,10 +74,14 @@ def test_an_analyst_cannot_see_read_cancel_export_or_compare_another_users_run(d
 
 
 def test_a_run_id_that_does_not_exist_is_refused_like_someone_elses(door: Console):
+    carols = door.batches.submit(CAROL, **_request())
+    missing = "00000000-0000-0000-0000-000000000000"
+    for who, run_id in ((BOB, carols.id), (BOB, missing), (ADMIN, missing)):
+        with pytest.raises(RunNotFound) as info:
+            door.batches.status(who, run_id)
+        assert info.value.message == RunNotFound(run_id).message  # the same words whether it exists or not
     with pytest.raises(NotAuthorised):
-        door.batches.status(BOB, "00000000-0000-0000-0000-000000000000")
-    with pytest.raises(ValidationError, match="no batch run"):
-        door.batches.status(ADMIN, "00000000-0000-0000-0000-000000000000")
+        door.batches.runs(None)
 
 
 def test_a_run_is_always_the_askers_own_and_an_admin_reads_every_run(door: Console):
