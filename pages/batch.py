@@ -16,6 +16,7 @@ st.title("Batch runs")
 st.caption("One prompt over every row of a spreadsheet: batch mode at half price (results within hours, usually "
            "minutes), or now, row by row. The whole run's worst case is held against your budget before it starts.")
 PICK = "bt_pick"  # the run shown below: the latest one unless another is picked
+WANT = "bt_want"  # a run just started: shown below on the next draw
 FORMATS = {"csv": ("CSV", "text/csv"), "parquet": ("Parquet", "application/vnd.apache.parquet"),
            "jsonl": ("JSONL", "application/x-ndjson")}
 
@@ -31,10 +32,13 @@ def insert(column: str) -> None:
 
 
 def label(r) -> str:
-    """A run for the run selector: name, state, mode, rows, when, and whose for an admin."""
-    when = r.created_at.strftime("%Y-%m-%d %H:%M") if r.created_at is not None else "?"
+    """A run for the run selectors: name, mode, rows, model, when (UTC), its id's start, whose for an admin.
+
+    Labels must differ (a selector keeps its choice by label); the run's state is shown below, not here.
+    """
+    when = r.created_at.strftime("%Y-%m-%d %H:%M:%S") if r.created_at is not None else "?"
     who = f" · {r.user}" if me.is_admin else ""
-    return f"{r.name or 'run'} · {r.state} · {r.mode} · {r.rows:,} rows · {r.model} · {when}{who}"
+    return f"{r.name or 'run'} · {r.mode} · {r.rows:,} rows · {r.model} · {when} · {r.id[:8]}{who}"
 
 
 def new_run() -> None:
@@ -123,7 +127,7 @@ def new_run() -> None:
     except TollgateError as err:
         problem(err)
     if started is not None:
-        st.session_state[PICK] = started.id  # the next draw shows it below
+        st.session_state[WANT] = started.id  # the next draw shows it below
         st.rerun()
 
 
@@ -162,6 +166,8 @@ def watch(run_id: str, was_active: bool) -> None:
     if was_active and not now_active:
         st.rerun()  # it just finished: redraw the page without the timer, with the results
     progress(s)
+    if getattr(s, "detail", None):
+        st.caption(plain(s.detail))
     if now_active:
         if st.button("Cancel run", key="bt_cancel", icon=":material/cancel:"):
             try:
@@ -207,6 +213,8 @@ runs = {r.id: r for r in b.runs(me)}
 if not runs:
     st.caption("No runs yet." if not me.is_admin else "No runs yet, by anyone.")
     st.stop()
+if st.session_state.get(WANT) in runs:  # set here, before the selector is drawn, so that it takes
+    st.session_state[PICK] = st.session_state.pop(WANT)
 if st.session_state.get(PICK) not in runs:
     st.session_state[PICK] = next(iter(runs))  # newest first: a reload finds the latest run again
 picked = st.selectbox("Run", list(runs), format_func=lambda i: label(runs[i]), key=PICK)

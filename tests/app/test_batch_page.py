@@ -149,3 +149,37 @@ def test_a_run_that_does_not_fit_the_budget_cannot_be_submitted_and_says_how_man
     assert fits.endswith("of 20") and fits != "20 of 20"
     assert at.button(key="bt_submit").disabled
     assert any("does not fit" in w.value for w in at.warning)
+
+
+def test_two_runs_over_the_same_rows_compare_side_by_side(console):
+    at = _fill(console("pages/batch.py", user="bob"), _csv(3), mode="now")
+    _submit_and_finish(at)
+    first = at.selectbox(key="bt_pick").value
+    at.text_area(key="bt_template").set_value("In one word: {{ticket}}").run()
+    _submit_and_finish(at)
+    second = at.selectbox(key="bt_pick").value
+    assert second != first  # the newest run is the one shown
+    other = at.selectbox(key="bt_other")
+    assert other.value == first
+    costs = [m.value for m in at.metric if m.label == "Cost"]
+    assert len(costs) == 2 and all(c.startswith("$") for c in costs)
+    assert len([m for m in at.metric if m.label == "Median latency"]) == 2
+    verdict = at.info[-1].value
+    assert "cheaper" in verdict or "same" in verdict
+    table = at.dataframe[-1].value
+    assert list(table["row"]) == [1, 2, 3]
+    assert table["prompt_a"][0].startswith("In one word:") and table["prompt_b"][0].startswith("Summarise")
+
+
+def test_a_run_in_progress_can_be_cancelled_from_the_page(console, monkeypatch):
+    monkeypatch.setenv("TOLLGATE_SIM_TTFT_S", "0.5")  # each row takes half a second: the run is still moving
+    monkeypatch.setenv("TOLLGATE_BATCH_WORKERS", "1")
+    at = _fill(console("pages/batch.py", user="bob"), _csv(), mode="now")
+    at.button(key="bt_submit").click().run()
+    assert not at.exception, at.exception
+    at.button(key="bt_cancel").click().run()
+    _until_done(at)
+    figures = _metrics(at)
+    assert "cancelled" in at.get("progress")[0].proto.text
+    assert int(figures["Succeeded"]) < 20 and figures["Pending"] == "0"
+    assert "canceled" in set(at.dataframe[-1].value["outcome"])
