@@ -21,11 +21,11 @@ from core.errors import ConfigError
 # Durations (seconds or days) where 0 would silently disable or break the feature: must be > 0.
 POSITIVE = ("timeout_s", "connect_timeout_s", "retry_deadline_s", "breaker_window_s", "cache_ttl_s",
             "reservation_ttl_s", "cookie_expiry_days", "lease_s", "batch_poll_s",
-            "batch_heartbeat_s")
+            "batch_heartbeat_s", "idempotency_stale_s")
 # (gateway_key_cache_s may be 0: every request reads the key again.)
 # Durations and rates where 0 has a plain meaning (no wait, retry at once, instant): must be >= 0.
 NON_NEGATIVE = ("backoff_base_s", "backoff_cap_s", "breaker_recovery_s", "limit_max_wait_s", "sim_ttft_s",
-                "sim_tokens_per_s", "unbudgeted_ttl_s", "gateway_key_cache_s")
+                "sim_tokens_per_s", "sim_batch_seconds", "unbudgeted_ttl_s", "gateway_key_cache_s")
 # Optional durations: unset (None) turns the feature off; a value must be > 0.
 OPTIONAL_POSITIVE = ("stream_idle_timeout_s", "stream_timeout_s")
 # Whole numbers >= 1 (0 log backups or bytes would silently mean "never rotate").

@@ -162,8 +162,26 @@ class BatchNotEnded(TollgateError):
     """A Message Batch's results were asked for before it ended."""
 
     code = "batch_not_ended"
-    retryable = True
+    retryable = False  # not a fault to retry at once: ask again once the batch has ended
     default_message = "The batch has not ended yet: its results are available once processing_status is ended."
+
+
+class RunNotFound(TollgateError):
+    """No batch run with that id, or none the caller may see (the same answer, so an id reveals nothing)."""
+
+    code = "run_not_found"
+    default_message = "No such batch run."
+
+    def __init__(self, run_id: str | None = None) -> None:
+        shown = run_id if isinstance(run_id, str) and len(run_id) <= 64 and run_id.isprintable() else "(invalid)"
+        super().__init__(f"No batch run {shown!r}: check the id (python -m core batch list).", status_code=404)
+        self.run_id = shown
+
+
+class BadTableFile(ValidationError):
+    """A batch run's input table that cannot be used: wrong kind, too large, unreadable, empty or ragged."""
+
+    code = "bad_table_file"
 
 
 class NotConfigured(TollgateError):

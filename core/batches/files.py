@@ -6,18 +6,12 @@ import csv
 import io
 import json
 
-from core.errors import ValidationError
+from core.errors import BadTableFile
 
 MAX_FILE_BYTES = 50 * 1024 * 1024  # an upload larger than this is refused before it is parsed
 DEFAULT_MAX_ROWS = 10_000  # TOLLGATE_BATCH_MAX_ROWS overrides it
 MAX_COLUMNS = 200
 KINDS = (".csv", ".jsonl", ".xlsx")
-
-
-class BadTableFile(ValidationError):
-    """An input table that cannot be used: wrong kind, too large, unreadable, empty or ragged."""
-
-    code = "bad_table_file"
 
 
 def _kind(name: str) -> str:

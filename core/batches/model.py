@@ -9,23 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from core.errors import TollgateError
+from core.errors import RunNotFound  # noqa: F401 - re-exported
 
 MODES = ("batch", "now")
 COUNT_KEYS = ("succeeded", "failed", "pending", "canceled", "expired")
-
-
-class RunNotFound(TollgateError):
-    """No run with that id (or not one the caller may see: the same answer, so ids reveal nothing)."""
-
-    code = "run_not_found"
-    default_message = "No such batch run."
-    status_code_hint = 404
-
-    def __init__(self, run_id: str) -> None:
-        shown = run_id if isinstance(run_id, str) and len(run_id) <= 64 and run_id.isprintable() else "(invalid)"
-        super().__init__(f"No batch run {shown!r}: check the id (`python -m core batch list`).", status_code=404)
-        self.run_id = shown
 
 
 @dataclass(frozen=True)

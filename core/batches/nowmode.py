@@ -15,7 +15,7 @@ from core.batches import holds
 from core.batches.plan import hold_id, idempotency_key
 from core.batches.store import LIVE, claim
 from core.clock import naive_utc
-from core.errors import RateLimited, TollgateError
+from core.errors import CallInProgress, RateLimited, TollgateError
 
 log = logging.getLogger("tollgate.batches")
 RATE_LIMIT_TRIES = 20  # a row waits out this many local rate-limit refusals before it counts as failed
@@ -46,6 +46,10 @@ def _send(runs, run: dict, item: dict):
             if attempt == RATE_LIMIT_TRIES - 1:
                 raise
             runs.sleep(min(max(err.retry_after_s, 0.05), 5.0))
+        except CallInProgress:  # the row's key is held by a call in flight (or by a process that died with it)
+            if attempt == RATE_LIMIT_TRIES - 1:
+                raise
+            runs.sleep(1.0)
     raise AssertionError("unreachable")
 
 

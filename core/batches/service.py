@@ -52,7 +52,7 @@ class BatchRuns:
 
     # --- reading -------------------------------------------------------------------------
 
-    def _open(self) -> None:
+    def open(self) -> None:
         """The schema is migrated before the first read or write of the run tables."""
         if not self._opened:
             if not self.client.ledger.open():
@@ -60,7 +60,7 @@ class BatchRuns:
             self._opened = True
 
     def _run(self, run_id: str) -> dict:
-        self._open()
+        self.open()
         run = self.store.run(run_id) if isinstance(run_id, str) and len(run_id) <= 64 else None
         if run is None:
             raise RunNotFound(run_id)
@@ -76,7 +76,7 @@ class BatchRuns:
 
     def list(self, user: str | None = None, limit: int = 200) -> list[RunStatus]:
         """Runs newest first: one user's, or everyone's (None)."""
-        self._open()
+        self.open()
         runs = self.store.runs(user=user, limit=limit)
         counts = self.store.counts([r["id"] for r in runs])
         return [self._status(r, counts[r["id"]]) for r in runs]
@@ -150,7 +150,7 @@ class BatchRuns:
         return self.status(run_id)
 
     def _create(self, spec: RunSpec) -> str:
-        self._open()
+        self.open()
         now = self.clock.now()
         p = plan(self.client, spec, max_rows=self.max_rows, now=now)
         user, run_id, at = spec.user.strip(), str(uuid.uuid4()), naive_utc(now)
@@ -205,7 +205,7 @@ class BatchRuns:
 
     def poll(self) -> int:
         """Advance every batch-mode run in progress; how many ended. Idempotent, safe in several processes."""
-        self._open()
+        self.open()
         ended = 0
         for run in self.store.runs(states=LIVE, mode="batch", limit=10_000):
             try:
@@ -214,9 +214,16 @@ class BatchRuns:
                 log.warning("batch run %s not advanced: %s", run["id"], err.message)
         return ended
 
+    def refresh(self, run_id: str) -> RunStatus:
+        """The run's status after advancing it once (a batch-mode run in progress is read upstream)."""
+        run = self._run(run_id)
+        if run["mode"] == "batch" and run["state"] in LIVE:
+            batchmode.advance(self, run)
+        return self.status(run_id)
+
     def resume(self) -> int:
         """Queue again the unfinished rows of every live now-mode run (after a restart); how many rows."""
-        self._open()
+        self.open()
         queued = 0
         for run in self.store.runs(states=LIVE, mode="now", limit=10_000):
             rows = [i["row_index"] for i in self.store.items(run["id"], states=UNFINISHED)]

@@ -82,6 +82,7 @@ class GuardedClient:
         self.closers: list = closers if closers is not None else []  # what the factory started for us
         self.gate = gate
         self.idempotency = idempotency  # core.ledger.idempotency.IdempotencyStore, with the ledger
+        self.batches = None  # core.client.batches.GuardedBatches, set by the factory
         _OPEN.add(self)
 
     # --- public API -------------------------------------------------------------------------

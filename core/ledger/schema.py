@@ -208,7 +208,8 @@ message_batches = Table(
     Column("source", String(16), nullable=False),
     Column("rows", Integer, nullable=False),
     Column("reserved_usd", MONEY, nullable=False),
-    Column("hold_prefix", String(100), nullable=False),  # each row's hold id is hold_prefix + custom_id
+    Column("hold_prefix", String(100), nullable=False),  # each row's hold key is hold_prefix + custom_id
+    Column("items", Text, nullable=False),  # JSON {custom_id: [model, row_index]}: what each result is priced as
     Column("created_at", DateTime, nullable=False),  # naive UTC
 )
 

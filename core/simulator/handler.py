@@ -13,6 +13,7 @@ import socket
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
+from .batch_api import batch_api
 from .compose import compose
 from .control import handle_control
 from .faults import ERROR_FAULTS, Fault, error_body, fault_error, parse_fault, retry_after_headers
@@ -151,6 +152,8 @@ class SimHandler(BaseHTTPRequestHandler):
             if method == "POST" and path == "/v1/messages/count_tokens":
                 req = parse_messages_body(_json_body(raw), st.catalogue, count_only=True)
                 return self._send_json(200, {"input_tokens": req.prompt_tokens})
+            if path == "/v1/messages/batches" or path.startswith("/v1/messages/batches/"):
+                return batch_api(self, method, path, query, raw)
             if method == "GET" and path == "/v1/models":
                 return self._send_json(200, self._models_page(parse_qs(query)))
             if method == "GET" and path.startswith("/v1/models/"):

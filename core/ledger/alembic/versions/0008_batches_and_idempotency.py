@@ -45,6 +45,7 @@ def upgrade() -> None:
             sa.Column("rows", sa.Integer, nullable=False),
             sa.Column("reserved_usd", MONEY, nullable=False),
             sa.Column("hold_prefix", sa.String(100), nullable=False),
+            sa.Column("items", sa.Text, nullable=False),
             sa.Column("created_at", sa.DateTime, nullable=False),
         )
     if not has_table(conn, "idempotency_keys"):
