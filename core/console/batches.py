@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from core.accounts.users import Principal
 from core.batches import compare as comparing
 from core.batches import export as exporting
-from core.errors import NotAuthorised, TollgateError
+from core.errors import NotAuthorised, RunNotFound, TollgateError
 
 log = logging.getLogger("tollgate.console")
 FEW_ROWS = 5  # above this many rows batch mode (half price, minutes to hours) is the default; at or below, now
@@ -120,8 +120,6 @@ class BatchDoor:
 
     def _check(self, principal: Principal, run_id: str) -> None:
         """Refuse a run the principal may not see exactly as one that does not exist (``RunNotFound``)."""
-        from core.batches.model import RunNotFound
-
         _logged_in(principal)
         owner = self._runs.owner(run_id)  # RunNotFound when there is no such run
         if owner != principal.username and not principal.is_admin:
