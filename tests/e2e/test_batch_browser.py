@@ -1,13 +1,14 @@
 """The batch page in a real browser: upload a 20-row CSV, preview, quote, submit in batch mode, watch the progress
 reach the end, see the results and download them (formula-safe).
 
-Screenshots go to tests/e2e/output/ (batch-quote.png, batch-results.png).
+Screenshots go to tests/e2e/output/ (batch-quote.png, batch-progress.png, batch-results.png).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from pathlib import Path
 
@@ -63,6 +64,9 @@ def test_a_20_row_csv_end_to_end_in_batch_mode(console, browser, tmp_path):
     shot(page, "batch-quote")
     submit = page.get_by_role("button", name=f"Submit {ROWS} rows (batch mode)")
     submit.click()
+    # Right after submitting: the run is in progress, every row pending, the bar drawn by the fragment.
+    page.get_by_text(re.compile(rf"in progress: 0 succeeded · 0 failed · {ROWS} pending")).wait_for(timeout=WAIT)
+    shot(page, "batch-progress")
 
     # The fragment redraws the bar; the run ends in the simulator after 2 s and the poller collects it.
     page.get_by_role("button", name="Download CSV").wait_for(timeout=90_000)
