@@ -85,6 +85,14 @@ def jsonl_bytes(rows: Iterable[Mapping]) -> bytes:
     return "".join(line + "\n" for line in lines).encode("utf-8")
 
 
+def kind_of(name: str) -> str:
+    """The format a file name asks for (``results.csv`` -> "csv"); ValidationError for any other ending."""
+    for fmt in FORMATS:
+        if name.lower().endswith("." + fmt):
+            return fmt
+    raise ValidationError(f"{name}: give a .csv, .jsonl or .parquet file to write the results to.", field="out")
+
+
 def export(rows: Iterable[Mapping], fmt: str) -> bytes:
     """The rows in ``fmt`` ("csv", "parquet" or "jsonl")."""
     writers = {"csv": csv_bytes, "parquet": parquet_bytes, "jsonl": jsonl_bytes}

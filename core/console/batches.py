@@ -8,17 +8,13 @@ Pages never touch ``core.batches.service.BatchRuns``; they call this. No Streaml
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections.abc import Mapping
 
 from core.accounts.users import Principal
 from core.batches import compare as comparing
 from core.batches import export as exporting
-from core.errors import NotAuthorised, RunNotFound, TollgateError
+from core.errors import NotAuthorised, RunNotFound
 
-log = logging.getLogger("tollgate.console")
 FEW_ROWS = 5  # above this many rows batch mode (half price, minutes to hours) is the default; at or below, now
 DRY_RUN_MAX = 20  # a dry run is a quick look: at most this many rows, in now mode
 ACTIVE = ("queued", "in_progress", "canceling")  # a run in these states is still moving: its page refreshes
@@ -27,31 +23,23 @@ ACTIVE = ("queued", "in_progress", "canceling")  # a run in these states is stil
 class BatchDoor:
     """``BatchRuns`` behind role checks: every call takes the ``Principal`` asking."""
 
-    def __init__(self, runs, *, refresh_s: float = 2.0, poll_s: float = 5.0, monotonic=time.monotonic) -> None:
+    def __init__(self, runs, *, refresh_s: float = 2.0, owned: bool = False) -> None:
         self._runs = runs  # core.batches.service.BatchRuns
         self.refresh_s = refresh_s  # how often the page redraws a run that is still moving (s)
-        self._poll_s = poll_s  # at most one upstream poll of batch-mode runs this often (s)
-        self._monotonic = monotonic
-        self._polled = float("-inf")
-        self._poll_lock = threading.Lock()
+        self._owned = owned  # close the runs with the door (else the client that shares them does)
 
     @classmethod
     def open(cls, client, settings) -> BatchDoor:
-        """The section over a ``BatchRuns`` on the console's guarded client."""
-        from core.batches.service import BatchRuns
+        """The section over this process's one ``BatchRuns`` for the client (shared with the gateway), whose
+        poller advances batch-mode runs every ``TOLLGATE_BATCH_POLL_S`` and resumes unfinished now-mode rows."""
+        from core.batches.poller import shared_runs
 
-        poll_s = float(getattr(settings, "batch_poll_s", 5.0))
-        runs = BatchRuns(client, settings=settings)
-        try:  # now-mode rows a stopped console left unfinished: their idempotency keys stop double billing
-            runs.resume()
-        except TollgateError as err:
-            log.warning("batch runs not resumed: %s", err.message)
-        return cls(runs, refresh_s=min(2.0, max(0.5, poll_s)), poll_s=poll_s)
+        poll_s = float(settings.batch_poll_s)
+        return cls(shared_runs(client, settings), refresh_s=min(2.0, max(0.5, poll_s)))
 
     def close(self) -> None:
-        closer = getattr(self._runs, "close", None)
-        if closer is not None:
-            closer()
+        if self._owned:
+            self._runs.close()
 
     # --- a new run: file, template, preview, quote ----------------------------------------
 
@@ -126,21 +114,9 @@ class BatchDoor:
             raise RunNotFound(run_id)
 
     def status(self, principal: Principal, run_id: str):
-        """State, counts, spent and progress of one run (``RunStatus``); a batch-mode run being watched is polled."""
+        """State, counts, spent and progress of one run (``RunStatus``)."""
         self._check(principal, run_id)
-        s = self._runs.status(run_id)
-        if s.mode == "batch" and self.active(s) and self._poll_due():
-            self._runs.poll()  # idempotent and safe beside a worker's poller: whichever comes first collects
-            s = self._runs.status(run_id)
-        return s
-
-    def _poll_due(self) -> bool:
-        with self._poll_lock:
-            now = self._monotonic()
-            if now - self._polled < self._poll_s:
-                return False
-            self._polled = now
-            return True
+        return self._runs.status(run_id)
 
     def results(self, principal: Principal, run_id: str) -> list[dict]:
         """One dict per input row, in order: the input columns, prompt, output, outcome, cost, latency, error."""

@@ -66,3 +66,9 @@ def test_an_empty_run_exports_an_empty_file_and_an_unknown_format_is_refused():
     assert export.export([], "csv").strip() == b""
     with pytest.raises(ValidationError, match="csv, parquet or jsonl"):
         export.export(_rows(), "xlsx")
+
+
+def test_the_format_comes_from_the_file_name():
+    assert [export.kind_of(n) for n in ("r.csv", "R.JSONL", "out.parquet")] == ["csv", "jsonl", "parquet"]
+    with pytest.raises(ValidationError, match="give a .csv, .jsonl or .parquet"):
+        export.kind_of("r.txt")
