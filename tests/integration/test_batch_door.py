@@ -91,3 +91,15 @@ def test_a_run_is_always_the_askers_own_and_an_admin_reads_every_run(door: Conso
     rows = door.batches.results(ADMIN, run.id)
     assert [r["row"] for r in rows] == [1, 2, 3, 4] and all(r["outcome"] == "succeeded" for r in rows)
     assert door.batches.export(ADMIN, run.id, "jsonl").count(b"\n") == 4
+
+
+def test_an_admin_cancels_an_analysts_run_and_the_analyst_sees_it_cancelled(door: Console, fresh_sim):
+    fresh_sim.configure(ttft_s=0.3)  # each row takes a moment: the run is still moving when cancelled
+    run = door.batches.submit(BOB, **_request(rows=ROWS * 5))
+    with pytest.raises(RunNotFound):
+        door.batches.cancel(CAROL, run.id)
+    assert door.batches.active(door.batches.status(BOB, run.id))  # Carol's cancel changed nothing
+    door.batches.cancel(ADMIN, run.id)
+    done = _finished(door, BOB, run.id)
+    assert done.state == "canceled" and done.counts["canceled"] > 0
+    assert done.counts["succeeded"] + done.counts["failed"] + done.counts["canceled"] == 20
