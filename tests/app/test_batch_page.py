@@ -183,3 +183,51 @@ def test_a_run_in_progress_can_be_cancelled_from_the_page(console, monkeypatch):
     assert "cancelled" in at.get("progress")[0].proto.text
     assert int(figures["Succeeded"]) < 20 and figures["Pending"] == "0"
     assert "canceled" in set(at.dataframe[-1].value["outcome"])
+
+
+def test_a_dry_run_sends_the_first_rows_now_as_a_run_of_their_own(console):
+    at = _fill(console("pages/batch.py", user="bob"), _csv())
+    at.number_input(key="bt_dry_n").set_value(2).run()
+    at.button(key="bt_dry").click().run()
+    assert not at.exception, at.exception
+    _until_done(at)
+    table = at.dataframe[-1].value
+    assert list(table["row"]) == [1, 2] and set(table["outcome"]) == {"succeeded"}
+    assert at.selectbox(key="bt_pick").options[0].startswith("dry run · now · 2 rows")
+
+
+def _xlsx() -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["ticket", "customer"])
+    for i in range(3):
+        ws.append([f"Ticket {i}: the printer is on fire", f"cust-{i}"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name, data", [
+    ("tickets.jsonl", b"".join(b'{"ticket": "Ticket %d: the printer is on fire", "customer": "cust-%d"}\n' % (i, i)
+                               for i in range(3))),
+    ("tickets.xlsx", None)], ids=["jsonl", "xlsx"])
+def test_jsonl_and_excel_files_offer_their_columns_and_preview(console, name, data):
+    at = console("pages/batch.py", user="bob")
+    at.file_uploader(key="bt_file").set_value((name, data if data is not None else _xlsx(),
+                                               "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    assert [at.button(key=f"bt_col_{i}").proto.label for i in range(2)] == ["\\{\\{ticket\\}\\}",
+                                                                          "\\{\\{customer\\}\\}"]
+    at.button(key="bt_col_1").click().run()
+    assert [t.value for t in at.text][:3] == [f"cust-{i}" for i in range(3)]
+
+
+def test_a_file_that_cannot_be_read_is_one_line_not_a_traceback(console):
+    at = console("pages/batch.py", user="bob")
+    at.file_uploader(key="bt_file").set_value(("t.xlsx", b"not a workbook", "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    assert len(at.error) == 1 and "not a readable Excel" in at.error[0].value and "bad_table_file" in at.error[0].value
