@@ -160,7 +160,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_results(args) -> int:
-    from core.batches import exporting
+    from core.batches import export as exporting
 
     out = Path(args.out)
     kind = exporting.kind_of(out.name)  # refused before the ledger is opened

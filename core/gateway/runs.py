@@ -125,7 +125,7 @@ def handlers(gw):
             rows = await gw._run(lambda: _owned(gw, caller, run_id).results(run_id))
             if fmt == "json":
                 return JSONResponse({"data": _results_json(rows)})
-            from core.batches import exporting
+            from core.batches import export as exporting
 
             media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
             return Response(exporting.export(rows, fmt), media_type=media, headers={
