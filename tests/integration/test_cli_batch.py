@@ -87,6 +87,7 @@ def test_batch_mode_submit_prints_the_id_and_the_hold_then_status_advances_it(cl
     (["batch", "cancel", "no-such-run"], "No batch run"),
     (["batch", "results", "no-such-run", "--out", "r.txt"], "give a .csv, .jsonl or .parquet"),
     (["batch", "results", "no-such-run", "--out", "r.csv"], "No batch run"),
+    (["worker"], "TOLLGATE_BATCH_BROKER_URL is unset"),
 ])
 def test_every_bad_input_is_one_clear_line_and_exit_2(cli, table, tmp_path, args, says):
     bad = tmp_path / "t.txt"
