@@ -6,7 +6,8 @@ Against a zero-latency simulator (its own process, so it does not share our GIL)
 the raw SDK sequentially, the raw SDK on ``--workers`` threads, and Tollgate's now mode with the same number
 of worker threads (TOLLGATE_BATCH_WORKERS) over a DuckDB ledger with a budget: the whole run validated,
 priced and held before the first row, then each row a guarded call with its idempotency key (claimed,
-recorded, replayable), its item row updated. Prints rows/s of each and the ratios.
+recorded, replayable), its item row updated; and, to tell the run's own cost from the guard's, the same
+keyed calls through the guarded client alone. Prints rows/s of each and the ratios.
 """
 
 from __future__ import annotations
@@ -74,11 +75,31 @@ def raw(url: str, rows: int, workers: int) -> float:
     return time.perf_counter() - t0
 
 
+def _settings(url: str, rows: int, workers: int, data: Path):
+    return load_settings(env={}, load_keys=False, keys=(KEY,), base_url=url, cache="off",
+                         ledger_url=f"duckdb:///{data / 'ledger.duckdb'}", spool_path=str(data / "spool"),
+                         user_concurrency=max(8, workers), batch_workers=workers, batch_max_rows=rows)
+
+
+def guarded(url: str, rows: int, workers: int, data: Path) -> float:
+    """Seconds for the same calls through the guarded client alone (budget, ledger, idempotency key each), on
+    ``workers`` threads: what a run's rows cost before the run's own bookkeeping."""
+    with build_client(_settings(url, rows, workers, data), source="bench") as client:
+        client.ledger.open()
+        client.budgets.set_budget("ana", Decimal("1000"))
+
+        def one(i: int) -> None:
+            client.create(prompt(i), user="ana", model=MODEL, max_tokens=40, use_cache=False,
+                          idempotency_key=f"bench:{i}")
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, range(rows)))
+        return time.perf_counter() - t0
+
+
 def now_mode(url: str, rows: int, workers: int, data: Path) -> float:
     """Seconds from submit to the run's end, for a ``rows``-row now-mode run on ``workers`` threads."""
-    settings = load_settings(env={}, load_keys=False, keys=(KEY,), base_url=url, cache="off",
-                             ledger_url=f"duckdb:///{data / 'ledger.duckdb'}", spool_path=str(data / "spool"),
-                             user_concurrency=max(8, workers), batch_workers=workers, batch_max_rows=rows)
+    settings = _settings(url, rows, workers, data)
     with build_client(settings, source="bench") as client:
         client.ledger.open()
         client.budgets.set_budget("ana", Decimal("1000"))
@@ -106,6 +127,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             seq = raw(url, args.rows, 1)
             par = raw(url, args.rows, args.workers)
+            (Path(tmp) / "g").mkdir()
+            alone = guarded(url, args.rows, args.workers, Path(tmp) / "g")
             ours = now_mode(url, args.rows, args.workers, Path(tmp))
     finally:
         proc.terminate()
@@ -114,9 +137,12 @@ def main() -> None:
     print(f"{n} rows, zero-latency simulator, {args.workers} threads where concurrent")
     print(f"  raw SDK, sequential:            {n / seq:8.1f} rows/s")
     print(f"  raw SDK, {args.workers} threads:              {n / par:8.1f} rows/s")
+    print(f"  guarded calls alone, {args.workers} threads:  {n / alone:8.1f} rows/s  (budget + DuckDB ledger + "
+          "idempotency key per call)")
     print(f"  Tollgate now mode, {args.workers} workers:    {n / ours:8.1f} rows/s")
     print(f"  now mode / raw SDK same threads: {par / ours:.2f}x the rate "
-          f"({(ours - par) / n * 1000:.2f} ms more per row); / raw sequential: {seq / ours:.2f}x")
+          f"({(ours - par) / n * 1000:.2f} ms more per row); / raw sequential: {seq / ours:.2f}x; "
+          f"/ guarded calls alone: {alone / ours:.2f}x")
 
 
 if __name__ == "__main__":
