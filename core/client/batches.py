@@ -18,9 +18,11 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from core.client import batch_rows
 from core.client.pipeline import Call
-from core.errors import TollgateError, ValidationError
+from core.errors import LedgerUnavailable, TollgateError, ValidationError
 from core.types import CallRecord, CallResult, Usage
 
 log = logging.getLogger("tollgate")
@@ -145,9 +147,14 @@ class GuardedBatches:
         reserved = sum((a for _, a in holds), Decimal(0)) if held else Decimal(0)
         indices = dict(row_indices or {})
         if self.records is not None:
-            self.records.record(batch["id"], user=user.strip(), api_key_id=api_key_id, run_id=run_id, source=source,
-                                reserved_usd=reserved, hold_prefix=prefix, now=refusal.ts,
-                                items={r.custom_id: (r.model, indices.get(r.custom_id, i)) for i, r in enumerate(rows)})
+            try:
+                self.records.record(batch["id"], user=user.strip(), api_key_id=api_key_id, run_id=run_id,
+                                    source=source, reserved_usd=reserved, hold_prefix=prefix, now=refusal.ts,
+                                    items={r.custom_id: (r.model, indices.get(r.custom_id, i))
+                                           for i, r in enumerate(rows)})
+            except Exception:  # noqa: BLE001 - the batch exists upstream: its id must reach the caller
+                # Its results are still billed once (by their keys); its holds then lapse after 25 h.
+                log.error("Message Batch %s was created but not recorded in the ledger", batch["id"])
         return BatchSubmission(batch_id=batch["id"], reserved_usd=reserved, rows=len(rows), message_batch=batch)
 
     # --- reading and cancelling ----------------------------------------------------------
@@ -167,14 +174,15 @@ class GuardedBatches:
             return self._read(lambda: self.upstream.list(limit=limit, after_id=after_id))["data"]
         if self.records is None:
             return []
-        return [self.retrieve(i) for i in self.records.of_user(user, limit=limit, after_id=after_id)]
+        return [self.retrieve(i) for i in _ledger(lambda: self.records.of_user(user, limit=limit, after_id=after_id))]
 
     def cancel(self, batch_id: str) -> dict:
         return self._read(lambda: self.upstream.cancel(_checked_id(batch_id)))
 
     def owner(self, batch_id: str) -> str | None:
         """The user a batch was created for (None: not created through Tollgate, or no ledger)."""
-        rec = None if self.records is None else self.records.get(_checked_id(batch_id))
+        batch_id = _checked_id(batch_id)
+        rec = None if self.records is None else _ledger(lambda: self.records.get(batch_id))
         return None if rec is None else rec["user_id"]
 
     # --- results ------------------------------------------------------------------------
@@ -183,7 +191,7 @@ class GuardedBatches:
                 row_indices: Mapping[str, int] | None = None) -> Iterator[BatchRowResult]:
         """Each row's outcome once the batch ended (BatchNotEnded before), each billed once at the batch price."""
         c, batch_id = self.client, _checked_id(batch_id)
-        rec = None if self.records is None else self.records.get(batch_id)
+        rec = None if self.records is None else _ledger(lambda: self.records.get(batch_id))
         if rec is not None and rec["user_id"] != user:
             raise ValidationError("This batch was created for another user: its results are billed to them.",
                                   field="user")
@@ -195,8 +203,8 @@ class GuardedBatches:
         api_key_id = rec["api_key_id"] if rec is not None else None
         if c.ledger is not None:
             c.ledger.settle()  # what this process recorded is in the database before we look
-        billed = {} if self.records is None else self.records.billed(_key(batch_id, ln.get("custom_id"))
-                                                                       for ln in lines)
+        billed = {} if self.records is None else _ledger(
+            lambda: self.records.billed(_key(batch_id, ln.get("custom_id")) for ln in lines))
         seen = set()
         for line in lines:
             cid, result = line.get("custom_id"), line.get("result") or {}
@@ -241,6 +249,15 @@ class GuardedBatches:
         result.cost_usd, result.price_version, result.unpriced = priced.cost, priced.price_version, priced.unpriced
         result.ledger_id = c.recorder.succeeded(call, result)
         return result
+
+
+def _ledger(read):
+    """``read()`` of the ledger, a database fault as LedgerUnavailable (typed, retryable)."""
+    try:
+        return read()
+    except SQLAlchemyError:
+        raise LedgerUnavailable("The ledger cannot be read, so the batch cannot be looked up or billed yet: "
+                                "try again once it is back.") from None
 
 
 def _key(batch_id: str, custom_id) -> str:
