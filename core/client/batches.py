@@ -120,11 +120,14 @@ class GuardedBatches:
         refusal = self._call(user if isinstance(user, str) and user.strip() else "(none)",
                              first if isinstance(first, str) and len(first) <= 100 else "(invalid)",
                              source=source, api_key_id=api_key_id, run_id=run_id)
+        admitted = False
         try:
             _check_user(user)
+            user = user.strip()
             rows = batch_rows.check(self.client, requests, at=refusal.ts, models=models)
             refusal.model = rows[0].model
-            self.client.breaker.before_call()
+            self.client.breaker.before_call()  # an open circuit refuses before anything is held
+            admitted = True
             prefix = f"batch:{run_id or 'adhoc'}:{uuid.uuid4().hex[:12]}:"
             holds = [(row_id(prefix + r.custom_id), r.batch_usd) for r in rows]
             held = False
@@ -132,6 +135,8 @@ class GuardedBatches:
                 self._open()
                 held = self.client.budgets.reserve_many(user, holds, now=refusal.ts)
         except TollgateError as err:
+            if admitted:  # refused before it was sent: a local outcome frees a half-open probe, counts nothing
+                self.client.breaker.record_failure(TollgateError(f"Refused before it was sent: {err.code}"))
             self.client.recorder.refused(refusal, err)
             raise
         sent = [{"custom_id": r.custom_id, "params": r.params} for r in rows]
@@ -150,7 +155,7 @@ class GuardedBatches:
         indices = dict(row_indices or {})
         if self.records is not None:
             try:
-                self.records.record(batch["id"], user=user.strip(), api_key_id=api_key_id, run_id=run_id,
+                self.records.record(batch["id"], user=user, api_key_id=api_key_id, run_id=run_id,
                                     source=source, reserved_usd=reserved, hold_prefix=prefix, now=refusal.ts,
                                     items={r.custom_id: (r.model, indices.get(r.custom_id, i))
                                            for i, r in enumerate(rows)})
@@ -192,7 +197,10 @@ class GuardedBatches:
     def results(self, batch_id: str, *, user: str, run_id: str | None = None,
                 row_indices: Mapping[str, int] | None = None) -> Iterator[BatchRowResult]:
         """Each row's outcome once the batch ended (BatchNotEnded before), each billed once at the batch price."""
-        c, batch_id = self.client, _checked_id(batch_id)
+        from core.client.guarded import _check_user
+
+        _check_user(user)
+        c, batch_id, user = self.client, _checked_id(batch_id), user.strip()
         rec = None if self.records is None else _ledger(lambda: self.records.get(batch_id))
         if rec is not None and rec["user_id"] != user:
             raise ValidationError("This batch was created for another user: its results are billed to them.",
