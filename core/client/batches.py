@@ -211,6 +211,7 @@ class GuardedBatches:
         run_id = run_id or (rec["run_id"] if rec is not None else None)
         source = rec["source"] if rec is not None else "batch"
         api_key_id = rec["api_key_id"] if rec is not None else None
+        held = rec is not None and rec["reserved_usd"] > 0
         if c.ledger is not None:
             c.ledger.settle()  # what this process recorded is in the database before we look
         billed = {} if self.records is None else _ledger(
@@ -224,6 +225,7 @@ class GuardedBatches:
                 index = row_indices[cid]
             call = self._call(user, model or _model_of(result) or "(unknown)", source=source, api_key_id=api_key_id,
                               run_id=run_id, row_index=index, call_id=row_id(prefix + str(cid)), key=_key(batch_id, cid))
+            call.reservation = prefix if held else None  # a row that held budget: its bill is checked for alerts
             return self._settle(call, cid, result, billed.get(call.idempotency_key))
 
         # Rows are journaled from a few threads at once: concurrent appends share one fsync (group commit).

@@ -10,7 +10,6 @@ both down) reaches the caller, after the other sinks have run.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
 from core.errors import TollgateError
@@ -134,24 +133,13 @@ class BudgetAlertSink:
 
     def __init__(self, budgets, background, clock) -> None:
         self.budgets, self.background, self.clock = budgets, background, clock
-        # Users with a check queued and not started: one check covers every outcome before it starts (it
-        # settles the ledger first), so a burst (a batch's results) queues one check, not one per row.
-        self._queued: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
 
     def emit(self, outcome: Outcome) -> None:
         if not outcome.billed:
             return
         user, now, budgets = outcome.call.user, self.clock.now(), self.budgets
-        slot = (user, now.strftime("%Y-%m-%d %H"))  # a new month (or hour) always gets a check of its own
-        with self._lock:
-            if slot in self._queued:
-                return
-            self._queued.add(slot)
 
         def check() -> None:
-            with self._lock:
-                self._queued.discard(slot)
             try:
                 budgets.check_alerts(user, now)
             except Exception:  # noqa: BLE001 - alerts are best effort; the spend itself is recorded
