@@ -15,16 +15,20 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Collection, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from core.client import batch_rows
 from core.client.pipeline import Call
-from core.errors import TollgateError, ValidationError
+from core.errors import LedgerUnavailable, TollgateError, ValidationError
 from core.types import CallRecord, CallResult, Usage
 
 log = logging.getLogger("tollgate")
 _HOLDS = uuid.UUID("6f0c1d2e-7a3b-4c5d-9e8f-0a1b2c3d4e5f")  # namespace of batch rows' hold and ledger ids
+SETTLE_THREADS, SETTLE_CHUNK = 16, 256  # results recorded at once, and rows per round (yielded in order)
 OUTCOME_CODES = {"errored": "batch_errored", "canceled": "batch_canceled", "expired": "batch_expired"}
 
 
@@ -116,11 +120,14 @@ class GuardedBatches:
         refusal = self._call(user if isinstance(user, str) and user.strip() else "(none)",
                              first if isinstance(first, str) and len(first) <= 100 else "(invalid)",
                              source=source, api_key_id=api_key_id, run_id=run_id)
+        admitted = False
         try:
             _check_user(user)
+            user = user.strip()
             rows = batch_rows.check(self.client, requests, at=refusal.ts, models=models)
             refusal.model = rows[0].model
-            self.client.breaker.before_call()
+            self.client.breaker.before_call()  # an open circuit refuses before anything is held
+            admitted = True
             prefix = f"batch:{run_id or 'adhoc'}:{uuid.uuid4().hex[:12]}:"
             holds = [(row_id(prefix + r.custom_id), r.batch_usd) for r in rows]
             held = False
@@ -128,6 +135,8 @@ class GuardedBatches:
                 self._open()
                 held = self.client.budgets.reserve_many(user, holds, now=refusal.ts)
         except TollgateError as err:
+            if admitted:  # refused before it was sent: a local outcome frees a half-open probe, counts nothing
+                self.client.breaker.record_failure(TollgateError(f"Refused before it was sent: {err.code}"))
             self.client.recorder.refused(refusal, err)
             raise
         sent = [{"custom_id": r.custom_id, "params": r.params} for r in rows]
@@ -145,9 +154,14 @@ class GuardedBatches:
         reserved = sum((a for _, a in holds), Decimal(0)) if held else Decimal(0)
         indices = dict(row_indices or {})
         if self.records is not None:
-            self.records.record(batch["id"], user=user.strip(), api_key_id=api_key_id, run_id=run_id, source=source,
-                                reserved_usd=reserved, hold_prefix=prefix, now=refusal.ts,
-                                items={r.custom_id: (r.model, indices.get(r.custom_id, i)) for i, r in enumerate(rows)})
+            try:
+                self.records.record(batch["id"], user=user, api_key_id=api_key_id, run_id=run_id,
+                                    source=source, reserved_usd=reserved, hold_prefix=prefix, now=refusal.ts,
+                                    items={r.custom_id: (r.model, indices.get(r.custom_id, i))
+                                           for i, r in enumerate(rows)})
+            except Exception:  # noqa: BLE001 - the batch exists upstream: its id must reach the caller
+                # Its results are still billed once (by their keys); its holds then lapse after 25 h.
+                log.error("Message Batch %s was created but not recorded in the ledger", batch["id"])
         return BatchSubmission(batch_id=batch["id"], reserved_usd=reserved, rows=len(rows), message_batch=batch)
 
     # --- reading and cancelling ----------------------------------------------------------
@@ -167,14 +181,15 @@ class GuardedBatches:
             return self._read(lambda: self.upstream.list(limit=limit, after_id=after_id))["data"]
         if self.records is None:
             return []
-        return [self.retrieve(i) for i in self.records.of_user(user, limit=limit, after_id=after_id)]
+        return [self.retrieve(i) for i in _ledger(lambda: self.records.of_user(user, limit=limit, after_id=after_id))]
 
     def cancel(self, batch_id: str) -> dict:
         return self._read(lambda: self.upstream.cancel(_checked_id(batch_id)))
 
     def owner(self, batch_id: str) -> str | None:
         """The user a batch was created for (None: not created through Tollgate, or no ledger)."""
-        rec = None if self.records is None else self.records.get(_checked_id(batch_id))
+        batch_id = _checked_id(batch_id)
+        rec = None if self.records is None else _ledger(lambda: self.records.get(batch_id))
         return None if rec is None else rec["user_id"]
 
     # --- results ------------------------------------------------------------------------
@@ -182,8 +197,11 @@ class GuardedBatches:
     def results(self, batch_id: str, *, user: str, run_id: str | None = None,
                 row_indices: Mapping[str, int] | None = None) -> Iterator[BatchRowResult]:
         """Each row's outcome once the batch ended (BatchNotEnded before), each billed once at the batch price."""
-        c, batch_id = self.client, _checked_id(batch_id)
-        rec = None if self.records is None else self.records.get(batch_id)
+        from core.client.guarded import _check_user
+
+        _check_user(user)
+        c, batch_id, user = self.client, _checked_id(batch_id), user.strip()
+        rec = None if self.records is None else _ledger(lambda: self.records.get(batch_id))
         if rec is not None and rec["user_id"] != user:
             raise ValidationError("This batch was created for another user: its results are billed to them.",
                                   field="user")
@@ -193,20 +211,29 @@ class GuardedBatches:
         run_id = run_id or (rec["run_id"] if rec is not None else None)
         source = rec["source"] if rec is not None else "batch"
         api_key_id = rec["api_key_id"] if rec is not None else None
+        held = rec is not None and rec["reserved_usd"] > 0
         if c.ledger is not None:
             c.ledger.settle()  # what this process recorded is in the database before we look
-        billed = {} if self.records is None else self.records.billed(_key(batch_id, ln.get("custom_id"))
-                                                                       for ln in lines)
+        billed = {} if self.records is None else _ledger(
+            lambda: self.records.billed(_key(batch_id, ln.get("custom_id")) for ln in lines))
         seen = set()
-        for line in lines:
+
+        def settle(line: dict) -> BatchRowResult:
             cid, result = line.get("custom_id"), line.get("result") or {}
-            seen.add(cid)
             model, index = items.get(cid, (None, None))
             if row_indices is not None and cid in row_indices:
                 index = row_indices[cid]
             call = self._call(user, model or _model_of(result) or "(unknown)", source=source, api_key_id=api_key_id,
                               run_id=run_id, row_index=index, call_id=row_id(prefix + str(cid)), key=_key(batch_id, cid))
-            yield self._settle(call, cid, result, billed.get(call.idempotency_key))
+            call.reservation = prefix if held else None  # a row that held budget: its bill is checked for alerts
+            return self._settle(call, cid, result, billed.get(call.idempotency_key))
+
+        # Rows are journaled from a few threads at once: concurrent appends share one fsync (group commit).
+        with ThreadPoolExecutor(SETTLE_THREADS, thread_name_prefix="tollgate-batch-results") as pool:
+            for start in range(0, len(lines), SETTLE_CHUNK):
+                chunk = lines[start:start + SETTLE_CHUNK]
+                seen.update(ln.get("custom_id") for ln in chunk)
+                yield from pool.map(settle, chunk)
         unseen = [row_id(prefix + k) for k in items if k not in seen]
         if unseen and c.budgets is not None:  # nothing came back for them: nothing will be billed
             from core.budgets.holds import release_many
@@ -241,6 +268,15 @@ class GuardedBatches:
         result.cost_usd, result.price_version, result.unpriced = priced.cost, priced.price_version, priced.unpriced
         result.ledger_id = c.recorder.succeeded(call, result)
         return result
+
+
+def _ledger(read):
+    """``read()`` of the ledger, a database fault as LedgerUnavailable (typed, retryable)."""
+    try:
+        return read()
+    except SQLAlchemyError:
+        raise LedgerUnavailable("The ledger cannot be read, so the batch cannot be looked up or billed yet: "
+                                "try again once it is back.") from None
 
 
 def _key(batch_id: str, custom_id) -> str:

@@ -58,6 +58,8 @@ class IdempotencyStore:
                 raise
             except DBAPIError as exc:
                 orig = getattr(exc, "orig", exc)
+                if "duplicate key" in str(orig).lower():  # DuckDB finds a concurrent duplicate at commit
+                    raise IntegrityError(str(exc.statement), exc.params, orig) from None
                 conflict = (getattr(orig, "sqlstate", None) in ("40001", "40P01")
                             or "conflict" in str(orig).lower())
                 if attempt == _RETRIES - 1 or not conflict:

@@ -139,7 +139,7 @@ class SimHandler(BaseHTTPRequestHandler):
                                     "An API key is required (x-api-key or Authorization: Bearer header)")
         if st.key_rejected(key):
             return self._send_error(401, "authentication_error", "invalid x-api-key")
-        is_messages = method == "POST" and path == "/v1/messages"
+        is_messages = method == "POST" and path in ("/v1/messages", "/v1/messages/batches")  # scripted faults
         try:
             fault = self._pick_fault(is_messages, method == "POST" and path == "/v1/messages/count_tokens")
         except ValueError as exc:
@@ -147,7 +147,7 @@ class SimHandler(BaseHTTPRequestHandler):
         try:
             if fault is not None and self._serve_fault(fault, raw):
                 return None
-            if is_messages:
+            if is_messages and path == "/v1/messages":
                 return self._messages(_json_body(raw), fault)
             if method == "POST" and path == "/v1/messages/count_tokens":
                 req = parse_messages_body(_json_body(raw), st.catalogue, count_only=True)

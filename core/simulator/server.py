@@ -124,7 +124,7 @@ class Simulator:
     # --- control, mirroring /_sim/* ------------------------------------------------
 
     def script_faults(self, faults, *, append: bool = False) -> int:
-        """Faults for the next /v1/messages requests, one each, in order; returns how many wait."""
+        """Faults for the next /v1/messages (or batch create) requests, one each, in order; returns how many wait."""
         return self.state.script.load(faults, append=append)
 
     def pending_faults(self) -> list[dict]:

@@ -188,3 +188,13 @@ def test_a_user_lists_only_their_own_batches(client, fresh_sim):
     assert client.batches.owner(mine) == "ana" and client.batches.owner("msgbatch_unknown") is None
     with pytest.raises(errors.ValidationError, match="another user"):
         list(client.batches.results(mine, user="bo"))
+
+
+def test_an_upstream_failure_at_create_releases_every_hold_and_is_recorded(client, fresh_sim):
+    fresh_sim.script_faults([{"fault": "503"}])
+    with pytest.raises(errors.UpstreamServerError):
+        client.batches.create(requests(3), user="ana", run_id="run-down")
+    assert client.budgets.reserved("ana") == 0 and _holds(client) == 0
+    (row,) = _rows(client, run_id="run-down")
+    assert (row["status"], row["error_code"], row["cost_usd"]) == ("error", "upstream_server_error", 0)
+    assert client.batches.create(requests(1), user="ana").rows == 1  # the next one goes through

@@ -110,3 +110,36 @@ def test_without_a_ledger_a_key_is_refused_in_one_clear_line(make_client, fresh_
     with pytest.raises(errors.NotConfigured, match="ledger"):
         c.create("Hi", user="ana", model="claude-haiku-5-5", idempotency_key="k")
     assert messages_seen(fresh_sim) == 0
+
+
+def test_two_clients_on_one_ledger_as_two_processes_send_a_key_once(client, make_client, ledger_url, tmp_path,
+                                                                   fresh_sim):
+    other = make_client(real_time=True, ledger_url=ledger_url, spool_path=str(tmp_path / "spool2"), cache="off")
+    fresh_sim.configure(ttft_s=0.3)
+    out = []
+    threads = [threading.Thread(target=lambda c=c: out.append(c.create(
+        "One row", user="ana", model="claude-haiku-5-5", max_tokens=20, idempotency_key="k-two")))
+        for c in (client, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(out) == 2 and messages_seen(fresh_sim) == 1 and sorted(r.replayed for r in out) == [False, True]
+    other.recorder.flush()
+    assert len(_rows(client, "k-two")) == 1
+
+
+def test_a_claim_left_by_a_dead_process_is_taken_over_once_stale(client, fresh_sim):
+    from datetime import timedelta
+
+    from core.clock import naive_utc
+    from core.ledger.schema import idempotency_keys
+
+    with client.ledger.engine.begin() as conn:  # a process died mid-call holding the key
+        conn.execute(idempotency_keys.insert().values(
+            key="k-dead", user_id="ana", call_id="dead-call", state="pending",
+            claimed_at=naive_utc(client.clock.now()) - timedelta(hours=1)))
+    r = client.create("Hi", user="ana", model="claude-haiku-5-5", max_tokens=20, idempotency_key="k-dead")
+    assert not r.replayed and messages_seen(fresh_sim) == 1
+    again = client.create("Hi", user="ana", model="claude-haiku-5-5", max_tokens=20, idempotency_key="k-dead")
+    assert again.replayed and again.ledger_id == r.ledger_id
