@@ -13,6 +13,7 @@ refresh_spend = widgets.sidebar(me)
 
 pages = {
     "Use": [st.Page("pages/playground.py", title="Playground", icon=":material/chat:", default=True),
+            st.Page("pages/batch.py", title="Batch runs", icon=":material/table_rows:"),
             st.Page("pages/models.py", title="Models & prices", icon=":material/sell:")],
     "Watch": [st.Page("pages/usage.py", title="Usage & cost", icon=":material/payments:"),
               st.Page("pages/health.py", title="Health", icon=":material/monitor_heart:"),

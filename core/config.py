@@ -96,6 +96,19 @@ class Settings(BaseSettings):
         "Also cache calls with temperature > 0 (off: they differ each time).", as_bool)
     redis_url: str = var("TOLLGATE_REDIS_URL", "redis://127.0.0.1:6379/0",
         "Redis for TOLLGATE_CACHE=redis and TOLLGATE_LIMITS=redis.")
+    # --- batch runs (issue 15; core.batches) ---
+    batch_broker_url: str | None = var("TOLLGATE_BATCH_BROKER_URL", None,
+        "Dramatiq broker for now-mode batch rows: redis://… or amqp://… (workers: python -m core worker); "
+        "unset: worker threads inside the console or CLI process.", opt_str)
+    batch_queue: str = var("TOLLGATE_BATCH_QUEUE", "tollgate-batch", "The broker's queue name for batch rows.")
+    batch_workers: int = var("TOLLGATE_BATCH_WORKERS", 4, "Rows of a now-mode run in flight at once, per process.", int)
+    batch_max_rows: int = var("TOLLGATE_BATCH_MAX_ROWS", 10_000, "Most rows one batch run may have.", int)
+    batch_poll_s: float = var("TOLLGATE_BATCH_POLL_S", 10.0, "How often batch-mode runs are polled upstream.", float)
+    idempotency_stale_s: float = var("TOLLGATE_IDEMPOTENCY_STALE_S", 600.0,
+        "A keyed call still unanswered after this long belonged to a process that died: another may send it.",
+        float)
+    batch_heartbeat_s: float = var("TOLLGATE_BATCH_HEARTBEAT_S", 60.0,
+        "Redis broker: a worker silent this long is dead, and its unfinished rows go to another.", float)
     # --- state shared across replicas (issue 14; core.guards.shared) ---
     limits: str = var("TOLLGATE_LIMITS", "memory",
         "Where rate limits, login lock-outs and key failover live: memory (this process) or redis "
@@ -160,6 +173,8 @@ class Settings(BaseSettings):
         "In demo mode with no users file, create the documented demo accounts.", as_bool)
     sim_ttft_s: float = var("TOLLGATE_SIM_TTFT_S", 0.25, "Demo simulator: time to first token.", float)
     sim_tokens_per_s: float = var("TOLLGATE_SIM_TOKENS_PER_S", 120.0, "Demo simulator: output speed.", float)
+    sim_batch_seconds: float = var("TOLLGATE_SIM_BATCH_SECONDS", 30.0,
+                                   "Demo simulator: seconds a Message Batch stays in_progress before it ends.", float)
     log_level: str = var("TOLLGATE_LOG_LEVEL", "INFO", "Log level of the 'tollgate' logger.")
     log_format: str = var("TOLLGATE_LOG_FORMAT", "json",
         "Format of the log lines the console writes: json (one object a line) or text.")

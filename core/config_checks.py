@@ -20,17 +20,18 @@ from core.errors import ConfigError
 
 # Durations (seconds or days) where 0 would silently disable or break the feature: must be > 0.
 POSITIVE = ("timeout_s", "connect_timeout_s", "retry_deadline_s", "breaker_window_s", "cache_ttl_s",
-            "reservation_ttl_s", "cookie_expiry_days", "lease_s")
+            "reservation_ttl_s", "cookie_expiry_days", "lease_s", "batch_poll_s",
+            "batch_heartbeat_s", "idempotency_stale_s")
 # (gateway_key_cache_s may be 0: every request reads the key again.)
 # Durations and rates where 0 has a plain meaning (no wait, retry at once, instant): must be >= 0.
 NON_NEGATIVE = ("backoff_base_s", "backoff_cap_s", "breaker_recovery_s", "limit_max_wait_s", "sim_ttft_s",
-                "sim_tokens_per_s", "unbudgeted_ttl_s", "gateway_key_cache_s")
+                "sim_tokens_per_s", "sim_batch_seconds", "unbudgeted_ttl_s", "gateway_key_cache_s")
 # Optional durations: unset (None) turns the feature off; a value must be > 0.
 OPTIONAL_POSITIVE = ("stream_idle_timeout_s", "stream_timeout_s")
 # Whole numbers >= 1 (0 log backups or bytes would silently mean "never rotate").
 COUNTS = ("max_attempts", "breaker_failures", "max_prompt_chars", "cache_max_entries", "default_max_tokens",
           "log_file_max_bytes", "log_file_backups", "replicas",
-          "gateway_max_body_bytes")
+          "gateway_max_body_bytes", "batch_workers", "batch_max_rows")
 # Limits: empty (or "none") means no limit; 0 is refused rather than read as either "unlimited" or "nothing".
 LIMITS = ("rpm", "input_tpm", "output_tpm", "concurrency", "user_rpm", "user_input_tpm", "user_output_tpm",
           "user_concurrency")

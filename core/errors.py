@@ -126,13 +126,14 @@ class BudgetExceeded(TollgateError):
     code = "budget_exceeded"
 
     def __init__(self, user: str, remaining_usd: Decimal, needed_usd: Decimal,
-                 scope: str = "user") -> None:
+                 scope: str = "user", *, message: str | None = None, fits: int | None = None) -> None:
         from core.money import usd
 
         owner = "The organisation's monthly budget" if scope == "global" else f"The monthly budget of {user!r}"
-        super().__init__(f"{owner} does not cover this call: "
+        super().__init__(message or f"{owner} does not cover this call: "
                          f"{usd(remaining_usd)} left, up to {usd(needed_usd)} needed. "
                          "Lower max_tokens, shorten the prompt or ask an admin to raise the budget.")
+        self.fits = fits  # a batch: how many of its rows, in order, would fit what is left
         self.user = user
         self.remaining_usd = remaining_usd
         self.needed_usd = needed_usd
@@ -147,6 +148,40 @@ class CircuitOpen(TollgateError):
         super().__init__("The Claude API has been failing; calls are paused to let it recover. "
                          f"Next attempt allowed in {retry_after_s:.1f} s.")
         self.retry_after_s = retry_after_s
+
+
+class CallInProgress(TollgateError):
+    """Another call with the same idempotency key is still being answered: try again shortly."""
+
+    code = "idempotency_in_progress"
+    retryable = True
+    default_message = "A call with this idempotency key is still in progress; try again shortly."
+
+
+class BatchNotEnded(TollgateError):
+    """A Message Batch's results were asked for before it ended."""
+
+    code = "batch_not_ended"
+    retryable = False  # not a fault to retry at once: ask again once the batch has ended
+    default_message = "The batch has not ended yet: its results are available once processing_status is ended."
+
+
+class RunNotFound(TollgateError):
+    """No batch run with that id, or none the caller may see (the same answer, so an id reveals nothing)."""
+
+    code = "run_not_found"
+    default_message = "No such batch run."
+
+    def __init__(self, run_id: str | None = None) -> None:
+        shown = run_id if isinstance(run_id, str) and len(run_id) <= 64 and run_id.isprintable() else "(invalid)"
+        super().__init__(f"No batch run {shown!r}: check the id (python -m core batch list).", status_code=404)
+        self.run_id = shown
+
+
+class BadTableFile(ValidationError):
+    """A batch run's input table that cannot be used: wrong kind, too large, unreadable, empty or ragged."""
+
+    code = "bad_table_file"
 
 
 class NotConfigured(TollgateError):

@@ -74,6 +74,25 @@ def build_recorder(settings: Settings, *, ledger, budgets, pricing, clock: Clock
                     store_prompts=settings.store_prompts, log_prompts=settings.log_prompts, background=background)
 
 
+def _idempotency(ledger, settings: Settings):
+    """The claims on idempotency keys, in the ledger's database (imported here: a start without a ledger stays light)."""
+    from core.ledger.idempotency import IdempotencyStore
+
+    return IdempotencyStore(ledger.engine, stale_after_s=settings.idempotency_stale_s)
+
+
+def _batches(client, transport, ledger):
+    """``client.batches``: Message Batches through the guard, on the transport's SDK clients."""
+    from core.client.batches import GuardedBatches
+    from core.upstream.batches import BatchTransport
+
+    records = None
+    if ledger is not None:
+        from core.ledger.batches import BatchRecords
+        records = BatchRecords(ledger.engine)
+    return GuardedBatches(client, BatchTransport(transport), records)
+
+
 def build_client(settings: Settings | None = None, *, source: str = "library", clock: Clock | None = None,
                  sleep: Callable[[float], None] | None = None, ledger=None, budgets=None, cache=None,
                  use_ledger: bool = True, observer=None, http_client=None, warm_sdk: bool = True) -> GuardedClient:
@@ -94,7 +113,8 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
         if not base_url:
             from core.simulator import Simulator
 
-            sim = Simulator(ttft_s=settings.sim_ttft_s, tokens_per_s=settings.sim_tokens_per_s).start()
+            sim = Simulator(ttft_s=settings.sim_ttft_s, tokens_per_s=settings.sim_tokens_per_s,
+                            batch_seconds=settings.sim_batch_seconds).start()
             base_url = sim.url
             closers.append(sim.stop)
             log.info("demo mode: no API key configured, calls go to the built-in simulator at %s", sim.url)
@@ -156,6 +176,8 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
                               metrics_per_user=settings.metrics_per_user, tracing=settings.tracing),
         clock=clock, settings=settings, base_url=base_url, closers=closers,
         recorder=build_recorder(settings, ledger=ledger, budgets=budgets, pricing=pricing, clock=clock,
-                                observer=observer))
+                                observer=observer),
+        idempotency=None if ledger is None else _idempotency(ledger, settings))
+    client.batches = _batches(client, transport, ledger)
     observability.attach(client, settings)  # /metrics and /readyz see it; Sentry if SENTRY_DSN
     return client

@@ -105,6 +105,7 @@ class CallResult:
     usage_detail: dict = field(default_factory=dict)
     message: Any = field(default=None, repr=False)  # the SDK Message; given a dict (a hit), built on first read
     raw_json: bytes | None = field(default=None, repr=False, compare=False)  # the API's JSON body as it came
+    replayed: bool = False  # an idempotency key's recorded outcome, returned again: nothing sent, nothing billed
 
     @property
     def tool_uses(self) -> list[dict]:
@@ -121,7 +122,8 @@ class CallResult:
              "request_id": self.request_id, "retries": self.retries,
              "stop_reason": self.stop_reason, "price_version": self.price_version,
              "unpriced": self.unpriced, "tokens_saved": self.tokens_saved,
-             "flags": list(self.flags), "ledger_id": self.ledger_id, "message_id": self.message_id}
+             "flags": list(self.flags), "ledger_id": self.ledger_id, "message_id": self.message_id,
+             "replayed": self.replayed}
         d["month_to_date_usd"] = None if self.month_to_date_usd is None else str(self.month_to_date_usd)
         d["budget_remaining_usd"] = (None if self.budget_remaining_usd is None
                                      else str(self.budget_remaining_usd))
@@ -185,3 +187,7 @@ class CallRecord:
     detail: str | None = None  # reason for a refusal, analyst-readable, scrubbed
     cost_parts: dict[str, Decimal] | None = None  # USD per part (core.catalog.pricing.COST_PARTS); None: not split
     api_key_id: str | None = None  # the Tollgate key's public id (gateway calls), never the key
+    run_id: str | None = None  # the batch run (core/batches) this row belongs to
+    row_index: int | None = None  # its row number in that run
+    batch: bool = False  # priced at the Message Batches discount
+    idempotency_key: str | None = None  # unique in the ledger: one billed row per key

@@ -271,6 +271,12 @@ class BudgetBook:
         self._maybe_purge(t)
         return held
 
+    def reserve_many(self, user: str, holds, now: datetime | None = None, **kw) -> bool:
+        """Many holds for ``user``, all or nothing (a Message Batch's rows): see core.budgets.holds."""
+        from core.budgets import holds as batch_holds
+
+        return batch_holds.reserve_many(self, user, holds, now=now, **kw)
+
     def release(self, call_id: str) -> bool:
         """Drop a hold for a call that ended before any ledger row; True if one was held."""
         stmt = delete(budget_reservations).where(budget_reservations.c.id == call_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli import ask, budget, demo, keys, ops, reports, serve, support, users, via_gateway
+from core.cli import ask, batch, budget, demo, keys, ops, reports, serve, support, users, via_gateway, worker
 from core.errors import TollgateError
 
 
@@ -21,7 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     # The order of `--help`'s list, as it always was.
     for add in (ops.add_simulate_parser, ask.add_parser, reports.add_usage_parser, budget.add_parser,
                 reports.add_reprice_parser, ops.add_health_parser, ops.add_config_parser, users.add_parser,
-                demo.add_parser, keys.add_parser, serve.add_parser):
+                demo.add_parser, keys.add_parser, serve.add_parser, batch.add_parser, worker.add_parser):
         add(sub)
     return p
 

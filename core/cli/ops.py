@@ -12,6 +12,7 @@ def add_simulate_parser(sub) -> None:
     s.add_argument("--port", type=support.bounded_int(0, 65535, "a port"), default=8787)
     s.add_argument("--ttft", type=float, default=0.25, help="seconds to the first token")
     s.add_argument("--tps", type=float, default=120.0, help="output tokens per second (0: instant)")
+    s.add_argument("--batch-seconds", type=float, default=30.0, help="seconds a Message Batch stays in progress")
     s.set_defaults(handler=cmd_simulate)
 
 
@@ -29,7 +30,7 @@ def cmd_simulate(args) -> int:
     from core.simulator import serve
 
     print(f"Simulator on http://127.0.0.1:{args.port} (Ctrl-C to stop)", flush=True)
-    serve(args.port, ttft_s=args.ttft, tokens_per_s=args.tps)
+    serve(args.port, ttft_s=args.ttft, tokens_per_s=args.tps, batch_seconds=args.batch_seconds)
     return 0
 
 

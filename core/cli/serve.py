@@ -47,6 +47,10 @@ def run(args, client) -> int:
     if client.ledger is not None and not client.ledger.open():
         print(f"warning: the ledger cannot be opened yet ({client.ledger.last_error or 'no answer'}); "
               "keys cannot be checked until it can", file=sys.stderr)
+    if client.ledger is not None:  # batch runs: the poller advances batch-mode runs while the gateway serves
+        from core.batches.poller import shared_runs
+
+        shared_runs(client)
     http, loop_options = speedups()
     gateway = Gateway(client.settings, lambda: client, threads=args.workers_threads)
 

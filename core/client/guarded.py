@@ -22,6 +22,7 @@ from decimal import Decimal
 
 from core.cache import CachedResponse, cacheable
 from core.cache.keys import digest_request
+from core.client import idempotent
 from core.client.pipeline import Call, Recorder
 from core.client.run import CallRun
 from core.client.stream import GuardedStream
@@ -70,7 +71,7 @@ class GuardedClient:
 
     def __init__(self, *, transport, catalogue, pricing, limiter, breaker, retrier, cache, ledger, budgets,
                  gate, policy: validation.ValidationPolicy, options: ClientOptions, clock, recorder: Recorder,
-                 settings=None, base_url: str | None = None, closers: list | None = None) -> None:
+                 settings=None, base_url: str | None = None, closers: list | None = None, idempotency=None) -> None:
         self.transport, self.catalogue, self.pricing = transport, catalogue, pricing
         self.limiter, self.breaker, self.retrier = limiter, breaker, retrier
         self.cache, self.ledger, self.budgets = cache, ledger, budgets
@@ -80,19 +81,25 @@ class GuardedClient:
         self.demo = settings is not None and not settings.keys  # no key: calls go to the simulator
         self.closers: list = closers if closers is not None else []  # what the factory started for us
         self.gate = gate
+        self.idempotency = idempotency  # core.ledger.idempotency.IdempotencyStore, with the ledger
+        self.batches = None  # core.client.batches.GuardedBatches, set by the factory
         _OPEN.add(self)
 
     # --- public API -------------------------------------------------------------------------
 
     def create(self, prompt: str | None = None, *, user: str, model: str | None = None, messages=None,
                system=None, max_tokens: int | None = None, use_cache: bool = True, source: str | None = None,
-               api_key_id: str | None = None, **params) -> CallResult:
+               api_key_id: str | None = None, run_id: str | None = None, row_index: int | None = None,
+               idempotency_key: str | None = None, **params) -> CallResult:
         """One guarded call; raises a ``core.errors`` type on any refusal or failure.
 
-        ``api_key_id``: the gateway caller's Tollgate key (its public id), kept on the ledger row.
+        ``api_key_id``: the gateway caller's Tollgate key (its public id), kept on the ledger row; ``run_id``
+        and ``row_index``: the batch run and row it belongs to. ``idempotency_key``: a key already answered
+        returns that answer (``replayed``), sent and billed once (core.client.idempotent).
         """
         call = self._begin(prompt, user, model, messages, system, max_tokens, params, use_cache,
-                           source, streamed=False, api_key_id=api_key_id)
+                           source, streamed=False, api_key_id=api_key_id,
+                           tags={"run_id": run_id, "row_index": row_index, "idempotency_key": idempotency_key})
         if isinstance(call, CallResult):
             return call
         run = CallRun(self, call)
@@ -100,14 +107,16 @@ class GuardedClient:
 
     def stream(self, prompt: str | None = None, *, user: str, model: str | None = None, messages=None,
                system=None, max_tokens: int | None = None, use_cache: bool = True, source: str | None = None,
-               api_key_id: str | None = None, **params) -> GuardedStream:
+               api_key_id: str | None = None, run_id: str | None = None, row_index: int | None = None,
+               idempotency_key: str | None = None, **params) -> GuardedStream:
         """A guarded streaming call: iterate for text deltas (or ``events()`` for every SDK event), then
         read ``.result`` / ``get_final_message()``.
 
         Refusals (validation, budget, limits, open circuit) raise here, before any iteration.
         """
         call = self._begin(prompt, user, model, messages, system, max_tokens, params, use_cache,
-                           source, streamed=True, api_key_id=api_key_id)
+                           source, streamed=True, api_key_id=api_key_id,
+                           tags={"run_id": run_id, "row_index": row_index, "idempotency_key": idempotency_key})
         return GuardedStream(call if isinstance(call, CallResult) else CallRun(self, call))
 
     def count_tokens(self, prompt: str | None = None, *, model: str | None = None, messages=None,
@@ -145,16 +154,21 @@ class GuardedClient:
     # --- the pipeline ---------------------------------------------------------------------
 
     def _begin(self, prompt, user, model, messages, system, max_tokens, params, use_cache, source, streamed,
-               api_key_id=None):
+               api_key_id=None, tags=None):
         model = self.options.default_model if model is None or (isinstance(model, str) and not model) else model
+        tags = tags or {}
         # The call's user and model are what logs, metrics and the refusal row show: never raw bad input.
         call = Call(id=_call_id(), user=_label(user.strip() if isinstance(user, str) else "", 200),
                     model=_label(model, 100), source=source or self.options.source, streamed=streamed,
-                    started=self.clock.monotonic(), ts=self.clock.now(), api_key_id=api_key_id)
+                    started=self.clock.monotonic(), ts=self.clock.now(), api_key_id=api_key_id,
+                    run_id=_label(tags["run_id"], 36) if tags.get("run_id") is not None else None,
+                    row_index=tags.get("row_index") if isinstance(tags.get("row_index"), int) else None)
         if self.options.tracing != "off":
             call.span = tracing.start(self.options.tracing, call.model, streamed)
         try:
             _check_user(user)
+            if tags.get("idempotency_key") is not None:
+                key = idempotent.check_key(tags["idempotency_key"])
             messages = messages if messages is not None else validation.as_messages(prompt or "")
             max_tokens = self.options.default_max_tokens if max_tokens is None else max_tokens
             call.max_tokens = max_tokens
@@ -177,14 +191,36 @@ class GuardedClient:
         call.prompt_sha, call.cache_writes = digest.sha256, digest.cache_marked
         if self.options.store_prompts:
             call.prompt_text = json.dumps({"system": system, "messages": messages}, ensure_ascii=False)
+        if tags.get("idempotency_key") is not None:
+            call.idempotency_key = key  # claimed only now: a refused request holds no key
+            try:
+                replay = idempotent.begin(self, call)
+            except TollgateError as err:
+                self.recorder.refused(call, err)
+                raise
+            if replay is not None:
+                return replay
+        try:
+            hit = self._look_up(call, digest, params, use_cache)
+            if hit is not None:
+                return hit
+            self._admit(call, v, max_tokens)
+        except BaseException:
+            idempotent.abandon(self, call)
+            raise
+        return call
+
+    def _look_up(self, call: Call, digest, params: dict, use_cache: bool) -> CallResult | None:
+        """The response cache's answer for this call, recorded as a hit; None on a miss."""
         if use_cache and self.cache is not None and cacheable(params, allow_sampling=self.options.cache_sampling):
             # "user" scope: only this user's own answers are reused; "shared": anyone's.
             call.cache_key = digest.key(call.user if self.options.cache_scope == "user" else None)
             hit = None if call.cache_key is None else self.cache.get(call.cache_key)
             if hit is not None:
-                return self._cache_hit(call, hit)
-        self._admit(call, v, max_tokens)
-        return call
+                result = self._cache_hit(call, hit)
+                idempotent.finish(self, call, result)
+                return result
+        return None
 
     def _admit(self, call: Call, v, max_tokens: int) -> None:
         """Breaker, then budget, then limiter: the cheap in-memory refusal first, so it holds nothing."""

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from core.client.sinks import LedgerSink, Outcome, emit
 from core.errors import TollgateError, scrub
-from core.types import STATUS_BLOCKED, STATUS_ERROR, STATUS_OK, CallRecord, CallResult, Usage
+from core.types import STATUS_BLOCKED, STATUS_CACHED, STATUS_ERROR, STATUS_OK, CallRecord, CallResult, Usage
 
 log = logging.getLogger("tollgate.calls")
 
@@ -51,9 +51,14 @@ class Call:
     log_prompt: str | None = None  # only when TOLLGATE_LOG_PROMPTS=1, and redacted
     priced: object | None = None  # core.catalog.pricing.Priced of the answer: its cost split and price notes
     api_key_id: str | None = None  # the gateway caller's Tollgate key id (public), for the ledger row
+    run_id: str | None = None  # the batch run and row this call belongs to (core/batches), for the ledger row
+    row_index: int | None = None
+    batch: bool = False  # a Message Batches result: priced at the batch discount
+    idempotency_key: str | None = None  # unique in the ledger: the call is sent and billed once
 
 
 _STOP = object()
+_KEEPS_KEY = frozenset({STATUS_OK, STATUS_CACHED})
 _BATCH = 500  # $0 records written per transaction by the background thread
 
 
@@ -150,7 +155,10 @@ class Recorder:
             ttft_ms=ttft_ms, request_id=request_id, key_label=key_label,
             prompt_sha256=prompt_sha or call.prompt_sha, prompt_text=call.prompt_text if self.store_prompts else None,
             source=call.source, detail=scrub(detail) if detail else None, cost_parts=parts,
-            api_key_id=call.api_key_id)
+            api_key_id=call.api_key_id, run_id=call.run_id, row_index=call.row_index, batch=call.batch,
+            # A single call's failure is no final outcome (a retry with the key may send), so only an answer
+            # holds the key; a batch row's outcome is final whatever it is (the API never runs it again).
+            idempotency_key=call.idempotency_key if call.batch or status in _KEEPS_KEY else None)
         emit(self.sinks, Outcome(call, rec, durable, reply, error))
         return rec.id if self.keeps_rows else None
 

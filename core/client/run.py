@@ -9,6 +9,7 @@ talks to it, never to the client's internals.
 from __future__ import annotations
 
 from core.cache import CachedResponse
+from core.client import idempotent
 from core.client.pipeline import Call
 from core.errors import TollgateError
 from core.observability import events, tracing
@@ -57,6 +58,7 @@ class CallRun:
         call.permit.settle(0, 0)
         call.permit.release()
         client.recorder.refused(call, err)
+        idempotent.abandon(client, call)
 
     def fail(self, err: TollgateError, **kw) -> None:
         """Sent, and ended without an answer: tell the breaker, free the slot, record it (billing any tokens)."""
@@ -65,7 +67,10 @@ class CallRun:
         usage = kw.get("usage")
         call.permit.settle(call.prompt_tokens, usage.output_tokens if usage else 0)
         call.permit.release()
-        client.recorder.failed(call, err, **kw)
+        try:
+            client.recorder.failed(call, err, **kw)
+        finally:
+            idempotent.abandon(client, call)
 
     def succeed(self, reply, ttft_s=None) -> CallResult:
         """Answered (``reply``: the transport's Reply): close the breaker, settle the limiter, price,
@@ -89,6 +94,7 @@ class CallRun:
                             stop_sequence=reply.stop_sequence, usage_detail=reply.usage_detail,
                             message=reply.message, raw_json=reply.raw_json)
         result.ledger_id = client.recorder.succeeded(call, result)
+        idempotent.finish(client, call, result)
         if call.cache_key is not None:
             client.cache.set(call.cache_key, CachedResponse(
                 text=reply.text, model=call.model, usage=usage, stop_reason=reply.stop_reason,

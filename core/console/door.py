@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import cached_property
 
 from core.accounts import admin
 from core.accounts.lockout import LoginGuard, attempts_for
@@ -21,6 +22,7 @@ from core.budgets.snapshot import write_snapshot
 from core.client.quote import Quote, cost_on_every_model, price_sheet, quote
 from core.clock import SystemClock
 from core.config import Settings
+from core.console.batches import BatchDoor
 from core.factory import build_client, snapshot_path
 from core.health import report as health
 from core.reports import usage as usage_report
@@ -42,7 +44,14 @@ class Console:
         self._keys = None  # the gateway's KeyStore, made on first use
 
     def close(self) -> None:
+        if "batches" in self.__dict__:  # its workers first: they call the client
+            self.batches.close()
         self.client.close()
+
+    @cached_property
+    def batches(self) -> BatchDoor:
+        """Batch runs for a principal, roles checked (core.console.batches)."""
+        return BatchDoor.open(self.client, self._cfg)
 
     # --- process facts the pages show -------------------------------------------------
 

@@ -26,8 +26,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from core.errors import InvalidApiKey, NotFound, RequestTooLarge, TollgateError, ValidationError
+from core.gateway import batches as gw_batches
 from core.gateway import errors as gw_errors
 from core.gateway import relay
+from core.gateway import runs as gw_runs
 from core.gateway import usage as gw_usage
 from core.gateway.auth import Authenticator, Caller, token_of
 from core.gateway.pump import END, Pump
@@ -280,9 +282,10 @@ def routes(settings, client_source: Callable[[], object], *, gateway: Gateway | 
     v1 = _sub_app([Route("/messages", gw.messages, methods=["POST"]),
                    Route("/messages/count_tokens", gw.count_tokens, methods=["POST"]),
                    Route("/models", gw.models, methods=["GET"]),
-                   Route("/models/{model_id:path}", gw.model, methods=["GET"])], settings)
+                   Route("/models/{model_id:path}", gw.model, methods=["GET"]),
+                   *gw_batches.routes(gw)], settings)
     api = _sub_app([Route("/usage", gw.usage, methods=["GET"]),
-                    Route("/openapi.json", gw.openapi, methods=["GET"])], settings)
+                    Route("/openapi.json", gw.openapi, methods=["GET"]), *gw_runs.handlers(gw)], settings)
     return [Mount("/v1", app=v1), Mount("/api", app=api)]
 
 

@@ -21,9 +21,12 @@ _TABLE: tuple[tuple[type[e.TollgateError], int, str], ...] = (
     (e.ModelNotAllowed, 403, "permission_error"),
     (e.BudgetExceeded, 403, "permission_error"),
     (e.NotAuthorised, 403, "permission_error"),
+    (e.RunNotFound, 404, "not_found_error"),
     (e.PromptBlocked, 400, "invalid_request_error"),
     (e.ConfigError, 500, "api_error"),
     (e.ValidationError, 400, "invalid_request_error"),
+    (e.BatchNotEnded, 400, "invalid_request_error"),  # as the API answers results asked for too early
+    (e.CallInProgress, 409, "api_error"),  # the same idempotency key in flight: the SDKs retry a 409
     (e.RateLimited, 429, "rate_limit_error"),
     (e.CircuitOpen, 529, "overloaded_error"),
     (e.LedgerUnavailable, 503, "api_error"),

@@ -48,7 +48,7 @@ def openapi(base_path: str = "/api") -> dict:
         "components": {
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
                                 "bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": error, "Usage": {"type": "object", "required": ["user", "month"], "properties": {
+            "schemas": {"Error": error, **batch_schemas(money), "Usage": {"type": "object", "required": ["user", "month"], "properties": {
                 "user": {"type": "string"}, "month": {"type": "string", "description": "YYYY-MM, budget time zone"},
                 "month_to_date_usd": money, "reserved_usd": money,
                 "budget_usd": {**money, "description": "monthly budget; null: none"},
@@ -61,7 +61,73 @@ def openapi(base_path: str = "/api") -> dict:
                                 "description": "another user (admins only)"}],
                 "responses": {"200": {"description": "usage", "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Usage"}}}}, **errors}}},
+            **batch_paths(base_path, errors),
             f"{base_path}/openapi.json": {"get": {"summary": "This description", "security": [],
                                                   "responses": {"200": {"description": "OpenAPI 3.1"}}}},
         },
+    }
+
+
+def batch_schemas(money: dict) -> dict:
+    """The /api/batches bodies: a run to create, its status, one result row."""
+    counts = {"type": "object", "properties": {k: {"type": "integer"} for k in
+                                               ("succeeded", "failed", "pending", "canceled", "expired")}}
+    return {
+        "BatchRunCreate": {"type": "object", "required": ["template", "model"], "properties": {
+            "template": {"type": "string", "description": "the prompt, with {{column}} for each row's values"},
+            "rows": {"type": "array", "items": {"type": "object"}, "description": "the input rows (or give file)"},
+            "file": {"type": "object", "properties": {"name": {"type": "string"}, "content_base64": {"type": "string"}},
+                     "description": "a .csv, .jsonl or .xlsx table instead of rows"},
+            "model": {"type": "string"}, "max_tokens": {"type": "integer"}, "system": {"type": "string"},
+            "temperature": {"type": "number"}, "mode": {"enum": ["batch", "now"], "default": "batch"},
+            "name": {"type": "string"}}},
+        "BatchRun": {"type": "object", "properties": {
+            "id": {"type": "string"}, "user": {"type": "string"}, "name": {"type": ["string", "null"]},
+            "mode": {"enum": ["batch", "now"]},
+            "state": {"enum": ["queued", "in_progress", "canceling", "ended", "canceled", "failed"]},
+            "model": {"type": "string"}, "rows": {"type": "integer"}, "counts": counts, "spent_usd": money,
+            "reserved_usd": {**money, "description": "the whole run's worst case, held when it was created"},
+            "progress": {"type": "number"}, "created_at": {"type": "string"},
+            "ended_at": {"type": ["string", "null"]}, "compare_key": {"type": "string"}}},
+        "BatchResult": {"type": "object", "description": "the input columns, plus:", "properties": {
+            "row": {"type": "integer", "description": "1-based"}, "prompt": {"type": "string"},
+            "output": {"type": ["string", "null"]}, "cost_usd": money, "latency_ms": {"type": ["number", "null"]},
+            "outcome": {"enum": ["pending", "succeeded", "failed", "canceled", "expired"]},
+            "error": {"type": ["string", "null"]}}},
+    }
+
+
+def batch_paths(base_path: str, errors: dict) -> dict:
+    """/api/batches: create, list, status, results, cancel (own runs; an admin sees all)."""
+    def ref(name: str) -> dict:
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def one(description: str, schema: dict) -> dict:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+    run_id = [{"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    missing = {"404": {"description": "no such run, or another user's"}}
+    return {
+        f"{base_path}/batches": {
+            "post": {"summary": "Check, reserve (the whole run's worst case) and start a batch run",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": ref("BatchRunCreate")}}},
+                     "responses": {"201": one("the run", ref("BatchRun")),
+                                   "400": {"description": "a bad template, row, model or file"},
+                                   "403": {"description": "does not fit the budget (error.fits: rows that would)"},
+                                   **errors}},
+            "get": {"summary": "The caller's runs, newest first (an admin: everyone's, or ?user=)",
+                    "parameters": [{"name": "user", "in": "query", "required": False, "schema": {"type": "string"}}],
+                    "responses": {"200": one("runs", {"type": "object", "properties": {
+                        "data": {"type": "array", "items": ref("BatchRun")}}}), **errors}}},
+        f"{base_path}/batches/{{run_id}}": {"get": {
+            "summary": "A run's state, counts and spend (the seeds' task-status endpoint)", "parameters": run_id,
+            "responses": {"200": one("the run", ref("BatchRun")), **missing, **errors}}},
+        f"{base_path}/batches/{{run_id}}/results": {"get": {
+            "summary": "Results joined to the input rows, in order",
+            "parameters": run_id + [{"name": "format", "in": "query", "required": False,
+                                     "schema": {"enum": ["json", "csv", "jsonl"], "default": "json"}}],
+            "responses": {"200": one("rows", {"type": "object", "properties": {
+                "data": {"type": "array", "items": ref("BatchResult")}}}), **missing, **errors}}},
+        f"{base_path}/batches/{{run_id}}/cancel": {"post": {
+            "summary": "Cancel a run: unsent rows are canceled and their holds released", "parameters": run_id,
+            "responses": {"200": one("the run", ref("BatchRun")), **missing, **errors}}},
     }

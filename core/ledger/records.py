@@ -13,15 +13,16 @@ from core.types import CALL_STATUSES, SERVER_TOOL_FIELDS, USAGE_FIELDS, CallReco
 COST_QUANTUM = Decimal("1e-10")  # the scale of the cost_usd column, NUMERIC(20, 10)
 _PLAIN = ("id", "model", "status", "error_code", "tokens_saved", "price_version", "latency_ms",
           "ttft_ms", "streamed", "retries", "request_id", "key_label", "prompt_sha256",
-          "prompt_text", "source", "unpriced", "detail", "api_key_id")
+          "prompt_text", "source", "unpriced", "detail", "api_key_id", "run_id", "row_index", "batch",
+          "idempotency_key")
 _WHERE = ("service_tier", "inference_geo")  # Usage's text fields, one column each
 # cost part -> its column: named here, the one place (schema.py builds the calls table's columns from it), so that
 # a CLI refusal spools a record without importing SQLAlchemy
 PART_COLUMNS = {part: f"cost_{part}_usd" for part in COST_PARTS}
 COST_PART_COLUMNS = tuple(PART_COLUMNS.values())
-# Columns a record of an older release lacks (a spool or journal line written before version 6 or 7): their defaults.
+# Columns a record of an older release lacks (a spool or journal line written before version 6, 7 or 8): their defaults.
 _LATER_DEFAULTS = {**dict.fromkeys(SERVER_TOOL_FIELDS, 0), **dict.fromkeys(_WHERE), **dict.fromkeys(COST_PART_COLUMNS),
-                   "api_key_id": None}
+                   "api_key_id": None, "run_id": None, "row_index": None, "batch": False, "idempotency_key": None}
 
 
 def check(rec: CallRecord) -> None:
@@ -71,7 +72,7 @@ def from_row(row) -> CallRecord:
     kwargs.update(ts=ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC),
                   user=m["user_id"], usage=usage, cost_usd=Decimal(str(m.get("cost_usd") or 0)),
                   cost_parts=parts or None)
-    for flag in ("streamed", "unpriced"):
+    for flag in ("streamed", "unpriced", "batch"):
         kwargs[flag] = bool(kwargs[flag])
     for count in ("tokens_saved", "retries"):
         kwargs[count] = int(kwargs[count] or 0)

@@ -23,7 +23,7 @@ from sqlalchemy import (
 
 from core.ledger.records import COST_PART_COLUMNS
 
-SCHEMA_VERSION = 7  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
+SCHEMA_VERSION = 9  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
 MONEY = Numeric(20, 10)
 
 metadata = MetaData()
@@ -69,6 +69,12 @@ calls = Table(
     # USD of each part of cost_usd (they sum to it); NULL on a billed row recorded before version 6.
     *(Column(name, MONEY) for name in COST_PART_COLUMNS),
     Column("api_key_id", String(36)),  # the Tollgate key (its public id) a gateway call came with; version 7
+    # --- version 8 (revision 0008): batch runs and idempotent calls ---
+    Column("run_id", String(36)),  # the batch run (core/batches) a row belongs to
+    Column("row_index", Integer),  # its row number in that run's input
+    Column("batch", Boolean, nullable=False, default=False),  # priced at the Message Batches discount
+    # unique when not null (index ux_calls_idempotency_key, made by revision 0008): one billed row per key
+    Column("idempotency_key", String(128)),
 )
 Index("ix_calls_ts", calls.c.ts)
 Index("ix_calls_user_ts", calls.c.user_id, calls.c.ts)
@@ -157,7 +163,8 @@ ADDED_IN = {checklist_ticks.name: 3, health_probe.name: 3, login_attempts.name: 
 # Columns each version after 1 added to a version-1 table: version 1 creates the table without them,
 # and the revision of that version adds them (so a ledger made at version N looks as N left it).
 V6_CALL_COLUMNS = ("web_search_requests", "web_fetch_requests", "service_tier", "inference_geo", *COST_PART_COLUMNS)
-COLUMNS_ADDED_IN = {calls.name: dict.fromkeys(V6_CALL_COLUMNS, 6)}
+V8_CALL_COLUMNS = ("run_id", "row_index", "batch", "idempotency_key")
+COLUMNS_ADDED_IN = {calls.name: {**dict.fromkeys(V6_CALL_COLUMNS, 6), **dict.fromkeys(V8_CALL_COLUMNS, 8)}}
 
 
 def as_of(table: Table, version: int) -> Table:
@@ -188,3 +195,82 @@ api_keys = Table(
     Column("last_used_at", DateTime),
 )
 ADDED_IN[api_keys.name] = 6  # made by Alembic revision 0006, not by version 1's create_all
+
+# --- version 8 ----------------------------------------------------------------------------
+
+message_batches = Table(
+    "message_batches", metadata,
+    # Whose each Message Batch is (the gateway shows a key only its own user's) and what was held for it.
+    Column("id", String(64), primary_key=True),  # the API's msgbatch_… id
+    Column("user_id", String(200), nullable=False),
+    Column("api_key_id", String(36)),  # the Tollgate key it was created with (gateway), else NULL
+    Column("run_id", String(36)),  # the batch run it belongs to, if any
+    Column("source", String(16), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("reserved_usd", MONEY, nullable=False),
+    Column("hold_prefix", String(100), nullable=False),  # each row's hold key is hold_prefix + custom_id
+    Column("items", Text, nullable=False),  # JSON {custom_id: [model, row_index]}: what each result is priced as
+    Column("created_at", DateTime, nullable=False),  # naive UTC
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    # One claim per idempotency key: taken before a call is sent (so a second caller with the same key waits
+    # instead of calling again), completed with the outcome it replays, dropped when the call fails.
+    Column("key", String(128), primary_key=True),
+    Column("user_id", String(200), nullable=False),
+    Column("call_id", String(36), nullable=False),  # the ledger row of the call holding the key
+    Column("state", String(8), nullable=False),  # pending | done
+    Column("result", Text),  # JSON of the CallResult (and its message) once done
+    Column("claimed_at", DateTime, nullable=False),  # naive UTC; a pending claim this old is taken over
+)
+ADDED_IN[message_batches.name] = 8
+ADDED_IN[idempotency_keys.name] = 8
+
+# --- version 9 (Alembic revision 0009): batch runs ----------------------------------------
+
+batch_runs = Table(
+    "batch_runs", metadata,
+    # One run of a prompt template over a table's rows (core/batches): its whole state lives here and in
+    # batch_items, so any process (a restarted console, another worker) can resume or poll it.
+    Column("id", String(36), primary_key=True),  # uuid4 text
+    Column("user_id", String(200), nullable=False),
+    Column("name", String(200)),
+    Column("mode", String(8), nullable=False),  # batch | now
+    Column("state", String(16), nullable=False),  # queued | in_progress | canceling | ended | canceled | failed
+    Column("model", String(100), nullable=False),
+    Column("system", Text),
+    Column("template", Text, nullable=False),
+    Column("max_tokens", Integer, nullable=False),
+    Column("temperature", Double),
+    Column("rows", Integer, nullable=False),
+    Column("upstream_batch_id", String(128)),  # the Message Batches id (batch mode), once created
+    Column("reserved_usd", MONEY, nullable=False, default=0),  # the whole run's worst case, held at submit
+    Column("created_at", DateTime, nullable=False),  # naive UTC
+    Column("ended_at", DateTime),
+    Column("compare_key", String(64), nullable=False),  # SHA-256 of the input rows: pairs runs over the same rows
+    Column("source", String(16), nullable=False, default="batch"),
+    Column("api_key_id", String(36)),  # the gateway key a run was created with
+    Column("detail", Text),  # why a run failed, analyst-readable
+)
+Index("ix_batch_runs_user", batch_runs.c.user_id, batch_runs.c.created_at)
+
+batch_items = Table(
+    "batch_items", metadata,
+    # One input row of a run: what was sent and what came back. The ledger row (call_id) is the bill;
+    # this row is the result an analyst downloads.
+    Column("run_id", String(36), primary_key=True),
+    Column("row_index", Integer, primary_key=True),  # 0-based position in the input table
+    Column("custom_id", String(64), nullable=False),  # the Message Batches custom_id (row-000042)
+    Column("input", Text, nullable=False),  # the row as JSON
+    Column("prompt", Text, nullable=False),  # the rendered template
+    Column("state", String(16), nullable=False),  # pending | succeeded | failed | canceled | expired
+    Column("call_id", String(36)),  # the ledger row of this item
+    Column("output", Text),
+    Column("cost_usd", MONEY),
+    Column("latency_ms", Double),
+    Column("error", Text),
+    Column("updated_at", DateTime),
+)
+ADDED_IN[batch_runs.name] = 9  # made by Alembic revision 0009, not by version 1's create_all
+ADDED_IN[batch_items.name] = 9

@@ -39,9 +39,9 @@ SPOOL_LOOK_EVERY_S = 1.0  # replay_soon's stat of the spool file, at most this o
 REPLAY_CHUNK = 500  # rows per INSERT during replay: one statement, one transaction
 _CONFLICT_RETRIES = 12  # with conflict_backoff_s: about 1.8 s of waiting before a conflict counts as a fault
 def _insert_if_absent(dialect_name: str):
-    """``INSERT … ON CONFLICT (id) DO NOTHING`` (PostgreSQL, DuckDB and SQLite alike)."""
+    """``INSERT … ON CONFLICT DO NOTHING`` (any backend): a row whose id or idempotency key is there is stored once."""
     mod = sqlite if dialect_name == "sqlite" else postgresql
-    return mod.insert(calls).on_conflict_do_nothing(index_elements=[calls.c.id])
+    return mod.insert(calls).on_conflict_do_nothing()
 
 
 def _is_conflict(exc: BaseException) -> bool:

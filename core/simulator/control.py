@@ -50,4 +50,8 @@ def _route(state: SimState, method: str, path: str, body: dict) -> tuple[int, di
         if method == "DELETE":
             state.script.clear()
             return 200, {"pending": 0}
+    parts = path.split("/")  # /_sim/batches/{id}/expire | finish: Message Batch faults on demand
+    if method == "POST" and len(parts) == 5 and parts[2] == "batches" and parts[4] in ("expire", "finish"):
+        batch = getattr(state.batches, parts[4])(parts[3])
+        return 200, {"id": batch.id, "ended_at": str(batch.ended_at)}
     raise LookupError(path)

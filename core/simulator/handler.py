@@ -13,6 +13,7 @@ import socket
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
+from .batch_api import batch_api
 from .compose import compose
 from .control import handle_control
 from .faults import ERROR_FAULTS, Fault, error_body, fault_error, parse_fault, retry_after_headers
@@ -153,7 +154,7 @@ class SimHandler(BaseHTTPRequestHandler):
         if version is not None and version not in API_VERSIONS:  # absent: accepted, as the tests' raw calls
             return self._send_error(400, "invalid_request_error",
                                     f"anthropic-version: {json.dumps(version)} is not a valid version")
-        is_messages = method == "POST" and path == "/v1/messages"
+        is_messages = method == "POST" and path in ("/v1/messages", "/v1/messages/batches")  # scripted faults
         try:
             fault = self._pick_fault(is_messages, method == "POST" and path == "/v1/messages/count_tokens")
         except ValueError as exc:
@@ -161,11 +162,13 @@ class SimHandler(BaseHTTPRequestHandler):
         try:
             if fault is not None and self._serve_fault(fault, raw):
                 return None
-            if is_messages:
+            if is_messages and path == "/v1/messages":
                 return self._messages(_json_body(raw), fault)
             if method == "POST" and path == "/v1/messages/count_tokens":
                 req = parse_messages_body(_json_body(raw), st.catalogue, count_only=True)
                 return self._send_json(200, {"input_tokens": req.prompt_tokens})
+            if path == "/v1/messages/batches" or path.startswith("/v1/messages/batches/"):
+                return batch_api(self, method, path, query, raw)
             if method == "GET" and path == "/v1/models":
                 return self._send_json(200, self._models_page(parse_qs(query)))
             if method == "GET" and path.startswith("/v1/models/"):

@@ -51,7 +51,8 @@ class Simulator:
                  tokens_per_s: float = 0.0, rpm: float | None = None, input_tpm: float | None = None,
                  output_tpm: float | None = None, reject_keys=(), timeout_hold_s: float = 5.0, *,
                  catalogue: Catalogue | None = None, clock=None,
-                 sleep: Callable[[float], object] | None = None, verbose: bool = False) -> None:
+                 sleep: Callable[[float], object] | None = None, verbose: bool = False,
+                 batch_seconds: float = 2.0) -> None:
         _check_loopback(host)
         self.host = host
         self._port = port
@@ -62,7 +63,7 @@ class Simulator:
         self._state_args = dict(clock=clock or SystemClock(), sleep=sleep or self._stopping.wait,
                                 ttft_s=ttft_s, tokens_per_s=tokens_per_s, timeout_hold_s=timeout_hold_s,
                                 rpm=rpm, input_tpm=input_tpm, output_tpm=output_tpm,
-                                reject_keys=tuple(reject_keys), verbose=verbose)
+                                reject_keys=tuple(reject_keys), verbose=verbose, batch_seconds=batch_seconds)
         self._catalogue = catalogue
         self._state: SimState | None = None
 
@@ -123,7 +124,7 @@ class Simulator:
     # --- control, mirroring /_sim/* ------------------------------------------------
 
     def script_faults(self, faults, *, append: bool = False) -> int:
-        """Faults for the next /v1/messages requests, one each, in order; returns how many wait."""
+        """Faults for the next /v1/messages (or batch create) requests, one each, in order; returns how many wait."""
         return self.state.script.load(faults, append=append)
 
     def pending_faults(self) -> list[dict]:
@@ -138,8 +139,17 @@ class Simulator:
 
     def configure(self, **changes) -> dict:
         """Change ttft_s, tokens_per_s, timeout_hold_s, rpm, input_tpm, output_tpm, reject_keys,
-        count_tokens_fault or service_tier (the tier usage reports: None/"standard", "priority", "batch")."""
+        count_tokens_fault, service_tier (the tier usage reports: None/"standard", "priority", "batch") or
+        batch_seconds (how long a Message Batch stays in progress)."""
         return self.state.configure(**changes)
+
+    def expire_batch(self, batch_id: str) -> None:
+        """A fault on demand: the Message Batch ends now, its unfinished requests expired."""
+        self.state.batches.expire(batch_id)
+
+    def finish_batch(self, batch_id: str) -> None:
+        """End the Message Batch now, every request done."""
+        self.state.batches.finish(batch_id)
 
     def config(self) -> dict:
         return self.state.config()

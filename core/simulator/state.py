@@ -10,13 +10,14 @@ import hashlib
 import threading
 from collections import Counter
 
+from .batches import BatchBook
 from .catalogue import Catalogue
 from .faults import FaultScript, parse_fault
 from .prompt_cache import PromptCache
 from .ratelimit import RateLimiter
 
 CONFIG_KEYS = ("ttft_s", "tokens_per_s", "timeout_hold_s", "rpm", "input_tpm", "output_tpm",
-               "reject_keys", "count_tokens_fault", "service_tier")
+               "reject_keys", "count_tokens_fault", "service_tier", "batch_seconds")
 SERVICE_TIERS = (None, "standard", "priority", "batch")
 
 
@@ -88,7 +89,8 @@ class SimState:
     """Everything a request handler reads or changes; ``clock`` has monotonic() and now()."""
 
     def __init__(self, *, catalogue: Catalogue, clock, sleep, ttft_s: float, tokens_per_s: float,
-                 timeout_hold_s: float, rpm, input_tpm, output_tpm, reject_keys, verbose: bool) -> None:
+                 timeout_hold_s: float, rpm, input_tpm, output_tpm, reject_keys, verbose: bool,
+                 batch_seconds: float = 2.0) -> None:
         self.catalogue = catalogue
         self.clock = clock
         self.sleep = sleep
@@ -102,8 +104,9 @@ class SimState:
         self._rejected: set[str] = set()
         self.count_tokens_fault: str | None = None  # a fault kind every count_tokens request gets
         self.service_tier: str | None = None  # the tier usage reports (None: "standard"; a header overrides)
+        self.batches = BatchBook(self)  # Message Batches: how long one stays in progress is batch_seconds
         self.configure(ttft_s=ttft_s, tokens_per_s=tokens_per_s, timeout_hold_s=timeout_hold_s,
-                       reject_keys=reject_keys)
+                       reject_keys=reject_keys, batch_seconds=batch_seconds)
 
     # --- keys ---------------------------------------------------------------------
 
@@ -120,7 +123,7 @@ class SimState:
             raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}; "
                              f"known: {', '.join(CONFIG_KEYS)}")
         floats = {}
-        for name in ("ttft_s", "tokens_per_s", "timeout_hold_s"):
+        for name in ("ttft_s", "tokens_per_s", "timeout_hold_s", "batch_seconds"):
             if name in changes:
                 value = changes[name]
                 if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
@@ -141,7 +144,10 @@ class SimState:
             self.limiter.configure(**limits)
         with self._lock:
             for name, value in floats.items():
-                setattr(self, name, value)
+                if name == "batch_seconds":
+                    self.batches.seconds = value
+                else:
+                    setattr(self, name, value)
             if keys is not None:
                 self._rejected = keys
             if "count_tokens_fault" in changes:
@@ -156,7 +162,7 @@ class SimState:
             return {"ttft_s": self.ttft_s, "tokens_per_s": self.tokens_per_s,
                     "timeout_hold_s": self.timeout_hold_s, **self.limiter.limits(),
                     "reject_keys": len(self._rejected), "count_tokens_fault": self.count_tokens_fault,
-                    "service_tier": self.service_tier}
+                    "service_tier": self.service_tier, "batch_seconds": self.batches.seconds}
 
     def latency(self) -> tuple[float, float]:
         """Seconds before the first token and between tokens."""
@@ -174,6 +180,7 @@ class SimState:
             self.service_tier = None
         self.stats.clear()
         self.cache.clear()
+        self.batches.clear()
         self.limiter.reset()
 
     def snapshot(self) -> dict:

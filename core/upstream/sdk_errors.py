@@ -11,6 +11,7 @@ import json
 
 from core.errors import (
     AuthenticationFailed,
+    BatchNotEnded,
     ConnectionFailed,
     InvalidRequest,
     MalformedResponse,
@@ -127,6 +128,8 @@ def translate(exc: BaseException) -> TollgateError:
         return err
     if isinstance(exc, (anthropic.APIResponseValidationError, json.JSONDecodeError)):
         return MalformedResponse()  # a body or stream event that is not the JSON the API sends
+    if type(exc) is anthropic.AnthropicError and "results_url" in str(exc):
+        return BatchNotEnded()  # the SDK's own word that a Message Batch has no results yet
     if isinstance(exc, anthropic.APIError):
         # e.g. an error event inside a 200 stream: body carries the Anthropic error shape.
         body = getattr(exc, "body", None)

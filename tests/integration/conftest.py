@@ -47,7 +47,7 @@ def sim():  # one per test module: no module sees another's leftover requests or
 def fresh_sim(sim):
     sim.reset()
     sim.configure(rpm=None, input_tpm=None, output_tpm=None, reject_keys=[], ttft_s=0.0, tokens_per_s=0.0,
-                  timeout_hold_s=5.0)
+                  timeout_hold_s=5.0, batch_seconds=2.0)
     return sim
 
 

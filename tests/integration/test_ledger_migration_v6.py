@@ -42,7 +42,7 @@ def test_a_v5_ledger_gains_the_columns_in_place_and_keeps_every_row(v5_ledger):
         assert columns(conn, "calls") == {c.name for c in as_of(calls, 6).columns}  # the revision matches schema.py
         assert schema_versions(conn) == [1, 2, 3, 4, 5, 6]
         assert conn.execute(sa.text(f"SELECT {', '.join(names)} FROM calls ORDER BY id")).all() == before
-        old = conn.execute(sa.select(calls)).mappings().all()
+        old = conn.execute(sa.select(as_of(calls, 6))).mappings().all()
         assert len(old) == 30
         assert all(r["web_search_requests"] == 0 and r["web_fetch_requests"] == 0 for r in old)
         assert all(r["service_tier"] is None and r["cost_input_usd"] is None for r in old)  # not split

@@ -45,7 +45,7 @@ def test_a_v6_ledger_gains_the_keys_table_and_the_key_column_without_losing_a_ro
         before = conn.execute(sa.text("SELECT id, user_id, cost_usd FROM calls ORDER BY id")).all()
         assert "api_keys" not in tables(conn) and "api_key_id" not in _columns(conn, "calls")
         indexes = set(_indexes(conn, "calls"))
-    assert SCHEMA_VERSION == 7 and migrate(v6_ledger) == 7
+    assert SCHEMA_VERSION >= 7 and migrate(v6_ledger, target=7) == 7
     with v6_ledger.connect() as conn:
         assert current_version(conn) == 7
         assert alembic_version(conn) == ["0007"]
@@ -53,7 +53,7 @@ def test_a_v6_ledger_gains_the_keys_table_and_the_key_column_without_losing_a_ro
         assert "api_key_id" in _columns(conn, "calls") and set(_indexes(conn, "calls")) == indexes
         assert conn.execute(sa.text("SELECT id, user_id, cost_usd FROM calls ORDER BY id")).all() == before
         assert conn.execute(sa.select(sa.func.count()).where(calls.c.api_key_id.is_not(None))).scalar() == 0
-    assert migrate(v6_ledger) == 7  # idempotent
+    assert migrate(v6_ledger, target=7) == 7  # idempotent
 
 
 def test_a_ledger_made_at_version_1_by_this_code_also_reaches_7(tmp_path):
@@ -61,7 +61,7 @@ def test_a_ledger_made_at_version_1_by_this_code_also_reaches_7(tmp_path):
 
     engine = make_engine(f"duckdb:///{tmp_path / 'fresh.duckdb'}")
     try:
-        assert migrate(engine) == 7
+        assert migrate(engine, target=7) == 7
         with engine.connect() as conn:
             assert "api_keys" in tables(conn) and "api_key_id" in _columns(conn, "calls")
     finally:

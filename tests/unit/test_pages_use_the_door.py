@@ -13,8 +13,8 @@ REACH = re.compile(r"\.engine|\.clock|\.settings|\.ledger|\.budgets|ledger\.|bud
 # Core modules that touch stores or the network: a page reaches them only through the door.
 BEHIND_THE_DOOR = re.compile(r"^\s*(from|import) core\.(accounts\.admin|accounts\.lockout|budgets|checklist\.store|"
                              r"checklist\.facts|factory|health\.report|client\.quote|reports\.demo_data|ledger|clock|"
-                             r"types)\b|^\s*from core\.(accounts import (admin|lockout)|checklist import (store|facts)|"
-                             r"health import report|client import quote|reports import demo_data)\b", re.M)
+                             r"types|batches)\b|^\s*from core\.(accounts import (admin|lockout)|checklist import (store|facts)|"
+                             r"health import report|client import quote|reports import demo_data)\b|^\s*from core import batches\b", re.M)
 
 
 def test_there_are_pages_to_check():

@@ -1,0 +1,106 @@
+"""Batch runs in batch mode: one Message Batch through client.batches and the simulator's lifecycle, advanced by
+the poller; polled twice or by two pollers at once, every row is billed once, at the batch price."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from core.batches.poller import Poller
+from core.batches.service import BatchRuns
+from core.errors import BudgetExceeded
+from core.ledger.schema import calls
+from tests.integration.batch_support import billed, spec, wait_done
+from tests.integration.conftest import budgeted_client
+
+
+@pytest.fixture
+def client(make_client, tmp_path, fresh_sim):
+    fresh_sim.configure(batch_seconds=0.5)
+    return budgeted_client(make_client, tmp_path, "5")
+
+
+def _ledger_rows(engine, run_id):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(calls.c.idempotency_key, calls.c.batch, calls.c.row_index, calls.c.cost_usd,
+                                      calls.c.status).where(calls.c.run_id == run_id)).all()
+
+
+def test_a_batch_run_goes_end_to_end_with_the_poller_at_the_batch_price(client):
+    runs = BatchRuns(client)
+    st = runs.submit(spec(10, mode="batch"))
+    assert st.mode == "batch" and st.state == "in_progress" and st.upstream_batch_id
+    assert st.reserved_usd == runs.quote(spec(10, mode="batch")).batch_usd
+    assert runs.poll() == 0  # still in progress upstream
+    poller = Poller(runs, 0.1).start()
+    try:
+        done = wait_done(runs, st.id)
+    finally:
+        poller.stop()
+        runs.close()
+    assert done.state == "ended" and done.counts["succeeded"] == 10 and done.spent_usd < done.reserved_usd
+    client.recorder.flush()
+    rows = _ledger_rows(client.ledger.engine, st.id)
+    assert len(rows) == 10 and all(r.batch and r.status == "ok" for r in rows)
+    assert sorted(r.row_index for r in rows) == list(range(10))
+    assert sum(Decimal(str(r.cost_usd)) for r in rows) == done.spent_usd == client.budgets.spent("ana")
+    assert client.budgets.reserved("ana") == 0
+    results = runs.results(st.id)
+    assert all(r["outcome"] == "succeeded" and r["output"] for r in results)
+
+
+def test_polling_twice_or_from_two_pollers_at_once_bills_each_row_once(client, fresh_sim):
+    runs, other = BatchRuns(client), BatchRuns(client)  # two processes' worth of pollers over one ledger
+    st = runs.submit(spec(8, mode="batch"))
+    fresh_sim.finish_batch(st.upstream_batch_id)
+    barrier = threading.Barrier(2)
+
+    def poll(r):
+        barrier.wait()
+        r.poll()
+
+    threads = [threading.Thread(target=poll, args=(r,)) for r in (runs, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    runs.poll(), other.poll()  # and again, after it ended
+    done = runs.status(st.id)
+    runs.close(), other.close()
+    assert done.state == "ended" and done.counts["succeeded"] == 8
+    client.recorder.flush()
+    keys = [r.idempotency_key for r in _ledger_rows(client.ledger.engine, st.id)]
+    assert len(keys) == len(set(keys)) == 8
+    assert billed(client.ledger.engine)[1] == done.spent_usd == client.budgets.spent("ana")
+
+
+def test_a_batch_run_that_does_not_fit_is_refused_with_fits_and_nothing_sent(client, fresh_sim):
+    runs = BatchRuns(client)
+    one = runs.quote(spec(1, mode="batch")).batch_usd
+    client.budgets.set_budget("ana", one * Decimal("4.5"))
+    assert runs.quote(spec(10, mode="batch")).fits_rows == 4
+    with pytest.raises(BudgetExceeded) as refused:
+        runs.submit(spec(10, mode="batch"))
+    assert refused.value.fits == 4 and "4 of 10 rows would fit" in refused.value.message
+    assert fresh_sim.stats()["paths"].get("/v1/messages/batches", 0) == 0
+    assert runs.list() == [] and client.budgets.reserved("ana") == 0
+    client.budgets.set_budget("ana", Decimal("5"))
+    runs.submit(spec(10, mode="batch"))
+    assert fresh_sim.stats()["paths"]["/v1/messages/batches"] == 1  # the path counted above: now it is sent
+    runs.close()
+
+
+def test_a_canceled_batch_run_releases_the_holds_of_its_canceled_rows(client, fresh_sim):
+    fresh_sim.configure(batch_seconds=30)
+    runs = BatchRuns(client)
+    st = runs.submit(spec(6, mode="batch"))
+    assert runs.cancel(st.id).state == "canceling"
+    done = wait_done(runs, st.id, poll=True)
+    runs.close()
+    assert done.state == "canceled" and done.counts["canceled"] + done.counts["succeeded"] == 6
+    client.recorder.flush()
+    assert client.budgets.reserved("ana") == 0
+    assert client.budgets.spent("ana") == done.spent_usd
