@@ -7,11 +7,32 @@ validated by the guard already, so it is encoded once and handed to the SDK's ow
 client's own headers (key, ``anthropic-version``, user agent), computed once per key. A non-2xx
 answer is raised as the SDK's own status error, built by the SDK from the read body, so
 ``core.upstream.sdk_errors.translate`` stays the one translation; transport failures are httpx's.
+
+When the SDK client traces (OpenTelemetry configured), the body goes through the SDK's own
+``messages.create`` instead, so its span and trace-context headers nest under Tollgate's span.
 """
 
 from __future__ import annotations
 
 import json
+
+# Parameters the SDK's ``messages.create`` takes by name; the rest (temperature, top_p, top_k for the
+# models that still accept them, fields newer than the SDK) travel in ``extra_body``, passed through untouched.
+_SDK_PARAMS = frozenset({"max_tokens", "messages", "model", "cache_control", "container", "diagnostics",
+                         "inference_geo", "metadata", "output_config", "service_tier", "speed",
+                         "stop_sequences", "system", "thinking", "tool_choice", "tools", "user_profile_id",
+                         "workspace_id"})
+
+
+def sdk_kwargs(body: dict) -> dict:
+    """A request body as the SDK's named arguments, ``extra_body`` and ``extra_headers`` (never in the body)."""
+    kw = {k: v for k, v in body.items() if k in _SDK_PARAMS}
+    extra = {k: v for k, v in body.items() if k not in _SDK_PARAMS and k != "extra_headers"}
+    if extra:
+        kw["extra_body"] = extra
+    if body.get("extra_headers"):
+        kw["extra_headers"] = body["extra_headers"]
+    return kw
 
 
 class Poster:
@@ -28,7 +49,23 @@ class Poster:
         self._headers = {k.lower(): v for k, v in sdk.default_headers.items() if not isinstance(v, Omit)}
         self._transport = http_client._transport_for_url(self._url)  # the proxy mount, if any, as httpx picks
 
-    def send(self, body: dict, *, stream: bool, timeout) -> object:
+    def create(self, body: dict, *, timeout) -> object:
+        """The read ``httpx2.Response`` of one JSON POST; a non-2xx answer raised as the SDK's."""
+        if self._sdk._tracer is not None:  # the SDK's own span, nested under Tollgate's
+            return self._sdk.messages.with_raw_response.create(**sdk_kwargs(body), timeout=timeout).http_response
+        return self._send(body, stream=False, timeout=timeout)
+
+    def stream(self, body: dict, *, timeout) -> object:
+        """The SDK's own ``Stream`` of message events (its SSE decoding, ping skipping, error events), unread."""
+        if self._sdk._tracer is not None:  # the SDK's span ends with its own stream
+            return self._sdk.messages.create(**sdk_kwargs(body), stream=True, timeout=timeout)
+        import anthropic
+        from anthropic.types import RawMessageStreamEvent
+
+        response = self._send(body, stream=True, timeout=timeout)
+        return anthropic.Stream(cast_to=RawMessageStreamEvent, response=response, client=self._sdk)
+
+    def _send(self, body: dict, *, stream: bool, timeout) -> object:
         """The ``httpx2.Response`` of one POST (a stream's body unread); a non-2xx answer raised as the SDK's."""
         import httpx2
 
@@ -60,3 +97,4 @@ class Poster:
             finally:
                 response.close()
         return response
+

@@ -150,7 +150,7 @@ class Transport:
             # TOLLGATE_TIMEOUT_S is the whole attempt: every read ends by this point, however the bytes trickle.
             token = deadline.until(time.monotonic() + self.timeout_s)
             try:
-                response = self._posters[key.label].send(body, stream=False, timeout=self._create_timeout)
+                response = self._posters[key.label].create(body, timeout=self._create_timeout)
             finally:
                 deadline.release(token)
             return _reply(response, key)
@@ -164,10 +164,9 @@ class Transport:
         def call(sdk, key: ApiKey) -> OpenStream:
             token = deadline.until(_event_deadline(self.stream_idle_s, total_end))
             try:
-                response = self._posters[key.label].send(body, stream=True, timeout=self._stream_timeout)
+                stream = self._posters[key.label].stream(body, timeout=self._stream_timeout)
             finally:
                 deadline.release(token)
-            stream = _sdk_stream(sdk, response)
             headers = stream.response.headers
             sse = tap(stream)  # before the first read: the SDK copies the stream when it starts iterating
             st = OpenStream(events=iter(stream), texts=[], usage_start={}, request_id=headers.get("request-id"),
@@ -200,14 +199,6 @@ class Transport:
     def get_model(self, model_id: str) -> dict:
         """One model as the upstream describes it (an unknown one: NotFound)."""
         return self._with_key(lambda sdk, key: sdk.models.retrieve(model_id).model_dump(mode="json"))
-
-
-def _sdk_stream(sdk, response):
-    """The SDK's own ``Stream`` of message events over a response: its SSE decoding, ping skipping, error events."""
-    import anthropic
-    from anthropic.types import RawMessageStreamEvent
-
-    return anthropic.Stream(cast_to=RawMessageStreamEvent, response=response, client=sdk)
 
 
 def _reply(raw, key: ApiKey) -> Reply:

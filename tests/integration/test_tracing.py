@@ -67,6 +67,14 @@ def test_a_call_is_one_client_span_with_genai_attributes(make_client, fresh_sim,
     assert sdk and all(s.parent is not None and s.parent.span_id == span.context.span_id for s in sdk)  # nested
 
 
+def test_a_stream_nests_the_sdks_span_which_ends_with_it(make_client, fresh_sim, spans):
+    r = make_client().stream("Tell me a story", user="ana", model=MODEL, max_tokens=64).final()
+    (span,) = spans.get_finished_spans()
+    sdk = [s for s in spans.exporter.get_finished_spans() if s.instrumentation_scope.name != "tollgate"]
+    assert len(sdk) == 1 and sdk[0].parent.span_id == span.context.span_id  # finished: the stream was read
+    assert r.usage.output_tokens > 0 and span.attributes["tollgate.streamed"]
+
+
 def test_cache_tokens_count_in_input_tokens(make_client, fresh_sim, spans):
     client = make_client(cache="off")
     system = [{"type": "text", "text": "You are a careful analyst. " * 400, "cache_control": {"type": "ephemeral"}}]
