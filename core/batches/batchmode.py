@@ -34,6 +34,19 @@ def create(runs, run: dict, plan, spec) -> None:
                        reserved_usd=sub.reserved_usd)
 
 
+def adopted(runs, run_id: str, batch_id: str | None) -> None:
+    """A run whose create got no answer: its batch found upstream (then advanced as usual), or none was made."""
+    now = naive_utc(runs.clock.now())
+    if batch_id is not None:
+        runs.store.set_run(run_id, upstream_batch_id=batch_id)
+        runs.store.move(run_id, "in_progress", frm=("queued",))
+        return
+    rows = [i["row_index"] for i in runs.store.items(run_id, states=UNFINISHED)]
+    runs.store.finish_items(run_id, [(i, {"state": "failed", "cost_usd": 0,
+                                          "error": "the batch was never created upstream"}) for i in rows], now=now)
+    runs.store.move(run_id, "failed", frm=("queued",), now=now)
+
+
 def _row_indices(run: dict) -> dict[str, int]:
     return {custom_id(i): i for i in range(int(run["rows"]))}
 

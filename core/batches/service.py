@@ -23,6 +23,7 @@ from core.batches.model import RunNotFound, RunQuote, RunSpec, RunStatus, compar
 from core.batches.plan import hold_id, plan
 from core.batches.store import ENDED, LIVE, UNFINISHED, RunStore, custom_id, delete_run
 from core.budgets.alerts import tidy_usd
+from core.client.batch_recovery import RECOVER_AFTER_S, maybe_created
 from core.clock import naive_utc
 from core.errors import BudgetExceeded, LedgerUnavailable, NotConfigured, TollgateError
 
@@ -32,13 +33,15 @@ log = logging.getLogger("tollgate.batches")
 class BatchRuns:
     """Batch runs over a guarded client (``BatchRuns(client)``); rows go to ``queue`` (threads by default)."""
 
-    def __init__(self, client, *, queue=None, settings=None, sleep=time.sleep) -> None:
+    def __init__(self, client, *, queue=None, settings=None, sleep=time.sleep,
+                 recover_after_s: float = RECOVER_AFTER_S) -> None:
         if client.ledger is None:
             raise NotConfigured("Batch runs keep their state in the ledger, which is off (TOLLGATE_LEDGER_URL).")
         self.client, self.clock, self.sleep = client, client.clock, sleep
         self.settings = settings or client.settings
         self.max_rows = getattr(self.settings, "batch_max_rows", DEFAULT_MAX_ROWS)
         self.store = RunStore(client.ledger.engine)
+        self.recover_after_s = recover_after_s  # a batch sent without its id recorded is looked for after (s)
         if queue is None:
             from core.batches.queue import ThreadQueue
 
@@ -174,9 +177,10 @@ class BatchRuns:
         self.store.insert(run, items)
         try:
             batchmode.create(self, run, p, spec)
-        except BaseException:
-            delete_run(self.store.engine, run_id)  # refused or failed before the batch existed upstream
-            raise
+        except BaseException as exc:
+            if not maybe_created(exc):  # refused before the batch existed upstream
+                delete_run(self.store.engine, run_id)
+            raise  # else the run stays queued: the poller adopts its batch, or fails the run if there is none
         return run_id
 
     def _hold(self, spec: RunSpec, run_id: str, per_row, now, model: str) -> None:
@@ -206,6 +210,12 @@ class BatchRuns:
     def poll(self) -> int:
         """Advance every batch-mode run in progress; how many ended. Idempotent, safe in several processes."""
         self.open()
+        try:
+            for run_id, batch_id in self.client.batches.recover(grace_s=self.recover_after_s):
+                if run_id is not None:
+                    batchmode.adopted(self, run_id, batch_id)
+        except TollgateError as err:
+            log.warning("batches sent without their id not looked for: %s", err.message)
         ended = 0
         for run in self.store.runs(states=LIVE, mode="batch", limit=10_000):
             try:

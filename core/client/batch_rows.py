@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,14 @@ from core.cache.keys import marks_cache
 from core.errors import CostUnbounded, ModelNotAllowed, NotConfigured, TollgateError, ValidationError
 from core.guards import validation
 from core.guards.tokens import bound_request, server_tool_uses
+
+_HOLDS = uuid.UUID("6f0c1d2e-7a3b-4c5d-9e8f-0a1b2c3d4e5f")  # namespace of batch rows' hold and ledger ids
+
+
+def row_id(hold_key: str) -> str:
+    """The id of a batch row's budget hold and of its ledger row (the same: settled in one transaction)."""
+    return str(uuid.uuid5(_HOLDS, hold_key))
+
 
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # the API's rule
 MAX_REQUESTS = 100_000  # the API's limit per batch

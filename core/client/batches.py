@@ -22,19 +22,16 @@ from decimal import Decimal
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.client import batch_rows
+from core.client.batch_recovery import RECOVER_AFTER_S, maybe_created
+from core.client.batch_rows import row_id
 from core.client.pipeline import Call
-from core.errors import LedgerUnavailable, TollgateError, ValidationError
+from core.errors import LedgerUnavailable, NotFound, TollgateError, ValidationError
+from core.ledger.batches import PENDING
 from core.types import CallRecord, CallResult, Usage
 
 log = logging.getLogger("tollgate")
-_HOLDS = uuid.UUID("6f0c1d2e-7a3b-4c5d-9e8f-0a1b2c3d4e5f")  # namespace of batch rows' hold and ledger ids
 SETTLE_THREADS, SETTLE_CHUNK = 16, 256  # results recorded at once, and rows per round (yielded in order)
 OUTCOME_CODES = {"errored": "batch_errored", "canceled": "batch_canceled", "expired": "batch_expired"}
-
-
-def row_id(hold_key: str) -> str:
-    """The id of a batch row's budget hold and of its ledger row (the same: settled in one transaction)."""
-    return str(uuid.uuid5(_HOLDS, hold_key))
 
 
 @dataclass(frozen=True)
@@ -140,29 +137,53 @@ class GuardedBatches:
             self.client.recorder.refused(refusal, err)
             raise
         sent = [{"custom_id": r.custom_id, "params": r.params} for r in rows]
+        reserved = sum((a for _, a in holds), Decimal(0)) if held else Decimal(0)
+        indices = dict(row_indices or {})
+        pending = None
+        if self.records is not None:  # recorded before it is sent: a crash or a lost answer leaves a trace
+            pending = PENDING + uuid.uuid4().hex
+            try:
+                self.records.record(pending, user=user, api_key_id=api_key_id, run_id=run_id, source=source,
+                                    reserved_usd=reserved, hold_prefix=prefix, now=refusal.ts,
+                                    items={r.custom_id: (r.model, indices.get(r.custom_id, i))
+                                           for i, r in enumerate(rows)})
+            except Exception:  # noqa: BLE001 - nothing is sent that could not be billed
+                self._release(held, holds)
+                err = LedgerUnavailable("The ledger cannot record the batch, so it was not sent: try again.")
+                self.client.breaker.record_failure(TollgateError(f"Refused before it was sent: {err.code}"))
+                self.client.recorder.refused(refusal, err)
+                raise err from None
         try:
             batch = self.upstream.create(sent)
         except BaseException as exc:
-            if held:
-                from core.budgets.holds import release_many
-                release_many(self.client.budgets, [h for h, _ in holds])
             err = exc if isinstance(exc, TollgateError) else TollgateError(f"Interrupted: {type(exc).__name__}")
+            if maybe_created(exc):  # the batch may exist upstream: the poller adopts it or lets its holds go
+                log.warning("A Message Batch create got no answer (%s); it is looked for upstream later", err.code)
+            else:
+                self._release(held, holds)
+                if pending is not None:
+                    _ledger(lambda: self.records.forget(pending))
             self.client.breaker.record_failure(err)
             self.client.recorder.failed(refusal, err)
             raise
         self.client.breaker.record_success()
-        reserved = sum((a for _, a in holds), Decimal(0)) if held else Decimal(0)
-        indices = dict(row_indices or {})
-        if self.records is not None:
+        if pending is not None:
             try:
-                self.records.record(batch["id"], user=user, api_key_id=api_key_id, run_id=run_id,
-                                    source=source, reserved_usd=reserved, hold_prefix=prefix, now=refusal.ts,
-                                    items={r.custom_id: (r.model, indices.get(r.custom_id, i))
-                                           for i, r in enumerate(rows)})
+                self.records.confirm(pending, batch["id"])
             except Exception:  # noqa: BLE001 - the batch exists upstream: its id must reach the caller
-                # Its results are still billed once (by their keys); its holds then lapse after 25 h.
-                log.error("Message Batch %s was created but not recorded in the ledger", batch["id"])
+                log.error("Message Batch %s was created but its id not recorded; the poller adopts it", batch["id"])
         return BatchSubmission(batch_id=batch["id"], reserved_usd=reserved, rows=len(rows), message_batch=batch)
+
+    def _release(self, held: bool, holds) -> None:
+        if held:
+            from core.budgets.holds import release_many
+            release_many(self.client.budgets, [h for h, _ in holds])
+
+    def recover(self, *, grace_s: float = RECOVER_AFTER_S) -> list[tuple[str | None, str | None]]:
+        """Settle batches recorded before sending that never got their id (core.client.batch_recovery)."""
+        from core.client.batch_recovery import recover
+
+        return recover(self, grace_s=grace_s) if self.records is not None else []
 
     # --- reading and cancelling ----------------------------------------------------------
 
@@ -181,10 +202,32 @@ class GuardedBatches:
             return self._read(lambda: self.upstream.list(limit=limit, after_id=after_id))["data"]
         if self.records is None:
             return []
-        return [self.retrieve(i) for i in _ledger(lambda: self.records.of_user(user, limit=limit, after_id=after_id))]
+        ids = _ledger(lambda: self.records.of_user(user, limit=limit, after_id=after_id))
+        return [b for b in map(self._still_there, ids) if b is not None]
+
+    def _still_there(self, batch_id: str) -> dict | None:
+        """The batch, or None when upstream no longer has it (deleted elsewhere, or past its retention)."""
+        try:
+            return self.retrieve(batch_id)
+        except NotFound:
+            return None
 
     def cancel(self, batch_id: str) -> dict:
         return self._read(lambda: self.upstream.cancel(_checked_id(batch_id)))
+
+    def delete(self, batch_id: str) -> dict:
+        """Delete an ended batch upstream (``{"id", "type": "message_batch_deleted"}``), its results billed first:
+        once deleted they cannot be read, and every row that ran is billed by the API. In progress: upstream's 400."""
+        batch_id = _checked_id(batch_id)
+        if self.retrieve(batch_id).get("processing_status") == "ended":
+            owner = self.owner(batch_id)
+            if owner is not None:
+                for _ in self.results(batch_id, user=owner):
+                    pass
+        gone = self.upstream.delete(batch_id)  # not retried: a repeat would find nothing to delete
+        if self.records is not None:
+            _ledger(lambda: self.records.forget(batch_id))
+        return gone
 
     def owner(self, batch_id: str) -> str | None:
         """The user a batch was created for (None: not created through Tollgate, or no ledger)."""

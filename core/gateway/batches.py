@@ -1,7 +1,7 @@
 """The gateway's Message Batches relay: ``/v1/messages/batches`` for any SDK, charged to the key's user.
 
-create (POST), list (GET), retrieve (GET ``/{id}``), cancel (POST ``/{id}/cancel``) and results (GET
-``/{id}/results``, JSONL) go through the guarded client's ``client.batches``: each request checked like a
+create (POST), list (GET), retrieve (GET ``/{id}``), cancel (POST ``/{id}/cancel``), delete (DELETE
+``/{id}``, an ended batch's unread results billed first) and results (GET ``/{id}/results``, JSONL) go through the guarded client's ``client.batches``: each request checked like a
 single call (and against the key's models), the whole worst case held against the user's budget before
 anything is sent, each result billed once at the batch price when results are read. A key sees only its
 own user's batches (the ledger records whose each is): another's is "not found", as if it did not exist.
@@ -36,6 +36,11 @@ class BatchRelay:
             batch = {**batch, "results_url": f"{base}/v1/messages/batches/{batch['id']}/results"}
         return batch
 
+    def _poller(self) -> None:
+        from core.batches.poller import shared_runs
+
+        shared_runs(self.gw.client, self.gw.config)
+
     async def _owned(self, request: Request, caller) -> str:
         """The path's batch id, once it is known to be the caller's user's (else NotFound, 404)."""
         batch_id = request.path_params["batch_id"]
@@ -50,6 +55,7 @@ class BatchRelay:
             body = await self.gw._json(request)
             if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
                 raise ValidationError('A batch is {"requests": [{"custom_id", "params"}, ...]}.', field="requests")
+            await self.gw._run(self._poller)  # a create whose answer is lost is then looked for upstream
             extra = sorted(set(body) - {"requests"})
             if extra:
                 raise ValidationError(f"{extra[0]}: Extra inputs are not permitted", field=extra[0])
@@ -91,6 +97,14 @@ class BatchRelay:
         except TollgateError as err:
             return gw_errors.response(err)
 
+    async def delete(self, request: Request) -> Response:
+        """Delete an ended batch (its unread results billed first); in progress: upstream's 400."""
+        try:
+            batch_id = await self._owned(request, await self.gw._caller(request))
+            return JSONResponse(await self.gw._run(self.gw.client.batches.delete, batch_id))
+        except TollgateError as err:
+            return gw_errors.response(err)
+
     async def results(self, request: Request) -> Response:
         """The results as JSONL, each succeeded row billed (once) to the caller's user as it is read."""
         try:
@@ -110,5 +124,6 @@ def routes(gw) -> list[Route]:
     return [Route("/messages/batches", relay.create, methods=["POST"]),
             Route("/messages/batches", relay.list, methods=["GET"]),
             Route("/messages/batches/{batch_id}", relay.retrieve, methods=["GET"]),
+            Route("/messages/batches/{batch_id}", relay.delete, methods=["DELETE"]),
             Route("/messages/batches/{batch_id}/cancel", relay.cancel, methods=["POST"]),
             Route("/messages/batches/{batch_id}/results", relay.results, methods=["GET"])]

@@ -1,8 +1,9 @@
 """Whose each Message Batch is, and what its rows were: the ``message_batches`` table, and the rows already billed.
 
-A batch is recorded once it is created upstream (the API knows nothing of Tollgate's users, so this is
-how the gateway shows a key only its own user's batches), with each request's model and row number,
-which its results are priced and recorded as.
+A batch is recorded before it is sent, under a ``pending_…`` id that becomes the upstream id once the
+create is answered (so a crash or a lost answer leaves a trace to recover the batch by), with its user
+(the API knows nothing of Tollgate's users, so this is how the gateway shows a key only its own user's
+batches), each request's model and row number, which its results are priced and recorded as.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
 from core.clock import naive_utc
@@ -22,6 +23,7 @@ from core.ledger.schema import calls, message_batches
 from core.types import CallRecord
 
 _CHUNK = 500
+PENDING = "pending_"  # the id prefix of a batch recorded before it is sent, until upstream names it
 
 
 class BatchRecords:
@@ -47,6 +49,21 @@ class BatchRecords:
                 reserved_usd=reserved_usd, hold_prefix=hold_prefix, created_at=naive_utc(now),
                 items=json.dumps({k: list(v) for k, v in items.items()}, separators=(",", ":"))))
 
+    def confirm(self, pending_id: str, batch_id: str) -> bool:
+        """Give a batch recorded before sending (``pending_…``) the id upstream gave it; False if already done."""
+        self._ensure()
+        with self.engine.begin() as conn:
+            return conn.execute(update(message_batches).where(message_batches.c.id == pending_id)
+                                .values(id=batch_id)).rowcount == 1
+
+    def pending(self) -> list[dict]:
+        """Batches recorded before sending that never got an upstream id (a crash or an unanswered create)."""
+        self._ensure()
+        with self.engine.connect() as conn:
+            ids = conn.execute(select(message_batches.c.id).where(
+                message_batches.c.id.like(f"{PENDING}%"))).scalars().all()
+        return [r for r in map(self.get, ids) if r is not None]
+
     def get(self, batch_id: str) -> dict | None:
         """The batch's row (``items`` decoded), or None when Tollgate did not create it."""
         self._ensure()
@@ -57,6 +74,12 @@ class BatchRecords:
         out = dict(row)
         out["items"] = {k: (v[0], v[1]) for k, v in json.loads(row["items"]).items()}
         return out
+
+    def forget(self, batch_id: str) -> None:
+        """Drop a deleted batch's record (its billed rows stay in ``calls``)."""
+        self._ensure()
+        with self.engine.begin() as conn:
+            conn.execute(delete(message_batches).where(message_batches.c.id == batch_id))
 
     def of_user(self, user: str | None, *, limit: int = 20, after_id: str | None = None) -> list[str]:
         """Ids of ``user``'s batches (None: everyone's), most recent first, after ``after_id``."""

@@ -4,11 +4,13 @@ the poller; polled twice or by two pollers at once, every row is billed once, at
 from __future__ import annotations
 
 import threading
+import time
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
+from core import errors
 from core.batches.poller import Poller
 from core.batches.service import BatchRuns
 from core.errors import BudgetExceeded
@@ -104,3 +106,40 @@ def test_a_canceled_batch_run_releases_the_holds_of_its_canceled_rows(client, fr
     client.recorder.flush()
     assert client.budgets.reserved("ana") == 0
     assert client.budgets.spent("ana") == done.spent_usd
+
+
+def test_a_run_whose_create_got_no_answer_is_adopted_by_the_poller_and_billed(make_client, tmp_path, fresh_sim):
+    fresh_sim.configure(batch_seconds=0.5)
+    client = budgeted_client(make_client, tmp_path, "5", timeout_s=0.3)
+    runs = BatchRuns(client, recover_after_s=0)
+    fresh_sim.script_faults([{"fault": "timeout", "hold_s": 0.8}])  # the batch is made after the client gave up
+    with pytest.raises(errors.Timeout):
+        runs.submit(spec(4, mode="batch"))
+    (run,) = runs.list("ana")
+    assert run.state == "queued" and not run.upstream_batch_id  # kept: its batch may exist upstream
+    deadline = time.monotonic() + 5  # the grace (0 here) is what covers a create still on its way
+    while not client.batches.upstream.list(limit=5)["data"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    done = wait_done(runs, run.id, poll=True)
+    assert done.state == "ended" and done.counts["succeeded"] == 4 and done.upstream_batch_id
+    client.recorder.flush()
+    rows = _ledger_rows(client.ledger.engine, run.id)
+    assert sum(1 for r in rows if r.batch and r.status == "ok") == 4
+    assert sum(Decimal(str(r.cost_usd)) for r in rows) == done.spent_usd == client.budgets.spent("ana") > 0
+    assert client.budgets.reserved("ana") == 0
+    runs.close()
+
+
+def test_a_run_whose_create_failed_without_a_batch_upstream_fails_and_frees_its_hold(make_client, tmp_path,
+                                                                                      fresh_sim):
+    client = budgeted_client(make_client, tmp_path, "5")
+    runs = BatchRuns(client, recover_after_s=0)
+    fresh_sim.script_faults([{"fault": "500"}])
+    with pytest.raises(errors.UpstreamServerError):
+        runs.submit(spec(3, mode="batch"))
+    (run,) = runs.list("ana")
+    assert run.state == "queued" and client.budgets.reserved("ana") > 0
+    runs.poll()
+    st = runs.status(run.id)
+    assert st.state == "failed" and st.counts["failed"] == 3 and client.budgets.reserved("ana") == 0
+    runs.close()

@@ -4,6 +4,7 @@ pricing, the whole-batch reservation, each result settled once, cancelled/errore
 from __future__ import annotations
 
 import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -190,11 +191,53 @@ def test_a_user_lists_only_their_own_batches(client, fresh_sim):
         list(client.batches.results(mine, user="bo"))
 
 
-def test_an_upstream_failure_at_create_releases_every_hold_and_is_recorded(client, fresh_sim):
-    fresh_sim.script_faults([{"fault": "503"}])
+def test_a_refused_create_releases_every_hold_and_is_recorded(client, fresh_sim):
+    fresh_sim.script_faults([{"fault": "529"}])  # answered: no batch was made
+    with pytest.raises(errors.Overloaded):
+        client.batches.create(requests(3), user="ana", run_id="run-busy")
+    assert client.budgets.reserved("ana") == 0 and _holds(client) == 0
+    (row,) = _rows(client, run_id="run-busy")
+    assert (row["status"], row["error_code"], row["cost_usd"]) == ("error", "overloaded", 0)
+    assert client.batches.recover(grace_s=0) == []  # nothing left to look for
+
+
+def test_a_5xx_at_create_keeps_the_holds_until_upstream_is_seen_to_have_no_batch(client, fresh_sim):
+    fresh_sim.script_faults([{"fault": "503"}])  # a 5xx may come after the batch was made
     with pytest.raises(errors.UpstreamServerError):
         client.batches.create(requests(3), user="ana", run_id="run-down")
-    assert client.budgets.reserved("ana") == 0 and _holds(client) == 0
+    assert client.budgets.reserved("ana") > 0
     (row,) = _rows(client, run_id="run-down")
     assert (row["status"], row["error_code"], row["cost_usd"]) == ("error", "upstream_server_error", 0)
+    assert client.batches.recover() == []  # too young to judge: its create could still be on its way
+    assert client.batches.recover(grace_s=0) == [("run-down", None)]  # none upstream: never created
+    assert client.budgets.reserved("ana") == 0 and _holds(client) == 0
     assert client.batches.create(requests(1), user="ana").rows == 1  # the next one goes through
+
+
+def test_a_batch_made_upstream_whose_answer_was_lost_is_adopted_and_billed_once(make_client, fresh_sim, tmp_path):
+    fresh_sim.configure(batch_seconds=60)
+    c = make_client(real_time=True, ledger_url=f"duckdb:///{tmp_path / 'l.duckdb'}", spool_path=str(tmp_path / "s"),
+                    cache="off", timeout_s=0.3)
+    c.ledger.open()
+    c.budgets.set_budget("ana", Decimal("1"))
+    fresh_sim.script_faults([{"fault": "timeout", "hold_s": 0.8}])  # made upstream after the client gave up
+    with pytest.raises(errors.Timeout):
+        c.batches.create(requests(3), user="ana", run_id="run-lost")
+    held = c.budgets.reserved("ana")
+    assert held > 0
+    deadline = time.monotonic() + 5
+    while not (made := c.batches.upstream.list(limit=5)["data"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (orphan,) = made
+    assert c.batches.owner(orphan["id"]) is None  # unknown to Tollgate so far
+    assert c.batches.recover(grace_s=0) == []  # in progress: cannot be told apart yet, so kept
+    assert c.budgets.reserved("ana") == held
+    fresh_sim.finish_batch(orphan["id"])
+    assert c.batches.recover(grace_s=0) == [("run-lost", orphan["id"])]
+    assert c.batches.owner(orphan["id"]) == "ana"
+    results = list(c.batches.results(orphan["id"], user="ana"))
+    assert {r.outcome for r in results} == {"succeeded"}
+    rows = [r for r in _rows(c, run_id="run-lost") if r["batch"] and r["status"] == "ok"]
+    assert len(rows) == 3 and c.budgets.spent("ana") == sum(r["cost_usd"] for r in rows) > 0
+    assert c.budgets.reserved("ana") == 0
+    assert c.batches.recover(grace_s=0) == []

@@ -71,6 +71,28 @@ def test_cancel_through_the_gateway_releases_the_holds(gw, fresh_sim):
     assert gw.client.budgets.reserved("ana") == 0 and gw.client.budgets.spent("ana") == 0
 
 
+def test_delete_bills_the_unread_results_first_and_only_for_the_owner(gw, fresh_sim):
+    ana, bo = _sdk(gw, gw.key("ana")), _sdk(gw, gw.key("bo"))
+    made = ana.messages.batches.create(requests=_requests(3))
+    with pytest.raises(anthropic.BadRequestError, match="cancel it first"):  # upstream's answer, relayed
+        ana.messages.batches.delete(made.id)
+    fresh_sim.finish_batch(made.id)
+    with pytest.raises(anthropic.NotFoundError):
+        bo.messages.batches.delete(made.id)
+    gone = ana.messages.batches.delete(made.id)
+    assert gone.id == made.id and gone.type == "message_batch_deleted"
+    with pytest.raises(anthropic.NotFoundError):
+        ana.messages.batches.retrieve(made.id)
+    assert ana.messages.batches.list().data == []
+    # Its results were never read, and can no longer be: they were billed before the delete went upstream.
+    gw.client.recorder.flush()
+    with gw.client.ledger.engine.connect() as conn:
+        rows = conn.execute(sa.select(calls).where(calls.c.batch.is_(True))).mappings().all()
+    assert len(rows) == 3 and all(r["status"] == "ok" and r["cost_usd"] > 0 for r in rows)
+    assert gw.client.budgets.spent("ana") == sum(r["cost_usd"] for r in rows)
+    assert gw.client.budgets.reserved("ana") == 0
+
+
 def test_a_key_sees_only_its_own_users_batches(gw, fresh_sim):
     ana, bo = _sdk(gw, gw.key("ana")), _sdk(gw, gw.key("bo"))
     mine = ana.messages.batches.create(requests=_requests(1)).id
