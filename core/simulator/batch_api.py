@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs
 
-from .batches import page
+from .paging import list_body, page
 from .validate import invalid
 
 _PREFIX = "/v1/messages/batches"
@@ -26,11 +26,8 @@ def batch_api(handler, method: str, path: str, query: str, raw: bytes) -> None:
                     raise invalid("Invalid JSON in request body") from None
                 return handler._send_json(200, book.as_json(book.create(body), base))
             if method == "GET":
-                batches, more = page(book.list(), parse_qs(query))
-                data = [book.as_json(b, base) for b in batches]
-                return handler._send_json(200, {"data": data, "has_more": more,
-                                                "first_id": data[0]["id"] if data else None,
-                                                "last_id": data[-1]["id"] if data else None})
+                batches, more = page(book.list(), parse_qs(query), lambda b: b.id)
+                return handler._send_json(200, list_body([book.as_json(b, base) for b in batches], more))
         elif len(parts) == 1 and method == "GET":
             return handler._send_json(200, book.as_json(book.get(parts[0]), base))
         elif len(parts) == 1 and method == "DELETE":

@@ -214,22 +214,3 @@ class BatchBook:
             kind = batch.outcome[cid]
             lines.append({"custom_id": cid, "result": result if kind == result["type"] else {"type": kind}})
         return b"".join(json.dumps(x, separators=(",", ":")).encode() + b"\n" for x in lines)
-
-
-def page(batches: list[SimBatch], params: dict) -> tuple[list[SimBatch], bool]:
-    """One page of a most-recent-first list: ``limit`` (1-1000, default 20) after ``after_id`` / before ``before_id``."""
-    try:
-        limit = int(params.get("limit", ["20"])[0])
-    except ValueError:
-        raise invalid("limit: Input should be a valid integer") from None
-    if not 1 <= limit <= 1000:
-        raise invalid("limit: Input should be between 1 and 1000")
-    ids = [b.id for b in batches]
-    after, before = params.get("after_id", [None])[0], params.get("before_id", [None])[0]
-    if after in ids:
-        rest = batches[ids.index(after) + 1:]
-        return rest[:limit], len(rest) > limit
-    if before in ids:
-        head = batches[:ids.index(before)]
-        return head[-limit:], len(head) > limit
-    return batches[:limit], len(batches) > limit

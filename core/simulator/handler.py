@@ -17,6 +17,7 @@ from .batch_api import batch_api
 from .compose import compose
 from .control import handle_control
 from .faults import ERROR_FAULTS, Fault, error_body, fault_error, parse_fault, retry_after_headers
+from .paging import list_body, page
 from .prompt_cache import PromptUsage, find_breakpoints
 from .replies import Reply, Tier, message_json, model_json, new_id
 from .state import SimState
@@ -170,7 +171,9 @@ class SimHandler(BaseHTTPRequestHandler):
             if path == "/v1/messages/batches" or path.startswith("/v1/messages/batches/"):
                 return batch_api(self, method, path, query, raw)
             if method == "GET" and path == "/v1/models":
-                return self._send_json(200, self._models_page(parse_qs(query)))
+                models = self.state.catalogue.models
+                ids, more = page(list(models), parse_qs(query), str)
+                return self._send_json(200, list_body([model_json(models[m]) for m in ids], more))
             if method == "GET" and path.startswith("/v1/models/"):
                 info = resolve_model(st.catalogue, path.removeprefix("/v1/models/"), for_inference=False)
                 return self._send_json(200, model_json(info))
@@ -218,27 +221,6 @@ class SimHandler(BaseHTTPRequestHandler):
             self._send_error(500, "api_error", "Internal server error")
             return True
         return False
-
-    def _models_page(self, params: dict) -> dict:
-        ids = [m for m in self.state.catalogue.models]
-        try:
-            limit = int(params.get("limit", ["20"])[0])
-        except ValueError:
-            raise invalid("limit: Input should be a valid integer") from None
-        if not 1 <= limit <= 1000:
-            raise invalid("limit: Input should be between 1 and 1000")
-        after, before = params.get("after_id", [None])[0], params.get("before_id", [None])[0]
-        if after in ids:
-            page = ids[ids.index(after) + 1:][:limit]
-            more = ids.index(after) + 1 + limit < len(ids)
-        elif before in ids:
-            page = ids[:ids.index(before)][-limit:]
-            more = ids.index(before) - limit > 0
-        else:
-            page, more = ids[:limit], limit < len(ids)
-        data = [model_json(self.state.catalogue.models[m]) for m in page]
-        return {"data": data, "has_more": more, "first_id": page[0] if page else None,
-                "last_id": page[-1] if page else None}
 
     def _tier(self, req: MessagesRequest) -> Tier:
         """The tier usage reports: "standard" unless x-simulate-service-tier (or the config) says otherwise."""
