@@ -30,8 +30,10 @@ def sdk_kwargs(body: dict) -> dict:
     extra = {k: v for k, v in body.items() if k not in _SDK_PARAMS and k != "extra_headers"}
     if extra:
         kw["extra_body"] = extra
-    if body.get("extra_headers"):
-        kw["extra_headers"] = body["extra_headers"]
+    if body.get("extra_headers"):  # None leaves a header out: the SDK's ``omit``
+        from anthropic import omit
+
+        kw["extra_headers"] = {k: omit if v is None else v for k, v in body["extra_headers"].items()}
     return kw
 
 
@@ -49,15 +51,29 @@ class Poster:
         self._headers = {k.lower(): v for k, v in sdk.default_headers.items() if not isinstance(v, Omit)}
         self._transport = http_client._transport_for_url(self._url)  # the proxy mount, if any, as httpx picks
 
+    def _sdk_traces(self) -> bool:
+        """Whether the SDK client would make a span: it has a tracer, and a real provider stands behind it.
+
+        With OpenTelemetry installed but no SDK provider set (the default), the SDK's tracer makes
+        non-recording spans that it drops, so the fast path loses nothing; asked per call, since a
+        provider may be set at any time."""
+        if self._sdk._tracer is None:
+            return False
+        if self._sdk._open_telemetry.get("tracer_provider") is not None:
+            return True
+        from opentelemetry import trace
+
+        return not isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
+
     def create(self, body: dict, *, timeout) -> object:
         """The read ``httpx2.Response`` of one JSON POST; a non-2xx answer raised as the SDK's."""
-        if self._sdk._tracer is not None:  # the SDK's own span, nested under Tollgate's
+        if self._sdk_traces():  # the SDK's own span, nested under Tollgate's
             return self._sdk.messages.with_raw_response.create(**sdk_kwargs(body), timeout=timeout).http_response
         return self._send(body, stream=False, timeout=timeout)
 
     def stream(self, body: dict, *, timeout) -> object:
         """The SDK's own ``Stream`` of message events (its SSE decoding, ping skipping, error events), unread."""
-        if self._sdk._tracer is not None:  # the SDK's span ends with its own stream
+        if self._sdk_traces():  # the SDK's span ends with its own stream
             return self._sdk.messages.create(**sdk_kwargs(body), stream=True, timeout=timeout)
         import anthropic
         from anthropic.types import RawMessageStreamEvent

@@ -123,7 +123,16 @@ def test_attachments_are_in_the_key_and_other_headers_are_not():
     assert key([ask], extra_headers={"x-trace": "abc"}) == key([ask])
 
 
-def test_extra_headers_go_as_headers_and_every_other_field_in_the_body():
+@pytest.fixture(params=["fast", "traced"])
+def traced(request, monkeypatch):
+    """The Poster's two paths: its own POST, or the SDK's messages.create (when the SDK would make a span)."""
+    from core.upstream.poster import Poster
+
+    monkeypatch.setattr(Poster, "_sdk_traces", lambda self: request.param == "traced")
+    return request.param
+
+
+def test_extra_headers_go_as_headers_and_every_other_field_in_the_body(traced):
     import anthropic
     import httpx2
 
@@ -142,14 +151,16 @@ def test_extra_headers_go_as_headers_and_every_other_field_in_the_body():
     body = {"model": "m", "messages": [], "max_tokens": 5, "thinking": {"type": "adaptive"}, "top_k": 3,
             "a_parameter_of_next_year": 1,
             "extra_headers": {"anthropic-beta": "b", "anthropic-version": "2023-01-01", "user-agent": None}}
-    response = poster.send(body, stream=True, timeout=httpx2.Timeout(5.0))
+    response = poster.stream(body, timeout=httpx2.Timeout(5.0)).response
     (request,) = sent
     assert json.loads(request.content) == {**{k: v for k, v in body.items() if k != "extra_headers"},
                                            "stream": True}
     assert request.headers["anthropic-beta"] == "b" and request.headers["anthropic-version"] == "2023-01-01"
-    assert "user-agent" not in request.headers and request.url == "http://upstream.test/v1/messages"
+    # the SDK's user agent is left out (through the SDK, httpx's own default stands in)
+    assert "Anthropic" not in request.headers.get("user-agent", "")
+    assert request.url == "http://upstream.test/v1/messages"
     assert request.headers["content-type"] == "application/json" and response.headers["request-id"] == "req_1"
-    poster.send({"model": "m", "messages": [], "max_tokens": 5}, stream=False, timeout=httpx2.Timeout(5.0))
+    poster.create({"model": "m", "messages": [], "max_tokens": 5}, timeout=httpx2.Timeout(5.0))
     assert sent[1].headers["anthropic-version"] == sdk.default_headers["anthropic-version"]  # the SDK's own
     assert "stream" not in json.loads(sent[1].content) and body["extra_headers"]["anthropic-beta"] == "b"
 
