@@ -6,6 +6,7 @@ safe in several processes at once, so running it in each of them bills nothing t
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import weakref
@@ -13,6 +14,7 @@ import weakref
 log = logging.getLogger("tollgate.batches")
 _SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # client -> (BatchRuns, Poller)
 _SHARED_LOCK = threading.Lock()
+_LIVE: weakref.WeakSet = weakref.WeakSet()  # pollers running, stopped at exit (see _stop_all)
 
 
 class Poller:
@@ -27,6 +29,7 @@ class Poller:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="tollgate-batch-poller", daemon=True)
             self._thread.start()
+            _LIVE.add(self)
         return self
 
     def _loop(self) -> None:
@@ -49,6 +52,14 @@ class Poller:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Stop every poller before the interpreter finalises: a daemon thread still inside a database driver's
+    native code then would be torn down there, which aborts the process."""
+    for poller in list(_LIVE):
+        poller.stop(timeout_s=10.0)
 
 
 def shared_runs(client, settings=None, *, poll: bool = True):
