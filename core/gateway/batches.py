@@ -83,27 +83,24 @@ class BatchRelay:
         except TollgateError as err:
             return gw_errors.response(err)
 
-    async def retrieve(self, request: Request) -> Response:
+    async def _on_owned(self, request: Request, action) -> Response:
+        """``action(batch_id)`` on the caller's own batch (run off the event loop), its answer as JSON."""
         try:
             batch_id = await self._owned(request, await self.gw._caller(request))
-            return JSONResponse(self._public(await self.gw._run(self.gw.client.batches.retrieve, batch_id), request))
+            out = await self.gw._run(action, batch_id)
+            return JSONResponse(self._public(out, request) if out.get("type") == "message_batch" else out)
         except TollgateError as err:
             return gw_errors.response(err)
 
+    async def retrieve(self, request: Request) -> Response:
+        return await self._on_owned(request, self.gw.client.batches.retrieve)
+
     async def cancel(self, request: Request) -> Response:
-        try:
-            batch_id = await self._owned(request, await self.gw._caller(request))
-            return JSONResponse(self._public(await self.gw._run(self.gw.client.batches.cancel, batch_id), request))
-        except TollgateError as err:
-            return gw_errors.response(err)
+        return await self._on_owned(request, self.gw.client.batches.cancel)
 
     async def delete(self, request: Request) -> Response:
         """Delete an ended batch (its unread results billed first); in progress: upstream's 400."""
-        try:
-            batch_id = await self._owned(request, await self.gw._caller(request))
-            return JSONResponse(await self.gw._run(self.gw.client.batches.delete, batch_id))
-        except TollgateError as err:
-            return gw_errors.response(err)
+        return await self._on_owned(request, self.gw.client.batches.delete)
 
     async def results(self, request: Request) -> Response:
         """The results as JSONL, each succeeded row billed (once) to the caller's user as it is read."""
