@@ -106,14 +106,20 @@ def handlers(gw):
         except TollgateError as err:
             return _error(err)
 
-    async def status(request: Request) -> Response:
-        try:
-            caller = await gw._caller(request)
-            run_id = request.path_params["run_id"]
-            st = await gw._run(lambda: _owned(gw, caller, run_id).refresh(run_id))
-            return JSONResponse(st.to_dict())
-        except TollgateError as err:
-            return _error(err)
+    def on_run(act):
+        """A route that runs ``act(runs, run_id)`` on the caller's own run (an admin's: any), its status as JSON."""
+        async def route(request: Request) -> Response:
+            try:
+                caller = await gw._caller(request)
+                run_id = request.path_params["run_id"]
+                st = await gw._run(lambda: act(_owned(gw, caller, run_id), run_id))
+                return JSONResponse(st.to_dict())
+            except TollgateError as err:
+                return _error(err)
+        return route
+
+    status = on_run(lambda runs, run_id: runs.refresh(run_id))
+    cancel = on_run(lambda runs, run_id: runs.cancel(run_id))
 
     async def results(request: Request) -> Response:
         try:
@@ -130,15 +136,6 @@ def handlers(gw):
             media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
             return Response(exporting.export(rows, fmt), media_type=media, headers={
                 "content-disposition": f'attachment; filename="{run_id}.{fmt}"'})
-        except TollgateError as err:
-            return _error(err)
-
-    async def cancel(request: Request) -> Response:
-        try:
-            caller = await gw._caller(request)
-            run_id = request.path_params["run_id"]
-            st = await gw._run(lambda: _owned(gw, caller, run_id).cancel(run_id))
-            return JSONResponse(st.to_dict())
         except TollgateError as err:
             return _error(err)
 
