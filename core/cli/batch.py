@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import sys
 import time
@@ -63,6 +64,18 @@ def _session():
     return settings, build_client(settings, source="batch", warm_sdk=False)
 
 
+@contextlib.contextmanager
+def _opened():
+    """The settings and this command's BatchRuns over a fresh client, both closed after."""
+    settings, client = _session()
+    with client:
+        runs = _runs(settings, client)
+        try:
+            yield settings, runs
+        finally:
+            runs.close()
+
+
 def line(st) -> str:
     c = st.counts
     return (f"run {st.id} ({st.mode}, {st.model}): {st.state}, {c['succeeded']} of {st.rows} succeeded, "
@@ -87,19 +100,13 @@ def cmd_submit(args) -> int:
         return 2
     rows = read_table(path.name, path.read_bytes(), max_rows=load_settings(load_keys=False).batch_max_rows)
     mode = args.mode or ("now" if len(rows) <= AUTO_NOW_ROWS else "batch")
-    settings, client = _session()
-    with client:
-        runs = _runs(settings, client)
-        try:
-            spec = RunSpec(user=args.user or getpass.getuser(), template=_template(args.template), rows=rows,
-                           model=args.model, max_tokens=args.max_tokens or settings.default_max_tokens,
-                           system=args.system, temperature=args.temperature, mode=mode, name=args.name,
-                           source="cli")
-            st = runs.submit(spec)
-            if mode == "now" and runs.queue.kind == "threads" and not args.no_wait:
-                st = _wait(runs, st, quiet=args.json)
-        finally:
-            runs.close()
+    with _opened() as (settings, runs):
+        spec = RunSpec(user=args.user or getpass.getuser(), template=_template(args.template), rows=rows,
+                       model=args.model, max_tokens=args.max_tokens or settings.default_max_tokens,
+                       system=args.system, temperature=args.temperature, mode=mode, name=args.name, source="cli")
+        st = runs.submit(spec)
+        if mode == "now" and runs.queue.kind == "threads" and not args.no_wait:
+            st = _wait(runs, st, quiet=args.json)
     support.emit(st.to_dict(), args.json, f"{st.id}\nreserved ${support.plain(st.reserved_usd)} for {st.rows} "
                  f"rows ({mode} mode)\n{line(st)}")
     return 0
@@ -118,37 +125,22 @@ def _wait(runs, st, *, quiet: bool):
 
 
 def cmd_status(args) -> int:
-    settings, client = _session()
-    with client:
-        runs = _runs(settings, client)
-        try:
-            st = runs.refresh(args.id)
-        finally:
-            runs.close()
+    with _opened() as (_, runs):
+        st = runs.refresh(args.id)
     support.emit(st.to_dict(), args.json, line(st))
     return 0
 
 
 def cmd_cancel(args) -> int:
-    settings, client = _session()
-    with client:
-        runs = _runs(settings, client)
-        try:
-            st = runs.cancel(args.id)
-        finally:
-            runs.close()
+    with _opened() as (_, runs):
+        st = runs.cancel(args.id)
     support.emit(st.to_dict(), args.json, line(st))
     return 0
 
 
 def cmd_list(args) -> int:
-    settings, client = _session()
-    with client:
-        runs = _runs(settings, client)
-        try:
-            found = runs.list(args.user)
-        finally:
-            runs.close()
+    with _opened() as (_, runs):
+        found = runs.list(args.user)
     if args.json:
         support.emit([st.to_dict() for st in found], True)
     elif not found:
@@ -164,13 +156,8 @@ def cmd_results(args) -> int:
 
     out = Path(args.out)
     kind = exporting.kind_of(out.name)  # refused before the ledger is opened
-    settings, client = _session()
-    with client:
-        runs = _runs(settings, client)
-        try:
-            rows = runs.results(args.id)
-        finally:
-            runs.close()
+    with _opened() as (_, runs):
+        rows = runs.results(args.id)
     out.write_bytes(exporting.export(rows, kind))
     print(f"wrote {len(rows)} rows to {out}", file=sys.stderr)
     return 0
