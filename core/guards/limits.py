@@ -248,13 +248,13 @@ class RateLimiter:
 
 def server_reports(headers: Mapping[str, str]) -> dict[str, dict]:
     """The ``anthropic-ratelimit-*`` families a response reported: {family: {limit, remaining, reset}}."""
-    if hasattr(headers, "multi_items"):  # httpx2.Headers: already case-insensitive, no copy needed
-        lower = headers
-    else:
-        try:
-            lower = {str(k).lower(): v for k, v in headers.items()}
-        except (AttributeError, TypeError):
-            return {}
+    try:  # one pass, keeping only these headers (httpx2.Headers.get scans every header each time)
+        items = headers.multi_items() if hasattr(headers, "multi_items") else headers.items()
+        lower = {k.lower(): v for k, v in items if k[:20].lower() == "anthropic-ratelimit-"}
+    except (AttributeError, TypeError):
+        return {}
+    if not lower:
+        return {}
     reports = {}
     for family in (*_FAMILIES, "tokens"):
         prefix = f"anthropic-ratelimit-{family}"
