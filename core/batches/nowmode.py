@@ -1,8 +1,10 @@
 """Now mode: each row an ordinary guarded call, within the limiter's rates and the concurrency limit.
 
-A row is claimed (pending -> running), its run hold released, then sent with the row's idempotency key:
-the guarded call reserves and settles its own worst case, and a row sent again (a worker killed after the
-call, a redelivered message, a restarted console) replays the ledger row already recorded, billing nothing.
+A row is claimed (pending -> running), then sent with the row's idempotency key and its run hold: the
+guarded call's own reservation replaces that hold in one transaction (nobody else can take the row's share
+in between), and settles; whatever is left of the hold once the row ends (a refusal, a replay) is released.
+A row sent again (a worker killed after the call, a redelivered message, a restarted console) replays the
+ledger row already recorded, billing nothing.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ def _send(runs, run: dict, row_index: int, prompt: str):
     client = runs.client
     kw = dict(user=run["user_id"], model=run["model"], system=run["system"], max_tokens=run["max_tokens"],
               use_cache=False, source=run["source"] or "batch", api_key_id=run["api_key_id"], run_id=run["id"],
-              row_index=row_index, idempotency_key=idempotency_key(run["id"], row_index))
+              row_index=row_index, idempotency_key=idempotency_key(run["id"], row_index),
+              run_hold=hold_id(run["id"], row_index))
     if run["temperature"] is not None:
         kw["temperature"] = run["temperature"]
     for attempt in range(RATE_LIMIT_TRIES):
@@ -66,26 +69,28 @@ def _outcome(runs, run: dict, row_index: int, prompt: str) -> dict:
 
 
 def work(runs, run_id: str, rows) -> None:
-    """Send ``rows`` of a now-mode run one after another: claimed together (their run holds released: each call
-    holds its own), sent (a run canceled meanwhile sends no more of them), each outcome stored as it comes
-    (the run ends when they were the last). A crash in between leaves them running: sent again, each row's
-    idempotency key replays what was already answered."""
+    """Send ``rows`` of a now-mode run one after another: claimed together, sent (a run canceled meanwhile sends
+    no more of them; their holds are released), each outcome stored as it comes and what is left of its run
+    hold released (the run ends when they were the last). A crash in between leaves them running, holds kept:
+    sent again, each row's idempotency key replays what was already answered."""
     store = runs.store
     run = store.run(run_id)
     if run is None or run["mode"] != "now" or run["state"] not in LIVE:
         return
     if run["state"] == "queued":
         store.move(run_id, "in_progress", frm=("queued",))
-    held = (lambda i: hold_id(run_id, i)) if runs.client.budgets is not None else None
-    prompts = claim(store.engine, run_id, [int(r) for r in rows], naive_utc(runs.clock.now()), release_holds=held)
+    prompts = claim(store.engine, run_id, [int(r) for r in rows], naive_utc(runs.clock.now()))
     for n, row_index in enumerate(sorted(prompts)):
         if n and store.run(run_id)["state"] != "in_progress":  # canceled: the rest are not sent
-            store.finish_items(run_id, [(i, {"state": "canceled", "cost_usd": 0}) for i in sorted(prompts)[n:]],
+            rest = sorted(prompts)[n:]
+            store.finish_items(run_id, [(i, {"state": "canceled", "cost_usd": 0}) for i in rest],
                                now=naive_utc(runs.clock.now()))
+            holds.release(runs.client.budgets, [hold_id(run_id, i) for i in rest])
             break
         # each row's outcome as it comes: the progress bar moves row by row
         store.finish_item(run_id, row_index, now=naive_utc(runs.clock.now()),
                           **_outcome(runs, run, row_index, prompts[row_index]))
+        holds.release(runs.client.budgets, [hold_id(run_id, row_index)])  # none left if the call took it over
     store.end_if_done(run_id, naive_utc(runs.clock.now()))  # after the commits above: see finish_items
 
 

@@ -163,14 +163,10 @@ def row_json(row) -> str:
     return json.dumps(dict(row), ensure_ascii=False, sort_keys=False)
 
 
-def claim(engine: Engine, run_id: str, rows, now: datetime, release_holds=None) -> dict[int, str]:
+def claim(engine: Engine, run_id: str, rows, now: datetime) -> dict[int, str]:
     """Take rows to send them, in one transaction: pending (or running, left by a process that died) become
-    running, and their run holds (``release_holds(row) -> hold id``) are dropped: each call holds its own
-    from here on. The prompts of the rows taken (done or canceled ones are not)."""
-    from sqlalchemy import delete
-
-    from core.ledger.schema import budget_reservations
-
+    running. The prompts of the rows taken (done or canceled ones are not); their run holds stay, each taken
+    over by its row's call (core.batches.nowmode)."""
     def take(conn) -> dict[int, str]:
         found = dict(conn.execute(select(batch_items.c.row_index, batch_items.c.prompt).where(and_(
             batch_items.c.run_id == run_id, batch_items.c.row_index.in_(list(rows)),
@@ -179,9 +175,6 @@ def claim(engine: Engine, run_id: str, rows, now: datetime, release_holds=None) 
             conn.execute(update(batch_items).where(and_(
                 batch_items.c.run_id == run_id, batch_items.c.row_index.in_(list(found)),
                 batch_items.c.state.in_(list(UNFINISHED)))).values(state="running", updated_at=now))
-            if release_holds is not None:
-                conn.execute(delete(budget_reservations).where(
-                    budget_reservations.c.id.in_([release_holds(i) for i in found])))
         return found
     return write(engine, take)
 

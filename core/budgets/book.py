@@ -233,9 +233,12 @@ class BudgetBook:
             lefts = [self._left(conn, u, b, t) for u, b in found.items()]
         return tidy_usd(max(Decimal(0), min(lefts))) if lefts else None
 
-    def reserve(self, user: str, call_id: str, amount_usd: Decimal,
-                now: datetime | None = None) -> Reservation | None:
-        """Hold ``amount_usd`` for a call, or raise BudgetExceeded; None when no budget applies."""
+    def reserve(self, user: str, call_id: str, amount_usd: Decimal, now: datetime | None = None,
+                replaces: str | None = None) -> Reservation | None:
+        """Hold ``amount_usd`` for a call, or raise BudgetExceeded; None when no budget applies.
+
+        ``replaces``: the id of ``user``'s hold made ahead for this call (a batch run's row), dropped in the
+        same transaction as the check, so its share cannot go to anyone else in between (kept if refused)."""
         if check_user(user) == GLOBAL:
             raise ValueError('"*" names the organisation budget; reserve for a real user id.')
         amount, t = parse_usd(amount_usd, "The reserved amount"), self._now(now)
@@ -248,6 +251,9 @@ class BudgetBook:
 
         def check_and_hold(conn: Connection) -> Reservation | None:
             found = self._budgets(conn, {user, GLOBAL}, lock=True)
+            if replaces is not None:
+                conn.execute(delete(budget_reservations).where(budget_reservations.c.id == replaces,
+                                                               budget_reservations.c.user_id == user))
             lefts = []
             for scope, scope_user in (("user", user), ("global", GLOBAL)):
                 if scope_user in found:

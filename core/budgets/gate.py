@@ -134,20 +134,20 @@ class BudgetGate:
         cost, bound = self._pricer(call, row, max_tokens), self._bound_tokens(call)
         if bound is not None:
             try:
-                return self.budgets.reserve(call.user, call.id, cost(bound), now=call.ts)
+                return self.budgets.reserve(call.user, call.id, cost(bound), now=call.ts, replaces=getattr(call, "run_hold", None))
             except BudgetExceeded as refused:
                 if cost(0) > refused.remaining_usd:
                     raise refused from None  # the output alone does not fit: no count can help
                 counted = self._counted_tokens(call)
                 if counted is None or counted >= bound:
                     raise refused from None
-                return self.budgets.reserve(call.user, call.id, cost(counted), now=call.ts)
+                return self.budgets.reserve(call.user, call.id, cost(counted), now=call.ts, replaces=getattr(call, "run_hold", None))
         if self.budgets.remaining(call.user, now=call.ts) is None:
             return None  # no budget applies: no need to know the exact cost
         counted = self._counted_tokens(call)
         if counted is None:
             raise CostUnbounded()
-        return self.budgets.reserve(call.user, call.id, cost(counted), now=call.ts)
+        return self.budgets.reserve(call.user, call.id, cost(counted), now=call.ts, replaces=getattr(call, "run_hold", None))
 
     def reserve(self, call, v, max_tokens: int):
         """A reservation (None when no budget applies).

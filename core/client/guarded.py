@@ -90,16 +90,19 @@ class GuardedClient:
     def create(self, prompt: str | None = None, *, user: str, model: str | None = None, messages=None,
                system=None, max_tokens: int | None = None, use_cache: bool = True, source: str | None = None,
                api_key_id: str | None = None, run_id: str | None = None, row_index: int | None = None,
-               idempotency_key: str | None = None, **params) -> CallResult:
+               idempotency_key: str | None = None, run_hold: str | None = None, **params) -> CallResult:
         """One guarded call; raises a ``core.errors`` type on any refusal or failure.
 
         ``api_key_id``: the gateway caller's Tollgate key (its public id), kept on the ledger row; ``run_id``
         and ``row_index``: the batch run and row it belongs to. ``idempotency_key``: a key already answered
-        returns that answer (``replayed``), sent and billed once (core.client.idempotent).
+        returns that answer (``replayed``), sent and billed once (core.client.idempotent). ``run_hold``: the
+        id of a budget hold made ahead for this call (a batch run's row), which the call's own reservation
+        replaces in one transaction, so nobody else can take that share in between.
         """
         call = self._begin(prompt, user, model, messages, system, max_tokens, params, use_cache,
                            source, streamed=False, api_key_id=api_key_id,
-                           tags={"run_id": run_id, "row_index": row_index, "idempotency_key": idempotency_key})
+                           tags={"run_id": run_id, "row_index": row_index, "idempotency_key": idempotency_key,
+                                 "run_hold": run_hold})
         if isinstance(call, CallResult):
             return call
         run = CallRun(self, call)
@@ -108,7 +111,7 @@ class GuardedClient:
     def stream(self, prompt: str | None = None, *, user: str, model: str | None = None, messages=None,
                system=None, max_tokens: int | None = None, use_cache: bool = True, source: str | None = None,
                api_key_id: str | None = None, run_id: str | None = None, row_index: int | None = None,
-               idempotency_key: str | None = None, **params) -> GuardedStream:
+               idempotency_key: str | None = None, run_hold: str | None = None, **params) -> GuardedStream:
         """A guarded streaming call: iterate for text deltas (or ``events()`` for every SDK event), then
         read ``.result`` / ``get_final_message()``.
 
@@ -116,7 +119,8 @@ class GuardedClient:
         """
         call = self._begin(prompt, user, model, messages, system, max_tokens, params, use_cache,
                            source, streamed=True, api_key_id=api_key_id,
-                           tags={"run_id": run_id, "row_index": row_index, "idempotency_key": idempotency_key})
+                           tags={"run_id": run_id, "row_index": row_index, "idempotency_key": idempotency_key,
+                                 "run_hold": run_hold})
         return GuardedStream(call if isinstance(call, CallResult) else CallRun(self, call))
 
     def count_tokens(self, prompt: str | None = None, *, model: str | None = None, messages=None,
@@ -162,7 +166,8 @@ class GuardedClient:
                     model=_label(model, 100), source=source or self.options.source, streamed=streamed,
                     started=self.clock.monotonic(), ts=self.clock.now(), api_key_id=api_key_id,
                     run_id=_label(tags["run_id"], 36) if tags.get("run_id") is not None else None,
-                    row_index=tags.get("row_index") if isinstance(tags.get("row_index"), int) else None)
+                    row_index=tags.get("row_index") if isinstance(tags.get("row_index"), int) else None,
+                    run_hold=tags["run_hold"] if isinstance(tags.get("run_hold"), str) else None)
         if self.options.tracing != "off":
             call.span = tracing.start(self.options.tracing, call.model, streamed)
         try:

@@ -55,6 +55,7 @@ class Call:
     row_index: int | None = None
     batch: bool = False  # a Message Batches result: priced at the batch discount
     idempotency_key: str | None = None  # unique in the ledger: the call is sent and billed once
+    run_hold: str | None = None  # a hold made ahead for this call (a run's row): its reservation replaces it
 
 
 _STOP = object()

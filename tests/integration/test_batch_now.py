@@ -164,3 +164,43 @@ def test_a_restarted_console_resumes_from_the_ledger_and_bills_nothing_twice(mak
     assert keys == {idempotency_key(st.id, i): 1 for i in range(8)}
     n, cost = billed(second.ledger.engine)
     assert n == 8 and cost == done.spent_usd and second.budgets.reserved("ana") == 0
+
+
+class _Held:
+    """A queue that keeps what is enqueued (the test sends the rows itself)."""
+
+    kind = "threads"
+
+    def bind(self, runs) -> None:
+        pass
+
+    def enqueue(self, run_id, rows) -> None:
+        pass
+
+    def close(self, wait: bool = False) -> None:
+        pass
+
+
+def test_a_row_keeps_its_share_of_the_run_hold_until_its_own_call_takes_it_over(make_client, tmp_path, fresh_sim):
+    import threading
+
+    client = budgeted_client(make_client, tmp_path, "5")
+    runs = BatchRuns(client, queue=_Held())
+    quote = runs.quote(spec(2))
+    client.budgets.set_budget("ana", quote.standard_usd)  # exactly the run's worst case: nothing else fits
+    st = runs.submit(spec(2))
+    fresh_sim.configure(ttft_s=0.6)  # row 0 is in flight a while; row 1 waits its turn in the same chunk
+    worker = threading.Thread(target=runs.work, args=(st.id, [0, 1]))
+    worker.start()
+    import time
+
+    time.sleep(0.3)
+    # Another call of the same user while row 0 runs: row 1's share is still held for the run.
+    with pytest.raises(BudgetExceeded):
+        client.create("Summarise ticket 1: the printer on floor 1 is jammed", user="ana",
+                      model="claude-haiku-5-5", max_tokens=40)
+    worker.join(30)
+    done = runs.status(st.id)
+    assert done.counts["succeeded"] == 2, runs.results(st.id)
+    assert client.budgets.reserved("ana") == 0
+    runs.close()
