@@ -267,10 +267,14 @@ async def _not_allowed(request: Request, exc) -> Response:
     return gw_errors.plain(405, "invalid_request_error", f"Method {request.method} not allowed here")
 
 
+def _origins(settings) -> list[str]:
+    return [o.strip() for o in (settings.gateway_cors_origins or "").split(",") if o.strip()]
+
+
 def _sub_app(routes: list[Route], settings) -> Starlette:
     """One mounted app, with CORS only when origins are configured (closed otherwise: no CORS headers)."""
-    origins = [o.strip() for o in (settings.gateway_cors_origins or "").split(",") if o.strip()]
-    middleware = [Middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+    origins = _origins(settings)
+    middleware = [Middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
                              allow_headers=["*"], expose_headers=["request-id"])] if origins else []
     return Starlette(routes=routes, middleware=middleware,
                      exception_handlers={404: _not_found, 405: _not_allowed})
@@ -289,8 +293,27 @@ def routes(settings, client_source: Callable[[], object], *, gateway: Gateway | 
     return [Mount("/v1", app=v1), Mount("/api", app=api)]
 
 
-def app(settings, client, *, gateway: Gateway | None = None) -> Starlette:
-    """The headless gateway: the /v1 and /api routes plus /healthz, /readyz and /metrics (no Streamlit)."""
+class _Messages:
+    """ASGI: ``POST /v1/messages`` straight to the gateway's handler, everything else to the Starlette app.
+
+    The hot route skips two routers and two middleware stacks (the app's and the /v1 mount's: ~0.1 ms a
+    call); only when no CORS origin is configured, since CORS headers come from the mount's middleware."""
+
+    def __init__(self, app: Starlette, gw: Gateway) -> None:
+        self.app, self.gw = app, gw
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/messages":
+            response = await self.gw.messages(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def app(settings, client, *, gateway: Gateway | None = None):
+    """The headless gateway (an ASGI app): the /v1 and /api routes plus /healthz, /readyz and /metrics."""
     from core.health import web
 
-    return Starlette(routes=web.routes(settings) + routes(settings, lambda: client, gateway=gateway))
+    gw = gateway or Gateway(settings, lambda: client)
+    whole = Starlette(routes=web.routes(settings) + routes(settings, lambda: client, gateway=gw))
+    return whole if _origins(settings) else _Messages(whole, gw)
