@@ -8,19 +8,20 @@ stores the same thing; queries convert to the viewer's time zone. Money is an ex
 from __future__ import annotations
 
 from sqlalchemy import (
-                        BigInteger,
-                        Boolean,
-                        Column,
-                        DateTime,
-                        Double,
-                        Index,
-                        Integer,
-                        MetaData,
-                        Numeric,
-                        SmallInteger,
-                        String,
-                        Table,
-                        Text,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    false,
 )
 
 from core.ledger.records import COST_PART_COLUMNS
@@ -79,7 +80,7 @@ calls = Table(
     # unique when not null (index ux_calls_idempotency_key, made by revision 0008): one billed row per key
     Column("idempotency_key", String(128)),
     # --- version 10 (revision 0010): true once the row is summed into the rollups (core/ledger/rollup.py) ---
-    Column("rolled", Boolean, nullable=False, default=False),
+    Column("rolled", Boolean, nullable=False, default=False, server_default=false()),
 )
 Index("ix_calls_ts", calls.c.ts)
 Index("ix_calls_user_ts", calls.c.user_id, calls.c.ts)
