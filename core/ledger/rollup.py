@@ -152,3 +152,42 @@ def locked(conn: Connection) -> None:
 def local_lock(engine: Engine) -> threading.Lock:
     """The lock a DuckDB process's refreshes hold (a no-op stand-in on PostgreSQL, whose lock is ``locked``)."""
     return threading.Lock() if engine.dialect.name == "postgresql" else _local_lock(engine)
+
+
+class Refresher:
+    """A daemon thread folding new rows into the rollups every ``every_s`` seconds (the console starts one).
+
+    A failed round (the database down, a write conflict) is logged and retried at the next one: the
+    reports stay exact meanwhile, reading the unrolled rows raw.
+    """
+
+    def __init__(self, engine: Engine, every_s: float) -> None:
+        self.engine, self.every_s = engine, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tollgate-rollup", daemon=True)
+
+    @classmethod
+    def every(cls, engine: Engine, every_s: float) -> Refresher | None:
+        """A started refresher, or None when ``every_s`` is 0 (TOLLGATE_ROLLUP_REFRESH_S=0: never)."""
+        return cls(engine, every_s).start() if every_s > 0 else None
+
+    def start(self) -> Refresher:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        import logging
+
+        log = logging.getLogger("tollgate.ledger.rollup")
+        while not self._stop.is_set():
+            try:
+                refresh(self.engine)
+            except Exception as exc:  # noqa: BLE001 - the next round retries; reports read raw rows meanwhile
+                log.warning("rollup refresh failed (%s); retrying in %.0f s", type(exc).__name__, self.every_s)
+            if self._stop.wait(self.every_s):
+                return
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
