@@ -23,7 +23,9 @@ from core.ledger.schema import (
     COUNT_MEASURES,
     KNOWN_THRESHOLDS,
     LATENCY,
+    LATENCY_SOURCES,
     MONEY_MEASURES,
+    MONEY_UNITS,
     NULL_BUCKET,
     TTFT,
 )
@@ -49,9 +51,9 @@ def bucket_sql(column: str) -> str:
 
 
 def sum_sql(name: str, sign: int = 1) -> str:
-    """SQL summing measure ``name`` over calls rows (times ``sign``)."""
-    expr = _SUMS.get(name, f"sum({name})")
-    return f"{'-' if sign < 0 else ''}coalesce({expr}, 0)"
+    """SQL summing measure ``name`` over calls rows (times ``sign``); money as BIGINT units of 1e-10 USD."""
+    expr = f"{'-' if sign < 0 else ''}coalesce({_SUMS.get(name, f'sum({name})')}, 0)"
+    return f"CAST({expr} * {MONEY_UNITS} AS BIGINT)" if name in MONEY_MEASURES else expr
 
 
 def _upsert(conn: Connection, table: str, bucket: str, with_user: bool, where: str, params: dict,
@@ -66,16 +68,16 @@ def _upsert(conn: Connection, table: str, bucket: str, with_user: bool, where: s
         f"GROUP BY {', '.join(exprs)} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"), params)
 
 
-def _upsert_latency(conn: Connection, where: str, params: dict, sign: int) -> None:
+def _upsert_latency(conn: Connection, table: str, unit: str, where: str, params: dict, sign: int) -> None:
     parts = " UNION ALL ".join(
-        f"SELECT date_trunc('hour', ts) AS hour, model, {metric} AS metric, {bucket_sql(col)} AS bucket "
+        f"SELECT date_trunc('{unit}', ts) AS t, model, {metric} AS metric, {bucket_sql(col)} AS bucket "
         f"FROM calls WHERE {where} AND status = '{STATUS_OK}'" for metric, col in ((LATENCY, "latency_ms"),
                                                                                    (TTFT, "ttft_ms")))
     conn.execute(text(
-        f"INSERT INTO latency_hourly (hour, model, metric, bucket, n) "
-        f"SELECT hour, model, metric, bucket, {'-' if sign < 0 else ''}count(*) FROM ({parts}) AS v "
-        "GROUP BY hour, model, metric, bucket "
-        "ON CONFLICT (hour, model, metric, bucket) DO UPDATE SET n = latency_hourly.n + EXCLUDED.n"), params)
+        f"INSERT INTO {table} ({unit}, model, metric, bucket, n) "
+        f"SELECT t, model, metric, bucket, {'-' if sign < 0 else ''}count(*) FROM ({parts}) AS v "
+        f"GROUP BY t, model, metric, bucket "
+        f"ON CONFLICT ({unit}, model, metric, bucket) DO UPDATE SET n = {table}.n + EXCLUDED.n"), params)
 
 
 def fold(conn: Connection, where: str, params: dict, sign: int = 1) -> None:
@@ -83,11 +85,13 @@ def fold(conn: Connection, where: str, params: dict, sign: int = 1) -> None:
     _upsert(conn, "usage_hourly", "hour", True, where, params, sign)
     _upsert(conn, "usage_hourly_all", "hour", False, where, params, sign)
     _upsert(conn, "usage_daily", "day", True, where, params, sign)
-    _upsert_latency(conn, where, params, sign)
+    for table, unit in LATENCY_SOURCES:
+        _upsert_latency(conn, table, unit, where, params, sign)
     if sign < 0:  # a group left with no call must not show as a row of zeros
         for table in ("usage_hourly", "usage_hourly_all", "usage_daily"):
             conn.execute(text(f"DELETE FROM {table} WHERE calls = 0"))
-        conn.execute(text("DELETE FROM latency_hourly WHERE n = 0"))
+        for table, _unit in LATENCY_SOURCES:
+            conn.execute(text(f"DELETE FROM {table} WHERE n = 0"))
 
 
 def _local_lock(engine: Engine) -> threading.Lock:

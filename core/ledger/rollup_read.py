@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -36,6 +37,7 @@ from core.ledger.schema import (
     MONEY_MEASURES,
     TTFT,
     calls,
+    latency_daily,
     latency_hourly,
     usage_daily,
     usage_hourly,
@@ -77,17 +79,7 @@ def _floor(ts: datetime, unit: timedelta) -> datetime:
 
 def whole_hours(tz: str, start: datetime, end: datetime) -> bool:
     """True when ``tz``'s offset is whole hours throughout the period, so no UTC hour straddles a local midnight."""
-    if tz == "UTC":
-        return True
-    z, utc = ZoneInfo(tz), ZoneInfo("UTC")
-    t = start
-    while True:
-        off = t.replace(tzinfo=utc).astimezone(z).utcoffset()
-        if off is None or off.total_seconds() % 3600:
-            return False
-        if t >= end:
-            return True
-        t = min(end, t + timedelta(hours=6))
+    return tz == "UTC" or all(minutes % 60 == 0 for _, minutes in offsets(tz, start, end))
 
 
 def plan(start: datetime, end: datetime, tz: str, *, by_local_day: bool, daily_ok: bool) -> Plan:
@@ -143,7 +135,7 @@ def _rollup_source(table, bucket: str, names: list[str], lo: datetime, hi: datet
     exprs = {"bucket": t[bucket], "user": t.user_id if "user_id" in t else None}
     exprs.update({n: t[n] for n in ("model", "status", *TEXT_KEYS, "prompt_band")})
     keys = [exprs[n].label(n) for n in names]
-    sums = [func.sum(t[m]).label(m) for m in MEASURES]
+    sums = [cast(func.sum(t[m]), BigInteger).label(m) for m in MEASURES]  # int8 sums: fast on PostgreSQL
     return (select(*keys, *sums).where(t[bucket] >= lo, t[bucket] < hi, *conds)
             .group_by(*[exprs[n] for n in names]))
 
@@ -163,11 +155,45 @@ def usage_union(dialect: str, names: list[str], p: Plan, users=None, models=None
     return union_all(*parts).subquery("u")
 
 
-def local_day(col, tz: str):
-    """``col`` (naive UTC) as a local calendar date in ``tz``, the same SQL on DuckDB and PostgreSQL."""
+@lru_cache(maxsize=256)
+def offsets(tz: str, start: datetime, end: datetime) -> tuple[tuple[datetime, int], ...]:
+    """``tz``'s UTC offsets over ``[start, end)`` as (from when, naive UTC; offset in minutes), oldest first.
+    Sampled every 12 hours (zones change offset at most twice a year), each change found to the second."""
+    z, utc = ZoneInfo(tz), ZoneInfo("UTC")
+
+    def off(t: datetime) -> int:
+        return int(t.replace(tzinfo=utc).astimezone(z).utcoffset().total_seconds() // 60)
+
+    out = [(start, off(start))]
+    t = start
+    while t < end:
+        nxt = min(end, t + timedelta(hours=12))
+        if off(nxt) != out[-1][1]:  # a change within (t, nxt]: find its second
+            lo, hi = t, nxt
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                lo, hi = (mid, hi) if off(mid) == out[-1][1] else (lo, mid)
+            out.append((hi, off(hi)))
+        t = nxt
+    return tuple(out)
+
+
+def local_day(col, tz: str, start: datetime | None = None, end: datetime | None = None):
+    """``col`` (naive UTC) as a local calendar date in ``tz``: plain arithmetic with the period's offsets
+    (cheaper than a time-zone conversion per row), the same SQL on DuckDB and PostgreSQL."""
     if tz == "UTC":
         return cast(col, Date)
-    return cast(func.timezone(literal_column(f"'{tz}'"), func.timezone(literal_column("'UTC'"), col)), Date)
+    if start is None or end is None:
+        return cast(func.timezone(literal_column(f"'{tz}'"), func.timezone(literal_column("'UTC'"), col)), Date)
+    segs = offsets(tz, start, end)
+
+    def shifted(minutes: int):
+        return cast(col + literal_column(f"INTERVAL '{minutes} minutes'"), Date)
+
+    if len(segs) == 1:
+        return shifted(segs[0][1])
+    whens = [(col < segs[i + 1][0], shifted(segs[i][1])) for i in range(len(segs) - 1)]
+    return case(*whens, else_=shifted(segs[-1][1]))
 
 
 def usage_select(dialect: str, groups: list[str], start: datetime, end: datetime, tz: str = "UTC",
@@ -179,7 +205,8 @@ def usage_select(dialect: str, groups: list[str], start: datetime, end: datetime
     inner = (["bucket"] if by_day or "utc_day" in groups else []) + inner + (["status"] if "status" not in inner
                                                                              else [])
     u = usage_union(dialect, inner, p, users, models, statuses)
-    out = {"day": local_day(u.c.bucket, tz), "utc_day": cast(u.c.bucket, Date)} if "bucket" in inner else {}
+    out = {"day": local_day(u.c.bucket, tz, start, end), "utc_day": cast(u.c.bucket, Date)} if "bucket" in inner \
+        else {}
     for n in groups:
         if n not in out:
             out[n] = func.nullif(u.c[n], "") if n in TEXT_KEYS else u.c[n]
@@ -192,8 +219,10 @@ def usage_select(dialect: str, groups: list[str], start: datetime, end: datetime
     cols += [by_status(s).label(label) for s, label in (("ok", "ok"), ("error", "errors"), ("cached", "cache_hits"),
                                                         ("blocked", "blocked"))]
     for m in measures or OUTPUT:
-        kind = Numeric(38, 10) if m in MONEY_MEASURES else BigInteger
-        cols.append(cast(func.coalesce(func.sum(u.c[m]), 0), kind).label(m))
+        total = func.coalesce(func.sum(u.c[m]), 0)
+        if m in MONEY_MEASURES:  # units of 1e-10 USD back to exact dollars
+            total = cast(cast(total, Numeric(28, 0)) * literal_column("0.0000000001"), Numeric(38, 10))
+        cols.append(cast(total, BigInteger).label(m) if m not in MONEY_MEASURES else total.label(m))
     stmt = select(*keys, *cols)
     return stmt.group_by(*[out[n] for n in groups]).order_by(*[out[n] for n in groups]) if groups else stmt
 
@@ -203,7 +232,7 @@ def latency_select(dialect: str, groups: list[str], start: datetime, end: dateti
     """SELECT of ``groups`` (day, model), metric, bucket and n: the histogram of successful calls' latency and
     time to first token over the period (rollup hours plus raw rows; raw only when ``users`` is given)."""
     by_day = "day" in groups
-    p = plan(start, end, tz, by_local_day=by_day, daily_ok=False)
+    p = plan(start, end, tz, by_local_day=by_day, daily_ok=True)
     if users is not None:  # the latency rollup has no user: one user's calls are read raw
         p = Plan(start, end, start, start, start, start, False)
     parts = []
@@ -214,13 +243,18 @@ def latency_select(dialect: str, groups: list[str], start: datetime, end: dateti
                      .where(where, c.status == STATUS_OK, *_filters(calls, users, models, None))
                      .group_by(literal_column("1"), literal_column("2"), literal_column("4")))
     if p.hs < p.he:
-        t = latency_hourly.c
-        parts.append(select(t.hour.label("bucket"), t.model.label("model"), t.metric.label("metric"),
-                            t.bucket.label("bucket_no"), func.sum(t.n).label("n"))
-                     .where(t.hour >= p.hs, t.hour < p.he, *_filters(latency_hourly, None, models, None))
-                     .group_by(t.hour, t.model, t.metric, t.bucket))
+        spans = [(latency_hourly, "hour", p.hs, p.ds), (latency_hourly, "hour", p.de, p.he),
+                 (latency_daily, "day", p.ds, p.de)] if p.daily else [(latency_hourly, "hour", p.hs, p.he)]
+        for table, unit, lo, hi in spans:
+            if lo >= hi:
+                continue
+            t = table.c
+            parts.append(select(t[unit].label("bucket"), t.model.label("model"), t.metric.label("metric"),
+                                t.bucket.label("bucket_no"), cast(func.sum(t.n), BigInteger).label("n"))
+                         .where(t[unit] >= lo, t[unit] < hi, *_filters(table, None, models, None))
+                         .group_by(t[unit], t.model, t.metric, t.bucket))
     u = union_all(*parts).subquery("h")
-    out = {"day": lambda: local_day(u.c.bucket, tz), "model": lambda: u.c.model}
+    out = {"day": lambda: local_day(u.c.bucket, tz, start, end), "model": lambda: u.c.model}
     out = {n: out[n]() for n in groups}
     keys = [out[n].label(n) for n in groups]
     return (select(*keys, u.c.metric, u.c.bucket_no, cast(func.sum(u.c.n), BigInteger).label("n"))

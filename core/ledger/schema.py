@@ -283,10 +283,10 @@ ADDED_IN[batch_items.name] = 9
 
 # --- version 10 (Alembic revision 0010): rollups --------------------------------------------
 # The calls summed per UTC hour (with and without the user) and per UTC day, and successful calls'
-# latency counted per hour in log-spaced buckets; only rows with ``calls.rolled`` true are in them.
+# latency counted per hour and per UTC day in log-spaced buckets; only rows with ``calls.rolled`` true are in them.
 # A key that is NULL on the call is stored as '' (a primary key cannot hold NULL); readers turn it back.
 
-MONEY_SUM = Numeric(38, 10)  # a year of one group's cost, exact
+MONEY_UNITS = 10**10  # rollup money is BIGINT units of 1e-10 USD (cost_usd's scale): exact, and fast to sum
 BUCKETS_PER_OCTAVE = 16  # latency bucket b holds [2^(b/16), 2^((b+1)/16)) ms: each 4.4 % wide
 NULL_BUCKET = -32768  # a successful call with no latency (or no time to first token) recorded
 LATENCY, TTFT = 0, 1  # latency_hourly.metric
@@ -294,6 +294,7 @@ LATENCY, TTFT = 0, 1  # latency_hourly.metric
 KNOWN_THRESHOLDS = (100_000, 200_000)
 COUNT_MEASURES = ("calls", "unpriced", *USAGE_FIELDS, "tokens_saved", *SERVER_TOOL_FIELDS)
 MONEY_MEASURES = ("cost_usd", *COST_PART_COLUMNS, "unsplit_cost_usd")  # unsplit: cost of rows with no split
+LATENCY_SOURCES = (("latency_hourly", "hour"), ("latency_daily", "day"))
 ROLLUP_KEYS = ("model", "status", "error_code", "service_tier", "inference_geo", "prompt_band")
 
 
@@ -304,22 +305,25 @@ def _rollup(name: str, bucket: str, with_user: bool) -> Table:
     keys += [Column("model", String(100), primary_key=True), Column("status", String(16), primary_key=True),
              Column("error_code", String(64), primary_key=True), Column("service_tier", String(16), primary_key=True),
              Column("inference_geo", String(32), primary_key=True), Column("prompt_band", SmallInteger, primary_key=True)]
-    return Table(name, metadata, *keys, *[Column(n, BigInteger, nullable=False) for n in COUNT_MEASURES],
-                 *[Column(n, MONEY_SUM, nullable=False) for n in MONEY_MEASURES])
+    return Table(name, metadata, *keys, *[Column(n, BigInteger, nullable=False) for n in (*COUNT_MEASURES,
+                                                                                             *MONEY_MEASURES)])
 
 
 usage_hourly = _rollup("usage_hourly", "hour", True)
 usage_hourly_all = _rollup("usage_hourly_all", "hour", False)
 usage_daily = _rollup("usage_daily", "day", True)
-latency_hourly = Table(
-    "latency_hourly", metadata,
-    Column("hour", DateTime, primary_key=True),
-    Column("model", String(100), primary_key=True),
-    Column("metric", SmallInteger, primary_key=True),  # LATENCY or TTFT
-    Column("bucket", SmallInteger, primary_key=True),  # see BUCKETS_PER_OCTAVE
-    Column("n", BigInteger, nullable=False),
-)
-ROLLUPS = (usage_hourly, usage_hourly_all, usage_daily, latency_hourly)
+
+
+def _latency(name: str, bucket: str) -> Table:
+    return Table(name, metadata, Column(bucket, DateTime, primary_key=True),
+                 Column("model", String(100), primary_key=True),
+                 Column("metric", SmallInteger, primary_key=True),  # LATENCY or TTFT
+                 Column("bucket", SmallInteger, primary_key=True),  # see BUCKETS_PER_OCTAVE
+                 Column("n", BigInteger, nullable=False))
+
+
+latency_hourly, latency_daily = (_latency(name, bucket) for name, bucket in LATENCY_SOURCES)
+ROLLUPS = (usage_hourly, usage_hourly_all, usage_daily, latency_hourly, latency_daily)
 ADDED_IN.update(dict.fromkeys((t.name for t in ROLLUPS), 10))
 # Indexes made by revision 0010: ix_usage_hourly_user (user_id, hour), ix_usage_daily_user (user_id, day);
 # on PostgreSQL ix_calls_unrolled (ts) WHERE NOT rolled, ix_calls_cost (cost_usd), ix_calls_user_cost.

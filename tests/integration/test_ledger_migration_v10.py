@@ -3,6 +3,8 @@ arrive empty, a v9 ledger's rows stay as they were and the first refresh folds t
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import sqlalchemy as sa
 
 from core.ledger import rollup
@@ -37,8 +39,8 @@ def test_a_v9_ledger_gains_the_rollups_and_its_rows_are_rolled_up_by_the_first_r
     assert migrate(engine, target=10) == 10  # idempotent
     assert rollup.refresh(engine) == 15
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT sum(calls), sum(cost_usd) FROM usage_daily")).one() == (15, 15 * raw[
-            "cost_usd"].iloc[0] / 15)
+        calls_n, units = conn.execute(sa.text("SELECT sum(calls), sum(cost_usd) FROM usage_daily")).one()
+        assert (calls_n, Decimal(units).scaleb(-10)) == (15, raw["cost_usd"].iloc[0])  # money in 1e-10 USD units
         assert conn.execute(sa.text("SELECT count(*) FROM calls WHERE NOT rolled")).scalar() == 0
     assert queries.usage_by(engine, "user", day, day).equals(raw)
 

@@ -2,8 +2,8 @@
 
 ``calls`` gains ``rolled`` (NOT NULL, false on existing rows: they are marked to be rolled up, and the
 first refresh, core/ledger/rollup.py, folds them in; until then reports read them raw, so figures stay
-exact). Four rollup tables arrive, empty: ``usage_hourly``, ``usage_hourly_all``, ``usage_daily`` and
-``latency_hourly``. On PostgreSQL three indexes on ``calls``: the rows still to roll (a partial index,
+exact). Five rollup tables arrive, empty: ``usage_hourly``, ``usage_hourly_all``, ``usage_daily``,
+``latency_hourly`` and ``latency_daily``; their money columns are BIGINT units of 1e-10 USD. On PostgreSQL three indexes on ``calls``: the rows still to roll (a partial index,
 small), and cost (alone and per user) for the dearest calls. Self-contained and idempotent.
 """
 
@@ -17,7 +17,6 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-SUM = sa.Numeric(38, 10)
 ADDED = sa.Table("calls", sa.MetaData(), sa.Column("rolled", sa.Boolean, nullable=False, default=False))
 COUNTS = ("calls", "unpriced", "input_tokens", "output_tokens", "cache_creation_5m_tokens",
           "cache_creation_1h_tokens", "cache_read_tokens", "tokens_saved", "web_search_requests",
@@ -39,8 +38,7 @@ def _usage(name: str, bucket: str, with_user: bool) -> None:
              sa.Column("service_tier", sa.String(16), primary_key=True),
              sa.Column("inference_geo", sa.String(32), primary_key=True),
              sa.Column("prompt_band", sa.SmallInteger, primary_key=True)]
-    op.create_table(name, *keys, *[sa.Column(n, sa.BigInteger, nullable=False) for n in COUNTS],
-                    *[sa.Column(n, SUM, nullable=False) for n in MONEY])
+    op.create_table(name, *keys, *[sa.Column(n, sa.BigInteger, nullable=False) for n in (*COUNTS, *MONEY)])
     if with_user:
         op.create_index(f"ix_{name}_user", name, ["user_id", bucket])
 
@@ -52,10 +50,12 @@ def upgrade() -> None:
                                     ("usage_daily", "day", True)):
         if not has_table(conn, name):
             _usage(name, bucket, with_user)
-    if not has_table(conn, "latency_hourly"):
+    for name, bucket in (("latency_hourly", "hour"), ("latency_daily", "day")):
+        if has_table(conn, name):
+            continue
         op.create_table(
-            "latency_hourly",
-            sa.Column("hour", sa.DateTime, primary_key=True),
+            name,
+            sa.Column(bucket, sa.DateTime, primary_key=True),
             sa.Column("model", sa.String(100), primary_key=True),
             sa.Column("metric", sa.SmallInteger, primary_key=True),
             sa.Column("bucket", sa.SmallInteger, primary_key=True),
@@ -69,7 +69,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ("latency_hourly", "usage_daily", "usage_hourly_all", "usage_hourly"):
+    for name in ("latency_daily", "latency_hourly", "usage_daily", "usage_hourly_all", "usage_hourly"):
         op.drop_table(name, if_exists=True)
     for name in PG_INDEXES:
         op.drop_index(name, table_name="calls", if_exists=True)
