@@ -233,7 +233,7 @@ def unroll(url: str) -> None:
     """Mark every row unrolled and empty the rollups: the ledger as the queries found it before rollups."""
     engine = make_engine(url)
     with engine.begin() as conn:
-        for table in ("usage_hourly", "usage_hourly_all", "usage_daily", "latency_hourly"):
+        for table in ("usage_hourly", "usage_hourly_all", "usage_daily", "latency_hourly", "latency_daily"):
             conn.execute(text(f"DELETE FROM {table}"))
         conn.execute(text("UPDATE calls SET rolled = FALSE WHERE rolled"))
     if engine.dialect.name == "postgresql":
@@ -255,7 +255,7 @@ def refresh(url: str) -> float:
             conn.execute(text("VACUUM ANALYZE"))
     with engine.connect() as conn:
         sizes = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()
-                 for t in ("usage_hourly", "usage_hourly_all", "usage_daily", "latency_hourly")}
+                 for t in ("usage_hourly", "usage_hourly_all", "usage_daily", "latency_hourly", "latency_daily")}
     engine.dispose()
     print(f"refresh folded {n:,} rows in {secs:.1f} s; rollup rows: "
           + ", ".join(f"{t} {v:,}" for t, v in sizes.items()))

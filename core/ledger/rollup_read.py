@@ -135,9 +135,8 @@ def _rollup_source(table, bucket: str, names: list[str], lo: datetime, hi: datet
     exprs = {"bucket": t[bucket], "user": t.user_id if "user_id" in t else None}
     exprs.update({n: t[n] for n in ("model", "status", *TEXT_KEYS, "prompt_band")})
     keys = [exprs[n].label(n) for n in names]
-    sums = [cast(func.sum(t[m]), BigInteger).label(m) for m in MEASURES]  # int8 sums: fast on PostgreSQL
-    return (select(*keys, *sums).where(t[bucket] >= lo, t[bucket] < hi, *conds)
-            .group_by(*[exprs[n] for n in names]))
+    # The rows as they are: the outer query sums them (grouping here first would only add a pass).
+    return select(*keys, *[t[m].label(m) for m in MEASURES]).where(t[bucket] >= lo, t[bucket] < hi, *conds)
 
 
 def usage_union(dialect: str, names: list[str], p: Plan, users=None, models=None, statuses=None):
@@ -169,11 +168,11 @@ def offsets(tz: str, start: datetime, end: datetime) -> tuple[tuple[datetime, in
     while t < end:
         nxt = min(end, t + timedelta(hours=12))
         if off(nxt) != out[-1][1]:  # a change within (t, nxt]: find its second
-            lo, hi = t, nxt
-            while hi - lo > timedelta(seconds=1):
-                mid = lo + (hi - lo) / 2
-                lo, hi = (mid, hi) if off(mid) == out[-1][1] else (lo, mid)
-            out.append((hi, off(hi)))
+            lo, hi = 0, int((nxt - t).total_seconds())
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if off(t + timedelta(seconds=mid)) == out[-1][1] else (lo, mid)
+            out.append((t + timedelta(seconds=hi), off(t + timedelta(seconds=hi))))
         t = nxt
     return tuple(out)
 
@@ -250,9 +249,8 @@ def latency_select(dialect: str, groups: list[str], start: datetime, end: dateti
                 continue
             t = table.c
             parts.append(select(t[unit].label("bucket"), t.model.label("model"), t.metric.label("metric"),
-                                t.bucket.label("bucket_no"), cast(func.sum(t.n), BigInteger).label("n"))
-                         .where(t[unit] >= lo, t[unit] < hi, *_filters(table, None, models, None))
-                         .group_by(t[unit], t.model, t.metric, t.bucket))
+                                t.bucket.label("bucket_no"), t.n.label("n"))
+                         .where(t[unit] >= lo, t[unit] < hi, *_filters(table, None, models, None)))
     u = union_all(*parts).subquery("h")
     out = {"day": lambda: local_day(u.c.bucket, tz, start, end), "model": lambda: u.c.model}
     out = {n: out[n]() for n in groups}

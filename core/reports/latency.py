@@ -44,19 +44,23 @@ def from_histogram(buckets: np.ndarray, counts: np.ndarray, fraction: float) -> 
 
 
 def _rows(df: pd.DataFrame, groups: list[str]) -> list[dict]:
-    out = []
-    grouped = df.groupby(groups, sort=True) if groups else [((), df)]
-    for key, g in grouped:
-        key = key if isinstance(key, tuple) else (key,)
-        row = dict(zip(groups, key, strict=True))
-        lat, ttft = g[g["metric"] == LATENCY], g[g["metric"] == TTFT]
-        row["calls"] = int(lat["n"].sum())
-        for name, part in (("latency", lat), ("ttft", ttft)):
-            b, n = part["bucket_no"].to_numpy(dtype=np.int64), part["n"].to_numpy(dtype=np.int64)
-            for f in FRACTIONS:
-                row[f"p{round(f * 100)}_{name}_ms"] = from_histogram(b, n, f)
-        out.append(row)
-    return out
+    """One row per group: sorted once, then each (group, metric) histogram is a slice of plain arrays."""
+    df = df.sort_values([*groups, "metric", "bucket_no"], kind="stable")
+    keys = list(zip(*(df[g] for g in groups), strict=True)) if groups else [()] * len(df)
+    metric, bucket, count = (df[c].to_numpy(dtype=np.int64) for c in ("metric", "bucket_no", "n"))
+    out: dict[tuple, dict] = {}
+    edges = [0] + [i for i in range(1, len(df)) if keys[i] != keys[i - 1] or metric[i] != metric[i - 1]] + [len(df)]
+    for lo, hi in zip(edges, edges[1:], strict=False):
+        row = out.setdefault(keys[lo], dict(zip(groups, keys[lo], strict=True)))
+        name = "latency" if metric[lo] == LATENCY else "ttft" if metric[lo] == TTFT else None
+        if name is None:
+            continue
+        b, n = bucket[lo:hi], count[lo:hi]
+        if name == "latency":
+            row["calls"] = int(n.sum())
+        for f in FRACTIONS:
+            row[f"p{round(f * 100)}_{name}_ms"] = from_histogram(b, n, f)
+    return list(out.values())
 
 
 def percentiles(engine: Engine, groups: list[str], start, end, tz: str = "UTC", users=None,
@@ -65,7 +69,7 @@ def percentiles(engine: Engine, groups: list[str], start, end, tz: str = "UTC", 
     stmt = rollup_read.latency_select(engine.dialect.name, groups, start, end, tz, users, models)
     with engine.connect() as conn:
         result = conn.execute(stmt)
-        df = pd.DataFrame(result.all(), columns=list(result.keys()))
+        df = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))  # tuples: Rows are slow to read
     cols = [*groups, "calls", "p50_latency_ms", "p95_latency_ms", "p50_ttft_ms", "p95_ttft_ms"]
     if df.empty:
         return pd.DataFrame([] if groups else [dict.fromkeys(cols) | {"calls": 0}], columns=cols)
