@@ -11,6 +11,7 @@ percentiles come from log-spaced histograms (``percentiles``), within one bucket
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -27,6 +28,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    text,
     union_all,
 )
 
@@ -269,3 +271,13 @@ def distinct_select(column: str, users=None):
     u = union_all(rolled, raw).subquery("d")
     return select(u.c.v).distinct().order_by(u.c.v)
 
+
+
+@contextmanager
+def reading(engine):
+    """A connection for one report query; on PostgreSQL with room to hash its groups in memory (the default
+    4 MB work_mem sorts a year of rollup rows on disk)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL work_mem = '64MB'"))
+        yield conn

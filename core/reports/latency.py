@@ -67,7 +67,7 @@ def percentiles(engine: Engine, groups: list[str], start, end, tz: str = "UTC", 
                 models=None) -> pd.DataFrame:
     """Calls, p50/p95 latency and time to first token (ms) of successful calls per ``groups`` (day, model)."""
     stmt = rollup_read.latency_select(engine.dialect.name, groups, start, end, tz, users, models)
-    with engine.connect() as conn:
+    with rollup_read.reading(engine) as conn:
         result = conn.execute(stmt)
         df = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))  # tuples: Rows are slow to read
     cols = [*groups, "calls", "p50_latency_ms", "p95_latency_ms", "p50_ttft_ms", "p95_ttft_ms"]

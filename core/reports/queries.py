@@ -128,7 +128,7 @@ def to_frame(rows, columns: list[str]) -> pd.DataFrame:
 
 def frame(engine: Engine, stmt) -> pd.DataFrame:
     """Run ``stmt`` and return its (already aggregated) rows as a DataFrame."""
-    with engine.connect() as conn:
+    with rollup_read.reading(engine) as conn:
         result = conn.execute(stmt)
         return to_frame(result.all(), list(result.keys()))
 
@@ -204,7 +204,7 @@ def errors_by_code(engine: Engine, since: Moment, until: Moment, tz: str = "UTC"
 
 def distinct(engine: Engine, column: str, users=None) -> list[str]:
     """Every distinct ``user`` or ``model`` in the ledger (of ``users`` only, if given), sorted."""
-    with engine.connect() as conn:
+    with rollup_read.reading(engine) as conn:
         return [v for (v,) in conn.execute(rollup_read.distinct_select(column, _as_list(users)))]
 
 

@@ -71,7 +71,7 @@ def _groups(engine: Engine, start, end, tz, users, models, thresholds: list[int]
     if set(thresholds) <= set(KNOWN_THRESHOLDS):
         stmt = rollup_read.usage_select(engine.dialect.name, ["model", "utc_day", *WHERE, "prompt_band"], start, end,
                                         tz, users, models, BILLED, measures=("cost_usd", *COUNTS))
-        with engine.connect() as conn:
+        with rollup_read.reading(engine) as conn:
             for g in conn.execute(stmt).mappings():
                 flags = {f"over_{t}": g["prompt_band"] > KNOWN_THRESHOLDS.index(t) for t in thresholds}
                 yield {**g, "cost": g["cost_usd"], **flags}
@@ -81,7 +81,7 @@ def _groups(engine: Engine, start, end, tz, users, models, thresholds: list[int]
     stmt = (select(*keys, func.count().label("calls"), func.sum(c.cost_usd).label("cost"),
                    *[func.sum(getattr(c, n)).label(n) for n in COUNTS])
             .where(period_filter(start, end, "UTC", users, models) & c.status.in_(BILLED)).group_by(*keys))
-    with engine.connect() as conn:
+    with rollup_read.reading(engine) as conn:
         yield from conn.execute(stmt).mappings()
 
 
@@ -112,7 +112,7 @@ def _per_call(engine: Engine, where, table: pricing.PriceTable) -> pd.DataFrame:
     stmt = (select(c.id, c.ts, c.user_id, c.model, c.status, c.price_version, c.cost_usd,
                    *[getattr(c, n) for n in (*COUNTS, *WHERE)]).where(where).order_by(c.ts, c.id))
     out = []
-    with engine.connect() as conn:
+    with rollup_read.reading(engine) as conn:
         for r in conn.execution_options(yield_per=5000).execute(stmt).mappings():
             row = rows_for(r["model"], _utc_day(r["ts"]))
             original = Decimal(r["cost_usd"] or 0)
