@@ -8,28 +8,23 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from core.ledger import rollup
+from core.ledger.ddl import columns
 from core.ledger.migrations import current_version, migrate
 from core.ledger.schema import ROLLUPS, SCHEMA_VERSION
 from core.reports import queries
 from tests.integration.conftest import T0, alembic_version, tables
 
 
-def _columns(conn, table: str) -> set[str]:
-    return set(conn.execute(sa.text(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-        "AND table_name = :t"), {"t": table}).scalars())
-
-
 def test_a_v9_ledger_gains_the_rollups_and_its_rows_are_rolled_up_by_the_first_refresh(old_ledger):
     engine = old_ledger(9, rows=15)
     with engine.connect() as conn:
         before = conn.execute(sa.text("SELECT id, user_id, cost_usd FROM calls ORDER BY id")).all()
-        assert "rolled" not in _columns(conn, "calls") and not tables(conn) & {t.name for t in ROLLUPS}
+        assert "rolled" not in columns(conn, "calls") and not tables(conn) & {t.name for t in ROLLUPS}
     assert SCHEMA_VERSION >= 10 and migrate(engine, target=10) == 10
     with engine.connect() as conn:
         assert current_version(conn) == 10 and alembic_version(conn) == ["0010"]
         for table in ROLLUPS:
-            assert {c.name for c in table.columns} == _columns(conn, table.name)
+            assert {c.name for c in table.columns} == columns(conn, table.name)
             assert conn.execute(sa.text(f"SELECT count(*) FROM {table.name}")).scalar() == 0
         assert conn.execute(sa.text("SELECT id, user_id, cost_usd FROM calls ORDER BY id")).all() == before
         assert conn.execute(sa.text("SELECT count(*) FROM calls WHERE NOT rolled")).scalar() == 15
