@@ -1,12 +1,16 @@
-"""Time the ledger's dashboard queries on a big synthetic DuckDB ledger.
+"""Time the ledger's dashboard queries on a big synthetic ledger, DuckDB and/or PostgreSQL, before and after rollups.
 
-    python bench/ledger_queries.py [--rows 10000000] [--db path] [--runs 5] [--keep] [--writes]
+    python bench/ledger_queries.py [--rows 10000000] [--backend duckdb|postgres|both] [--db path] [--runs 5]
+                                   [--keep] [--no-before] [--writes]
 
 Rows come from ``core.reports.demo_data``'s generator (the console's demo data, vectorised): a
 year of calls from 200 users with a skewed share, the demo models, ~91 % ok / 5 % cached /
 2 % error / 1.5 % blocked, realistic token mixes, exact costs from the price table. The schema comes from
 ``migrate`` (so the indexes are the real ones). Each query is timed cold (first run
-on a fresh engine) and warm (median of ``--runs``), over a month and over the year.
+on a fresh engine) and warm (median of ``--runs``), over a month and over the year: first with every row
+unrolled (what the queries cost on raw calls: "before"), then after ``rollup.refresh`` (timed too) folded
+them into the rollups ("after"), side by side in one run. PostgreSQL is loaded with COPY into the schema
+``i14_rollup_bench`` of ``--pg-url`` (dropped afterwards unless ``--keep``).
 ``--writes`` also times ``Ledger.record`` from 50 threads for several DuckDB pool sizes.
 """
 
@@ -54,6 +58,60 @@ def generate(db: Path, rows: int, *, start: datetime = START, days: int = DAYS, 
     return time.perf_counter() - t0
 
 
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_SCHEMA = "i14_rollup_bench"
+BUDGETED = USERS[:20]
+
+
+def generate_pg(url: str, rows: int, *, keep: bool) -> float:
+    """Create the ledger in schema PG_SCHEMA of ``url`` with ``rows`` demo calls (COPY); returns seconds."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if keep and conn.execute(sa.text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"),
+                                 {"s": PG_SCHEMA}).scalar():
+            return 0.0
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        conn.execute(sa.text(f"CREATE SCHEMA {PG_SCHEMA}"))
+    admin.dispose()
+    engine = make_engine(pg_schema_url(url))
+    t0 = time.perf_counter()
+    migrate(engine)
+    for df in demo_data.chunks(rows, START, DAYS, users=USERS, weights=USER_WEIGHTS):
+        copy_frame(engine, df)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE calls"))
+    engine.dispose()
+    return time.perf_counter() - t0
+
+
+def pg_schema_url(url: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{PG_SCHEMA}"
+
+
+def copy_frame(engine, df) -> None:
+    """COPY one ``demo_data.synth`` frame into ``calls`` as CSV (as ``insert_frame`` would store it, much faster)."""
+    import io
+    import uuid
+
+    units = ("cost_units", *demo_data.PART_UNITS)
+    money = ("cost_usd", *queries.COST_PART_COLUMNS)
+    cols = [c for c in demo_data.COLUMNS if c not in units]
+    out = df[cols].copy()
+    for unit, col in zip(units, money, strict=True):
+        digits = df[unit].astype("int64").astype(str).str.zfill(11)  # exact: 1e-10 USD units as decimal text
+        out[col] = digits.str[:-10] + "." + digits.str[-10:]
+    out.insert(0, "id", [str(uuid.uuid4()) for _ in range(len(df))])
+    out["unpriced"] = False
+    buf = io.StringIO()
+    out.to_csv(buf, index=False, header=False)
+    with engine.begin() as conn:
+        cur = conn.connection.driver_connection.cursor()
+        with cur.copy(f"COPY calls ({', '.join(out.columns)}) FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(buf.getvalue())
+
+
 def cases() -> list[tuple[str, callable]]:
     """(label, fn(engine)) for every dashboard query, over a month and over the whole year."""
     month = (date(2026, 6, 1), date(2026, 6, 30))
@@ -79,14 +137,50 @@ def cases() -> list[tuple[str, callable]]:
     out.append(("usage_by day, one user (year)",
                 lambda e: queries.usage_by(e, "day", *year, users=["user007"])))
     out.append(("reprice by model (year)", lambda e: reprice(e, *year)))
+    out += page_cases(month, year)
     return out
 
 
-def time_queries(db: Path, runs: int) -> list[tuple[str, float, float, int]]:
+def page_cases(month, year) -> list[tuple[str, callable]]:
+    """The Usage & cost page's whole run (every figure it draws), its what-if panel and its budget table."""
+    from core.accounts.users import Principal
+    from core.budgets.book import BudgetBook
+    from core.clock import SystemClock
+    from core.reports import usage
+
+    admin, analyst = Principal("admin", "Admin", "admin"), Principal("user007", "User 7", "analyst")
+    out = []
+    for span, (since, until) in (("month", month), ("year", year)):
+        for who in (admin, analyst):
+            f = usage.Filters(since, until, "America/New_York")
+            out.append((f"page: report ({span}, {who.role})", lambda e, f=f, w=who: usage.build(e, w, f)))
+        f = usage.Filters(since, until, "UTC")
+        out.append((f"page: what-if all on haiku ({span})", lambda e, f=f: usage.what_if(
+            e, admin, f, usage.all_on("claude-haiku-5-5", queries.distinct(e, "model")))))
+    out.append(("page: filter options (admin)", lambda e: usage.options(e, admin)))
+
+    def budget_table(e):
+        book = BudgetBook(e, tz="America/New_York", clock=SystemClock())
+        return usage.budgets(book, admin, datetime(2026, 11, 20, tzinfo=UTC))
+    out.append(("page: budget table (21 budgets)", budget_table))
+    return out
+
+
+def add_budgets(engine) -> None:
+    """Budgets for the 20 heaviest users and the organisation (the page's budget table reads them)."""
+    from core.ledger.schema import budgets
+
+    with engine.begin() as conn:
+        conn.execute(budgets.delete())
+        conn.execute(budgets.insert(), [{"user_id": u, "monthly_usd": 100, "updated_at": datetime(2026, 1, 1)}
+                                        for u in (*BUDGETED, "*")])
+
+
+def time_queries(url: str, runs: int) -> list[tuple[str, float, float, int]]:
     """(label, cold seconds, warm median seconds, result rows) for each case."""
     results = []
     for label, fn in cases():
-        engine = make_engine(f"duckdb:///{db}")
+        engine = make_engine(url)
         t0 = time.perf_counter()
         df = fn(engine)
         cold = time.perf_counter() - t0
@@ -96,7 +190,7 @@ def time_queries(db: Path, runs: int) -> list[tuple[str, float, float, int]]:
             fn(engine)
             warm.append(time.perf_counter() - t0)
         engine.dispose()
-        results.append((label, cold, statistics.median(warm), len(df)))
+        results.append((label, cold, statistics.median(warm), len(df) if hasattr(df, '__len__') else 1))
     return results
 
 
@@ -135,6 +229,59 @@ def time_writes(pool_sizes=(1, 2, 4, 8), threads: int = 50, per_thread: int = 40
                 engine.dispose()
 
 
+def unroll(url: str) -> None:
+    """Mark every row unrolled and empty the rollups: the ledger as the queries found it before rollups."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for table in ("usage_hourly", "usage_hourly_all", "usage_daily", "latency_hourly", "latency_daily"):
+            conn.execute(text(f"DELETE FROM {table}"))
+        conn.execute(text("UPDATE calls SET rolled = FALSE WHERE rolled"))
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE calls"))
+    engine.dispose()
+
+
+def refresh(url: str) -> float:
+    """Fold every row into the rollups; returns seconds."""
+    from core.ledger import rollup
+
+    engine = make_engine(url)
+    t0 = time.perf_counter()
+    n = rollup.refresh(engine, wait=True)
+    secs = time.perf_counter() - t0
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+    with engine.connect() as conn:
+        sizes = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar()
+                 for t in ("usage_hourly", "usage_hourly_all", "usage_daily", "latency_hourly", "latency_daily")}
+    engine.dispose()
+    print(f"refresh folded {n:,} rows in {secs:.1f} s; rollup rows: "
+          + ", ".join(f"{t} {v:,}" for t, v in sizes.items()))
+    return secs
+
+
+def run_backend(name: str, url: str, args) -> None:
+    engine = make_engine(url)
+    add_budgets(engine)
+    engine.dispose()
+    phases = {}
+    if args.before:
+        unroll(url)
+        phases["before"] = time_queries(url, max(1, args.runs // 3))
+    refresh(url)
+    phases["after"] = time_queries(url, args.runs)
+    heads = "".join(f" {p + ' cold':>12} {p + ' warm':>12}" for p in phases)
+    print(f"\n{name}: ms per query (warm = median)\n{'query':42}{heads} {'rows':>6}")
+    for i, (label, *_rest) in enumerate(phases["after"]):
+        cells = "".join(f" {phases[p][i][1] * 1000:12.1f} {phases[p][i][2] * 1000:12.1f}" for p in phases)
+        print(f"{label:42}{cells} {phases['after'][i][3]:6d}")
+    for p, res in phases.items():
+        worst = max(res, key=lambda r: r[2])
+        print(f"{name} {p}: slowest warm {worst[0]} {worst[2] * 1000:.1f} ms")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
@@ -142,7 +289,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=5, help="warm runs per query (median reported)")
     ap.add_argument("--keep", action="store_true", help="reuse --db if it exists, keep it afterwards")
     ap.add_argument("--writes", action="store_true", help="also time Ledger.record per DuckDB pool size")
+    ap.add_argument("--backend", choices=("duckdb", "postgres", "both"), default="duckdb")
+    ap.add_argument("--pg-url", default=PG_URL, help="PostgreSQL database (schema i14_rollup_bench is used)")
+    ap.add_argument("--no-before", dest="before", action="store_false", help="skip the raw (before) timings")
     args = ap.parse_args(argv)
+    if args.backend in ("postgres", "both"):
+        secs = generate_pg(args.pg_url, args.rows, keep=args.keep)
+        if secs:
+            print(f"postgres: generated {args.rows:,} rows in {secs:.1f} s ({args.rows / secs:,.0f} rows/s)")
+        run_backend("postgres", pg_schema_url(args.pg_url), args)
+        if not args.keep:
+            import sqlalchemy as sa
+            admin = sa.create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+            admin.dispose()
+    if args.backend == "postgres":
+        if args.writes:
+            time_writes()
+        return 0
     tmp = None
     if args.db is None:
         tmp = tempfile.TemporaryDirectory(prefix="tollgate-bench-")
@@ -155,12 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         size = args.db.stat().st_size / 2**20
         print(f"generated {args.rows:,} rows in {secs:.1f} s ({args.rows / secs:,.0f} rows/s), "
               f"file {size:,.0f} MiB")
-    print(f"{'query':40} {'cold ms':>9} {'warm ms':>9} {'rows':>6}")
-    worst = 0.0
-    for label, cold, warm, n in time_queries(args.db, args.runs):
-        worst = max(worst, warm)
-        print(f"{label:40} {cold * 1000:9.1f} {warm * 1000:9.1f} {n:6d}")
-    print(f"slowest warm query: {worst * 1000:.1f} ms")
+    run_backend("duckdb", f"duckdb:///{args.db}", args)
     if args.writes:
         time_writes()
     if tmp is not None:

@@ -9,25 +9,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 
 import pandas as pd
-from sqlalchemy import func, literal_column, select
 from sqlalchemy.engine import Engine
 
-from core.ledger.schema import calls
+from core.reports import latency
 from core.reports import queries as q
 from core.reports.queries import Moment
-from core.types import STATUS_OK
-
-c = calls.c
 
 
 def latency_by_model(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
                      models=None) -> pd.DataFrame:
-    """p50/p95 latency and time-to-first-token (ms) per model, successful calls only (exact)."""
-    stmt = (select(c.model.label("model"), func.count().label("calls"),
-                   q.p50_p95(c.latency_ms).label("latency"), q.p50_p95(c.ttft_ms).label("ttft"))
-            .where(q.period_filter(since, until, tz, users, models, status=STATUS_OK))
-            .group_by(c.model).order_by(c.model))
-    return q.split_pairs(q.frame(engine, stmt), ["model"])
+    """p50/p95 latency and time-to-first-token (ms) per model, successful calls only (histograms)."""
+    start, end = q.window(since, until, tz)
+    return latency.percentiles(engine, ["model"], start, end, tz, users, models)
 
 
 def month_to_date(now: datetime, tz: str = "UTC") -> tuple[datetime, datetime]:
@@ -46,7 +39,5 @@ def month_to_date_by_user(engine: Engine, now: datetime, tz: str = "UTC", users=
 def top_users(engine: Engine, since: Moment, until: Moment, n: int = 10, tz: str = "UTC",
               models=None) -> pd.DataFrame:
     """The ``n`` users who spent the most over the period, dearest first."""
-    key = c.user_id.label("user")
-    stmt = (select(key, *q.metrics()).where(q.period_filter(since, until, tz, None, models))
-            .group_by(c.user_id).order_by(literal_column("cost_usd").desc(), c.user_id).limit(int(n)))
-    return q.frame(engine, stmt)
+    df = q.usage_by(engine, "user", since, until, tz, models=models)
+    return df.sort_values(["cost_usd", "user"], ascending=[False, True]).head(int(n)).reset_index(drop=True)

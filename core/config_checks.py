@@ -25,7 +25,8 @@ POSITIVE = ("timeout_s", "connect_timeout_s", "retry_deadline_s", "breaker_windo
 # (gateway_key_cache_s may be 0: every request reads the key again.)
 # Durations and rates where 0 has a plain meaning (no wait, retry at once, instant): must be >= 0.
 NON_NEGATIVE = ("backoff_base_s", "backoff_cap_s", "breaker_recovery_s", "limit_max_wait_s", "sim_ttft_s",
-                "sim_tokens_per_s", "sim_batch_seconds", "unbudgeted_ttl_s", "gateway_key_cache_s")
+                "sim_tokens_per_s", "sim_batch_seconds", "unbudgeted_ttl_s", "gateway_key_cache_s",
+                "rollup_refresh_s")
 # Optional durations: unset (None) turns the feature off; a value must be > 0.
 OPTIONAL_POSITIVE = ("stream_idle_timeout_s", "stream_timeout_s")
 # Whole numbers >= 1 (0 log backups or bytes would silently mean "never rotate").

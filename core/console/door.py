@@ -25,6 +25,7 @@ from core.config import Settings
 from core.console.batches import BatchDoor
 from core.factory import build_client, snapshot_path
 from core.health import report as health
+from core.ledger.rollup import Refresher
 from core.reports import usage as usage_report
 from core.types import Usage
 
@@ -44,6 +45,8 @@ class Console:
         self._keys = None  # the gateway's KeyStore, made on first use
 
     def close(self) -> None:
+        if getattr(self, "refresher", None) is not None:  # the rollup thread open_console started
+            self.refresher.stop()
         if "batches" in self.__dict__:  # its workers first: they call the client
             self.batches.close()
         self.client.close()
@@ -338,8 +341,10 @@ class Console:
 
 
 def open_console(settings: Settings, *, client=None) -> Console:
-    """The console's door: the guarded client (ledger opened, so pages can read at once) and the users file."""
+    """The console's door: the guarded client (ledger opened, rollups refreshed in the background), the users file."""
     c = client if client is not None else build_client(settings, source="console")
+    console = Console(c, settings)
     if c.ledger is not None:
         c.ledger.open()  # migrate and replay the spool now (False: the Health page says why)
-    return Console(c, settings)
+        console.refresher = Refresher.every(c.ledger.engine, settings.rollup_refresh_s)
+    return console

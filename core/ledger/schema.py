@@ -8,22 +8,26 @@ stores the same thing; queries convert to the viewer's time zone. Money is an ex
 from __future__ import annotations
 
 from sqlalchemy import (
-                        Boolean,
-                        Column,
-                        DateTime,
-                        Double,
-                        Index,
-                        Integer,
-                        MetaData,
-                        Numeric,
-                        String,
-                        Table,
-                        Text,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    false,
 )
 
 from core.ledger.records import COST_PART_COLUMNS
+from core.types import SERVER_TOOL_FIELDS, USAGE_FIELDS
 
-SCHEMA_VERSION = 9  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
+SCHEMA_VERSION = 10  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
 MONEY = Numeric(20, 10)
 
 metadata = MetaData()
@@ -75,6 +79,8 @@ calls = Table(
     Column("batch", Boolean, nullable=False, default=False),  # priced at the Message Batches discount
     # unique when not null (index ux_calls_idempotency_key, made by revision 0008): one billed row per key
     Column("idempotency_key", String(128)),
+    # --- version 10 (revision 0010): true once the row is summed into the rollups (core/ledger/rollup.py) ---
+    Column("rolled", Boolean, nullable=False, default=False, server_default=false()),
 )
 Index("ix_calls_ts", calls.c.ts)
 Index("ix_calls_user_ts", calls.c.user_id, calls.c.ts)
@@ -164,7 +170,7 @@ ADDED_IN = {checklist_ticks.name: 3, health_probe.name: 3, login_attempts.name: 
 # and the revision of that version adds them (so a ledger made at version N looks as N left it).
 V6_CALL_COLUMNS = ("web_search_requests", "web_fetch_requests", "service_tier", "inference_geo", *COST_PART_COLUMNS)
 V8_CALL_COLUMNS = ("run_id", "row_index", "batch", "idempotency_key")
-COLUMNS_ADDED_IN = {calls.name: {**dict.fromkeys(V6_CALL_COLUMNS, 6), **dict.fromkeys(V8_CALL_COLUMNS, 8)}}
+COLUMNS_ADDED_IN = {calls.name: {**dict.fromkeys(V6_CALL_COLUMNS, 6), **dict.fromkeys(V8_CALL_COLUMNS, 8), "rolled": 10}}
 
 
 def as_of(table: Table, version: int) -> Table:
@@ -274,3 +280,50 @@ batch_items = Table(
 )
 ADDED_IN[batch_runs.name] = 9  # made by Alembic revision 0009, not by version 1's create_all
 ADDED_IN[batch_items.name] = 9
+
+# --- version 10 (Alembic revision 0010): rollups --------------------------------------------
+# The calls summed per UTC hour (with and without the user) and per UTC day, and successful calls'
+# latency counted per hour and per UTC day in log-spaced buckets; only rows with ``calls.rolled`` true are in them.
+# A key that is NULL on the call is stored as '' (a primary key cannot hold NULL); readers turn it back.
+
+MONEY_UNITS = 10**10  # rollup money is BIGINT units of 1e-10 USD (cost_usd's scale): exact, and fast to sum
+BUCKETS_PER_OCTAVE = 16  # latency bucket b holds [2^(b/16), 2^((b+1)/16)) ms: each 4.4 % wide
+NULL_BUCKET = -32768  # a successful call with no latency (or no time to first token) recorded
+LATENCY, TTFT = 0, 1  # latency_hourly.metric
+# Long-prompt thresholds the rollups split on: prompt_band = how many of them the prompt's tokens exceed.
+KNOWN_THRESHOLDS = (100_000, 200_000)
+COUNT_MEASURES = ("calls", "unpriced", *USAGE_FIELDS, "tokens_saved", *SERVER_TOOL_FIELDS)
+MONEY_MEASURES = ("cost_usd", *COST_PART_COLUMNS, "unsplit_cost_usd")  # unsplit: cost of rows with no split
+LATENCY_SOURCES = (("latency_hourly", "hour"), ("latency_daily", "day"))
+ROLLUP_KEYS = ("model", "status", "error_code", "service_tier", "inference_geo", "prompt_band")
+
+
+def _rollup(name: str, bucket: str, with_user: bool) -> Table:
+    keys = [Column(bucket, DateTime, primary_key=True)]  # naive UTC start of the hour or day
+    if with_user:
+        keys.append(Column("user_id", String(200), primary_key=True))
+    keys += [Column("model", String(100), primary_key=True), Column("status", String(16), primary_key=True),
+             Column("error_code", String(64), primary_key=True), Column("service_tier", String(16), primary_key=True),
+             Column("inference_geo", String(32), primary_key=True), Column("prompt_band", SmallInteger, primary_key=True)]
+    return Table(name, metadata, *keys, *[Column(n, BigInteger, nullable=False) for n in (*COUNT_MEASURES,
+                                                                                             *MONEY_MEASURES)])
+
+
+usage_hourly = _rollup("usage_hourly", "hour", True)
+usage_hourly_all = _rollup("usage_hourly_all", "hour", False)
+usage_daily = _rollup("usage_daily", "day", True)
+
+
+def _latency(name: str, bucket: str) -> Table:
+    return Table(name, metadata, Column(bucket, DateTime, primary_key=True),
+                 Column("model", String(100), primary_key=True),
+                 Column("metric", SmallInteger, primary_key=True),  # LATENCY or TTFT
+                 Column("bucket", SmallInteger, primary_key=True),  # see BUCKETS_PER_OCTAVE
+                 Column("n", BigInteger, nullable=False))
+
+
+latency_hourly, latency_daily = (_latency(name, bucket) for name, bucket in LATENCY_SOURCES)
+ROLLUPS = (usage_hourly, usage_hourly_all, usage_daily, latency_hourly, latency_daily)
+ADDED_IN.update(dict.fromkeys((t.name for t in ROLLUPS), 10))
+# Indexes made by revision 0010: ix_usage_hourly_user (user_id, hour), ix_usage_daily_user (user_id, day);
+# on PostgreSQL ix_calls_unrolled (ts) WHERE NOT rolled, ix_calls_cost (cost_usd), ix_calls_user_cost.

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from core.budgets.book import forget_budgets
 from core.catalog import pricing
 from core.clock import naive_utc
+from core.ledger import rollup
 from core.ledger.migrations import migrate
 from core.ledger.schema import COST_PART_COLUMNS, budgets, calls
 from core.types import USAGE_FIELDS
@@ -276,8 +277,10 @@ def count(engine: Engine) -> int:
 def remove(engine: Engine) -> int:
     """Delete every demo-data row and demo budget (never a real call); returns the calls deleted."""
     migrate(engine)
-    with engine.begin() as conn:
+    with rollup.local_lock(engine), engine.begin() as conn:
+        rollup.locked(conn)  # no refresh folds a row in between: the rolled ones leave the rollups with it
         n = int(conn.execute(select(func.count()).where(calls.c.source == SOURCE)).scalar_one())
+        rollup.fold(conn, "rolled AND source = :source", {"source": SOURCE}, sign=-1)
         conn.execute(delete(calls).where(calls.c.source == SOURCE))
         conn.execute(delete(budgets).where(budgets.c.updated_by == SOURCE))
     return n

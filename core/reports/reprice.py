@@ -9,8 +9,8 @@ Cost is linear in the token and server-tool counts once the price set is chosen,
 set depends only on the model, the call's UTC date (``row_for``), its service tier and
 inference geo (batch fraction, residency factor) and whether the prompt passed a
 long-prompt band's threshold. So the per-model view sums counts in SQL per (model, UTC
-day, tier, geo, above-threshold flags) and prices each group once: exact, and as fast on
-ten million rows as the dashboards. ``per_call=True`` prices call by call instead.
+day, tier, geo, above-threshold flags), from the rollups (core.ledger.rollup_read) whose prompt bands
+answer every band threshold of the table (else from the raw calls), and prices each group once: exact. ``per_call=True`` prices call by call instead.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from sqlalchemy import Date, cast, func, literal_column, select
 from sqlalchemy.engine import Engine
 
 from core.catalog import pricing
-from core.ledger.schema import calls
-from core.reports.queries import Moment, period_filter, to_frame
+from core.ledger import rollup_read
+from core.ledger.schema import KNOWN_THRESHOLDS, calls
+from core.reports.queries import Moment, period_filter, to_frame, window
 from core.types import SERVER_TOOL_FIELDS, STATUS_ERROR, STATUS_OK, USAGE_FIELDS, Usage
 
 c = calls.c
@@ -64,29 +65,42 @@ def _utc_day(ts) -> date:
     return ts
 
 
-def _by_model(engine: Engine, where, table: pricing.PriceTable) -> pd.DataFrame:
-    thresholds = sorted({r.band.threshold_tokens for r in table.rows() if r.band is not None})
+def _groups(engine: Engine, start, end, tz, users, models, thresholds: list[int]):
+    """The billed calls summed per (model, UTC day, tier, geo, long-prompt flags): from the rollups when their
+    prompt bands answer every threshold, else from the raw calls."""
+    if set(thresholds) <= set(KNOWN_THRESHOLDS):
+        stmt = rollup_read.usage_select(engine.dialect.name, ["model", "utc_day", *WHERE, "prompt_band"], start, end,
+                                        tz, users, models, BILLED, measures=("cost_usd", *COUNTS))
+        with rollup_read.reading(engine) as conn:
+            for g in conn.execute(stmt).mappings():
+                flags = {f"over_{t}": g["prompt_band"] > KNOWN_THRESHOLDS.index(t) for t in thresholds}
+                yield {**g, "cost": g["cost_usd"], **flags}
+        return
     flags = [(literal_column(str(int(t))) < _PROMPT).label(f"over_{t}") for t in thresholds]
-    day = cast(c.ts, Date).label("utc_day")
-    keys = [c.model.label("model"), day, *[getattr(c, n) for n in WHERE], *flags]
+    keys = [c.model.label("model"), cast(c.ts, Date).label("utc_day"), *[getattr(c, n) for n in WHERE], *flags]
     stmt = (select(*keys, func.count().label("calls"), func.sum(c.cost_usd).label("cost"),
                    *[func.sum(getattr(c, n)).label(n) for n in COUNTS])
-            .where(where).group_by(*keys))
+            .where(period_filter(start, end, "UTC", users, models) & c.status.in_(BILLED)).group_by(*keys))
+    with rollup_read.reading(engine) as conn:
+        yield from conn.execute(stmt).mappings()
+
+
+def _by_model(engine: Engine, start, end, tz, users, models, table: pricing.PriceTable) -> pd.DataFrame:
+    thresholds = sorted({r.band.threshold_tokens for r in table.rows() if r.band is not None})
     rows_for = _Rows(table)
     out: dict[str, dict] = {}
-    with engine.connect() as conn:
-        for g in conn.execute(stmt).mappings():
-            acc = out.setdefault(g["model"], {"model": g["model"], "calls": 0, "unpriced_calls": 0,
-                                              "original_cost_usd": Decimal(0), "new_cost_usd": Decimal(0)})
-            acc["calls"] += int(g["calls"])
-            acc["original_cost_usd"] += Decimal(g["cost"] or 0)
-            row = rows_for(g["model"], _utc_day(g["utc_day"]))
-            if row is None:
-                acc["unpriced_calls"] += int(g["calls"])
-                continue
-            long_prompt = row.band is not None and bool(g[f"over_{row.band.threshold_tokens}"])
-            day_of = _utc_day(g["utc_day"])
-            acc["new_cost_usd"] += table.priced_at(_usage(g), _flat(row, long_prompt), day_of).cost
+    for g in _groups(engine, start, end, tz, users, models, thresholds):
+        acc = out.setdefault(g["model"], {"model": g["model"], "calls": 0, "unpriced_calls": 0,
+                                          "original_cost_usd": Decimal(0), "new_cost_usd": Decimal(0)})
+        acc["calls"] += int(g["calls"])
+        acc["original_cost_usd"] += Decimal(g["cost"] or 0)
+        row = rows_for(g["model"], _utc_day(g["utc_day"]))
+        if row is None:
+            acc["unpriced_calls"] += int(g["calls"])
+            continue
+        long_prompt = row.band is not None and bool(g[f"over_{row.band.threshold_tokens}"])
+        day_of = _utc_day(g["utc_day"])
+        acc["new_cost_usd"] += table.priced_at(_usage(g), _flat(row, long_prompt), day_of).cost
     df = pd.DataFrame(sorted(out.values(), key=lambda r: r["model"]),
                       columns=["model", "calls", "unpriced_calls", "original_cost_usd", "new_cost_usd"])
     df["difference_usd"] = [_diff(n, o) for n, o in zip(df["new_cost_usd"], df["original_cost_usd"], strict=True)]
@@ -98,7 +112,7 @@ def _per_call(engine: Engine, where, table: pricing.PriceTable) -> pd.DataFrame:
     stmt = (select(c.id, c.ts, c.user_id, c.model, c.status, c.price_version, c.cost_usd,
                    *[getattr(c, n) for n in (*COUNTS, *WHERE)]).where(where).order_by(c.ts, c.id))
     out = []
-    with engine.connect() as conn:
+    with rollup_read.reading(engine) as conn:
         for r in conn.execution_options(yield_per=5000).execute(stmt).mappings():
             row = rows_for(r["model"], _utc_day(r["ts"]))
             original = Decimal(r["cost_usd"] or 0)
@@ -125,8 +139,11 @@ def reprice(engine: Engine, since: Moment, until: Moment, table: pricing.PriceTa
     and cost, difference (None when unpriced). The period reads as in ``queries``.
     """
     table = table if table is not None else pricing.PriceTable.load()
-    where = period_filter(since, until, tz, users, models) & c.status.in_(BILLED)
-    return _per_call(engine, where, table) if per_call else _by_model(engine, where, table)
+    if per_call:
+        return _per_call(engine, period_filter(since, until, tz, users, models) & c.status.in_(BILLED), table)
+    start, end = window(since, until, tz)
+    users, models = (None if v is None else [v] if isinstance(v, str) else list(v) for v in (users, models))
+    return _by_model(engine, start, end, tz, users, models, table)
 
 
 def _usage(m) -> Usage:

@@ -1,0 +1,283 @@
+"""Read the ledger's aggregates from the rollups (closed, rolled hours) plus the raw calls not in them.
+
+Every query over a naive-UTC period ``[start, end)`` sums three kinds of source, which partition its
+calls exactly: the rollups over the whole hours (or UTC days) inside the period, for rows already
+rolled; the raw rolled rows of the partial hours at its edges; and every raw row not yet rolled (the
+open hour, late arrivals). Grouping by local day needs sources whose buckets never straddle a local
+midnight: hours do in zones whose offset is not whole hours (India, Nepal...), which then read raw
+calls only, as do local days from the daily rollup (UTC days) outside UTC. Sums are exact; latency
+percentiles come from log-spaced histograms (``percentiles``), within one bucket (4.4 %) of the exact.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Numeric,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    union_all,
+)
+
+from core.ledger.rollup import BAND, bucket_sql, sum_sql
+from core.ledger.schema import (
+    COUNT_MEASURES,
+    LATENCY,
+    MONEY_MEASURES,
+    TTFT,
+    calls,
+    latency_daily,
+    latency_hourly,
+    usage_daily,
+    usage_hourly,
+    usage_hourly_all,
+)
+from core.types import SERVER_TOOL_FIELDS, STATUS_OK, USAGE_FIELDS
+
+c = calls.c
+MEASURES = (*COUNT_MEASURES, *MONEY_MEASURES)
+# The measures a usage SELECT gives after calls and the counts by outcome, in core.reports.queries.metrics' order.
+OUTPUT = ("unpriced", "cost_usd", *USAGE_FIELDS, "tokens_saved", *SERVER_TOOL_FIELDS, *MONEY_MEASURES[1:])
+TEXT_KEYS = ("error_code", "service_tier", "inference_geo")  # '' in the rollups, NULL on the calls
+NAMES = ("day", "utc_day", "user", "model", "status", *TEXT_KEYS, "prompt_band")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which part of ``[start, end)`` each source covers: rollups over ``[hs, he)`` (daily over ``[ds, de)``
+    inside it), raw rolled rows outside ``[hs, he)``; ``hs == he`` means raw calls only."""
+
+    start: datetime
+    end: datetime
+    hs: datetime
+    he: datetime
+    ds: datetime
+    de: datetime
+    daily: bool
+
+
+def _ceil(ts: datetime, unit: timedelta) -> datetime:
+    floor = _floor(ts, unit)
+    return floor if floor == ts else floor + unit
+
+
+def _floor(ts: datetime, unit: timedelta) -> datetime:
+    return ts.replace(minute=0, second=0, microsecond=0) if unit == timedelta(hours=1) else \
+        ts.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def whole_hours(tz: str, start: datetime, end: datetime) -> bool:
+    """True when ``tz``'s offset is whole hours throughout the period, so no UTC hour straddles a local midnight."""
+    return tz == "UTC" or all(minutes % 60 == 0 for _, minutes in offsets(tz, start, end))
+
+
+def plan(start: datetime, end: datetime, tz: str, *, by_local_day: bool, daily_ok: bool) -> Plan:
+    """The split of the period between rollups and raw calls (see the module doc)."""
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    hs, he = _ceil(start, hour), _floor(end, hour)
+    if he <= hs or (by_local_day and not whole_hours(tz, start, end)):
+        return Plan(start, end, start, start, start, start, False)
+    ds, de = _ceil(hs, day), _floor(he, day)
+    daily = daily_ok and de > ds and (not by_local_day or tz == "UTC")
+    return Plan(start, end, hs, he, ds if daily else hs, de if daily else hs, daily)
+
+
+def raw_wheres(p: Plan) -> list:
+    """The raw calls a plan reads, as disjoint conditions (one index range each): every unrolled row of the
+    period, and the rolled ones of its edges outside the rollups' hours."""
+    if p.hs == p.he:
+        return [and_(c.ts >= p.start, c.ts < p.end)]
+    out = [and_(~c.rolled, c.ts >= p.start, c.ts < p.end)]
+    out += [and_(c.rolled, c.ts >= lo, c.ts < hi) for lo, hi in ((p.start, p.hs), (p.he, p.end)) if lo < hi]
+    return out
+
+
+def _filters(t, users, models, statuses) -> list:
+    conds = []
+    if users is not None:
+        conds.append(t.c.user_id.in_(list(users)))
+    if models is not None:
+        conds.append(t.c.model.in_(list(models)))
+    if statuses is not None:
+        conds.append(t.c.status.in_(list(statuses)))
+    return conds
+
+
+def _raw_bucket(dialect: str):
+    """``ts`` floored to 15 minutes: every zone offset in use is a multiple of that."""
+    if dialect == "postgresql":
+        return func.date_bin(literal_column("INTERVAL '15 minutes'"), c.ts, literal_column("TIMESTAMP '2000-01-01'"))
+    return func.time_bucket(literal_column("INTERVAL '15 minutes'"), c.ts)
+
+
+def _raw_source(dialect: str, names: list[str], p: Plan, conds: list):
+    exprs = {"bucket": _raw_bucket(dialect), "user": c.user_id, "model": c.model, "status": c.status,
+             "prompt_band": literal_column(f"({BAND})")}
+    exprs.update({k: func.coalesce(c[k], "") for k in TEXT_KEYS})
+    keys = [exprs[n].label(n) for n in names]
+    sums = [literal_column(sum_sql(m)).label(m) for m in MEASURES]
+    return [select(*keys, *sums).where(where, *conds).group_by(*[exprs[n] for n in names]) for where in raw_wheres(p)]
+
+
+def _rollup_source(table, bucket: str, names: list[str], lo: datetime, hi: datetime, conds: list):
+    t = table.c
+    exprs = {"bucket": t[bucket], "user": t.user_id if "user_id" in t else None}
+    exprs.update({n: t[n] for n in ("model", "status", *TEXT_KEYS, "prompt_band")})
+    keys = [exprs[n].label(n) for n in names]
+    # The rows as they are: the outer query sums them (grouping here first would only add a pass).
+    return select(*keys, *[t[m].label(m) for m in MEASURES]).where(t[bucket] >= lo, t[bucket] < hi, *conds)
+
+
+def usage_union(dialect: str, names: list[str], p: Plan, users=None, models=None, statuses=None):
+    """One subquery: the period's calls summed per ``names`` (bucket, user, model, status...) from every source."""
+    with_user = users is not None or "user" in names
+    parts = _raw_source(dialect, names, p, _filters(calls, users, models, statuses))
+    if p.hs < p.he:
+        hourly = usage_hourly if with_user else usage_hourly_all
+        conds = _filters(hourly, users, models, statuses)
+        spans = [(p.hs, p.ds), (p.de, p.he)] if p.daily else [(p.hs, p.he)]
+        parts += [_rollup_source(hourly, "hour", names, lo, hi, conds) for lo, hi in spans if lo < hi]
+        if p.daily:
+            parts.append(_rollup_source(usage_daily, "day", names, p.ds, p.de,
+                                        _filters(usage_daily, users, models, statuses)))
+    return union_all(*parts).subquery("u")
+
+
+@lru_cache(maxsize=256)
+def offsets(tz: str, start: datetime, end: datetime) -> tuple[tuple[datetime, int], ...]:
+    """``tz``'s UTC offsets over ``[start, end)`` as (from when, naive UTC; offset in minutes), oldest first.
+    Sampled every 12 hours (zones change offset at most twice a year), each change found to the second."""
+    z, utc = ZoneInfo(tz), ZoneInfo("UTC")
+
+    def off(t: datetime) -> int:
+        return int(t.replace(tzinfo=utc).astimezone(z).utcoffset().total_seconds() // 60)
+
+    out = [(start, off(start))]
+    t = start
+    while t < end:
+        nxt = min(end, t + timedelta(hours=12))
+        if off(nxt) != out[-1][1]:  # a change within (t, nxt]: find its second
+            lo, hi = 0, int((nxt - t).total_seconds())
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if off(t + timedelta(seconds=mid)) == out[-1][1] else (lo, mid)
+            out.append((t + timedelta(seconds=hi), off(t + timedelta(seconds=hi))))
+        t = nxt
+    return tuple(out)
+
+
+def local_day(col, tz: str, start: datetime | None = None, end: datetime | None = None):
+    """``col`` (naive UTC) as a local calendar date in ``tz``: plain arithmetic with the period's offsets
+    (cheaper than a time-zone conversion per row), the same SQL on DuckDB and PostgreSQL."""
+    if tz == "UTC":
+        return cast(col, Date)
+    if start is None or end is None:
+        return cast(func.timezone(literal_column(f"'{tz}'"), func.timezone(literal_column("'UTC'"), col)), Date)
+    segs = offsets(tz, start, end)
+
+    def shifted(minutes: int):
+        return cast(col + literal_column(f"INTERVAL '{minutes} minutes'"), Date)
+
+    if len(segs) == 1:
+        return shifted(segs[0][1])
+    whens = [(col < segs[i + 1][0], shifted(segs[i][1])) for i in range(len(segs) - 1)]
+    return case(*whens, else_=shifted(segs[-1][1]))
+
+
+def usage_select(dialect: str, groups: list[str], start: datetime, end: datetime, tz: str = "UTC",
+                 users=None, models=None, statuses=None, measures=None):
+    """SELECT of ``groups`` (of NAMES) and every measure (counts by outcome too) over the period, sorted by groups."""
+    by_day = "day" in groups
+    p = plan(start, end, tz, by_local_day=by_day, daily_ok=True)
+    inner = [n for n in groups if n not in ("day", "utc_day")]
+    inner = (["bucket"] if by_day or "utc_day" in groups else []) + inner + (["status"] if "status" not in inner
+                                                                             else [])
+    u = usage_union(dialect, inner, p, users, models, statuses)
+    out = {"day": local_day(u.c.bucket, tz, start, end), "utc_day": cast(u.c.bucket, Date)} if "bucket" in inner \
+        else {}
+    for n in groups:
+        if n not in out:
+            out[n] = func.nullif(u.c[n], "") if n in TEXT_KEYS else u.c[n]
+    keys = [out[n].label(n) for n in groups]
+
+    def by_status(s: str):
+        return cast(func.coalesce(func.sum(case((u.c.status == s, u.c.calls), else_=0)), 0), BigInteger)
+
+    cols = [cast(func.coalesce(func.sum(u.c.calls), 0), BigInteger).label("calls")]
+    cols += [by_status(s).label(label) for s, label in (("ok", "ok"), ("error", "errors"), ("cached", "cache_hits"),
+                                                        ("blocked", "blocked"))]
+    for m in measures or OUTPUT:
+        total = func.coalesce(func.sum(u.c[m]), 0)
+        if m in MONEY_MEASURES:  # units of 1e-10 USD back to exact dollars
+            total = cast(cast(total, Numeric(28, 0)) * literal_column("0.0000000001"), Numeric(38, 10))
+        cols.append(cast(total, BigInteger).label(m) if m not in MONEY_MEASURES else total.label(m))
+    stmt = select(*keys, *cols)
+    return stmt.group_by(*[out[n] for n in groups]).order_by(*[out[n] for n in groups]) if groups else stmt
+
+
+def latency_select(dialect: str, groups: list[str], start: datetime, end: datetime, tz: str = "UTC",
+                   users=None, models=None):
+    """SELECT of ``groups`` (day, model), metric, bucket and n: the histogram of successful calls' latency and
+    time to first token over the period (rollup hours plus raw rows; raw only when ``users`` is given)."""
+    by_day = "day" in groups
+    p = plan(start, end, tz, by_local_day=by_day, daily_ok=True)
+    if users is not None:  # the latency rollup has no user: one user's calls are read raw
+        p = Plan(start, end, start, start, start, start, False)
+    parts = []
+    for (metric, col), where in ((m, w) for m in ((LATENCY, "latency_ms"), (TTFT, "ttft_ms")) for w in raw_wheres(p)):
+        parts.append(select(_raw_bucket(dialect).label("bucket"), c.model.label("model"),
+                          literal(metric).label("metric"), literal_column(bucket_sql(col)).label("bucket_no"),
+                          func.count().label("n"))
+                     .where(where, c.status == STATUS_OK, *_filters(calls, users, models, None))
+                     .group_by(literal_column("1"), literal_column("2"), literal_column("4")))
+    if p.hs < p.he:
+        spans = [(latency_hourly, "hour", p.hs, p.ds), (latency_hourly, "hour", p.de, p.he),
+                 (latency_daily, "day", p.ds, p.de)] if p.daily else [(latency_hourly, "hour", p.hs, p.he)]
+        for table, unit, lo, hi in spans:
+            if lo >= hi:
+                continue
+            t = table.c
+            parts.append(select(t[unit].label("bucket"), t.model.label("model"), t.metric.label("metric"),
+                                t.bucket.label("bucket_no"), t.n.label("n"))
+                         .where(t[unit] >= lo, t[unit] < hi, *_filters(table, None, models, None)))
+    u = union_all(*parts).subquery("h")
+    out = {"day": lambda: local_day(u.c.bucket, tz, start, end), "model": lambda: u.c.model}
+    out = {n: out[n]() for n in groups}
+    keys = [out[n].label(n) for n in groups]
+    return (select(*keys, u.c.metric, u.c.bucket_no, cast(func.sum(u.c.n), BigInteger).label("n"))
+            .group_by(*[out[n] for n in groups], u.c.metric, u.c.bucket_no))
+
+
+def distinct_select(column: str, users=None):
+    """SELECT DISTINCT of ``user`` or ``model`` over the whole ledger: the daily rollup plus unrolled calls."""
+    d, col = usage_daily.c, {"user": "user_id", "model": "model"}[column]
+    rolled = select(d[col].label("v")).distinct()
+    raw = select(c[col].label("v")).distinct().where(~c.rolled)
+    if users is not None:
+        rolled, raw = rolled.where(d.user_id.in_(list(users))), raw.where(c.user_id.in_(list(users)))
+    u = union_all(rolled, raw).subquery("d")
+    return select(u.c.v).distinct().order_by(u.c.v)
+
+
+
+@contextmanager
+def reading(engine):
+    """A connection for one report query; on PostgreSQL with room to hash its groups in memory (the default
+    4 MB work_mem sorts a year of rollup rows on disk)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL work_mem = '64MB'"))
+        yield conn

@@ -1,0 +1,190 @@
+"""Contract: every dashboard aggregate read from the rollups (plus the raw rows not in them) equals the same
+aggregate over the raw calls, on DuckDB and PostgreSQL, with late rows, refusals, batch rows, several users,
+models and keys, and month and time-zone edges; and a refresh folds each row exactly once."""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from contextlib import ExitStack
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from core.ledger import rollup
+from core.ledger.engine import make_engine
+from core.ledger.migrations import migrate
+from core.ledger.schema import calls
+from core.reports import demo_data, queries
+from core.reports.reprice import reprice
+from tests.conftest import pg_schema
+from tests.integration.conftest import LEDGER_BACKENDS
+
+USERS, MODELS, KEYS = ("ana", "bo", "cy"), ("claude-haiku-5-5", "claude-sonnet-4-6", "claude-opus-4-6"), ("k1", "k2", None)
+START = datetime(2026, 10, 25)  # naive UTC: across the end of October and November, into December
+SPAN = (date(2026, 10, 25), date(2026, 12, 3))
+
+
+def rows(n: int, start: datetime, hours: float, seed: int, source: str = "cli") -> list[dict]:
+    """``n`` varied calls between ``start`` and ``hours`` later (every outcome, tier, geo and prompt size)."""
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(n):
+        status = rnd.choices(("ok", "error", "cached", "blocked"), (80, 8, 7, 5))[0]
+        billed = status in ("ok", "error")
+        tin = rnd.choice((800, 5_000, 150_000, 250_000)) if billed else 0
+        split = billed and rnd.random() < 0.8
+        cost = Decimal(rnd.randint(1, 10**7)).scaleb(-10) if billed else Decimal(0)
+        out.append({
+            "id": str(uuid.uuid4()), "ts": start + timedelta(seconds=rnd.uniform(0, hours * 3600)),
+            "user_id": rnd.choice(USERS), "model": rnd.choice(MODELS), "status": status,
+            "error_code": rnd.choice(("overloaded", "timeout", None)) if status == "error"
+            else rnd.choice(("budget_exceeded", "rate_limited")) if status == "blocked" else None,
+            "input_tokens": tin, "output_tokens": rnd.randint(0, 900) if billed else 0,
+            "cache_creation_5m_tokens": rnd.choice((0, 0, 2_000)) if billed else 0,
+            "cache_creation_1h_tokens": 0, "cache_read_tokens": rnd.choice((0, 4_000)) if billed else 0,
+            "tokens_saved": rnd.randint(100, 900) if status == "cached" else 0,
+            "web_search_requests": rnd.choice((0, 0, 1)) if billed else 0, "cost_usd": cost,
+            "cost_input_usd": cost if split else None, "cost_output_usd": Decimal(0) if split else None,
+            "unpriced": billed and rnd.random() < 0.02,
+            "latency_ms": rnd.lognormvariate(7, 0.6) if status != "blocked" else rnd.uniform(0.5, 4),
+            "ttft_ms": rnd.lognormvariate(6, 0.5) if rnd.random() < 0.7 else None,
+            "key_label": rnd.choice(KEYS), "source": source,
+            "service_tier": rnd.choice(("standard", "batch", None)), "inference_geo": rnd.choice(("global", "us", None)),
+            "batch": rnd.random() < 0.1})
+    return out
+
+
+@pytest.fixture(params=LEDGER_BACKENDS)
+def pair(request, tmp_path):
+    """Two ledgers holding the same rows: one is refreshed (rollups), the other never is (raw calls only)."""
+    with ExitStack() as stack:
+        if request.param == "duckdb-file":
+            urls = [f"duckdb:///{tmp_path / name}" for name in ("rolled.duckdb", "raw.duckdb")]
+        else:
+            urls = [stack.enter_context(pg_schema("t_i14_")) for _ in range(2)]
+        engines = [make_engine(u) for u in urls]
+        for e in engines:
+            migrate(e)
+        yield engines
+        for e in engines:
+            e.dispose()
+
+
+def add(engines, batch: list[dict]) -> None:
+    for e in engines:
+        with e.begin() as conn:
+            conn.execute(calls.insert(), batch)
+
+
+def figures(engine) -> dict:
+    """Every aggregate the Usage & cost page (and the bench) reads, over periods with awkward edges."""
+    out = {}
+    periods = [("UTC", *SPAN), ("America/New_York", *SPAN), ("Europe/Paris", date(2026, 11, 1), date(2026, 11, 30)),
+               ("Asia/Kolkata", *SPAN), ("Asia/Tokyo", date(2026, 10, 31), date(2026, 11, 1))]
+    for tz, since, until in periods:
+        for users in (None, ["ana"], ["bo", "cy"]):
+            args = {"since": since, "until": until, "tz": tz, "users": users}
+            key = (tz, since, tuple(users or ()))
+            for by in (["day"], ["user"], ["model"], ["day", "model"], ["user", "model"]):
+                out[(*key, *by)] = queries.usage_by(engine, by, **args)
+            out[(*key, "models")] = queries.usage_by(engine, "model", models=[MODELS[0]], **args)
+            out[(*key, "totals")] = queries.totals(engine, **args)
+            out[(*key, "errors")] = queries.errors_by_code(engine, **args)
+            out[(*key, "lat")] = queries.latency_summary(engine, **args)
+            out[(*key, "lat_day")] = queries.latency_by_day(engine, **args)
+            out[(*key, "reprice")] = reprice(engine, **args)
+    moment = datetime(2026, 11, 20, 13, 37, 11, tzinfo=UTC)  # month to date: an instant, mid-hour
+    out["mtd"] = queries.usage_by(engine, "user", datetime(2026, 11, 1, tzinfo=UTC), moment, "Europe/Paris")
+    for col in ("user", "model"):
+        out[("distinct", col)] = queries.distinct(engine, col)
+        out[("distinct", col, "ana")] = queries.distinct(engine, col, users=["ana"])
+    return out
+
+
+def same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], pd.DataFrame):
+            pd.testing.assert_frame_equal(a[k].reset_index(drop=True), b[k].reset_index(drop=True), check_dtype=False,
+                                          obj=str(k))
+        else:
+            assert a[k] == b[k], k
+
+
+def test_rollups_plus_open_rows_equal_the_raw_calls_with_late_rows(pair):
+    rolled, raw = pair
+    add(pair, rows(2500, START, 24 * 38, seed=1))
+    assert rollup.refresh(rolled) == 2500 and rollup.refresh(rolled) == 0  # idempotent: nothing left to fold
+    # Late rows for hours already rolled (a spool replay), and the open hour's rows: not yet rolled.
+    add(pair, rows(300, START + timedelta(days=3), 24 * 30, seed=2) + rows(40, datetime(2026, 12, 3, 10), 1, seed=3))
+    with rolled.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM calls WHERE NOT rolled")).scalar() == 340
+        assert conn.execute(sa.text("SELECT sum(calls) FROM usage_hourly_all")).scalar() == 2500
+    truth = figures(raw)
+    assert not truth[("UTC", SPAN[0], (), "totals")].empty
+    same(figures(rolled), truth)  # rollups plus 340 unrolled rows
+    assert rollup.refresh(rolled) == 340
+    same(figures(rolled), truth)  # everything rolled
+    with rolled.connect() as conn:
+        assert conn.execute(sa.text("SELECT sum(calls) FROM usage_daily")).scalar() == 2840
+        assert conn.execute(sa.text("SELECT sum(n) FROM latency_hourly WHERE metric = 0")).scalar() == \
+            conn.execute(sa.text("SELECT count(*) FROM calls WHERE status = 'ok'")).scalar()
+    # The figures really come from the rollups: a rolled row changed behind their back is not seen.
+    spend = queries.totals(rolled, *SPAN)["cost_usd"].iloc[0]
+    with rolled.begin() as conn:
+        conn.execute(sa.text("UPDATE calls SET cost_usd = cost_usd + 1 WHERE ts >= :a AND ts < :b"),
+                     {"a": datetime(2026, 11, 5), "b": datetime(2026, 11, 6)})
+    assert queries.totals(rolled, *SPAN)["cost_usd"].iloc[0] == spend
+
+
+def test_removing_demo_rows_takes_them_out_of_the_rollups(pair):
+    rolled, raw = pair
+    mine, demo = rows(500, START, 24 * 20, seed=4), rows(400, START, 24 * 20, seed=5, source=demo_data.SOURCE)
+    add(pair, mine + demo[:300])
+    rollup.refresh(rolled)
+    add(pair, demo[300:])  # some demo rows still unrolled when they are removed
+    assert demo_data.remove(rolled) == 400 and demo_data.remove(raw) == 400
+    same(figures(rolled), figures(raw))
+    with rolled.connect() as conn:
+        assert conn.execute(sa.text("SELECT min(calls) FROM usage_hourly")).scalar() > 0  # no row of zeros left
+
+
+def test_refreshes_racing_writers_fold_every_row_once(pair):
+    """Refreshers (several at once, as several replicas run them) while rows keep arriving, late ones too."""
+    rolled, raw = pair
+    batches = [rows(60, START + timedelta(days=i % 9), 24 * 4, seed=10 + i) for i in range(20)]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    engines = [make_engine(str(rolled.url.render_as_string(hide_password=False))) for _ in range(2)]
+
+    def refresher(engine) -> None:
+        while not stop.is_set():
+            try:
+                rollup.refresh(engine)
+            except BaseException as exc:  # noqa: BLE001 - reported by the test below
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=refresher, args=(e,)) for e in (rolled, *engines)]
+    for t in threads:
+        t.start()
+    try:
+        for batch in batches:
+            add(pair, batch)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        for e in engines:
+            e.dispose()
+    assert not errors
+    rollup.refresh(rolled, wait=True)
+    with rolled.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM calls WHERE NOT rolled")).scalar() == 0
+        assert conn.execute(sa.text("SELECT sum(calls) FROM usage_hourly")).scalar() == 1200
+    same(figures(rolled), figures(raw))
