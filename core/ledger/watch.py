@@ -1,0 +1,38 @@
+"""Who must hear of every call row written to one database by this process: its budget tally, if any.
+
+A DuckDB file is owned by one process, so the budget book keeps that database's spend and holds in
+memory (``core.budgets.tally``); every ledger on the file tells it of each record before writing it,
+and of rows it could not account for (a replayed spool or journal). Keyed by the engine's URL, so
+two clients of one file in one process share one tally.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from core.types import CallRecord
+
+_WATCHERS: dict[str, Watcher] = {}
+_GUARD = threading.Lock()
+
+
+class Watcher(Protocol):
+    def recorded(self, rec: CallRecord, write): ...  # account for ``rec``, then ``write(rec)``, atomically
+
+    def invalidate(self) -> None: ...  # rows were written it did not see: read the database again
+
+
+def watcher_of(key: str) -> Watcher | None:
+    return _WATCHERS.get(key)
+
+
+def watch(key: str, watcher: Watcher) -> None:
+    with _GUARD:
+        _WATCHERS[key] = watcher
+
+
+def unwatch(key: str, watcher: Watcher) -> None:
+    with _GUARD:
+        if _WATCHERS.get(key) is watcher:
+            del _WATCHERS[key]
