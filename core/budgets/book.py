@@ -25,6 +25,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from core.budgets import alerts as budget_alerts
+from core.budgets import tallied
+from core.budgets import tally as tallies
 from core.budgets.alerts import Alert, as_usd, check_thresholds, tidy_usd
 from core.budgets.amounts import (
     GLOBAL,
@@ -51,6 +53,8 @@ def forget_budgets(engine: Engine) -> None:
     """Drop the cached list of budgeted users of ``engine``'s database (after writing the table directly)."""
     with _LOCKS_GUARD:
         _BUDGETED.pop(str(engine.url), None)
+    if (tally := tallies.tally_of(engine)) is not None:
+        tally.invalidate()  # budgets, spend or holds changed behind its back
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,23 @@ class BudgetBook:
         self.webhook_url, self._post = webhook_url, post or budget_alerts.post_json
         self._last_purge: datetime | None = None
         self._sleep = sleep  # between retries of a write conflict
-        self.settle: Callable[[], object] = lambda: None  # the ledger's writer barrier (set by the factory)
+        self.settle: Callable[[], object] = lambda: None  # the ledger's writer barrier (set by attach)
+        self._ledger = None  # the ledger whose writer takes this book's holds (DuckDB, set by attach)
+
+    def attach(self, ledger) -> None:
+        """Settle ``ledger`` before reports; on DuckDB (one owning process) count holds in memory (core.budgets.tally)."""
+        self.settle = ledger.settle
+        if self._engine.dialect.name == "duckdb" and str(ledger.engine.url) == str(self._engine.url):
+            self._ledger = ledger
+            tallies.attach(self._engine, self._zone, ledger)
+
+    def _tally(self) -> tallies.Tally | None:
+        return tallies.tally_of(self._engine) if self._engine.dialect.name == "duckdb" else None
+
+    def surely_unbudgeted(self, user: str) -> bool:
+        """True when it is known without I/O that no budget applies to ``user`` (DuckDB's tally); False if unsure."""
+        tally = self._tally()
+        return tally is not None and tally.surely_unbudgeted(user)
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -204,6 +224,9 @@ class BudgetBook:
         table, tz, thresholds = parse_budget_config(doc)
         if tz is not None:
             self.tz, self._zone = tz, budget_zone(tz)
+            if (tally := self._tally()) is not None:
+                tally.zone = self._zone
+                tally.invalidate()
         if thresholds is not None:
             self.thresholds = thresholds
         for user, amount in table.items():
@@ -239,6 +262,10 @@ class BudgetBook:
         if check_user(user) == GLOBAL:
             raise ValueError('"*" names the organisation budget; reserve for a real user id.')
         amount, t = parse_usd(amount_usd, "The reserved amount"), self._now(now)
+        if (tally := self._tally()) is not None:
+            held = tallied.reserve(self, tally, user, call_id, amount, t, Reservation)
+            self._maybe_purge(t)
+            return held
         try:
             if self._unbudgeted(user):
                 return None
@@ -279,6 +306,8 @@ class BudgetBook:
 
     def release(self, call_id: str) -> bool:
         """Drop a hold for a call that ended before any ledger row; True if one was held."""
+        if (tally := self._tally()) is not None and tally.loaded:
+            return tallied.release(self, tally, call_id)
         stmt = delete(budget_reservations).where(budget_reservations.c.id == call_id)
         return bool(self._tx(lambda c: c.execute(stmt).rowcount))
 
@@ -298,11 +327,16 @@ class BudgetBook:
 
     def check_alerts(self, user: str, now: datetime | None = None) -> list[Alert]:
         """Record once a month, and post, each threshold crossed by the user's and by "*"'s spend."""
-        self.settle()
         t = self._now(now)
-        with self._engine.connect() as conn:
-            found = self._budgets(conn, {user, GLOBAL})
-            spends = {u: self._used(conn, u, t)[0] for u in found}
+        if (tally := self._tally()) is not None:
+            found, spends = tallied.spends(tally, user, t)  # no settle: the tally counts queued records
+        elif self._unbudgeted(user):
+            return []  # before settle: hurrying the writer for nothing would cut its batches short
+        else:
+            self.settle()
+            with self._engine.connect() as conn:
+                found = self._budgets(conn, {user, GLOBAL})
+                spends = {u: self._used(conn, u, t)[0] for u in found}
         month = month_bounds(t, self._zone)[2]
         return [alert for u, budget in sorted(found.items()) for alert in budget_alerts.fire(
             self._tx, user=u, month=month, spent=tidy_usd(spends[u]), budget=tidy_usd(budget),

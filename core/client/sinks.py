@@ -142,7 +142,7 @@ class BudgetAlertSink:
         self._pending: dict[str, object] = {}  # user -> the time of their latest billed outcome
 
     def emit(self, outcome: Outcome) -> None:
-        if not outcome.billed:
+        if not outcome.billed or self.budgets.surely_unbudgeted(outcome.call.user):
             return
         user, now = outcome.call.user, self.clock.now()
         with self._lock:

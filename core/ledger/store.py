@@ -111,6 +111,8 @@ class Ledger(SpoolReplay):
         self.writer.close()
         self.wait_for_replay()
         self.journal.close()
+        if (watcher := watch.watcher_of(self.key)) is not None:
+            watcher.closed(self)
 
     def record(self, rec: CallRecord) -> str:
         """Store one call durably (database, else spool) and return its id.
@@ -193,11 +195,8 @@ class Ledger(SpoolReplay):
                 raise LedgerUnavailable()
             self._ensure_schema()
             rows = [to_row(r) for r in recs]
-            if len(rows) <= REPLAY_CHUNK:
-                self.batch.write(rows, holds)
-            else:
-                for start in range(0, len(rows), REPLAY_CHUNK):
-                    self.batch.write(rows[start:start + REPLAY_CHUNK], holds if not start else ())
+            for start in range(0, max(len(rows), 1), REPLAY_CHUNK):
+                self.batch.write(rows[start:start + REPLAY_CHUNK], holds if not start else (), if_absent=False)
             stored = len(recs)
         except Exception:  # noqa: BLE001 - _record_now below sorts out bad rows, faults and the spool
             for rec in recs:  # queued holds are dropped: the tally counts them in memory all the same

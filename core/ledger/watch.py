@@ -22,6 +22,8 @@ class Watcher(Protocol):
 
     def invalidate(self) -> None: ...  # rows were written it did not see: read the database again
 
+    def closed(self, ledger) -> None: ...  # ``ledger`` closed: forget it (and go, when it was the last)
+
 
 def watcher_of(key: str) -> Watcher | None:
     return _WATCHERS.get(key)

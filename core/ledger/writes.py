@@ -102,9 +102,9 @@ class _ArrowRows:
         self.names = [c.name for c in calls.columns]
         self.schema = pa.schema([(c.name, kind(c)) for c in calls.columns])
         cols = ", ".join(f'"{n}"' for n in self.names)
-        self.sql = f"INSERT INTO calls ({cols}) SELECT {cols} FROM {_ARROW_VIEW} ON CONFLICT DO NOTHING"
+        self.sql = f"INSERT INTO calls ({cols}) SELECT {cols} FROM {_ARROW_VIEW}"
 
-    def insert(self, conn: Connection, rows: list[dict]) -> bool:
+    def insert(self, conn: Connection, rows: list[dict], if_absent: bool) -> bool:
         """Insert ``rows`` through the DuckDB connection; False when a row lacks a column (use SQL instead)."""
         names = self.names
         if any(len(r) < len(names) for r in rows):
@@ -116,7 +116,7 @@ class _ArrowRows:
         raw = conn.connection.dbapi_connection
         raw.register(_ARROW_VIEW, table)
         try:
-            raw.execute(self.sql)
+            raw.execute(self.sql + " ON CONFLICT DO NOTHING" if if_absent else self.sql)
         except Exception as exc:  # the driver's own error: typed as SQLAlchemy's (IntegrityError for bad data)
             raise DBAPIError.instance(self.sql, None, exc, Exception) from exc
         try:
@@ -143,7 +143,7 @@ class BatchWrite:
     def _calls(self, conn: Connection, rows: list[dict], if_absent: bool) -> None:
         if not rows:
             return
-        if len(rows) > 1 and if_absent and self._arrow is not None and self._arrow.insert(conn, rows):
+        if len(rows) > 1 and self._arrow is not None and self._arrow.insert(conn, rows, if_absent):
             return
         stmt = self._insert if if_absent else insert(calls)
         if len(rows) == 1:
@@ -154,8 +154,9 @@ class BatchWrite:
     def write(self, rows: list[dict], holds: list[HoldWrite] = (), *, if_absent: bool = True) -> None:
         """Insert ``rows`` and apply ``holds`` (every row releases its call's hold), in one transaction.
 
-        ``if_absent`` adds ON CONFLICT DO NOTHING; the single-record path leaves it off
-        because it doubles DuckDB's insert time, and falls back to it on a duplicate id.
+        ``if_absent`` adds ON CONFLICT DO NOTHING. The client's records leave it off, since it costs
+        DuckDB four times the plain insert (about 10 ms against 2.5 for 16 rows, on the writer's CPU),
+        and fall back to it when a row is there already (a batch retried after a fault).
         """
         new_holds, drop = net(rows, list(holds))
         for attempt in range(CONFLICT_RETRIES):
