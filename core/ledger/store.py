@@ -31,10 +31,12 @@ from core.ledger.replay import REPLAY_CHUNK, SpoolReplay
 from core.ledger.schema import calls
 from core.ledger.spool import Spool
 from core.ledger.writer import GroupWriter
-from core.ledger.writes import BatchWrite, HoldWrite
+from core.ledger.writes import BatchWrite, HoldWrite, conflict_backoff_s
+from core.ledger.writes import is_conflict as _is_conflict
 from core.types import CallRecord
 
 log = logging.getLogger("tollgate.ledger")
+__all__ = ["Ledger", "_is_conflict", "conflict_backoff_s"]  # the last two: core.batches.store retries with them
 
 
 class Ledger(SpoolReplay):
@@ -58,6 +60,7 @@ class Ledger(SpoolReplay):
         self.journal = Journal(self.spool.path, sync_ms=journal_sync_ms)  # $0 records, before they return
         self.writer = GroupWriter(self.store_remembered)  # journaled records and holds, many per transaction
         self._init_replay()
+        watch.join(self.key, self)
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -182,8 +185,13 @@ class Ledger(SpoolReplay):
         self.writer.submit(hold)
 
     def settle(self, timeout_s: float = 60.0) -> bool:
-        """Wait until every record handed to ``record_later`` so far is in the database (or spooled)."""
-        return self.writer.settle(timeout_s)
+        """Wait until every record handed to ``record_later`` so far is in the database (or spooled).
+
+        Every ledger of this database in this process, not this one only: a reader must see what another
+        client of the same file recorded.
+        """
+        others = [led for led in watch.ledgers_of(self.key) if led is not self]
+        return all([self.writer.settle(timeout_s), *(led.writer.settle(timeout_s) for led in others)])
 
     def store_remembered(self, items: list) -> None:
         """Write journaled records (and queued holds) in one transaction, else the records one by one, spooling."""

@@ -9,11 +9,13 @@ two clients of one file in one process share one tally.
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Protocol
 
 from core.types import CallRecord
 
 _WATCHERS: dict[str, Watcher] = {}
+_LEDGERS: dict[str, weakref.WeakSet] = {}  # every live ledger of a database: a read settles all their writers
 _GUARD = threading.Lock()
 
 
@@ -23,6 +25,17 @@ class Watcher(Protocol):
     def invalidate(self) -> None: ...  # rows were written it did not see: read the database again
 
     def closed(self, ledger) -> None: ...  # ``ledger`` closed: forget it (and go, when it was the last)
+
+
+def join(key: str, ledger) -> None:
+    with _GUARD:
+        _LEDGERS.setdefault(key, weakref.WeakSet()).add(ledger)
+
+
+def ledgers_of(key: str) -> list:
+    """The live ledgers of the database ``key`` in this process (two clients of one file: both)."""
+    with _GUARD:
+        return list(_LEDGERS.get(key, ()))
 
 
 def watcher_of(key: str) -> Watcher | None:

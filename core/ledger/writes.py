@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from core.ledger.schema import budget_reservations, calls
 
@@ -115,15 +115,20 @@ class _ArrowRows:
             return False
         raw = conn.connection.dbapi_connection
         raw.register(_ARROW_VIEW, table)
-        try:
-            raw.execute(self.sql + " ON CONFLICT DO NOTHING" if if_absent else self.sql)
-        except Exception as exc:  # the driver's own error: typed as SQLAlchemy's (IntegrityError for bad data)
-            raise DBAPIError.instance(self.sql, None, exc, Exception) from exc
-        try:
-            raw.unregister(_ARROW_VIEW)
-        except Exception:  # noqa: BLE001 - an aborted transaction refuses it; the next register replaces the view
-            pass
+        try:  # through SQLAlchemy: its errors typed (IntegrityError for bad data), its cursor events fired
+            conn.exec_driver_sql(self.sql + " ON CONFLICT DO NOTHING" if if_absent else self.sql)
+        except BaseException:
+            _unregister(raw)
+            raise
+        _unregister(raw)
         return True
+
+
+def _unregister(raw) -> None:
+    try:
+        raw.unregister(_ARROW_VIEW)
+    except Exception:  # noqa: BLE001 - an aborted transaction refuses it; the next register replaces the view
+        pass
 
 
 class BatchWrite:
