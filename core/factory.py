@@ -56,7 +56,8 @@ def build_stores(settings: Settings, clock: Clock):
     engine = make_engine(settings.ledger_url)
     ledger = Ledger(engine, Spool(settings.spool_path), clock=clock, journal_sync_ms=settings.journal_sync_ms)
     budgets = BudgetBook(engine, tz=settings.budget_tz, thresholds=settings.budget_thresholds, clock=clock,
-                         webhook_url=reveal(settings.budget_webhook_url), reservation_ttl_s=settings.reservation_ttl_s)
+                         webhook_url=reveal(settings.budget_webhook_url), reservation_ttl_s=settings.reservation_ttl_s,
+                         durable_holds=settings.durable_holds)
     return ledger, budgets, engine
 
 

@@ -173,6 +173,19 @@ class Tally:
 # --- one tally per database, shared by every book and ledger of it in this process -----
 
 _GUARD = threading.Lock()
+LOCKS: dict[str, threading.Lock] = {}  # a book without a tally: one write lock per embedded database
+LOCKS_GUARD = threading.Lock()
+# DuckDB only (one process owns a file): the budgeted user ids per database, read once and kept by this
+# process's own writes, so a call for a user with no budget touches no table at all.
+BUDGETED: dict[str, frozenset[str]] = {}
+
+
+def forget_budgets(engine) -> None:
+    """Drop what is known in memory of ``engine``'s budgets (after writing the tables directly): read them again."""
+    with LOCKS_GUARD:
+        BUDGETED.pop(str(engine.url), None)
+    if (tally := tally_of(engine)) is not None:
+        tally.invalidate()  # budgets, spend or holds changed behind its back
 
 
 def attach(engine, zone, ledger) -> Tally:
