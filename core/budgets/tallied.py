@@ -17,7 +17,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.budgets.alerts import tidy_usd
-from core.budgets.amounts import GLOBAL, month_bounds
+from core.budgets.amounts import GLOBAL
 from core.budgets.tally import Tally
 from core.errors import BudgetExceeded, LedgerUnavailable
 from core.ledger.schema import budget_reservations
@@ -40,7 +40,8 @@ def _short(tally: Tally, user: str, amount: Decimal) -> tuple[list[Decimal], tup
 
 
 def _checked(tally: Tally, user: str, amount: Decimal, t: datetime):
-    """Lefts once ``amount`` fits (reading the database again before a refusal stands); None: no budget."""
+    """(lefts, the scope short of ``amount`` or None), reading the database again before a refusal stands;
+    (None, None) when no budget applies."""
     try:
         tally.current(t)
         lefts, short = _short(tally, user, amount)
@@ -58,9 +59,9 @@ def _checked(tally: Tally, user: str, amount: Decimal, t: datetime):
 def reserve(book, tally: Tally, user: str, call_id: str, amount: Decimal, t: datetime, make):
     """``BudgetBook.reserve`` on the tally: ``make(id, user, month, amount, expires, remaining)`` (a
     Reservation), None when no budget applies, or BudgetExceeded."""
-    month = month_bounds(t, book._zone)[2]
     with tally.lock:
         lefts, short = _checked(tally, user, amount, t)
+        month = tally.month
         if lefts is None:
             return None
         if short is not None:

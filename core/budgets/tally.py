@@ -60,6 +60,11 @@ class Tally:
     # --- the watcher's side -------------------------------------------------------------
 
     @property
+    def month(self) -> str:
+        """The loaded month, "YYYY-MM" in the budget time zone."""
+        return self._month[2]
+
+    @property
     def loaded(self) -> bool:
         return self._loaded is not None
 
@@ -95,14 +100,17 @@ class Tally:
 
     # --- loading ------------------------------------------------------------------------
 
-    def current(self, t: datetime) -> None:
-        """Make the sums those of ``t``'s month and drop holds expired by ``t`` (reading the database if stale)."""
-        month = month_bounds(t, self.zone)
-        stale = (self._loaded != self._gen or self._month is None or self._month[2] != month[2]
+    def current(self, t: datetime) -> str:
+        """Make the sums those of ``t``'s month and drop holds expired by ``t`` (reading the database if stale);
+        returns the month ("YYYY-MM")."""
+        m = self._month
+        within = m is not None and m[0] <= t < m[1]
+        stale = (self._loaded != self._gen or not within
                  or (self._expired_to is not None and t < self._expired_to))
         if stale:
             self.load(t)
         self._expire(t)
+        return self._month[2]
 
     def load(self, t: datetime) -> None:
         """Read budgets, the month's spend and the live holds, after every queued write has landed."""
@@ -201,7 +209,8 @@ def attach(engine, zone, ledger) -> Tally:
     return tally
 
 
-def tally_of(engine) -> Tally | None:
-    """The live tally of ``engine``'s database in this process, or None (PostgreSQL, or no ledger attached)."""
-    tally = watch.watcher_of(str(engine.url))
+def tally_of(engine, key: str | None = None) -> Tally | None:
+    """The live tally of ``engine``'s database (``key``: its URL as text) in this process, or None (PostgreSQL,
+    or no ledger attached)."""
+    tally = watch.watcher_of(key or str(engine.url))
     return tally if isinstance(tally, Tally) else None
