@@ -77,6 +77,7 @@ class BudgetBook:
         self._ttl = timedelta(seconds=reservation_ttl_s)
         self.webhook_url, self._post = webhook_url, post or budget_alerts.post_json
         self._last_purge: datetime | None = None
+        self._alerted: set[tuple[str, str, int]] = set()  # thresholds known recorded: not tried again each call
         self._sleep = sleep  # between retries of a write conflict
         self.durable_holds = durable_holds  # PostgreSQL: False commits a hold without waiting for the WAL flush
         self.settle: Callable[[], object] = lambda: None  # the ledger's writer barrier (set by attach)
@@ -327,7 +328,7 @@ class BudgetBook:
         month = month_bounds(t, self._zone)[2]
         return [alert for u, budget in sorted(found.items()) for alert in budget_alerts.fire(
             self._tx, user=u, month=month, spent=tidy_usd(spends[u]), budget=tidy_usd(budget),
-            thresholds=self.thresholds, now=t, webhook_url=self.webhook_url, post=self._post)]
+            thresholds=self.thresholds, now=t, webhook_url=self.webhook_url, post=self._post, seen=self._alerted)]
 
     def alerts(self, month: str | None = None):
         """Alerts recorded so far (optionally of one "YYYY-MM"), as a pandas DataFrame."""
