@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from core.budgets.alerts import as_usd
 from core.budgets.amounts import GLOBAL, month_bounds
 from core.clock import naive_utc
+from core.errors import LedgerUnavailable
 from core.ledger import watch
 from core.ledger.schema import budget_reservations, budgets, calls
 
@@ -117,6 +118,8 @@ class Tally:
         gen = self._gen
         for ledger in list(self.ledgers):
             ledger.replay_spool()  # spooled rows count: the database must hold them before it is read
+            if ledger.spool.pending():
+                raise LedgerUnavailable()  # still down: keep what is counted in memory, refuse this check
             ledger.settle()
         start, end, label = month_bounds(t, self.zone)
         with self.engine.connect() as conn:
