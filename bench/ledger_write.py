@@ -91,6 +91,7 @@ def main() -> None:
         user = "bench-lw"
         if args.budget:
             for c in clients.values():
+                c.ledger.open()  # the schema first: set_budget writes the budgets table
                 c.budgets.set_budget(user, 1_000_000)
         off = build_client(load_settings(**base, ledger_url=None), use_ledger=False)
         paths = {"raw SDK": lambda p: raw.messages.create(messages=[{"role": "user", "content": p}], **BODY),

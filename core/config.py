@@ -147,6 +147,9 @@ class Settings(BaseSettings):
         "Budget alert thresholds, percent.", ints)
     budget_webhook_url: SecretStr | None = var("TOLLGATE_BUDGET_WEBHOOK_URL", None,
         "URL that receives budget alerts as JSON.", opt_str, secret=True)
+    durable_holds: bool = var("TOLLGATE_DURABLE_HOLDS", False,
+        "PostgreSQL: 1 commits each budget hold with synchronous_commit (waits for the disk); off, a hold's "
+        "commit does not wait, and a server crash may lose the holds of calls in flight (see the README).", as_bool)
     reservation_ttl_s: float = var("TOLLGATE_RESERVATION_TTL_S", 3600.0,
         "How long a budget hold outlives a crashed process; longer than any call (long streams).", float)
     estimate_margin: Decimal = var("TOLLGATE_ESTIMATE_MARGIN", Decimal("1.25"),

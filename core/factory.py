@@ -56,7 +56,8 @@ def build_stores(settings: Settings, clock: Clock):
     engine = make_engine(settings.ledger_url)
     ledger = Ledger(engine, Spool(settings.spool_path), clock=clock, journal_sync_ms=settings.journal_sync_ms)
     budgets = BudgetBook(engine, tz=settings.budget_tz, thresholds=settings.budget_thresholds, clock=clock,
-                         webhook_url=reveal(settings.budget_webhook_url), reservation_ttl_s=settings.reservation_ttl_s)
+                         webhook_url=reveal(settings.budget_webhook_url), reservation_ttl_s=settings.reservation_ttl_s,
+                         durable_holds=settings.durable_holds)
     return ledger, budgets, engine
 
 
@@ -158,7 +159,7 @@ def build_client(settings: Settings | None = None, *, source: str = "library", c
         closers.append(engine.dispose)
         closers.append(ledger.close)  # closers run in reverse: the journal is settled before the engine goes
     if ledger is not None and budgets is not None:
-        budgets.settle = ledger.settle  # reports and alert checks see every row the writer still holds
+        budgets.attach(ledger)  # reports see every row the writer holds; DuckDB: holds counted in memory
     gate = None if budgets is None else BudgetGate(
         budgets=budgets, ledger=ledger, pricing=pricing, clock=clock, margin=settings.estimate_margin,
         budget_file=settings.budget_file, snapshot_path=snapshot_path(settings),

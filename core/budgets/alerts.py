@@ -94,17 +94,25 @@ def _send(post: Callable[[str, dict], object], url: str, alert: Alert) -> str:
 
 def fire(tx: Callable[[Callable[[Connection], object]], object], *, user: str, month: str,
          spent: Decimal, budget: Decimal, thresholds: Iterable[int], now: datetime,
-         webhook_url: str | None, post: Callable[[str, dict], object]) -> list[Alert]:
-    """Insert each newly crossed threshold's row (once ever per month) and post it; returns those fired."""
+         webhook_url: str | None, post: Callable[[str, dict], object], seen: set | None = None) -> list[Alert]:
+    """Insert each newly crossed threshold's row (once ever per month) and post it; returns those fired.
+
+    ``seen`` (user, month, pct) are known to be recorded already: skipped with no write; those found so are added.
+    """
     fired = []
+    seen = set() if seen is None else seen
     for pct in crossed(spent, budget, thresholds):
+        if (user, month, pct) in seen:
+            continue
         alert = Alert(user, month, pct, spent, budget, now, None)
         row = {"user_id": user, "month": month, "threshold_pct": pct, "ts": now,
                "spent_usd": spent, "budget_usd": budget, "webhook_status": None}
         try:
             tx(lambda c, row=row: c.execute(insert(budget_alerts).values(**row)))
         except IntegrityError:
+            seen.add((user, month, pct))
             continue  # someone (another thread or process) already alerted this threshold
+        seen.add((user, month, pct))
         if webhook_url:
             status = _send(post, webhook_url, alert)
             key = ((budget_alerts.c.user_id == user) & (budget_alerts.c.month == month)

@@ -4,8 +4,10 @@
 (``"*"``) budget and inserts a hold, in one transaction; the ledger later writes the real cost
 and deletes the hold in one transaction, so ``spent + reserved`` never passes what was checked.
 PostgreSQL: the budget rows are locked ``FOR UPDATE`` under READ COMMITTED, so sums read after
-the lock see every earlier hold, across processes. DuckDB (embedded, one process): a lock per
-database serialises the check-and-insert. Months are calendar months in the budget time zone.
+the lock see every earlier hold, across processes; the hold's commit does not wait for the disk unless
+``durable_holds``. DuckDB (embedded, one process): once attached to its ledger, the book checks and
+holds against the tally in memory (``core.budgets.tally``), else a lock per database serialises the
+check-and-insert. Months are calendar months in the budget time zone.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from core.budgets import alerts as budget_alerts
+from core.budgets import tallied
+from core.budgets import tally as tallies
 from core.budgets.alerts import Alert, as_usd, check_thresholds, tidy_usd
 from core.budgets.amounts import (
     GLOBAL,
@@ -35,24 +39,13 @@ from core.budgets.amounts import (
     parse_budget_config,
     parse_usd,
 )
+from core.budgets.tally import forget_budgets  # core.reports.demo_data imports it from here too
 from core.clock import Clock, naive_utc
 from core.errors import BudgetExceeded, LedgerUnavailable
 from core.ledger.schema import budget_reservations, budgets, calls
+from core.ledger.writes import is_conflict as _is_conflict  # a write-write conflict or deadlock: run it again
 
 _CONFLICT_RETRIES = 20
-_LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
-# DuckDB only (one process owns a file): the budgeted user ids per database, read once and kept by this
-# process's own writes, so a call for a user with no budget touches no table at all.
-_BUDGETED: dict[str, frozenset[str]] = {}
-
-
-def forget_budgets(engine: Engine) -> None:
-    """Drop the cached list of budgeted users of ``engine``'s database (after writing the table directly)."""
-    with _LOCKS_GUARD:
-        _BUDGETED.pop(str(engine.url), None)
-
-
 @dataclass(frozen=True)
 class Reservation:
     """A worst-case amount held against a budget until the ledger settles the call."""
@@ -65,14 +58,6 @@ class Reservation:
     remaining_usd: Decimal  # what the tightest applicable budget has left after this hold
 
 
-def _is_conflict(exc: DBAPIError) -> bool:
-    """A write-write conflict or deadlock: the transaction can simply be run again."""
-    orig = getattr(exc, "orig", None)
-    if getattr(orig, "sqlstate", None) in ("40001", "40P01"):  # PG serialization / deadlock
-        return True
-    return type(orig).__name__ == "TransactionException" and "conflict" in str(orig).lower()
-
-
 # --- the book --------------------------------------------------------------------------
 
 class BudgetBook:
@@ -81,18 +66,37 @@ class BudgetBook:
     def __init__(self, engine: Engine, *, tz: str = "UTC", thresholds: Iterable[int] = (50, 80, 100),
                  reservation_ttl_s: float = 900, clock: Clock, webhook_url: str | None = None,
                  post: Callable[[str, dict], object] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, durable_holds: bool = False) -> None:
         if reservation_ttl_s <= 0:
             raise ValueError("reservation_ttl_s must be positive (seconds).")
         self._engine, self._clock, self._pg = engine, clock, engine.dialect.name == "postgresql"
+        self._duck, self._key = engine.dialect.name == "duckdb", str(engine.url)  # rendering the URL costs 13 µs
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT") if self._pg else engine
         self.tz, self._zone = tz, budget_zone(tz)
         self.thresholds = check_thresholds(thresholds)
         self._ttl = timedelta(seconds=reservation_ttl_s)
         self.webhook_url, self._post = webhook_url, post or budget_alerts.post_json
         self._last_purge: datetime | None = None
+        self._alerted: set[tuple[str, str, int]] = set()  # thresholds known recorded: not tried again each call
         self._sleep = sleep  # between retries of a write conflict
-        self.settle: Callable[[], object] = lambda: None  # the ledger's writer barrier (set by the factory)
+        self.durable_holds = durable_holds  # PostgreSQL: False commits a hold without waiting for the WAL flush
+        self.settle: Callable[[], object] = lambda: None  # the ledger's writer barrier (set by attach)
+        self._ledger = None  # the ledger whose writer takes this book's holds (DuckDB, set by attach)
+
+    def attach(self, ledger) -> None:
+        """Settle ``ledger`` before reports; on DuckDB (one owning process) count holds in memory (core.budgets.tally)."""
+        self.settle = ledger.settle
+        if self._engine.dialect.name == "duckdb" and str(ledger.engine.url) == str(self._engine.url):
+            self._ledger = ledger
+            tallies.attach(self._engine, self._zone, ledger)
+
+    def _tally(self) -> tallies.Tally | None:
+        return tallies.tally_of(self._engine, self._key) if self._duck else None
+
+    def surely_unbudgeted(self, user: str) -> bool:
+        """True when it is known without I/O that no budget applies to ``user`` (DuckDB's tally); False if unsure."""
+        tally = self._tally()
+        return tally is not None and tally.surely_unbudgeted(user)
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -103,8 +107,8 @@ class BudgetBook:
         """PostgreSQL locks rows itself; embedded engines get one process lock per database."""
         if self._pg:
             return nullcontext()
-        with _LOCKS_GUARD:
-            return _LOCKS.setdefault(str(self._engine.url), threading.Lock())
+        with tallies.LOCKS_GUARD:
+            return tallies.LOCKS.setdefault(str(self._engine.url), threading.Lock())
 
     def _tx(self, fn: Callable[[Connection], object]) -> object:
         """Run ``fn(conn)`` in one write transaction, again on a transient conflict."""
@@ -164,6 +168,7 @@ class BudgetBook:
             self._tx(upsert)
         except IntegrityError:  # another process inserted the row first: update it instead
             self._tx(upsert)
+        forget_budgets(self._engine)  # again once committed: a tally read meanwhile saw the old table
         return amount
 
     def remove_budget(self, user: str) -> bool:
@@ -171,22 +176,23 @@ class BudgetBook:
         def drop(conn: Connection) -> int:
             forget_budgets(self._engine)  # under the write lock: a reload waits for this commit
             return conn.execute(delete(budgets).where(budgets.c.user_id == user)).rowcount
-        return bool(self._tx(drop))
+        dropped = bool(self._tx(drop))
+        forget_budgets(self._engine)  # again once committed: a tally read meanwhile saw the old table
+        return dropped
 
     def _unbudgeted(self, user: str) -> bool:
-        """True when neither ``user`` nor "*" has a budget: DuckDB from its cached list, PostgreSQL
-        by one autocommit read (other processes change budgets there; with no row to lock, the
-        locking transaction ``reserve`` would run could only find the same)."""
+        """True when neither ``user`` nor "*" has a budget: DuckDB from its cached list, PostgreSQL by one
+        autocommit read (with no row to lock, ``reserve``'s locking transaction could only find the same)."""
         if self._pg:
             with self._autocommit.connect() as conn:
                 return not self._budgets(conn, {user, GLOBAL})
         key = str(self._engine.url)
-        known = _BUDGETED.get(key)
+        known = tallies.BUDGETED.get(key)
         if known is None:
             with self._write_lock(), self._engine.connect() as conn:  # no budget write can run meanwhile
                 known = frozenset(conn.execute(select(budgets.c.user_id)).scalars())
-                with _LOCKS_GUARD:
-                    _BUDGETED[key] = known
+                with tallies.LOCKS_GUARD:
+                    tallies.BUDGETED[key] = known
         return user not in known and GLOBAL not in known
 
     def get_budget(self, user: str) -> Decimal | None:
@@ -204,6 +210,9 @@ class BudgetBook:
         table, tz, thresholds = parse_budget_config(doc)
         if tz is not None:
             self.tz, self._zone = tz, budget_zone(tz)
+            if (tally := self._tally()) is not None:
+                tally.zone = self._zone
+                tally.invalidate()
         if thresholds is not None:
             self.thresholds = thresholds
         for user, amount in table.items():
@@ -242,6 +251,10 @@ class BudgetBook:
         if check_user(user) == GLOBAL:
             raise ValueError('"*" names the organisation budget; reserve for a real user id.')
         amount, t = parse_usd(amount_usd, "The reserved amount"), self._now(now)
+        if (tally := self._tally()) is not None:
+            held = tallied.reserve(self, tally, user, call_id, amount, t, Reservation)
+            self._maybe_purge(t)
+            return held
         try:
             if self._unbudgeted(user):
                 return None
@@ -250,6 +263,8 @@ class BudgetBook:
         month = month_bounds(t, self._zone)[2]
 
         def check_and_hold(conn: Connection) -> Reservation | None:
+            if self._pg and not self.durable_holds:  # this transaction only; the call's record stays durable
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             found = self._budgets(conn, {user, GLOBAL}, lock=True)
             if replaces is not None:
                 conn.execute(delete(budget_reservations).where(budget_reservations.c.id == replaces,
@@ -285,6 +300,8 @@ class BudgetBook:
 
     def release(self, call_id: str) -> bool:
         """Drop a hold for a call that ended before any ledger row; True if one was held."""
+        if (tally := self._tally()) is not None and tally.loaded:
+            return tallied.release(self, tally, call_id)
         stmt = delete(budget_reservations).where(budget_reservations.c.id == call_id)
         return bool(self._tx(lambda c: c.execute(stmt).rowcount))
 
@@ -304,15 +321,20 @@ class BudgetBook:
 
     def check_alerts(self, user: str, now: datetime | None = None) -> list[Alert]:
         """Record once a month, and post, each threshold crossed by the user's and by "*"'s spend."""
-        self.settle()
         t = self._now(now)
-        with self._engine.connect() as conn:
-            found = self._budgets(conn, {user, GLOBAL})
-            spends = {u: self._used(conn, u, t)[0] for u in found}
+        if (tally := self._tally()) is not None:
+            found, spends = tallied.spends(tally, user, t)  # no settle: the tally counts queued records
+        elif self._unbudgeted(user):
+            return []  # before settle: hurrying the writer for nothing would cut its batches short
+        else:
+            self.settle()
+            with self._engine.connect() as conn:
+                found = self._budgets(conn, {user, GLOBAL})
+                spends = {u: self._used(conn, u, t)[0] for u in found}
         month = month_bounds(t, self._zone)[2]
         return [alert for u, budget in sorted(found.items()) for alert in budget_alerts.fire(
             self._tx, user=u, month=month, spent=tidy_usd(spends[u]), budget=tidy_usd(budget),
-            thresholds=self.thresholds, now=t, webhook_url=self.webhook_url, post=self._post)]
+            thresholds=self.thresholds, now=t, webhook_url=self.webhook_url, post=self._post, seen=self._alerted)]
 
     def alerts(self, month: str | None = None):
         """Alerts recorded so far (optionally of one "YYYY-MM"), as a pandas DataFrame."""

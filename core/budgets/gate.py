@@ -125,6 +125,8 @@ class BudgetGate:
 
     def _hold(self, call, v, max_tokens: int):
         """Reserve the byte bound; when it does not fit (or there is none), the counted figure."""
+        if self.budgets.surely_unbudgeted(call.user):
+            return None  # known in memory: no need to price the worst case
         row = self.pricing.row_for(v.model, call.ts)
         if row is None:
             if self.budgets.get_budget(call.user) is not None or self.budgets.get_budget("*") is not None:

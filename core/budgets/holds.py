@@ -66,6 +66,11 @@ def reserve_many(book, user: str, holds: Sequence[tuple[str, Decimal]], *, now: 
     rows = [{"id": hid, "user_id": user, "month": month, "amount_usd": a, "created_at": t, "expires_at": t + ttl}
             for (hid, _), a in zip(holds, amounts, strict=True)]
 
+    if (tally := book._tally()) is not None:
+        from core.budgets import tallied
+
+        return tallied.reserve_many(book, tally, user, rows, amounts, t, refusal)
+
     def check_and_hold(conn) -> bool:
         found = book._budgets(conn, {user, GLOBAL}, lock=True)
         if not found:
@@ -89,9 +94,16 @@ def reserve_many(book, user: str, holds: Sequence[tuple[str, Decimal]], *, now: 
 
 def release_many(book, hold_ids: Sequence[str]) -> int:
     """Drop the holds of rows that ended unbilled (or were never sent); how many there were."""
-    ids, n = list(hold_ids), 0
-    for i in range(0, len(ids), _CHUNK):
-        chunk = ids[i:i + _CHUNK]
-        stmt = delete(budget_reservations).where(budget_reservations.c.id.in_(chunk))
-        n += int(book._tx(lambda c, s=stmt: c.execute(s).rowcount) or 0)
-    return n
+    ids = list(hold_ids)
+
+    def drop() -> int:
+        n = 0
+        for i in range(0, len(ids), _CHUNK):
+            stmt = delete(budget_reservations).where(budget_reservations.c.id.in_(ids[i:i + _CHUNK]))
+            n += int(book._tx(lambda c, s=stmt: c.execute(s).rowcount) or 0)
+        return n
+    if (tally := book._tally()) is not None and tally.loaded:
+        from core.budgets import tallied
+
+        return tallied.release_many(book, tally, ids, drop)
+    return drop()

@@ -10,6 +10,7 @@ both down) reaches the caller, after the other sinks have run.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 from core.errors import TollgateError
@@ -129,22 +130,35 @@ class SentrySink:
 
 
 class BudgetAlertSink:
-    """Checks budget thresholds after billed outcomes, off the caller's path (a webhook may take seconds)."""
+    """Checks budget thresholds after billed outcomes, off the caller's path (a webhook may take seconds).
+
+    Coalesced per user: a user already waiting for a check is not queued again, so 16 threads billing
+    one user cost one check (and one ledger settle) per round, not one per call.
+    """
 
     def __init__(self, budgets, background, clock) -> None:
         self.budgets, self.background, self.clock = budgets, background, clock
+        self._lock = threading.Lock()
+        self._pending: dict[str, object] = {}  # user -> the time of their latest billed outcome
 
     def emit(self, outcome: Outcome) -> None:
-        if not outcome.billed:
+        if not outcome.billed or self.budgets.surely_unbudgeted(outcome.call.user):
             return
-        user, now, budgets = outcome.call.user, self.clock.now(), self.budgets
+        user, now = outcome.call.user, self.clock.now()
+        with self._lock:
+            queued = user in self._pending
+            self._pending[user] = now
+        if not queued:  # else its queued check runs after this record was handed to the ledger: it sees it
+            self.background.submit(self._check)
 
-        def check() -> None:
+    def _check(self) -> None:
+        with self._lock:
+            users, self._pending = self._pending, {}
+        for user, now in sorted(users.items()):
             try:
-                budgets.check_alerts(user, now)
+                self.budgets.check_alerts(user, now)  # settles the ledger first, so it sees the records
             except Exception:  # noqa: BLE001 - alerts are best effort; the spend itself is recorded
                 log.warning("budget alert check failed for user %s", user)
-        self.background.submit(check)  # check_alerts settles the ledger first, so it sees the record
 
 
 def emit(sinks: list, outcome: Outcome) -> None:

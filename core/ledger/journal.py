@@ -23,10 +23,27 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from core.ledger.spool import write_all
-
 log = logging.getLogger("tollgate.ledger")
 TRUNCATE_AT_BYTES = 1 << 20  # emptied once all stored and this big: truncating every batch doubled a hit's fsync
+# The file is made this big (zeros, fsync'd) up front and grown by as much when full: a line then overwrites blocks the
+# file already has, so its fdatasync writes data only, never the inode (size) through the filesystem's journal, where it
+# would queue behind every other file's commit (DuckDB's own WAL among them: 5.6 ms at p50 under 16 threads, not 0.2).
+PREALLOC_BYTES = 4 << 20
+_ZEROS = bytes(1 << 16)
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
+def _zero(fd: int, start: int, end: int) -> None:
+    while start < end:
+        n = min(len(_ZEROS), end - start)
+        _pwrite_all(fd, _ZEROS[:n], start)
+        start += n
 
 
 def _read_all(fd: int) -> bytes:
@@ -58,7 +75,8 @@ class Journal:
         self._written = 0  # lines in the file since it was last emptied
         self._done = 0  # of those, lines the ledger has stored
         self._torn = False  # a failed write may have left half a line
-        self._bytes = 0  # size of the file
+        self._bytes = 0  # bytes of lines in the file: where the next line goes
+        self._size = 0  # the file's length (zeros past _bytes)
 
     def append(self, line: str, *, fsync: bool = False) -> None:
         """Make ``line`` durable before returning (OSError if the disk refused it).
@@ -98,14 +116,21 @@ class Journal:
             if self._torn:
                 data, self._torn = b"\n" + data, False  # never glue a line onto a half-written one
             try:
-                write_all(self._fd, data)
-                if self.sync_s and not must_sync:
+                grown = self._bytes + len(data) > self._size
+                if grown:  # new blocks and a new size: this once, a full fsync
+                    self._size = self._bytes + len(data) + PREALLOC_BYTES
+                    _zero(self._fd, self._bytes + len(data), self._size)
+                _pwrite_all(self._fd, data, self._bytes)
+                if grown:
+                    os.fsync(self._fd)
+                elif self.sync_s and not must_sync:
                     self._dirty = True
                     self._start_syncer()
                 else:
-                    os.fsync(self._fd)
+                    os.fdatasync(self._fd)
             except OSError:
                 self._torn = True
+                self._bytes += len(data)  # whatever landed of it stays behind the next line's newline
                 raise
             self._written += lines
             self._bytes += len(data)
@@ -126,28 +151,36 @@ class Journal:
                 if self._dirty:
                     self._dirty = False
                     try:
-                        os.fsync(self._fd)
+                        os.fdatasync(self._fd)
                     except OSError as exc:
                         log.error("ledger journal %s: fsync failed (%s)", self.path, type(exc).__name__)
 
     def _open(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / f"{self.prefix}{os.getpid()}-{secrets.token_hex(4)}"
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)  # held while we live: others know the file is not an orphan
+        try:
+            _zero(fd, 0, PREALLOC_BYTES)
+            os.fsync(fd)
+        except OSError:
+            os.close(fd)
+            raise
         dfd = os.open(self.dir, os.O_RDONLY)
         try:
             os.fsync(dfd)  # the new directory entry is durable too
         finally:
             os.close(dfd)
-        self._fd = fd
+        self._fd, self._size, self._bytes = fd, PREALLOC_BYTES, 0
 
     def done(self, lines: int) -> None:
         """``lines`` journaled records are now in the ledger (or its spool); empty the file when all are."""
         with self._io:
             self._done += lines
             if self._fd is not None and self._done >= self._written and self._bytes >= TRUNCATE_AT_BYTES:
-                os.ftruncate(self._fd, 0)  # not fsync'd: lines that reappear after a crash land once anyway
+                # Zeroed, not truncated (its blocks stay), and not synced: the next line's fdatasync takes the zeros
+                # with it, and lines that reappear after a crash land once anyway.
+                _zero(self._fd, 0, self._bytes)
                 self._written = self._done = self._bytes = 0
 
     def close(self) -> bool:
@@ -159,7 +192,7 @@ class Journal:
                 return False  # kept: the next start replays it
             os.unlink(self.path)
             os.close(self._fd)  # a syncer sees the file closed and ends
-            self._fd, self.path, self._written, self._done, self._bytes = None, None, 0, 0, 0
+            self._fd, self.path, self._written, self._done, self._bytes, self._size = None, None, 0, 0, 0, 0
             return True
 
     def drain_orphans(self, handle: Callable[[list[str]], None]) -> int:
@@ -180,10 +213,10 @@ class Journal:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # its process is alive
-                data = _read_all(fd)
+                data = _read_all(fd)  # lines, then the zeros the file was made with (a line never holds a NUL)
                 *complete, torn = data.split(b"\n")
-                lines = [raw.decode("utf-8", errors="replace") for raw in complete if raw.strip()]
-                if torn.strip():
+                lines = [raw.strip(b"\0").decode("utf-8", errors="replace") for raw in complete if raw.strip(b"\0 ")]
+                if torn.strip(b"\0 \r\t"):
                     log.warning("ledger journal %s: dropped a torn line (its writer died before "
                                 "acknowledging it)", path.name)
                 if lines:

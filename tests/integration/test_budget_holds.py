@@ -13,13 +13,25 @@ from core.budgets.book import BudgetBook
 from core.budgets.holds import BATCH_HOLD_TTL, release_many
 from core.errors import BudgetExceeded
 from core.ledger.schema import budget_reservations
+from core.ledger.spool import Spool
+from core.ledger.store import Ledger
 
 D = Decimal
 
 
-@pytest.fixture
-def book(engine, clock):
-    return BudgetBook(engine, clock=clock, reservation_ttl_s=900)
+@pytest.fixture(params=["book", "tally"])
+def book(request, engine, clock, tmp_path):
+    """The book on its own, and (DuckDB file) attached to a ledger: holds then checked against the tally in memory."""
+    book = BudgetBook(engine, clock=clock, reservation_ttl_s=900)
+    if request.param == "book":
+        yield book
+        return
+    if engine.dialect.name != "duckdb" or ":memory:" in str(engine.url):
+        pytest.skip("the tally is DuckDB's (a file one process owns)")
+    ledger = Ledger(engine, Spool(tmp_path / "spool"), clock=clock)
+    book.attach(ledger)
+    yield book
+    ledger.close()
 
 
 def _ids(n: int) -> list[str]:

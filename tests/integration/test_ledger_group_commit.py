@@ -90,7 +90,14 @@ def test_a_budget_set_later_is_seen_by_the_next_call(make_client, tmp_path):
 
 
 def _spent_plus_held(engine, user: str) -> Decimal:
-    """What a budget check counts, read straight from the tables in one statement (one snapshot; no settling)."""
+    """What a budget check counts, with no settling: on DuckDB the tally's figures (its holds and spend are in
+    memory: one process owns the file), elsewhere read straight from the tables in one statement (one snapshot)."""
+    from core.budgets.tally import tally_of
+
+    tally = tally_of(engine)
+    if tally is not None:
+        with tally.lock:
+            return tally.budgets[user] - tally.left(user)
     spent = sa.select(sa.func.coalesce(sa.func.sum(calls.c.cost_usd), 0)).where(calls.c.user_id == user)
     held = (sa.select(sa.func.coalesce(sa.func.sum(budget_reservations.c.amount_usd), 0))
             .where(budget_reservations.c.user_id == user))

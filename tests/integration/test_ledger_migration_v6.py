@@ -100,7 +100,7 @@ def test_the_journal_carries_every_new_field(v5_ledger, tmp_path):
                      status="cached", usage=Usage(0, 0, web_fetch_requests=2, service_tier="batch",
                                                   inference_geo="global"), cost_usd=Decimal(0))
     assert ledger.remember(rec)  # journaled, fsync'd
-    lines = ledger.journal.path.read_text(encoding="utf-8").splitlines()
+    lines = ledger.journal.path.read_text(encoding="utf-8").rstrip("\0").splitlines()  # then its preallocated zeros
     assert [records.row_from_json(line)["web_fetch_requests"] for line in lines] == [2]
     ledger.store_remembered([rec])
     assert ledger.get(rec.id) == rec
