@@ -252,7 +252,7 @@ class BudgetBook:
             raise ValueError('"*" names the organisation budget; reserve for a real user id.')
         amount, t = parse_usd(amount_usd, "The reserved amount"), self._now(now)
         if (tally := self._tally()) is not None:
-            held = tallied.reserve(self, tally, user, call_id, amount, t, Reservation)
+            held = tallied.reserve(self, tally, user, call_id, amount, t, Reservation, replaces)
             self._maybe_purge(t)
             return held
         try:

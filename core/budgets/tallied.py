@@ -56,17 +56,29 @@ def _checked(tally: Tally, user: str, amount: Decimal, t: datetime):
     return lefts, short
 
 
-def reserve(book, tally: Tally, user: str, call_id: str, amount: Decimal, t: datetime, make):
+def reserve(book, tally: Tally, user: str, call_id: str, amount: Decimal, t: datetime, make,
+            replaces: str | None = None):
     """``BudgetBook.reserve`` on the tally: ``make(id, user, month, amount, expires, remaining)`` (a
-    Reservation), None when no budget applies, or BudgetExceeded."""
+    Reservation), None when no budget applies, or BudgetExceeded. ``replaces``: ``user``'s hold made ahead
+    for this call, dropped under the same lock as the check (kept if refused)."""
     with tally.lock:
         lefts, short = _checked(tally, user, amount, t)
+        old = None
+        if replaces is not None and (h := tally.holds.get(replaces)) is not None and h.user == user:
+            old = tally._drop(replaces)
+            lefts, short = _checked(tally, user, amount, t)
         month = tally.month
         if lefts is None:
+            if old is not None:
+                _write_hold(book, HoldWrite(replaces))
             return None
         if short is not None:
+            if old is not None:
+                tally._add(replaces, old)
             scope, left = short
             raise BudgetExceeded(user, tidy_usd(max(Decimal(0), left)), tidy_usd(amount), scope)
+        if old is not None:
+            _write_hold(book, HoldWrite(replaces))
         if call_id in tally.holds:
             raise ValueError(f"A reservation with id {call_id!r} already exists.")
         expires = t + book._ttl
