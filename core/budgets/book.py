@@ -252,6 +252,8 @@ class BudgetBook:
             raise ValueError('"*" names the organisation budget; reserve for a real user id.')
         amount, t = parse_usd(amount_usd, "The reserved amount"), self._now(now)
         if (tally := self._tally()) is not None:
+            if getattr(getattr(self._ledger, "spool", None), "pending", bool)():  # the database takes no writes
+                raise LedgerUnavailable()  # as without a tally: a budgeted call is refused
             held = tallied.reserve(self, tally, user, call_id, amount, t, Reservation, replaces)
             self._maybe_purge(t)
             return held
