@@ -244,10 +244,8 @@ class BudgetBook:
 
     def reserve(self, user: str, call_id: str, amount_usd: Decimal, now: datetime | None = None,
                 replaces: str | None = None) -> Reservation | None:
-        """Hold ``amount_usd`` for a call, or raise BudgetExceeded; None when no budget applies.
-
-        ``replaces``: the id of ``user``'s hold made ahead for this call (a batch run's row), dropped in the
-        same transaction as the check, so its share cannot go to anyone else in between (kept if refused)."""
+        """Hold ``amount_usd`` for a call, or raise BudgetExceeded; None when no budget applies. ``replaces``:
+        ``user``'s hold made ahead for this call (a run's row), dropped with the check (kept if refused)."""
         if check_user(user) == GLOBAL:
             raise ValueError('"*" names the organisation budget; reserve for a real user id.')
         amount, t = parse_usd(amount_usd, "The reserved amount"), self._now(now)
