@@ -1,7 +1,7 @@
 """Time the ledger's dashboard queries on a big synthetic ledger, DuckDB and/or PostgreSQL, before and after rollups.
 
     python bench/ledger_queries.py [--rows 10000000] [--backend duckdb|postgres|both] [--db path] [--runs 5]
-                                   [--keep] [--no-before] [--writes]
+                                   [--keep] [--no-before] [--writes] [--pg-schema name] [--only text]
 
 Rows come from ``core.reports.demo_data``'s generator (the console's demo data, vectorised): a
 year of calls from 200 users with a skewed share, the demo models, ~91 % ok / 5 % cached /
@@ -61,6 +61,7 @@ def generate(db: Path, rows: int, *, start: datetime = START, days: int = DAYS, 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_SCHEMA = "i14_rollup_bench"
 BUDGETED = USERS[:20]
+ONLY: str | None = None  # --only: a label substring
 
 
 def generate_pg(url: str, rows: int, *, keep: bool) -> float:
@@ -180,6 +181,8 @@ def time_queries(url: str, runs: int) -> list[tuple[str, float, float, int]]:
     """(label, cold seconds, warm median seconds, result rows) for each case."""
     results = []
     for label, fn in cases():
+        if ONLY and ONLY not in label:
+            continue
         engine = make_engine(url)
         t0 = time.perf_counter()
         df = fn(engine)
@@ -291,8 +294,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--writes", action="store_true", help="also time Ledger.record per DuckDB pool size")
     ap.add_argument("--backend", choices=("duckdb", "postgres", "both"), default="duckdb")
     ap.add_argument("--pg-url", default=PG_URL, help="PostgreSQL database (schema i14_rollup_bench is used)")
+    ap.add_argument("--pg-schema", default=PG_SCHEMA, help="PostgreSQL schema to load (default i14_rollup_bench)")
+    ap.add_argument("--only", help="time only the cases whose label contains this text (e.g. 'page:')")
     ap.add_argument("--no-before", dest="before", action="store_false", help="skip the raw (before) timings")
     args = ap.parse_args(argv)
+    global PG_SCHEMA, ONLY  # noqa: PLW0603 - one run, one schema and one case filter
+    PG_SCHEMA, ONLY = args.pg_schema, args.only
     if args.backend in ("postgres", "both"):
         secs = generate_pg(args.pg_url, args.rows, keep=args.keep)
         if secs:
