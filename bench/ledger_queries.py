@@ -286,6 +286,7 @@ def run_backend(name: str, url: str, args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global PG_SCHEMA, ONLY  # noqa: PLW0603 - one run, one schema and one case filter
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--db", type=Path, help="DuckDB file to create (default: a temporary one)")
@@ -298,7 +299,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="time only the cases whose label contains this text (e.g. 'page:')")
     ap.add_argument("--no-before", dest="before", action="store_false", help="skip the raw (before) timings")
     args = ap.parse_args(argv)
-    global PG_SCHEMA, ONLY  # noqa: PLW0603 - one run, one schema and one case filter
     PG_SCHEMA, ONLY = args.pg_schema, args.only
     if args.backend in ("postgres", "both"):
         secs = generate_pg(args.pg_url, args.rows, keep=args.keep)
