@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from core.budgets import alerts as budget_alerts
-from core.budgets import tallied
+from core.budgets import spending, tallied
 from core.budgets import tally as tallies
 from core.budgets.alerts import Alert, as_usd, check_thresholds, tidy_usd
 from core.budgets.amounts import (
@@ -343,8 +343,8 @@ class BudgetBook:
     def status(self, now: datetime | None = None):
         """Every budget this month as a DataFrame: budget, spent, reserved, remaining, pct_used."""
         self.settle()
-        t = self._now(now)
+        start, end, month = month_bounds(t := self._now(now), self._zone)
         with self._engine.connect() as conn:
-            table = conn.execute(select(budgets.c.user_id, budgets.c.monthly_usd).order_by(budgets.c.user_id))
-            rows = [(u, as_usd(b), *self._used(conn, u, t)) for u, b in table.all()]
-        return budget_alerts.status_frame(rows, month_bounds(t, self._zone)[2])
+            table = conn.execute(select(budgets.c.user_id, budgets.c.monthly_usd).order_by(budgets.c.user_id)).all()
+        used = spending.spent_and_held(self._engine, [u for u, _ in table], start, end, t)  # exact, one snapshot
+        return budget_alerts.status_frame([(u, as_usd(b), *used[u]) for u, b in table], month)
