@@ -54,3 +54,9 @@ def by_day_and_part(daily: pd.DataFrame) -> pd.DataFrame:
             if cost:
                 out.append({"day": day, "part": label, "spend_usd": float(cost)})
     return pd.DataFrame(out, columns=["day", "part", "spend_usd"])
+
+
+def by_model(daily: pd.DataFrame) -> pd.DataFrame:
+    """Usage per model from usage per day and model (``queries.usage_by``), exact: integer and Decimal sums."""
+    measures = [c for c in daily.columns if c not in ("day", "model")]
+    return daily.groupby("model", as_index=False, sort=True)[measures].sum()

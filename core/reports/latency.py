@@ -63,15 +63,28 @@ def _rows(df: pd.DataFrame, groups: list[str]) -> list[dict]:
     return list(out.values())
 
 
-def percentiles(engine: Engine, groups: list[str], start, end, tz: str = "UTC", users=None,
-                models=None) -> pd.DataFrame:
-    """Calls, p50/p95 latency and time to first token (ms) of successful calls per ``groups`` (day, model)."""
+COLUMNS = ("calls", "p50_latency_ms", "p95_latency_ms", "p50_ttft_ms", "p95_ttft_ms")
+
+
+def histograms(engine: Engine, groups: list[str], start, end, tz: str = "UTC", users=None,
+               models=None) -> pd.DataFrame:
+    """``groups``, metric, bucket_no and n: the histograms of successful calls per group (one query)."""
     stmt = rollup_read.latency_select(engine.dialect.name, groups, start, end, tz, users, models)
     with rollup_read.reading(engine) as conn:
         result = conn.execute(stmt)
-        df = pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))  # tuples: Rows are slow to read
-    cols = [*groups, "calls", "p50_latency_ms", "p95_latency_ms", "p50_ttft_ms", "p95_ttft_ms"]
+        return pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))  # tuples: Rows are slow to read
+
+
+def from_histograms(df: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
+    """Calls and p50/p95 (ms) per ``groups`` from ``histograms``' rows, grouped as finely or more (summed here)."""
+    cols = [*groups, *COLUMNS]
     if df.empty:
         return pd.DataFrame([] if groups else [dict.fromkeys(cols) | {"calls": 0}], columns=cols)
+    df = df.groupby([*groups, "metric", "bucket_no"], as_index=False, sort=False)["n"].sum()
     return pd.DataFrame(_rows(df, groups), columns=cols)
 
+
+def percentiles(engine: Engine, groups: list[str], start, end, tz: str = "UTC", users=None,
+                models=None) -> pd.DataFrame:
+    """Calls, p50/p95 latency and time to first token (ms) of successful calls per ``groups`` (day, model)."""
+    return from_histograms(histograms(engine, groups, start, end, tz, users, models), groups)

@@ -182,6 +182,13 @@ def latency_summary(engine: Engine, since: Moment, until: Moment, tz: str = "UTC
     return latency.percentiles(engine, [], start, end, tz, _as_list(users), _as_list(models))
 
 
+def latency_histograms(engine: Engine, groups: list[str], since: Moment, until: Moment, tz: str = "UTC",
+                       users=None, models=None) -> pd.DataFrame:
+    """The latency and time-to-first-token histograms per ``groups`` (day, model): core.reports.latency."""
+    start, end = window(since, until, tz)
+    return latency.histograms(engine, groups, start, end, tz, _as_list(users), _as_list(models))
+
+
 def latency_by_day(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
                    models=None) -> pd.DataFrame:
     """p50/p95 latency and time to first token (ms) per local day in ``tz``, successful calls only."""

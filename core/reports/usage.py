@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from core.budgets.alerts import tidy_usd
 from core.catalog import pricing
 from core.catalog.models import Catalogue, default_catalogue
-from core.reports import breakdown, queries
+from core.reports import breakdown, latency, queries
 from core.reports.reprice import reprice
 from core.types import USAGE_FIELDS
 
@@ -140,9 +140,8 @@ def _saved(by_model: pd.DataFrame) -> Decimal:
     return total.quantize(Decimal("1e-10"))
 
 
-def _figures(engine: Engine, f: Filters) -> dict:
-    by_model = queries.usage_by(engine, "model", **f.args())
-    lat = queries.latency_summary(engine, **f.args())
+def _figures(by_model: pd.DataFrame, lat: pd.DataFrame) -> dict:
+    """The headline figures from a period's usage per model and its overall latency percentiles."""
     s = {n: int(by_model[n].sum()) for n in ("calls", "errors", "cache_hits", "blocked")}
     attempted = s["calls"] - s["blocked"]
     tokens = sum(int(by_model[n].sum()) for n in USAGE_FIELDS)
@@ -152,19 +151,25 @@ def _figures(engine: Engine, f: Filters) -> dict:
             "p95_latency": None if lat.empty else lat["p95_latency_ms"].iloc[0]}
 
 
+def _read_figures(engine: Engine, f: Filters) -> dict:
+    return _figures(queries.usage_by(engine, "model", **f.args()), queries.latency_summary(engine, **f.args()))
+
+
 TILES = (("spend", "Spend", "usd", False), ("calls", "Calls", "count", True), ("tokens", "Tokens", "count", True),
          ("cache_hit_rate", "Cache hit rate", "pct", True), ("saved", "Saved by cache (est.)", "usd", True),
          ("error_rate", "Error rate", "pct", False), ("p95_latency", "p95 latency", "ms", False))
 
 
-def tiles(engine: Engine, f: Filters) -> list[Tile]:
+def tiles(engine: Engine, f: Filters, current: dict | None = None) -> list[Tile]:
     """Each headline figure over ``f`` and over the previous period of the same length.
 
     Tokens are every billed token (input, output, cache writes and reads); the cache hit
     and error rates are shares of calls that were not refused; the saving prices each
     model's saved tokens at that model's average billed USD per token over the period.
+    ``current``: ``f``'s figures when the caller has them already (``build``), else read here.
     """
-    now, before = _figures(engine, f), _figures(engine, f.previous())
+    now = current if current is not None else _read_figures(engine, f)
+    before = _read_figures(engine, f.previous())
     return [Tile(k, label, kind, now[k], before[k], good) for k, label, kind, good in TILES]
 
 
@@ -206,9 +211,12 @@ def build(engine: Engine, principal, filters: Filters, top: int = TOP_CALLS) -> 
     by_user = queries.usage_by(engine, "user", **args).sort_values(["cost_usd", "user"], ascending=[False, True])
     spend_by_user = pd.DataFrame({"user": by_user["user"], "calls": by_user["calls"],
                                   "spend_usd": _usd_float(by_user["cost_usd"]), "cost_usd": by_user["cost_usd"]})
-    return Report(filters=f, tiles=tiles(engine, f), spend_by_day=spend_by_day,
+    # The period's tiles from the frames read for the charts (the same calls, summed over days): no second read.
+    hist = queries.latency_histograms(engine, ["day"], **args)
+    current = _figures(breakdown.by_model(daily), latency.from_histograms(hist, []))
+    return Report(filters=f, tiles=tiles(engine, f, current), spend_by_day=spend_by_day,
                   spend_by_user=spend_by_user.reset_index(drop=True), tokens_by_day=tok,
-                  latency_by_day=queries.latency_by_day(engine, **args),
+                  latency_by_day=latency.from_histograms(hist, ["day"]),
                   errors=queries.errors_by_code(engine, **args),
                   expensive=queries.most_expensive_calls(engine, n=top, **args),
                   spend_by_part=breakdown.by_part(daily), spend_by_part_day=breakdown.by_day_and_part(daily))

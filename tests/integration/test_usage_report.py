@@ -135,6 +135,17 @@ def test_report_frames_match_the_records(loaded):
         assert row["p95_latency_ms"] == pytest.approx(np.percentile(ok, 95), rel=latency.PRECISION)
 
 
+@pytest.mark.parametrize("who", [ADMIN, ANALYST])
+def test_report_tiles_from_its_charts_frames_equal_the_tiles_read_alone(loaded, who):
+    """``build`` derives the period's tiles from its per-day frames: exactly what ``tiles`` reads on its own."""
+    engine, recs, _ = loaded
+    for f in (usage_report.Filters(date(2026, 11, 11), date(2026, 11, 15), PARIS),
+              usage_report.Filters(date(2026, 11, 5), date(2026, 11, 16), "UTC", models=("claude-haiku-5-5",))):
+        rep = usage_report.build(engine, who, f)
+        assert rep.tiles == usage_report.tiles(engine, usage_report.scoped(who, f))
+        assert next(t.value for t in rep.tiles if t.key == "calls") == len(within(recs, rep.filters)) > 0
+
+
 def test_an_analyst_sees_only_their_own_rows_whatever_they_ask_for(loaded):
     engine, recs, _ = loaded
     for asked in (None, ("ana",), ("ana", "chen"), ("bo", "ana")):
