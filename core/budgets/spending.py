@@ -34,6 +34,7 @@ def spent_and_held(engine: Engine, users: Iterable[str], start: datetime, end: d
     conn_opts = {"isolation_level": "REPEATABLE READ"} if dialect == "postgresql" else {}
     spent: dict[str, Decimal] = {}
     with engine.connect().execution_options(**conn_opts) as conn, conn.begin():
+        rollup_read.tune(conn)
         if named:
             stmt = rollup_read.usage_select(dialect, ["user"], start, end, "UTC", users=named, measures=("cost_usd",))
             spent.update((row.user, as_usd(row.cost_usd)) for row in conn.execute(stmt))

@@ -21,9 +21,8 @@ from sqlalchemy.engine import Engine
 from core.budgets.alerts import tidy_usd
 from core.catalog import pricing
 from core.catalog.models import Catalogue, default_catalogue
-from core.reports import breakdown, latency, queries
+from core.reports import breakdown, headline, latency, queries
 from core.reports.reprice import reprice
-from core.types import USAGE_FIELDS
 
 TOP_CALLS = 20
 _FLOOR = date(1970, 1, 1)
@@ -126,33 +125,8 @@ class Tile:
         return self.value - self.previous
 
 
-def _ratio(part, whole) -> float | None:
-    return float(part) / float(whole) if whole else None
-
-
-def _saved(by_model: pd.DataFrame) -> Decimal:
-    """Estimated USD the response cache saved: tokens it saved at each model's billed USD per token."""
-    total = Decimal(0)
-    for row in by_model.itertuples(index=False):
-        billed = sum(int(getattr(row, n)) for n in USAGE_FIELDS)
-        if row.tokens_saved and billed:
-            total += Decimal(int(row.tokens_saved)) * Decimal(row.cost_usd) / billed
-    return total.quantize(Decimal("1e-10"))
-
-
-def _figures(by_model: pd.DataFrame, lat: pd.DataFrame) -> dict:
-    """The headline figures from a period's usage per model and its overall latency percentiles."""
-    s = {n: int(by_model[n].sum()) for n in ("calls", "errors", "cache_hits", "blocked")}
-    attempted = s["calls"] - s["blocked"]
-    tokens = sum(int(by_model[n].sum()) for n in USAGE_FIELDS)
-    return {"spend": tidy_usd(sum(by_model["cost_usd"], Decimal(0))), "calls": s["calls"], "tokens": tokens,
-            "cache_hit_rate": _ratio(s["cache_hits"], attempted), "saved": tidy_usd(_saved(by_model)),
-            "error_rate": _ratio(s["errors"], attempted),
-            "p95_latency": None if lat.empty else lat["p95_latency_ms"].iloc[0]}
-
-
 def _read_figures(engine: Engine, f: Filters) -> dict:
-    return _figures(queries.usage_by(engine, "model", **f.args()), queries.latency_summary(engine, **f.args()))
+    return headline.figures(queries.usage_by(engine, "model", **f.args()), queries.latency_summary(engine, **f.args()))
 
 
 TILES = (("spend", "Spend", "usd", False), ("calls", "Calls", "count", True), ("tokens", "Tokens", "count", True),
@@ -160,16 +134,17 @@ TILES = (("spend", "Spend", "usd", False), ("calls", "Calls", "count", True), ("
          ("error_rate", "Error rate", "pct", False), ("p95_latency", "p95 latency", "ms", False))
 
 
-def tiles(engine: Engine, f: Filters, current: dict | None = None) -> list[Tile]:
+def tiles(engine: Engine, f: Filters) -> list[Tile]:
     """Each headline figure over ``f`` and over the previous period of the same length.
 
     Tokens are every billed token (input, output, cache writes and reads); the cache hit
     and error rates are shares of calls that were not refused; the saving prices each
     model's saved tokens at that model's average billed USD per token over the period.
-    ``current``: ``f``'s figures when the caller has them already (``build``), else read here.
     """
-    now = current if current is not None else _read_figures(engine, f)
-    before = _read_figures(engine, f.previous())
+    return _tiles(_read_figures(engine, f), _read_figures(engine, f.previous()))
+
+
+def _tiles(now: dict, before: dict) -> list[Tile]:
     return [Tile(k, label, kind, now[k], before[k], good) for k, label, kind, good in TILES]
 
 
@@ -201,25 +176,30 @@ class Report:
 
 
 def build(engine: Engine, principal, filters: Filters, top: int = TOP_CALLS) -> Report:
-    """The page's figures for ``filters``, scoped to what ``principal`` may see."""
+    """The page's figures for ``filters``, scoped to what ``principal`` may see (read at once: queries.at_once)."""
     f = scoped(principal, filters)
     args = f.args()
-    daily = queries.usage_by(engine, ["day", "model"], **args)
+    got = queries.at_once(engine, {
+        "daily": lambda: queries.usage_by(engine, ["day", "model"], **args),
+        "by_user": lambda: queries.usage_by(engine, "user", **args),
+        "hist": lambda: queries.latency_histograms(engine, ["day"], **args),
+        "errors": lambda: queries.errors_by_code(engine, **args),
+        "expensive": lambda: queries.most_expensive_calls(engine, n=top, **args),
+        "before": lambda: _read_figures(engine, f.previous())})
+    daily, hist = got["daily"], got["hist"]
     spend_by_day = pd.DataFrame({"day": daily["day"], "model": daily["model"],
                                  "spend_usd": _usd_float(daily["cost_usd"])})
     tok = daily.groupby("day", as_index=False)[["input_tokens", "output_tokens"]].sum()
-    by_user = queries.usage_by(engine, "user", **args).sort_values(["cost_usd", "user"], ascending=[False, True])
+    by_user = got["by_user"].sort_values(["cost_usd", "user"], ascending=[False, True])
     spend_by_user = pd.DataFrame({"user": by_user["user"], "calls": by_user["calls"],
                                   "spend_usd": _usd_float(by_user["cost_usd"]), "cost_usd": by_user["cost_usd"]})
     # The period's tiles from the frames read for the charts (the same calls, summed over days): no second read.
-    hist = queries.latency_histograms(engine, ["day"], **args)
-    current = _figures(breakdown.by_model(daily), latency.from_histograms(hist, []))
-    return Report(filters=f, tiles=tiles(engine, f, current), spend_by_day=spend_by_day,
+    now = headline.figures(breakdown.by_model(daily), latency.from_histograms(hist, []))
+    return Report(filters=f, tiles=_tiles(now, got["before"]), spend_by_day=spend_by_day,
                   spend_by_user=spend_by_user.reset_index(drop=True), tokens_by_day=tok,
-                  latency_by_day=latency.from_histograms(hist, ["day"]),
-                  errors=queries.errors_by_code(engine, **args),
-                  expensive=queries.most_expensive_calls(engine, n=top, **args),
-                  spend_by_part=breakdown.by_part(daily), spend_by_part_day=breakdown.by_day_and_part(daily))
+                  latency_by_day=latency.from_histograms(hist, ["day"]), errors=got["errors"],
+                  expensive=got["expensive"], spend_by_part=breakdown.by_part(daily),
+                  spend_by_part_day=breakdown.by_day_and_part(daily))
 
 
 # --- downloads ------------------------------------------------------------------------
