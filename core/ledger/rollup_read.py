@@ -241,7 +241,7 @@ def latency_select(dialect: str, groups: list[str], start: datetime, end: dateti
         parts.append(select(_raw_bucket(dialect).label("bucket"), c.model.label("model"),
                           literal(metric).label("metric"), literal_column(bucket_sql(col)).label("bucket_no"),
                           func.count().label("n"))
-                     .where(where, c.status == STATUS_OK, *_filters(calls, users, models, None))
+                     .where(where, c.status == literal_column(f"'{STATUS_OK}'"), *_filters(calls, users, models, None))
                      .group_by(literal_column("1"), literal_column("2"), literal_column("4")))
     if p.hs < p.he:
         spans = [(latency_hourly, "hour", p.hs, p.ds), (latency_hourly, "hour", p.de, p.he),
