@@ -70,16 +70,18 @@ def _upsert(conn: Connection, table: str, bucket: str, with_user: bool, where: s
         f"GROUP BY {', '.join(exprs)} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"), params)
 
 
-def _upsert_latency(conn: Connection, table: str, unit: str, where: str, params: dict, sign: int) -> None:
+def _upsert_latency(conn: Connection, table: str, unit: str, where: str, params: dict, sign: int,
+                    with_model: bool = True) -> None:
     parts = " UNION ALL ".join(
         f"SELECT date_trunc('{unit}', ts) AS t, model, {metric} AS metric, {bucket_sql(col)} AS bucket "
         f"FROM calls WHERE {where} AND status = '{STATUS_OK}'" for metric, col in ((LATENCY, "latency_ms"),
                                                                                    (TTFT, "ttft_ms")))
+    keys = "t, model, metric, bucket" if with_model else "t, metric, bucket"
+    cols = keys.replace("t,", f"{unit},", 1)
     conn.execute(text(
-        f"INSERT INTO {table} ({unit}, model, metric, bucket, n) "
-        f"SELECT t, model, metric, bucket, {'-' if sign < 0 else ''}count(*) FROM ({parts}) AS v "
-        f"GROUP BY t, model, metric, bucket "
-        f"ON CONFLICT ({unit}, model, metric, bucket) DO UPDATE SET n = {table}.n + EXCLUDED.n"), params)
+        f"INSERT INTO {table} ({cols}, n) "
+        f"SELECT {keys}, {'-' if sign < 0 else ''}count(*) FROM ({parts}) AS v GROUP BY {keys} "
+        f"ON CONFLICT ({cols}) DO UPDATE SET n = {table}.n + EXCLUDED.n"), params)
 
 
 def fold(conn: Connection, where: str, params: dict, sign: int = 1) -> None:
@@ -89,10 +91,11 @@ def fold(conn: Connection, where: str, params: dict, sign: int = 1) -> None:
     _upsert(conn, "usage_daily", "day", True, where, params, sign)
     for table, unit in LATENCY_SOURCES:
         _upsert_latency(conn, table, unit, where, params, sign)
+    _upsert_latency(conn, "latency_hourly_all", "hour", where, params, sign, with_model=False)
     if sign < 0:  # a group left with no call must not show as a row of zeros
         for table in ("usage_hourly", "usage_hourly_all", "usage_daily"):
             conn.execute(text(f"DELETE FROM {table} WHERE calls = 0"))
-        for table, _unit in LATENCY_SOURCES:
+        for table in (*(t for t, _unit in LATENCY_SOURCES), "latency_hourly_all"):
             conn.execute(text(f"DELETE FROM {table} WHERE n = 0"))
 
 

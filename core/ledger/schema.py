@@ -325,6 +325,13 @@ def _latency(name: str, bucket: str) -> Table:
 latency_hourly, latency_daily = (_latency(name, bucket) for name, bucket in LATENCY_SOURCES)
 ROLLUPS = (usage_hourly, usage_hourly_all, usage_daily, latency_hourly, latency_daily)
 ADDED_IN.update(dict.fromkeys((t.name for t in ROLLUPS), 10))
+# --- version 11 (revision 0011): latency per hour over every model --------------------------------
+# latency_hourly summed over its models, a few times fewer rows: what a latency read neither grouped nor filtered
+# by model sums (the Usage & cost page's latency per local day), folded with the others.
+latency_hourly_all = Table("latency_hourly_all", metadata, Column("hour", DateTime, primary_key=True),
+                           Column("metric", SmallInteger, primary_key=True),
+                           Column("bucket", SmallInteger, primary_key=True), Column("n", BigInteger, nullable=False))
+ADDED_IN[latency_hourly_all.name] = 11
 # Indexes made by revision 0010: ix_usage_hourly_user (user_id, hour), ix_usage_daily_user (user_id, day);
 # on PostgreSQL ix_calls_unrolled (ts) WHERE NOT rolled, ix_calls_cost (cost_usd), ix_calls_user_cost.
 # Version 11 (revision 0011) only adds, on PostgreSQL, ix_calls_user_latency: one user's latency from an index.
