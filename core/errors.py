@@ -150,7 +150,6 @@ class BatchInRun(TollgateError):
     """A Message Batch a batch run still reads was asked to be deleted: its results would be lost to the run."""
 
     code = "batch_in_run"
-    default_message = "This batch belongs to a batch run that has not read its results yet."
 
     def __init__(self, run_id: str) -> None:
         super().__init__(f"Message Batch belongs to batch run {run_id}, which has not read its results yet: "
@@ -209,6 +208,13 @@ class LedgerUnavailable(TollgateError):
     retryable = True
     default_message = ("The usage ledger cannot be reached, so budgets cannot be checked; "
                        "the call was not sent.")
+
+
+class OutcomeUnknown(TollgateError):
+    """A keyed call's process died while it was in flight: the API may have answered, and billed, it."""
+
+    code = "outcome_unknown"
+    default_message = "The process died while this call was in flight: the API may have answered and billed it."
 
 
 class CostUnbounded(TollgateError):
