@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from core.budgets import alerts as budget_alerts
-from core.budgets import tallied
+from core.budgets import listen, tallied
 from core.budgets import tally as tallies
 from core.budgets.alerts import Alert, as_usd, check_thresholds, tidy_usd
 from core.budgets.amounts import (
@@ -94,7 +94,11 @@ class BudgetBook:
         return tallies.tally_of(self._engine, self._key) if self._duck else None
 
     def surely_unbudgeted(self, user: str) -> bool:
-        """True when it is known without I/O that no budget applies to ``user`` (DuckDB's tally); False if unsure."""
+        """True when it is known without I/O that no budget applies to ``user`` (DuckDB's tally, PostgreSQL's
+        listener); False if unsure."""
+        if self._pg:
+            known = listen.listener(self._engine, self._key).cached()
+            return known is not None and user not in known and GLOBAL not in known
         tally = self._tally()
         return tally is not None and tally.surely_unbudgeted(user)
 
@@ -181,11 +185,11 @@ class BudgetBook:
         return dropped
 
     def _unbudgeted(self, user: str) -> bool:
-        """True when neither ``user`` nor "*" has a budget: DuckDB from its cached list, PostgreSQL by one
-        autocommit read (with no row to lock, ``reserve``'s locking transaction could only find the same)."""
-        if self._pg:
-            with self._autocommit.connect() as conn:
-                return not self._budgets(conn, {user, GLOBAL})
+        """True when neither ``user`` nor "*" has a budget, from a list kept in memory (DuckDB: this process's
+        writes; PostgreSQL: while its listener hears every change), else by one autocommit read."""
+        if self._pg:  # the list is kept by a LISTEN connection (core.budgets.listen), else read now
+            known = listen.listener(self._engine, self._key).budgeted(self._budgeted_users)
+            return user not in known and GLOBAL not in known
         key = str(self._engine.url)
         known = tallies.BUDGETED.get(key)
         if known is None:
@@ -194,6 +198,10 @@ class BudgetBook:
                 with tallies.LOCKS_GUARD:
                     tallies.BUDGETED[key] = known
         return user not in known and GLOBAL not in known
+
+    def _budgeted_users(self) -> frozenset[str]:
+        with self._autocommit.connect() as conn:
+            return frozenset(conn.execute(select(budgets.c.user_id)).scalars())
 
     def get_budget(self, user: str) -> Decimal | None:
         """The user's own monthly budget in USD ("*" for the organisation's), or None."""
