@@ -56,6 +56,8 @@ class Reservation:
     amount_usd: Decimal
     expires_at: datetime  # naive UTC; after it the hold stops counting
     remaining_usd: Decimal  # what the tightest applicable budget has left after this hold
+    # (scope user, budget, spend bound): each applicable budget's spend once this call settles is at most the bound
+    bounds: tuple[tuple[str, Decimal, Decimal], ...] = ()
 
 
 # --- the book --------------------------------------------------------------------------
@@ -277,19 +279,20 @@ class BudgetBook:
             if replaces is not None:
                 conn.execute(delete(budget_reservations).where(budget_reservations.c.id == replaces,
                                                                budget_reservations.c.user_id == user))
-            lefts = []
+            lefts, bounds = [], []
             for scope, scope_user in (("user", user), ("global", GLOBAL)):
                 if scope_user in found:
                     left = self._left(conn, scope_user, found[scope_user], t)
                     if amount > left:
                         raise BudgetExceeded(user, tidy_usd(max(Decimal(0), left)), tidy_usd(amount), scope)
                     lefts.append(left)
+                    bounds.append((scope_user, found[scope_user], found[scope_user] - left + amount))
             if not lefts:
                 return None
             expires = t + self._ttl
             conn.execute(insert(budget_reservations).values(
                 id=call_id, user_id=user, month=month, amount_usd=amount, created_at=t, expires_at=expires))
-            return Reservation(call_id, user, month, amount, expires, tidy_usd(min(lefts) - amount))
+            return Reservation(call_id, user, month, amount, expires, tidy_usd(min(lefts) - amount), tuple(bounds))
 
         try:
             held = self._tx(check_and_hold)
@@ -326,6 +329,10 @@ class BudgetBook:
             pass  # stale holds already stop counting; the next purge will try again
 
     # --- alerts and reports (core.budgets.alerts) ---------------------------------------
+
+    def alert_may_fire(self, held) -> bool:
+        """False when ``held`` (a Reservation) shows its call cannot take a budget past a threshold not yet recorded."""
+        return budget_alerts.may_fire(held, self.thresholds, self._alerted)
 
     def check_alerts(self, user: str, now: datetime | None = None) -> list[Alert]:
         """Record once a month, and post, each threshold crossed by the user's and by "*"'s spend."""
