@@ -159,10 +159,9 @@ class BatchWrite:
         if len(rows) > 1 and self._arrow is not None and self._arrow.insert(conn, rows, if_absent):
             return
         stmt = self._insert if if_absent else insert(calls)
-        if len(rows) == 1:
-            conn.execute(stmt, rows[0])
-        else:
-            conn.execute(stmt.values(rows))
+        # A list of parameter sets: one statement compiled once and cached, its rows sent in batches
+        # (SQLAlchemy's insertmanyvalues); ``stmt.values(rows)`` compiled a new statement per batch size.
+        conn.execute(stmt, rows[0] if len(rows) == 1 else rows)
 
     def write(self, rows: list[dict], holds: list[HoldWrite] = (), *, if_absent: bool = True) -> None:
         """Insert ``rows`` and apply ``holds`` (every row releases its call's hold), in one transaction.
