@@ -125,4 +125,6 @@ def _error(client, response, data: str) -> Exception:
         message = f"{body}"
     except Exception:  # noqa: BLE001 - as the SDK: a body that is not JSON is its own message
         message = data or f"Error code: {response.status_code}"
+    if hasattr(response, "httpx"):  # the lean path's response (core.upstream.wire): the SDK wants httpx's
+        response = response.httpx()
     return client._make_status_error(message, body=body, response=response)

@@ -123,6 +123,8 @@ class Transport:
 
     def close(self) -> None:
         """Close the HTTP client this transport made (an injected one belongs to its owner)."""
+        for poster in list(self._posters.values()):
+            poster.close()
         if self._owns_http and self.http_client is not None:
             self.http_client.close()
 
