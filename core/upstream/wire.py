@@ -269,19 +269,24 @@ class Pool:
 
     def _response(self, conn: _Conn, read_s: float | None) -> Response:
         while True:
-            status_line = conn.line(read_s)
-            parts = status_line.split(b" ", 2)
+            while (end := conn.buf.find(b"\r\n\r\n")) < 0:  # the status line and headers, read as one block
+                if len(conn.buf) > 1 << 20:
+                    raise httpx2.RemoteProtocolError("The response headers are too long.")
+                conn.fill(read_s)
+            lines = conn.buf[:end].split(b"\r\n")
+            conn.buf = conn.buf[end + 4:]
+            parts = lines[0].split(b" ", 2)
             if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
                 raise httpx2.RemoteProtocolError("The server did not answer in HTTP/1.1.")
             status = int(parts[1])
-            pairs = []
-            while line := conn.line(read_s):
-                name, sep, value = line.partition(b":")
-                if not sep:
-                    raise httpx2.RemoteProtocolError("A malformed response header.")
-                pairs.append((name.strip().decode("latin-1").lower(), value.strip().decode("latin-1")))
             if status >= 200 or status == 101:
                 break  # 1xx interim answers (100 Continue) come before the real one
+        pairs = []
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep:
+                raise httpx2.RemoteProtocolError("A malformed response header.")
+            pairs.append((name.strip().decode("latin-1").lower(), value.strip().decode("latin-1")))
         headers = Headers(pairs)
         headers.pairs = pairs
         keep = parts[0] == b"HTTP/1.1" and "close" not in headers.get("connection", "").lower()
