@@ -16,6 +16,7 @@ import select
 import socket
 import threading
 import time
+import zlib
 from collections import deque
 
 import httpx2
@@ -118,7 +119,16 @@ class Response:
         return self.content
 
     def iter_bytes(self):
-        """The body as it arrives: each piece is everything decodable from what has been received."""
+        """The body as it arrives, decoded (gzip, deflate), each piece everything received so far."""
+        coding = self.headers.get("content-encoding", "identity").strip().lower()
+        if coding in ("", "identity"):
+            return self._body()
+        if coding not in ("gzip", "deflate"):
+            self.close()
+            raise httpx2.DecodingError(f"A response body in an encoding this client does not read: {coding}.")
+        return _inflated(self._body(), zlib.decompressobj(47 if coding == "gzip" else 15))
+
+    def _body(self):
         conn, timeout = self._conn, self._read_s
         try:
             if self._mode == "length":
@@ -161,6 +171,18 @@ class Response:
         if self._conn is not None:
             self._conn.sock.close()
             self._conn = None
+
+
+def _inflated(pieces, inflater):
+    """``pieces`` decompressed as they come (zlib raises on a corrupt body: httpx's DecodingError)."""
+    try:
+        for piece in pieces:
+            if out := inflater.decompress(piece):
+                yield out
+        if out := inflater.flush():
+            yield out
+    except zlib.error as exc:
+        raise httpx2.DecodingError(str(exc)) from None
 
 
 def _ready_chunks(conn: _Conn) -> tuple[list[bytes], bool]:

@@ -3,6 +3,7 @@ deadlines and failures as httpx's exceptions; and that the guard uses it only wh
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
 import time
@@ -88,6 +89,13 @@ def test_a_stream_gives_each_chunk_as_it_arrives_and_then_reuses_the_connection(
     pool = Pool(server.url)
     assert b"".join(post(pool, stream=True).iter_bytes()) == b"".join(events)
     assert post(pool)[1] == b"ok" and server.connections == 1
+
+
+def test_a_gzip_body_is_read_decoded():
+    body = gzip.compress(b'{"type":"message"}')
+    server = Server([[b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n" % len(body),
+                      body[:5], body[5:]]])
+    assert post(Pool(server.url))[1] == b'{"type":"message"}'
 
 
 def test_a_connection_the_server_closed_is_not_reused():
