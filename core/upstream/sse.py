@@ -101,8 +101,8 @@ def read_events(stream) -> Iterator[StreamEvent]:
                     raise _error(client, response, data)
                 ev = StreamEvent(json.loads(data), name, data, raw, b"".join(before) if before else b"", make)
                 before = []
-                if observer is not None:
-                    observer.item(ev.event)
+                if observer is not None:  # the event itself: its SDK object is built only if the observer reads it
+                    observer.item(ev)
                 yield ev
         if observer is not None:
             observer.end("read")
