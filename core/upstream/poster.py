@@ -7,6 +7,8 @@ validated by the guard already, so it is encoded once and handed to the SDK's ow
 client's own headers (key, ``anthropic-version``, user agent), computed once per key. A non-2xx
 answer is raised as the SDK's own status error, built by the SDK from the read body, so
 ``core.upstream.sdk_errors.translate`` stays the one translation; transport failures are httpx's.
+When that transport is httpx's own pool straight to the origin (no proxy mount, no mock), the POST
+goes out on ``core.upstream.wire``'s kept-alive sockets instead: httpcore and h11 cost half a call's CPU.
 
 When the SDK client traces (OpenTelemetry configured), the body goes through the SDK's own
 ``messages.create`` instead, so its span and trace-context headers nest under Tollgate's span.
