@@ -25,6 +25,11 @@ def until(deadline: float | None):
     return _DEADLINE.set(deadline)
 
 
+def current() -> float | None:
+    """The deadline in force on this thread (``time.monotonic()`` seconds), if any."""
+    return _DEADLINE.get()
+
+
 def release(token) -> None:
     """End the deadline ``until`` put in force (the previous one, usually none, applies again)."""
     _DEADLINE.reset(token)
