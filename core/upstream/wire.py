@@ -15,7 +15,6 @@ from __future__ import annotations
 import select
 import socket
 import threading
-import time
 import zlib
 from collections import deque
 
@@ -25,17 +24,6 @@ from core.upstream import deadline
 
 _MAX_IDLE = 64  # kept-alive connections waiting for the next call
 _READ = 65536
-
-
-def _left(timeout: float | None, expired: type[Exception]) -> float | None:
-    """Seconds this read or write may take: the timeout, clamped to the deadline in force."""
-    end = deadline.current()
-    if end is None:
-        return timeout
-    left = end - time.monotonic()
-    if left <= 0:
-        raise expired("deadline passed")
-    return left if timeout is None else min(timeout, left)
 
 
 class Headers(dict):
@@ -63,7 +51,7 @@ class _Conn:
         self.sock, self.buf = sock, b""
 
     def recv(self, timeout: float | None) -> bytes:
-        self.sock.settimeout(_left(timeout, httpx2.ReadTimeout))
+        self.sock.settimeout(deadline.clamp(timeout, httpx2.ReadTimeout))
         try:
             data = self.sock.recv(_READ)
         except TimeoutError:
@@ -235,13 +223,13 @@ class Pool:
 
     def _connect(self, timeout) -> _Conn:
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=_left(timeout.connect,
+            sock = socket.create_connection((self.host, self.port), timeout=deadline.clamp(timeout.connect,
                                                                                    httpx2.ConnectTimeout))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             for option in self.socket_options:
                 sock.setsockopt(*option)
             if self.https:
-                sock.settimeout(_left(timeout.connect, httpx2.ConnectTimeout))
+                sock.settimeout(deadline.clamp(timeout.connect, httpx2.ConnectTimeout))
                 sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
         except TimeoutError:
             raise httpx2.ConnectTimeout("Connecting timed out.") from None
@@ -278,7 +266,7 @@ class Pool:
                    + b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
         try:
             try:
-                conn.sock.settimeout(_left(timeout.write, httpx2.WriteTimeout))
+                conn.sock.settimeout(deadline.clamp(timeout.write, httpx2.WriteTimeout))
                 conn.sock.sendall(request)
             except TimeoutError:
                 raise httpx2.WriteTimeout("The write timed out.") from None
