@@ -146,6 +146,17 @@ class BatchNotEnded(TollgateError):
     default_message = "The batch has not ended yet: its results are available once processing_status is ended."
 
 
+class BatchInRun(TollgateError):
+    """A Message Batch a batch run still reads was asked to be deleted: its results would be lost to the run."""
+
+    code = "batch_in_run"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"Message Batch belongs to batch run {run_id}, which has not read its results yet: "
+                         "cancel the run or wait for it to end, then delete the batch.", status_code=409)
+        self.run_id = run_id
+
+
 class RunNotFound(TollgateError):
     """No batch run with that id, or none the caller may see (the same answer, so an id reveals nothing)."""
 
@@ -197,6 +208,13 @@ class LedgerUnavailable(TollgateError):
     retryable = True
     default_message = ("The usage ledger cannot be reached, so budgets cannot be checked; "
                        "the call was not sent.")
+
+
+class OutcomeUnknown(TollgateError):
+    """A keyed call's process died while it was in flight: the API may have answered, and billed, it."""
+
+    code = "outcome_unknown"
+    default_message = "The process died while this call was in flight: the API may have answered and billed it."
 
 
 class CostUnbounded(TollgateError):

@@ -137,6 +137,8 @@ def _get_message(self: CallResult):
         from anthropic.types import Message
 
         msg = self.__dict__["_message"] = Message.construct(**msg)
+    elif hasattr(msg, "sdk") and hasattr(msg, "data"):  # a stream's: the SDK's own accumulation, run now
+        msg = self.__dict__["_message"] = msg.sdk()
     return msg
 
 
@@ -145,6 +147,8 @@ def message_data(result: CallResult) -> dict | None:
     msg = result.__dict__.get("_message")
     if msg is None or isinstance(msg, dict):
         return msg
+    if hasattr(msg, "sdk") and hasattr(msg, "data"):  # a stream's message, not built as the SDK's yet
+        return msg.data
     return msg.to_dict(mode="json", warnings=False)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from core.batches.store import UNFINISHED, custom_id
 from core.clock import naive_utc
+from core.errors import NotFound
 from core.guards.validation import as_messages
 
 OUTCOMES = {"succeeded": "succeeded", "errored": "failed", "canceled": "canceled", "expired": "expired"}
@@ -57,7 +58,10 @@ def advance(runs, run: dict) -> bool:
     if not batch_id:
         return False
     client, store = runs.client, runs.store
-    batch = client.batches.retrieve(batch_id)
+    try:
+        batch = client.batches.retrieve(batch_id)
+    except NotFound:
+        return _vanished(runs, run)
     if batch.get("processing_status") != "ended":
         return False
     unfinished = {i["row_index"] for i in store.items(run["id"], states=UNFINISHED)}
@@ -80,6 +84,27 @@ def advance(runs, run: dict) -> bool:
     store.finish_items(run["id"], outcomes, now=now)
     return (store.move(run["id"], "ended", frm=("queued", "in_progress"), now=now)
             or store.move(run["id"], "canceled", frm=("canceling",), now=now))
+
+
+def _vanished(runs, run: dict) -> bool:
+    """The run's batch is gone upstream (deleted before the run read it): each row as the ledger billed it.
+
+    ``client.batches.delete`` bills an ended batch's results before deleting it, so those rows are in the
+    ledger; a batch deleted outside Tollgate took its unread results with it: those rows fail, holds freed."""
+    runs.client.batches.gone(run["upstream_batch_id"])
+    billed = runs.store.billed(run["id"])
+    gone = "the batch was deleted upstream before this run read its results"
+    outcomes = []
+    for item in runs.store.items(run["id"], states=UNFINISHED):
+        row = billed.get(item["row_index"])
+        outcomes.append((item["row_index"], {"state": "failed", "cost_usd": 0, "error": gone} if row is None else
+                         {"state": "succeeded" if row["status"] == "ok" else "failed", "call_id": row["id"],
+                          "cost_usd": row["cost_usd"], "error": None if row["status"] == "ok" else gone}))
+    now = naive_utc(runs.clock.now())
+    runs.store.finish_items(run["id"], outcomes, now=now)
+    to = "ended" if any(o["state"] == "succeeded" for _, o in outcomes) else "failed"
+    return (runs.store.move(run["id"], to, frm=("queued", "in_progress"), now=now, detail=None if to == "ended"
+                            else gone) or runs.store.move(run["id"], "canceled", frm=("canceling",), now=now))
 
 
 def cancel(runs, run: dict) -> None:

@@ -25,7 +25,7 @@ from core.batches.store import ENDED, LIVE, UNFINISHED, RunStore, custom_id, del
 from core.budgets.alerts import tidy_usd
 from core.client.batch_recovery import RECOVER_AFTER_S, maybe_created
 from core.clock import naive_utc
-from core.errors import BudgetExceeded, LedgerUnavailable, NotConfigured, TollgateError
+from core.errors import BatchInRun, BudgetExceeded, LedgerUnavailable, NotConfigured, TollgateError
 
 log = logging.getLogger("tollgate.batches")
 
@@ -72,6 +72,13 @@ class BatchRuns:
     def owner(self, run_id: str) -> str:
         """The user a run belongs to (RunNotFound when there is no such run)."""
         return self._run(run_id)["user_id"]
+
+    def deletable(self, batch_id: str) -> None:
+        """Refuse (BatchInRun) to delete a Message Batch that a run still in progress has not read yet."""
+        self.open()
+        run_id = self.store.run_of_batch(batch_id, LIVE)
+        if run_id is not None:
+            raise BatchInRun(run_id)
 
     def status(self, run_id: str) -> RunStatus:
         run = self._run(run_id)

@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from core.ledger.schema import batch_items, batch_runs
+from core.ledger.schema import batch_items, batch_runs, calls
 from core.ledger.store import _is_conflict, conflict_backoff_s
 
 _RETRIES = 20
@@ -69,6 +69,13 @@ class RunStore:
             q = q.where(batch_runs.c.mode == mode)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
+
+    def run_of_batch(self, batch_id: str, states: Iterable[str]) -> str | None:
+        """The id of the run in one of ``states`` whose Message Batch is ``batch_id``, if any."""
+        q = select(batch_runs.c.id).where(and_(batch_runs.c.upstream_batch_id == batch_id,
+                                               batch_runs.c.state.in_(list(states))))
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalars().first()
 
     def items(self, run_id: str, *, states: Iterable[str] | None = None,
               rows: Sequence[int] | None = None) -> list[dict]:
@@ -139,6 +146,13 @@ class RunStore:
                     .values(state="canceled", updated_at=now, cost_usd=0))
             return rows
         return write(self.engine, cancel)
+
+    def billed(self, run_id: str) -> dict[int, dict]:
+        """The run's rows the ledger holds a record for, by row number: ``id``, ``status`` and ``cost_usd``."""
+        q = select(calls.c.row_index, calls.c.id, calls.c.status, calls.c.cost_usd).where(and_(
+            calls.c.run_id == run_id, calls.c.row_index.is_not(None)))
+        with self.engine.connect() as conn:
+            return {r.row_index: {"id": r.id, "status": r.status, "cost_usd": r.cost_usd} for r in conn.execute(q)}
 
     def unfinished(self, run_id: str) -> int:
         """Items not yet done (pending or running)."""

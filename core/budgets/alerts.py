@@ -84,6 +84,18 @@ def crossed(spent: Decimal, budget: Decimal, thresholds: Iterable[int]) -> list[
     return [t for t in thresholds if spent * 100 >= budget * t]
 
 
+def may_fire(held, thresholds: Iterable[int], seen: set) -> bool:
+    """Whether a check after ``held``'s call may fire an alert: its spend bounds (spent and held when it reserved,
+    plus its own hold, which its cost never exceeds) reach a threshold not known to be recorded. No bounds: True.
+
+    Calls held together are covered by the last to reserve, whose bound counts every earlier one's hold."""
+    bounds = getattr(held, "bounds", None)
+    if not bounds:
+        return True
+    return any((user, held.month, pct) not in seen and crossed(bound, budget, (pct,))
+               for user, budget, bound in bounds for pct in thresholds)
+
+
 def _send(post: Callable[[str, dict], object], url: str, alert: Alert) -> str:
     """Post one alert; never raises (a webhook outage must not fail the call that triggered it)."""
     try:

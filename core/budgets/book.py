@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from core.budgets import alerts as budget_alerts
-from core.budgets import spending, tallied
+from core.budgets import listen, spending, tallied
 from core.budgets import tally as tallies
 from core.budgets.alerts import Alert, as_usd, check_thresholds, tidy_usd
 from core.budgets.amounts import (
@@ -56,6 +56,8 @@ class Reservation:
     amount_usd: Decimal
     expires_at: datetime  # naive UTC; after it the hold stops counting
     remaining_usd: Decimal  # what the tightest applicable budget has left after this hold
+    # (scope user, budget, spend bound): each applicable budget's spend once this call settles is at most the bound
+    bounds: tuple[tuple[str, Decimal, Decimal], ...] = ()
 
 
 # --- the book --------------------------------------------------------------------------
@@ -94,7 +96,11 @@ class BudgetBook:
         return tallies.tally_of(self._engine, self._key) if self._duck else None
 
     def surely_unbudgeted(self, user: str) -> bool:
-        """True when it is known without I/O that no budget applies to ``user`` (DuckDB's tally); False if unsure."""
+        """True when it is known without I/O that no budget applies to ``user`` (DuckDB's tally, PostgreSQL's
+        listener); False if unsure."""
+        if self._pg:
+            known = listen.listener(self._engine, self._key).cached()
+            return known is not None and user not in known and GLOBAL not in known
         tally = self._tally()
         return tally is not None and tally.surely_unbudgeted(user)
 
@@ -181,11 +187,11 @@ class BudgetBook:
         return dropped
 
     def _unbudgeted(self, user: str) -> bool:
-        """True when neither ``user`` nor "*" has a budget: DuckDB from its cached list, PostgreSQL by one
-        autocommit read (with no row to lock, ``reserve``'s locking transaction could only find the same)."""
-        if self._pg:
-            with self._autocommit.connect() as conn:
-                return not self._budgets(conn, {user, GLOBAL})
+        """True when neither ``user`` nor "*" has a budget, from a list kept in memory (DuckDB: this process's
+        writes; PostgreSQL: while its listener hears every change), else by one autocommit read."""
+        if self._pg:  # the list is kept by a LISTEN connection (core.budgets.listen), else read now
+            known = listen.listener(self._engine, self._key).budgeted(self._budgeted_users)
+            return user not in known and GLOBAL not in known
         key = str(self._engine.url)
         known = tallies.BUDGETED.get(key)
         if known is None:
@@ -194,6 +200,10 @@ class BudgetBook:
                 with tallies.LOCKS_GUARD:
                     tallies.BUDGETED[key] = known
         return user not in known and GLOBAL not in known
+
+    def _budgeted_users(self) -> frozenset[str]:
+        with self._autocommit.connect() as conn:
+            return frozenset(conn.execute(select(budgets.c.user_id)).scalars())
 
     def get_budget(self, user: str) -> Decimal | None:
         """The user's own monthly budget in USD ("*" for the organisation's), or None."""
@@ -269,19 +279,20 @@ class BudgetBook:
             if replaces is not None:
                 conn.execute(delete(budget_reservations).where(budget_reservations.c.id == replaces,
                                                                budget_reservations.c.user_id == user))
-            lefts = []
+            lefts, bounds = [], []
             for scope, scope_user in (("user", user), ("global", GLOBAL)):
                 if scope_user in found:
                     left = self._left(conn, scope_user, found[scope_user], t)
                     if amount > left:
                         raise BudgetExceeded(user, tidy_usd(max(Decimal(0), left)), tidy_usd(amount), scope)
                     lefts.append(left)
+                    bounds.append((scope_user, found[scope_user], found[scope_user] - left + amount))
             if not lefts:
                 return None
             expires = t + self._ttl
             conn.execute(insert(budget_reservations).values(
                 id=call_id, user_id=user, month=month, amount_usd=amount, created_at=t, expires_at=expires))
-            return Reservation(call_id, user, month, amount, expires, tidy_usd(min(lefts) - amount))
+            return Reservation(call_id, user, month, amount, expires, tidy_usd(min(lefts) - amount), tuple(bounds))
 
         try:
             held = self._tx(check_and_hold)
@@ -318,6 +329,10 @@ class BudgetBook:
             pass  # stale holds already stop counting; the next purge will try again
 
     # --- alerts and reports (core.budgets.alerts) ---------------------------------------
+
+    def alert_may_fire(self, held) -> bool:
+        """False when ``held`` (a Reservation) shows its call cannot take a budget past a threshold not yet recorded."""
+        return budget_alerts.may_fire(held, self.thresholds, self._alerted)
 
     def check_alerts(self, user: str, now: datetime | None = None) -> list[Alert]:
         """Record once a month, and post, each threshold crossed by the user's and by "*"'s spend."""

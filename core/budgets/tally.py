@@ -195,6 +195,11 @@ def forget_budgets(engine) -> None:
     """Drop what is known in memory of ``engine``'s budgets (after writing the tables directly): read them again."""
     with LOCKS_GUARD:
         BUDGETED.pop(str(engine.url), None)
+    if engine.dialect.name == "postgresql":  # every process's listener (core.budgets.listen) reads them again
+        from core.budgets.listen import notify
+
+        with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+            notify(conn)
     if (tally := tally_of(engine)) is not None:
         tally.invalidate()  # budgets, spend or holds changed behind its back
 

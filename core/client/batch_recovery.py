@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from core.client.batch_rows import row_id
+from core.client.batch_rows import ledger_read, row_id, row_key
 from core.clock import naive_utc
 from core.errors import (
     AuthenticationFailed,
@@ -105,3 +105,15 @@ def recover(batches, *, grace_s: float = RECOVER_AFTER_S) -> list[tuple[str | No
             log.info("A Message Batch recorded before sending was never created; its holds are released")
             done.append((rec["run_id"], None))
     return done
+
+
+def gone(batches, batch_id: str) -> None:
+    """Drop the record of a batch upstream no longer has; the holds of its rows not billed are released."""
+    batches.client.recorder.flush()  # rows this process billed are in the database before anyone looks
+    rec = None if batches.records is None else ledger_read(lambda: batches.records.get(batch_id))
+    if rec is None:
+        return
+    billed = ledger_read(lambda: batches.records.billed(row_key(batch_id, cid) for cid in rec["items"]))
+    batches._release(rec["reserved_usd"] > 0, [(row_id(rec["hold_prefix"] + cid), None) for cid in rec["items"]
+                                               if row_key(batch_id, cid) not in billed])
+    ledger_read(lambda: batches.records.forget(batch_id))

@@ -15,8 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from core.cache.keys import marks_cache
-from core.errors import CostUnbounded, ModelNotAllowed, NotConfigured, TollgateError, ValidationError
+from core.errors import (
+    CostUnbounded,
+    LedgerUnavailable,
+    ModelNotAllowed,
+    NotConfigured,
+    TollgateError,
+    ValidationError,
+)
 from core.guards import validation
 from core.guards.tokens import bound_request, server_tool_uses
 
@@ -26,6 +35,20 @@ _HOLDS = uuid.UUID("6f0c1d2e-7a3b-4c5d-9e8f-0a1b2c3d4e5f")  # namespace of batch
 def row_id(hold_key: str) -> str:
     """The id of a batch row's budget hold and of its ledger row (the same: settled in one transaction)."""
     return str(uuid.uuid5(_HOLDS, hold_key))
+
+
+def row_key(batch_id: str, custom_id) -> str:
+    """The idempotency key of a batch row's ledger row: one billed row per batch and custom_id."""
+    return f"batch:{batch_id}:{custom_id}"
+
+
+def ledger_read(read):
+    """``read()`` of the ledger, a database fault as LedgerUnavailable (typed, retryable)."""
+    try:
+        return read()
+    except SQLAlchemyError:
+        raise LedgerUnavailable("The ledger cannot be read, so the batch cannot be looked up or billed yet: "
+                                "try again once it is back.") from None
 
 
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # the API's rule

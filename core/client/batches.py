@@ -19,11 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from core.client import batch_rows
 from core.client.batch_recovery import RECOVER_AFTER_S, maybe_created
-from core.client.batch_rows import row_id
+from core.client.batch_rows import ledger_read, row_id, row_key
 from core.client.pipeline import Call
 from core.errors import LedgerUnavailable, NotFound, TollgateError, ValidationError
 from core.ledger.batches import PENDING
@@ -162,7 +160,7 @@ class GuardedBatches:
             else:
                 self._release(held, holds)
                 if pending is not None:
-                    _ledger(lambda: self.records.forget(pending))
+                    ledger_read(lambda: self.records.forget(pending))
             self.client.breaker.record_failure(err)
             self.client.recorder.failed(refusal, err)
             raise
@@ -202,7 +200,7 @@ class GuardedBatches:
             return self._read(lambda: self.upstream.list(limit=limit, after_id=after_id))["data"]
         if self.records is None:
             return []
-        ids = _ledger(lambda: self.records.of_user(user, limit=limit, after_id=after_id))
+        ids = ledger_read(lambda: self.records.of_user(user, limit=limit, after_id=after_id))
         return [b for b in map(self._still_there, ids) if b is not None]
 
     def _still_there(self, batch_id: str) -> dict | None:
@@ -226,13 +224,19 @@ class GuardedBatches:
                     pass
         gone = self.upstream.delete(batch_id)  # not retried: a repeat would find nothing to delete
         if self.records is not None:
-            _ledger(lambda: self.records.forget(batch_id))
+            ledger_read(lambda: self.records.forget(batch_id))
         return gone
+
+    def gone(self, batch_id: str) -> None:
+        """Forget a batch upstream no longer has (deleted elsewhere): its rows not billed free their holds."""
+        from core.client.batch_recovery import gone
+
+        gone(self, _checked_id(batch_id))
 
     def owner(self, batch_id: str) -> str | None:
         """The user a batch was created for (None: not created through Tollgate, or no ledger)."""
         batch_id = _checked_id(batch_id)
-        rec = None if self.records is None else _ledger(lambda: self.records.get(batch_id))
+        rec = None if self.records is None else ledger_read(lambda: self.records.get(batch_id))
         return None if rec is None else rec["user_id"]
 
     # --- results ------------------------------------------------------------------------
@@ -244,7 +248,7 @@ class GuardedBatches:
 
         _check_user(user)
         c, batch_id, user = self.client, _checked_id(batch_id), user.strip()
-        rec = None if self.records is None else _ledger(lambda: self.records.get(batch_id))
+        rec = None if self.records is None else ledger_read(lambda: self.records.get(batch_id))
         if rec is not None and rec["user_id"] != user:
             raise ValidationError("This batch was created for another user: its results are billed to them.",
                                   field="user")
@@ -257,8 +261,8 @@ class GuardedBatches:
         held = rec is not None and rec["reserved_usd"] > 0
         if c.ledger is not None:
             c.ledger.settle()  # what this process recorded is in the database before we look
-        billed = {} if self.records is None else _ledger(
-            lambda: self.records.billed(_key(batch_id, ln.get("custom_id")) for ln in lines))
+        billed = {} if self.records is None else ledger_read(
+            lambda: self.records.billed(row_key(batch_id, ln.get("custom_id")) for ln in lines))
         seen = set()
 
         def settle(line: dict) -> BatchRowResult:
@@ -267,7 +271,7 @@ class GuardedBatches:
             if row_indices is not None and cid in row_indices:
                 index = row_indices[cid]
             call = self._call(user, model or _model_of(result) or "(unknown)", source=source, api_key_id=api_key_id,
-                              run_id=run_id, row_index=index, call_id=row_id(prefix + str(cid)), key=_key(batch_id, cid))
+                              run_id=run_id, row_index=index, call_id=row_id(prefix + str(cid)), key=row_key(batch_id, cid))
             call.reservation = prefix if held else None  # a row that held budget: its bill is checked for alerts
             return self._settle(call, cid, result, billed.get(call.idempotency_key))
 
@@ -311,19 +315,6 @@ class GuardedBatches:
         result.cost_usd, result.price_version, result.unpriced = priced.cost, priced.price_version, priced.unpriced
         result.ledger_id = c.recorder.succeeded(call, result)
         return result
-
-
-def _ledger(read):
-    """``read()`` of the ledger, a database fault as LedgerUnavailable (typed, retryable)."""
-    try:
-        return read()
-    except SQLAlchemyError:
-        raise LedgerUnavailable("The ledger cannot be read, so the batch cannot be looked up or billed yet: "
-                                "try again once it is back.") from None
-
-
-def _key(batch_id: str, custom_id) -> str:
-    return f"batch:{batch_id}:{custom_id}"
 
 
 def _checked_id(batch_id) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from decimal import Decimal
 
-from core.errors import CallInProgress, NotConfigured, ValidationError
+from core.errors import CallInProgress, NotConfigured, OutcomeUnknown, ValidationError
 from core.types import CallResult, Usage, message_data
 
 log = logging.getLogger("tollgate")
@@ -36,6 +37,8 @@ def begin(client, call, *, wait_s: float = 120.0) -> CallResult | None:
     while True:
         found = store.claim(call.idempotency_key, call.user, call.id, client.clock.now())
         if found.state == "claimed":
+            if found.took_over is not None and found.took_over != call.id:
+                _lost(client, call, found.took_over)
             return None
         if found.user != call.user:
             raise ValidationError("This idempotency key was already used by another user's call.",
@@ -45,6 +48,16 @@ def begin(client, call, *, wait_s: float = 120.0) -> CallResult | None:
         if time.monotonic() >= deadline:
             raise CallInProgress()
         time.sleep(POLL_S)
+
+
+def _lost(client, call, attempt_id: str) -> None:
+    """Record a dead process's attempt at this keyed call ($0, ``outcome_unknown``): it was sent, and the API
+    may have billed it, but no answer reached the ledger; nobody can know its usage, so it is flagged, not priced."""
+    err = OutcomeUnknown(f"{OutcomeUnknown.default_message} The call was sent again as {call.id}.")
+    try:
+        client.recorder.failed(replace(call, id=attempt_id, idempotency_key=None, reservation=None, span=None), err)
+    except Exception:  # noqa: BLE001 - the call itself goes on; the flag is an audit trail
+        log.warning("the lost attempt %s of call %s was not recorded", attempt_id, call.id)
 
 
 def finish(client, call, result: CallResult) -> None:

@@ -63,14 +63,18 @@ def event_dicts(message: dict) -> Iterator[dict]:
 
 
 def replay(message: dict) -> Iterator[StreamEvent]:
-    """The SDK's event objects for ``message``, each with the compact JSON it would travel as."""
+    """The events of ``message`` (SDK event objects built when touched), each with the compact JSON it would
+    travel as."""
     from anthropic._models import construct_type_unchecked
     from anthropic.types import RawMessageStreamEvent
 
-    before, started = "", False
+    def make(d):
+        return construct_type_unchecked(type_=RawMessageStreamEvent, value=d)
+
+    before, started = b"", False
     for d in event_dicts(message):
-        event = construct_type_unchecked(type_=RawMessageStreamEvent, value=d)
-        yield StreamEvent(event, d["type"], json.dumps(d, separators=(",", ":"), ensure_ascii=False), before=before)
-        before = ""
+        yield StreamEvent(d, d["type"], json.dumps(d, separators=(",", ":"), ensure_ascii=False), before=before,
+                          make=make)
+        before = b""
         if d["type"] == "content_block_start" and not started:  # the ping goes out before the next event
             started, before = True, PING

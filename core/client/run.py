@@ -108,6 +108,8 @@ def _stored(reply) -> dict:
     msg = reply.message
     if isinstance(msg, dict):  # the API's JSON as it came
         return msg
+    if isinstance(getattr(msg, "data", None), dict):  # a stream's, folded as JSON (core.upstream.accumulate)
+        return msg.data
     if msg is not None and hasattr(msg, "to_dict"):
         return msg.to_dict(warnings=False)
     return {"id": reply.message_id, "type": "message", "role": "assistant", "model": reply.response_model,

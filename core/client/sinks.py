@@ -144,6 +144,8 @@ class BudgetAlertSink:
     def emit(self, outcome: Outcome) -> None:
         if not outcome.billed or self.budgets.surely_unbudgeted(outcome.call.user):
             return
+        if not self.budgets.alert_may_fire(outcome.call.reservation):  # no threshold within its reach
+            return
         user, now = outcome.call.user, self.clock.now()
         with self._lock:
             queued = user in self._pending

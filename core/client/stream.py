@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from core.client.replay import replay
 from core.errors import TollgateError
 from core.types import CallResult
+from core.upstream.accumulate import LazyMessage
 from core.upstream.sse import StreamEvent
 from core.upstream.transport import Reply, drain, final_message, stream_usage
 
@@ -35,8 +36,9 @@ def _abandoned(run, state: _StreamState) -> None:
 
 def text_of(ev: StreamEvent) -> str | None:
     """The text a ``text_delta`` event carries, else None."""
-    if ev.type == "content_block_delta" and getattr(ev.event.delta, "type", "") == "text_delta":
-        return ev.event.delta.text
+    obj = ev.obj
+    if obj.get("type") == "content_block_delta" and (delta := obj.get("delta")).get("type") == "text_delta":
+        return delta["text"]
     return None
 
 
@@ -158,11 +160,12 @@ class GuardedStream:
 
 
 def _reply(st, tokenizer: str) -> Reply:
-    """A finished stream as the transport's Reply: the SDK's accumulated message, usage merged for billing."""
-    msg = final_message(st)
-    content = [b.to_dict(warnings=False) for b in msg.content] if msg is not None else []
+    """A finished stream as the transport's Reply: the accumulated message (its JSON; the SDK's ``Message``
+    built only if read), usage merged for billing."""
+    msg = st.acc.message
     return Reply(text="".join(st.texts), usage=stream_usage(st, tokenizer), stop_reason=st.stop_reason,
                  request_id=st.request_id, headers=st.headers, key_label=st.key_label, ttft_s=st.ttft_s,
-                 message_id=st.message_id, response_model=st.response_model, message=msg, content=content,
-                 stop_sequence=st.stop_sequence,
-                 usage_detail=msg.usage.to_dict(warnings=False) if msg is not None else {})
+                 message_id=st.message_id, response_model=st.response_model,
+                 message=LazyMessage(st.acc) if msg is not None else None,
+                 content=msg["content"] if msg is not None else [], stop_sequence=st.stop_sequence,
+                 usage_detail=msg["usage"] if msg is not None else {})

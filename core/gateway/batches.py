@@ -100,7 +100,13 @@ class BatchRelay:
 
     async def delete(self, request: Request) -> Response:
         """Delete an ended batch (its unread results billed first); in progress: upstream's 400."""
-        return await self._on_owned(request, self.gw.client.batches.delete)
+        def delete(batch_id: str) -> dict:
+            from core.batches.poller import shared_runs
+
+            shared_runs(self.gw.client, self.gw.config).deletable(batch_id)
+            return self.gw.client.batches.delete(batch_id)
+
+        return await self._on_owned(request, delete)
 
     async def results(self, request: Request) -> Response:
         """The results as JSONL, each succeeded row billed (once) to the caller's user as it is read."""

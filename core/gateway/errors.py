@@ -26,6 +26,7 @@ _TABLE: tuple[tuple[type[e.TollgateError], int, str], ...] = (
     (e.ConfigError, 500, "api_error"),
     (e.ValidationError, 400, "invalid_request_error"),
     (e.BatchNotEnded, 400, "invalid_request_error"),  # as the API answers results asked for too early
+    (e.BatchInRun, 409, "invalid_request_error"),  # final (x-should-retry: false): the run must end first
     (e.CallInProgress, 409, "api_error"),  # the same idempotency key in flight: the SDKs retry a 409
     (e.RateLimited, 429, "rate_limit_error"),
     (e.CircuitOpen, 529, "overloaded_error"),

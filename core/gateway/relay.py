@@ -85,7 +85,7 @@ def cost_headers(result: CallResult) -> dict[str, str]:
 
 def wire(event) -> bytes:
     """One stream event as the SSE bytes it arrived as."""
-    return event.wire().encode()
+    return event.wire_bytes()
 
 
 def error_event(etype: str, message: str, request_id: str | None) -> bytes:

@@ -12,11 +12,13 @@ conflict), and a dashboard query no longer blocks every writer while it runs.
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import QueuePool
 
 from core.errors import mask_url_passwords
@@ -27,6 +29,7 @@ ROOT = SOURCE_ROOT
 DEFAULT_URL = data_files(default_data_dir())["ledger_url"]
 DUCKDB_POOL_SIZE = 4
 POOL_TIMEOUT_S = 60  # a writer waits this long for a connection before the record is spooled
+PING_IDLE_S = 1.0  # a PostgreSQL connection idle this long is pinged before use (one round trip)
 PG_CONNECT_TIMEOUT_S = 5  # a down database must not hang a call: fail fast and spool
 
 def mask_url(url: str | URL) -> str:
@@ -59,7 +62,7 @@ def make_engine(url: str | None = None, *, pool_size: int | None = None) -> Engi
 
     DuckDB: the data directory is created, connections come from a QueuePool of
     ``pool_size`` (default ``DUCKDB_POOL_SIZE``) over the one shared database
-    instance. PostgreSQL: pre-ping (survives a restart of the server) and a short
+    instance. PostgreSQL: a ping after idling (survives a restart of the server) and a short
     connect timeout so an outage turns into a spooled record, not a hung call.
     Nothing is connected here: the first use opens the database.
     """
@@ -71,10 +74,35 @@ def make_engine(url: str | None = None, *, pool_size: int | None = None) -> Engi
         size = pool_size or DUCKDB_POOL_SIZE
         return create_engine(parsed, poolclass=QueuePool, pool_size=size, max_overflow=0,
                              pool_timeout=POOL_TIMEOUT_S)
-    kwargs: dict = {"pool_pre_ping": True}
-    if parsed.get_backend_name() == "postgresql":
-        kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
-        kwargs["pool_timeout"] = POOL_TIMEOUT_S
-        if pool_size:
-            kwargs.update(pool_size=pool_size, max_overflow=2 * pool_size)
-    return create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() != "postgresql":
+        return create_engine(parsed, pool_pre_ping=True)
+    kwargs: dict = {"connect_args": {"connect_timeout": PG_CONNECT_TIMEOUT_S}, "pool_timeout": POOL_TIMEOUT_S}
+    if pool_size:
+        kwargs.update(pool_size=pool_size, max_overflow=2 * pool_size)
+    engine = create_engine(parsed, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection at checkout only once it sat idle PING_IDLE_S: a busy pool pays no round trip.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout, one round trip more per statement. A connection
+    broken while in steady use (a server restart) fails its statement instead; SQLAlchemy then drops the whole
+    pool, and that one write is spooled and replayed like any other outage's."""
+    def checkin(_dbapi, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checkout(dbapi, record, _proxy) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < PING_IDLE_S:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi)
+        except Exception as exc:  # noqa: BLE001 - any failure to answer: a new connection instead
+            raise DisconnectionError() from exc
+        if not alive:
+            raise DisconnectionError()
+
+    event.listen(engine, "checkin", checkin)
+    event.listen(engine, "checkout", checkout)

@@ -35,6 +35,7 @@ class Claim:
     user: str | None = None
     call_id: str | None = None
     result: dict | None = None
+    took_over: str | None = None  # "claimed" from a dead process: the call id of its attempt, maybe answered
 
 
 class IdempotencyStore:
@@ -85,7 +86,7 @@ class IdempotencyStore:
                            idempotency_keys.c.state == PENDING)
                     .values(call_id=call_id, user_id=user, claimed_at=t))
             if self._retry(lambda c: c.execute(stmt).rowcount):
-                return Claim("claimed", user, call_id)
+                return Claim("claimed", user, call_id, took_over=row.call_id)
             return self.claim(key, user, call_id, now)
         result = json.loads(row.result) if row.state == DONE and row.result else None
         return Claim(DONE if row.state == DONE else PENDING, row.user_id, row.call_id, result)

@@ -32,8 +32,8 @@ from core.ledger.schema import (
 from core.types import STATUS_OK
 
 PG_LOCK_KEY = 0x72_6F_6C_6C  # pg_advisory_xact_lock key for "roll"
-# Advisory locks are per database: the second key, the schema's, lets ledgers in other schemas of it roll meanwhile.
-PG_LOCK_ARGS = "(CAST(:k AS INTEGER), hashtext(current_schema()))"
+# Advisory locks are per database, not per schema: a ledger in its own schema (a tenant, a test) locks only itself.
+_PG_LOCK = ":k, hashtext(current_schema())"
 CHUNK = timedelta(days=7)  # rows folded per transaction: a week of calls (the first refresh of a big ledger loops)
 _LOCKS: dict[str, threading.Lock] = {}
 _GUARD = threading.Lock()
@@ -113,8 +113,7 @@ def _fold_chunk(engine: Engine, wait: bool) -> int | None:
     try:
         conn_opts = {"isolation_level": "REPEATABLE READ"} if pg else {}
         with engine.connect().execution_options(**conn_opts) as conn, conn.begin():
-            try_lock = text(f"SELECT pg_try_advisory_xact_lock{PG_LOCK_ARGS}")
-            if pg and not conn.execute(try_lock, {"k": PG_LOCK_KEY}).scalar():
+            if pg and not conn.execute(text(f"SELECT pg_try_advisory_xact_lock({_PG_LOCK})"), {"k": PG_LOCK_KEY}).scalar():
                 return None
             lo = conn.execute(text("SELECT min(ts) FROM calls WHERE NOT rolled")).scalar()
             if lo is None:
@@ -156,7 +155,7 @@ def _is_conflict(exc: DBAPIError) -> bool:
 def locked(conn: Connection) -> None:
     """Take the rollup lock for ``conn``'s transaction (PostgreSQL), for a change that must not race a refresh."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text(f"SELECT pg_advisory_xact_lock{PG_LOCK_ARGS}"), {"k": PG_LOCK_KEY})
+        conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_LOCK})"), {"k": PG_LOCK_KEY})
 
 
 def local_lock(engine: Engine) -> threading.Lock:

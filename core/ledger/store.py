@@ -94,7 +94,8 @@ class Ledger(SpoolReplay):
     def open(self) -> bool:
         """Migrate the schema and replay the spool now; True when the database answered."""
         try:
-            self._ensure_schema()
+            with self._schema_lock:  # checked again (one query when current): the schema may have been dropped
+                self.schema_version = migrate(self.engine, now=self.clock.now())
         except Exception as exc:  # noqa: BLE001 - any fault: report, keep spooling
             self._fault(exc, "open")
             return False

@@ -99,24 +99,32 @@ class _ArrowRows:
                 return pa.float64()
             return pa.string()
         self.pa = pa
-        self.names = [c.name for c in calls.columns]
-        self.schema = pa.schema([(c.name, kind(c)) for c in calls.columns])
-        cols = ", ".join(f'"{n}"' for n in self.names)
-        self.sql = f"INSERT INTO calls ({cols}) SELECT {cols} FROM {_ARROW_VIEW}"
+        self.kinds = {c.name: kind(c) for c in calls.columns}
+        self._plans: dict[frozenset, tuple] = {}  # the columns rows carry -> (names, Arrow schema, SQL)
+
+    def _plan(self, keys: frozenset) -> tuple | None:
+        """(names, schema, INSERT) for rows with these keys; the columns they leave out take their defaults."""
+        plan = self._plans.get(keys)
+        if plan is None and keys <= self.kinds.keys():
+            names = [n for n in self.kinds if n in keys]
+            cols = ", ".join(f'"{n}"' for n in names)
+            plan = (names, self.pa.schema([(n, self.kinds[n]) for n in names]),
+                    f"INSERT INTO calls ({cols}) SELECT {cols} FROM {_ARROW_VIEW}")
+            self._plans[keys] = plan
+        return plan
 
     def insert(self, conn: Connection, rows: list[dict], if_absent: bool) -> bool:
-        """Insert ``rows`` through the DuckDB connection; False when a row lacks a column (use SQL instead)."""
-        names = self.names
-        if any(len(r) < len(names) for r in rows):
+        """Insert ``rows`` through the DuckDB connection; False when they differ in columns (use SQL instead)."""
+        keys = frozenset(rows[0])
+        plan = self._plan(keys)
+        if plan is None or any(r.keys() != keys for r in rows):
             return False
-        try:
-            table = self.pa.table({n: [r[n] for r in rows] for n in names}, schema=self.schema)
-        except KeyError:
-            return False
+        names, schema, sql = plan
+        table = self.pa.table({n: [r[n] for r in rows] for n in names}, schema=schema)
         raw = conn.connection.dbapi_connection
         raw.register(_ARROW_VIEW, table)
         try:  # through SQLAlchemy: its errors typed (IntegrityError for bad data), its cursor events fired
-            conn.exec_driver_sql(self.sql + " ON CONFLICT DO NOTHING" if if_absent else self.sql)
+            conn.exec_driver_sql(sql + " ON CONFLICT DO NOTHING" if if_absent else sql)
         except BaseException:
             _unregister(raw)
             raise
@@ -151,10 +159,9 @@ class BatchWrite:
         if len(rows) > 1 and self._arrow is not None and self._arrow.insert(conn, rows, if_absent):
             return
         stmt = self._insert if if_absent else insert(calls)
-        if len(rows) == 1:
-            conn.execute(stmt, rows[0])
-        else:
-            conn.execute(stmt.values(rows))
+        # A list of parameter sets: one statement compiled once and cached, its rows sent in batches
+        # (SQLAlchemy's insertmanyvalues); ``stmt.values(rows)`` compiled a new statement per batch size.
+        conn.execute(stmt, rows[0] if len(rows) == 1 else rows)
 
     def write(self, rows: list[dict], holds: list[HoldWrite] = (), *, if_absent: bool = True) -> None:
         """Insert ``rows`` and apply ``holds`` (every row releases its call's hold), in one transaction.

@@ -25,12 +25,18 @@ def until(deadline: float | None):
     return _DEADLINE.set(deadline)
 
 
+def current() -> float | None:
+    """The deadline in force on this thread (``time.monotonic()`` seconds), if any."""
+    return _DEADLINE.get()
+
+
 def release(token) -> None:
     """End the deadline ``until`` put in force (the previous one, usually none, applies again)."""
     _DEADLINE.reset(token)
 
 
-def _clamp(timeout: float | None, expired=httpcore2.ReadTimeout) -> float | None:
+def clamp(timeout: float | None, expired=httpcore2.ReadTimeout) -> float | None:
+    """Seconds a read, write or connect may take: ``timeout`` clamped to the deadline in force (``expired`` once past)."""
     deadline = _DEADLINE.get()
     if deadline is None:
         return timeout
@@ -47,16 +53,16 @@ class _Stream(httpcore2.NetworkStream):
         self._inner = inner
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _clamp(timeout))
+        return self._inner.read(max_bytes, clamp(timeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _clamp(timeout, httpcore2.WriteTimeout))
+        self._inner.write(buffer, clamp(timeout, httpcore2.WriteTimeout))
 
     def close(self) -> None:
         self._inner.close()
 
     def start_tls(self, ssl_context, server_hostname=None, timeout=None):
-        return _Stream(self._inner.start_tls(ssl_context, server_hostname, _clamp(timeout, httpcore2.ConnectTimeout)))
+        return _Stream(self._inner.start_tls(ssl_context, server_hostname, clamp(timeout, httpcore2.ConnectTimeout)))
 
     def get_extra_info(self, info: str):
         return self._inner.get_extra_info(info)
@@ -69,11 +75,11 @@ class DeadlineBackend(httpcore2.NetworkBackend):
         self._inner = inner
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        timeout = _clamp(timeout, httpcore2.ConnectTimeout)  # connecting counts against the attempt too
+        timeout = clamp(timeout, httpcore2.ConnectTimeout)  # connecting counts against the attempt too
         return _Stream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
 
     def connect_unix_socket(self, path, timeout=None, socket_options=None):
-        return _Stream(self._inner.connect_unix_socket(path, _clamp(timeout, httpcore2.ConnectTimeout),
+        return _Stream(self._inner.connect_unix_socket(path, clamp(timeout, httpcore2.ConnectTimeout),
                                                        socket_options))
 
     def sleep(self, seconds: float) -> None:

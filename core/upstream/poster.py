@@ -7,6 +7,8 @@ validated by the guard already, so it is encoded once and handed to the SDK's ow
 client's own headers (key, ``anthropic-version``, user agent), computed once per key. A non-2xx
 answer is raised as the SDK's own status error, built by the SDK from the read body, so
 ``core.upstream.sdk_errors.translate`` stays the one translation; transport failures are httpx's.
+When that transport is httpx's own pool straight to the origin (no proxy mount, no mock), the POST
+goes out on ``core.upstream.wire``'s kept-alive sockets instead: httpcore and h11 cost half a call's CPU.
 
 When the SDK client traces (OpenTelemetry configured), the body goes through the SDK's own
 ``messages.create`` instead, so its span and trace-context headers nest under Tollgate's span.
@@ -40,7 +42,7 @@ def sdk_kwargs(body: dict) -> dict:
 class Poster:
     """POSTs bodies to ``/v1/messages`` as ``sdk`` would, through the transport its HTTP client picks."""
 
-    __slots__ = ("_headers", "_http", "_sdk", "_transport", "_url")
+    __slots__ = ("_headers", "_heads", "_http", "_pool", "_sdk", "_transport", "_url")
 
     def __init__(self, sdk, http_client) -> None:
         import httpx2
@@ -50,6 +52,13 @@ class Poster:
         self._url = httpx2.URL(str(sdk._prepare_url("/v1/messages")))
         self._headers = {k.lower(): v for k, v in sdk.default_headers.items() if not isinstance(v, Omit)}
         self._transport = http_client._transport_for_url(self._url)  # the proxy mount, if any, as httpx picks
+        self._pool = lean_pool(http_client, self._transport, self._url)
+        self._heads: dict[tuple, bytes | None] = {}  # the encoded header lines, by the call's extra headers
+
+    def close(self) -> None:
+        """Close the kept-alive connections of the lean path (the SDK's own pool is its client's)."""
+        if self._pool is not None:
+            self._pool.close()
 
     def _sdk_traces(self) -> bool:
         """Whether the SDK client would make a span: it has a tracer, and a real provider stands behind it.
@@ -85,18 +94,21 @@ class Poster:
         """The ``httpx2.Response`` of one POST (a stream's body unread); a non-2xx answer raised as the SDK's."""
         import httpx2
 
+        extra = body.get("extra_headers")
+        data = {k: v for k, v in body.items() if k != "extra_headers"}
+        if stream:
+            data["stream"] = True
+        content = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        if self._pool is not None and (head := self._head(extra)) is not None:
+            return self._lean(head, content, stream, timeout)
         headers = self._headers
-        if extra := body.get("extra_headers"):  # the caller's (anthropic-beta, anthropic-version) win
+        if extra:  # the caller's (anthropic-beta, anthropic-version) win
             headers = dict(headers)
             for name, value in extra.items():
                 if value is None:  # None: leave the header out, as the SDK does
                     headers.pop(name.lower(), None)
                 else:
                     headers[name.lower()] = value
-        data = {k: v for k, v in body.items() if k != "extra_headers"}
-        if stream:
-            data["stream"] = True
-        content = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
         request = httpx2.Request("POST", self._url, headers=headers, content=content,
                                  extensions={"timeout": timeout.as_dict()})
         response = self._transport.handle_request(request)
@@ -114,3 +126,64 @@ class Poster:
                 response.close()
         return response
 
+
+    def _head(self, extra: dict | None) -> bytes | None:
+        """The header lines for a call with ``extra`` headers, encoded once per set; None: not plain ASCII
+        tokens and values (httpx then sends it, or refuses it, as before)."""
+        key = tuple(extra.items()) if extra else ()
+        head = self._heads.get(key, b"")
+        if head != b"":
+            return head
+        headers = dict(self._headers)
+        for name, value in key:
+            if value is None:
+                headers.pop(name.lower(), None)
+            else:
+                headers[name.lower()] = value
+        head = _encode(headers)
+        if len(self._heads) < 256:
+            self._heads[key] = head
+        return head
+
+    def _lean(self, head: bytes, content: bytes, stream: bool, timeout) -> object:
+        """One POST on the lean path (``core.upstream.wire``); a non-2xx answer raised as the SDK's."""
+        response = self._pool.post(head, content, timeout)
+        if response.status_code >= 400:
+            response.read()
+            raise self._sdk._make_status_error_from_response(response.httpx())
+        if not stream:
+            response.read()
+        return response
+
+
+def _encode(headers: dict) -> bytes | None:
+    """``name: value`` lines, CRLF-ended; None if a name or value is not plain printable ASCII."""
+    lines = []
+    for name, value in headers.items():
+        if not isinstance(value, str) or not name.isascii() or not value.isascii():
+            return None
+        if not all(c.isalnum() or c in "-_" for c in name) or not value.isprintable():
+            return None
+        lines.append(f"{name}: {value}\r\n")
+    return "".join(lines).encode("ascii")
+
+
+def lean_pool(http_client, transport, url):
+    """A ``core.upstream.wire.Pool`` for ``url`` when the SDK client would send straight to it through httpx's
+    own pool (no proxy, no mock transport, no unix socket or local address), else None."""
+    import httpcore2
+    import httpx2
+
+    from core.upstream.wire import Pool
+
+    pool = getattr(transport, "_pool", None)
+    if type(transport) is not httpx2.HTTPTransport or transport is not getattr(http_client, "_transport", None):
+        return None
+    if type(pool) is not httpcore2.ConnectionPool or url.scheme not in ("http", "https"):
+        return None
+    if getattr(pool, "_uds", None) or getattr(pool, "_local_address", None) or getattr(pool, "_http2", False):
+        return None
+    ssl_context = getattr(pool, "_ssl_context", None)
+    if url.scheme == "https" and ssl_context is None:
+        return None
+    return Pool(url, ssl_context, socket_options=getattr(pool, "_socket_options", None) or ())

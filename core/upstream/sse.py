@@ -1,34 +1,45 @@
-"""Stream events as the SDK parses them, each with the raw SSE it came from, and their accumulation.
+"""Stream events read from the SSE body of an SDK ``Stream``'s response, each with the bytes it came as.
 
-The SDK's ``Stream`` decodes SSE, skips pings and raises an ``error`` event as its typed error;
-Tollgate keeps that path and only taps the decoder, so every SDK event can be paired with the
-server-sent event (name, data string and wire lines) it was parsed from, never re-serialised.
-The events the SDK skipped just before it (``ping``) ride along as ``before``: Python callers see
-only the SDK's events, and ``wire()`` gives a relay every byte in the order it came.
-The final message is accumulated by the SDK's own helper (``accumulate_event``), not by hand.
+Tollgate decodes the body itself (``core.upstream.sse_decode``) and parses each event's JSON with
+``json.loads``; the SDK's event object (``.event``: real SDK types, ``ev.delta.text``) is built,
+by the SDK's own ``_process_response_data``, only when a Python caller touches it, so a relay pays
+no pydantic per event. What the SDK's ``Stream`` skips (``ping``, blocks without an event name or
+data, comments) rides along in the next event's ``before``: Python callers see the SDK's events,
+and ``wire()`` gives a relay every byte in the order it came. An ``error`` event raises the SDK's
+own status error, as the SDK's ``Stream`` does, and its tracing observer hears how the read ended.
 """
 
 from __future__ import annotations
 
 import json
-from collections import deque
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
+
+from core.upstream.sse_decode import Decoder
 
 
 class StreamEvent:
-    """One SDK stream event (``.event``) with its SSE ``sse_event`` name, ``data`` string and wire lines.
+    """One stream event: its JSON (``obj``), SSE ``sse_event`` name, ``data`` string and wire bytes.
 
-    Attribute access falls through to the SDK event, so ``ev.type`` and ``ev.delta.text`` read as on
-    the SDK's own stream. ``data`` is the string as received (a relay can send it byte for byte);
-    an event synthesised for a cache hit carries compact JSON of its own.
+    ``event`` is the SDK's event object, built on first use; attribute access falls through to it, so
+    ``ev.type`` and ``ev.delta.text`` read as on the SDK's own stream. ``data`` is the string as
+    received; an event synthesised for a cache hit carries compact JSON of its own.
     """
 
-    __slots__ = ("before", "data", "event", "lines", "sse_event")
+    __slots__ = ("_event", "_make", "before", "data", "obj", "raw", "sse_event")
 
-    def __init__(self, event, sse_event: str | None, data: str | None, lines: tuple[str, ...] = (),
-                 before: str = "") -> None:
-        self.event, self.sse_event, self.data, self.lines = event, sse_event, data, lines
-        self.before = before  # the SSE text of the events the SDK skipped just before this one (pings)
+    def __init__(self, obj, sse_event: str | None, data: str, raw: bytes | None = None, before: bytes = b"",
+                 make: Callable[[object], object] | None = None, event=None) -> None:
+        self.obj, self.sse_event, self.data, self.raw = obj, sse_event, data, raw
+        self.before = before  # the bytes the SDK's Stream skipped just before this event (pings, comments)
+        self._make, self._event = make, event
+
+    @property
+    def event(self):
+        """The SDK's event object (a ``RawMessageStreamEvent``), built from ``obj`` the first time."""
+        if self._event is None:
+            self._event = self._make(self.obj)
+        return self._event
 
     def __getattr__(self, name: str):
         if name in StreamEvent.__slots__:  # not set yet (a copy being built): no lookup through the event
@@ -37,99 +48,83 @@ class StreamEvent:
 
     @property
     def type(self) -> str:
-        return getattr(self.event, "type", "")
+        obj = self.obj
+        return obj.get("type", "") if isinstance(obj, dict) else getattr(self.event, "type", "")
+
+    def wire_bytes(self) -> bytes:
+        """This event's SSE bytes after those skipped just before it: as received, or made here."""
+        if self.raw is not None:
+            return self.before + self.raw if self.before else self.raw
+        return self.before + f"event: {self.sse_event}\ndata: {self.data}\n\n".encode()
 
     def wire(self) -> str:
-        """The SSE text of this event, after the pings that came just before it: its wire lines as received,
-        or ``event:``/``data:`` lines when made here."""
-        if self.lines:
-            return self.before + "\n".join(self.lines) + "\n\n"
-        return f"{self.before}event: {self.sse_event}\ndata: {self.data}\n\n"
+        """``wire_bytes()`` as text."""
+        return self.wire_bytes().decode()
 
     def __repr__(self) -> str:
         return f"StreamEvent({self.sse_event!r}, {self.data!r})"
 
 
-class _Tap:
-    """Stands in for the SDK stream's SSE decoder: decodes the same way, remembering each event."""
-
-    def __init__(self, decoder) -> None:
-        self.decoder = decoder
-        self.seen: deque = deque()
-
-    def iter_bytes(self, chunks) -> Iterator:
-        for sse in self.decoder.iter_bytes(chunks):
-            self.seen.append(sse)
-            yield sse
-
-    async def aiter_bytes(self, chunks):
-        async for sse in self.decoder.aiter_bytes(chunks):
-            self.seen.append(sse)
-            yield sse
+PING = b'event: ping\ndata: {"type": "ping"}\n\n'  # what the API sends after the first content_block_start
 
 
-def tap(stream) -> _Tap | None:
-    """Tap an SDK ``Stream``/``AsyncStream`` before it is first read; None if this SDK has no decoder to tap."""
-    decoder = getattr(stream, "_decoder", None)
-    if decoder is None or not hasattr(decoder, "iter_bytes"):
-        return None
-    t = _Tap(decoder)
-    stream._decoder = t
-    return t
+def read_events(stream) -> Iterator[StreamEvent]:
+    """The events of an SDK ``Stream`` (unread), from its response's bytes; closes the response at the end.
 
-
-def paired(event, t: _Tap | None) -> StreamEvent:
-    """``event`` (just yielded by the SDK stream) with the SSE it was parsed from.
-
-    The SDK yields once per SSE with data (pings and empty events are skipped), so the last SSE
-    the tap saw is this event's; the skipped ones before it (pings) become its ``before``.
+    Skips what the SDK's ``Stream.__stream__`` skips, raises an ``error`` event as the SDK's status
+    error, and tells the response's tracing observer (if any) as the SDK's ``Stream`` would.
     """
-    sse = None
-    if t is not None:
-        skipped = []
-        while t.seen:
-            if sse is not None:
-                skipped.append(sse)
-            sse = t.seen.popleft()
-        if sse is not None:
-            before = "".join(_text(s) for s in skipped if s.event is not None)
-            return StreamEvent(event, sse.event, sse.data, tuple(getattr(sse, "raw", ()) or ()), before)
-    name = getattr(event, "type", None)
-    return StreamEvent(event, name, json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False))
+    from anthropic.types import RawMessageStreamEvent
+
+    response, client = stream.response, stream._client
+    process = client._process_response_data
+
+    def make(obj):
+        return process(data=obj, cast_to=RawMessageStreamEvent, response=response)
+
+    observer = stream._observer
+    if observer is not None:
+        observer.begin()
+    decoder, before = Decoder(), []
+    try:
+        chunks = response.iter_bytes()
+        last = False
+        while not last:
+            chunk = next(chunks, None)
+            if chunk is None:
+                chunk, last = b"", True
+            for name, data, raw in decoder.feed(chunk, last=last):
+                if name is None or name == "ping" or (not data and name != "error"):
+                    before.append(raw)
+                    continue
+                if name == "error":
+                    raise _error(client, response, data)
+                ev = StreamEvent(json.loads(data), name, data, raw, b"".join(before) if before else b"", make)
+                before = []
+                if observer is not None:  # the event itself: its SDK object is built only if the observer reads it
+                    observer.item(ev)
+                yield ev
+        if observer is not None:
+            observer.end("read")
+    except Exception as err:
+        if observer is not None:
+            observer.end("failed", err)
+        raise
+    finally:
+        if sys.is_finalizing():  # as the SDK: closing at interpreter shutdown can crash CPython 3.13
+            response.is_closed = True
+        else:
+            response.close()
 
 
-def _text(sse) -> str:
-    """One decoded SSE as it came over the wire."""
-    raw = getattr(sse, "raw", None)
-    if raw:
-        return "\n".join(raw) + "\n\n"
-    return f"event: {sse.event}\ndata: {sse.data}\n\n"
-
-
-PING = 'event: ping\ndata: {"type": "ping"}\n\n'  # what the API sends after the first content_block_start
-
-
-class Accumulator:
-    """The message so far, built from events by the SDK's ``accumulate_event`` (import deferred: start-up cost)."""
-
-    __slots__ = ("_bufs", "snapshot")
-
-    def __init__(self) -> None:
-        self.snapshot = None
-        self._bufs: dict[int, bytes] = {}
-
-    def add(self, event) -> None:
-        """Fold one SDK event in; raises on an event out of order or misshapen (the caller's MalformedResponse)."""
-        self.snapshot = _accumulate()(event=event, current_snapshot=self.snapshot, json_bufs=self._bufs)
-
-
-_ACCUMULATE = []
-
-
-def _accumulate():
-    """The SDK's ``accumulate_event`` (what ``MessageStream`` uses), imported on first use."""
-    if not _ACCUMULATE:
-        from anthropic.lib.streaming._messages import accumulate_event
-
-        _ACCUMULATE.append(accumulate_event)
-    return _ACCUMULATE[0]
+def _error(client, response, data: str) -> Exception:
+    """An ``error`` event as the SDK's ``Stream`` raises it: its status error, built by the SDK."""
+    body = data
+    try:
+        body = json.loads(data)
+        message = f"{body}"
+    except Exception:  # noqa: BLE001 - as the SDK: a body that is not JSON is its own message
+        message = data or f"Error code: {response.status_code}"
+    if hasattr(response, "httpx"):  # the lean path's response (core.upstream.wire): the SDK wants httpx's
+        response = response.httpx()
+    return client._make_status_error(message, body=body, response=response)

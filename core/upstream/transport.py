@@ -3,8 +3,8 @@
 Holds one ``anthropic.Anthropic`` per key label (SDK retries off; the retry layer
 above owns retrying), moves to the next key when one is rejected, and turns a
 response or an SSE stream into a ``Reply``. A Messages body goes out through the SDK
-client's own HTTP pool (``core.upstream.poster``), a stream is read by the SDK's own
-``Stream``; SDK errors are translated here, once.
+client's own HTTP pool (``core.upstream.poster``), a stream's body is decoded by
+``core.upstream.sse`` (SDK event objects built only when touched); SDK errors are translated here, once.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from core.errors import (
 from core.guards.tokens import estimate_text
 from core.types import Usage
 from core.upstream import deadline
+from core.upstream.accumulate import Accumulator
 from core.upstream.keys import ApiKey, KeyRing
 from core.upstream.poster import Poster
 from core.upstream.sdk_errors import translate
-from core.upstream.sse import Accumulator, StreamEvent, paired, tap
+from core.upstream.sse import StreamEvent, read_events
 
 
 @dataclass
@@ -70,11 +71,10 @@ class OpenStream:
     idle_s: float | None = None  # longest wait for the next event (s)
     total_end: float | None = None  # time.monotonic() by which the whole stream must end, if any
     backlog: list = field(default_factory=list)  # StreamEvents read while opening, not yet handed on
-    acc: Accumulator = field(default_factory=Accumulator)  # the message so far (the SDK's accumulator)
+    acc: Accumulator = field(default_factory=Accumulator)  # the message so far, as JSON (the SDK's on request)
     arrived: list = field(default_factory=list)  # thinking and tool-input text that arrived (billed if cut off)
     server_calls: dict = field(default_factory=dict)  # server tool blocks started, by name (billed if cut off)
     stop_sequence: str | None = None
-    tap: object = None  # the SDK stream's tapped SSE decoder (raw event text), when it has one
 
 
 class Transport:
@@ -123,6 +123,8 @@ class Transport:
 
     def close(self) -> None:
         """Close the HTTP client this transport made (an injected one belongs to its owner)."""
+        for poster in list(self._posters.values()):
+            poster.close()
         if self._owns_http and self.http_client is not None:
             self.http_client.close()
 
@@ -168,10 +170,9 @@ class Transport:
             finally:
                 deadline.release(token)
             headers = stream.response.headers
-            sse = tap(stream)  # before the first read: the SDK copies the stream when it starts iterating
-            st = OpenStream(events=iter(stream), texts=[], usage_start={}, request_id=headers.get("request-id"),
-                            headers=headers, key_label=key.label, ttft_s=None, closer=stream.close,
-                            idle_s=self.stream_idle_s, total_end=total_end, tap=sse)
+            st = OpenStream(events=read_events(stream), texts=[], usage_start={},
+                            request_id=headers.get("request-id"), headers=headers, key_label=key.label,
+                            ttft_s=None, closer=stream.close, idle_s=self.stream_idle_s, total_end=total_end)
             try:
                 while (ev := _next_event(st)) is not None:
                     st.backlog.append(ev)
@@ -232,20 +233,19 @@ def _event_deadline(idle_s: float | None, total_end: float | None) -> float | No
 
 
 def _next_event(st: OpenStream) -> StreamEvent | None:
-    """The next SDK event with its SSE, or None at the end of the body, read under the idle and total deadlines."""
+    """The next event with its SSE, or None at the end of the body, read under the idle and total deadlines."""
     token = deadline.until(_event_deadline(st.idle_s, st.total_end))
     try:
-        ev = next(st.events, None)
+        return next(st.events, None)
     finally:
         deadline.release(token)
-    return None if ev is None else paired(ev, st.tap)
 
 
 def _absorb(st: OpenStream, ev: StreamEvent) -> bool:
     """Fold one event into ``st``; True when it carried content. A misshapen event is MalformedResponse."""
     try:
-        st.acc.add(ev.event)
-        return _fold(st, ev.event)
+        st.acc.add(ev.obj)
+        return _fold(st, ev.obj)
     except (AttributeError, TypeError, KeyError, IndexError, ValueError, RuntimeError):
         raise MalformedResponse(request_id=st.request_id) from None
 
@@ -254,27 +254,32 @@ def _absorb(st: OpenStream, ev: StreamEvent) -> bool:
 _CONTENT_DELTAS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
 
 
-def _fold(st: OpenStream, ev) -> bool:
-    kind = ev.type
+def _fold(st: OpenStream, ev: dict) -> bool:
+    kind = ev["type"]
     if kind == "content_block_delta":
-        field_name = _CONTENT_DELTAS.get(ev.delta.type)
+        delta = ev["delta"]
+        field_name = _CONTENT_DELTAS.get(delta["type"])
         if field_name == "text":
-            st.texts.append(ev.delta.text)
+            st.texts.append(delta["text"])
         elif field_name is not None:
-            st.arrived.append(getattr(ev.delta, field_name))
+            st.arrived.append(delta[field_name])
         return field_name is not None
-    if kind == "content_block_start" and ev.content_block.type == "server_tool_use":
-        name = ev.content_block.name
-        st.server_calls[name] = st.server_calls.get(name, 0) + 1
+    if kind == "content_block_start":
+        block = ev["content_block"]
+        if block["type"] == "server_tool_use":
+            name = block["name"]
+            st.server_calls[name] = st.server_calls.get(name, 0) + 1
     elif kind == "message_start":
-        st.usage_start = ev.message.usage.model_dump()
-        st.message_id, st.response_model = ev.message.id, ev.message.model
+        message = ev["message"]
+        st.usage_start = dict(message["usage"])
+        st.message_id, st.response_model = message.get("id"), message.get("model")
     elif kind == "message_delta":
-        st.stop_reason, st.stop_sequence = ev.delta.stop_reason, ev.delta.stop_sequence
-        if ev.usage is not None:
-            st.output_tokens = ev.usage.output_tokens
-            if getattr(ev.usage, "server_tool_use", None) is not None:  # its final, cumulative count
-                st.usage_start["server_tool_use"] = ev.usage.server_tool_use.model_dump()
+        delta, usage = ev["delta"], ev["usage"]
+        st.stop_reason, st.stop_sequence = delta.get("stop_reason"), delta.get("stop_sequence")
+        if usage is not None:
+            st.output_tokens = usage["output_tokens"]
+            if usage.get("server_tool_use") is not None:  # its final, cumulative count
+                st.usage_start["server_tool_use"] = dict(usage["server_tool_use"])
     elif kind == "message_stop":
         st.done = True
     return False
@@ -325,5 +330,6 @@ def stream_usage(st: OpenStream, tokenizer: str = "v1") -> Usage:
 
 
 def final_message(st: OpenStream):
-    """The message accumulated so far (the SDK's ``Message``), or None before ``message_start``."""
-    return st.acc.snapshot
+    """The message accumulated so far as the SDK's ``ParsedMessage`` (its own accumulator), or None before
+    ``message_start``."""
+    return st.acc.sdk()

@@ -113,10 +113,13 @@ def test_a_worker_killed_mid_run_leaves_every_row_billed_exactly_once(broker_url
         keys = dict(conn.execute(sa.select(calls.c.idempotency_key, sa.func.count()).where(
             calls.c.run_id == st.id, calls.c.status == "ok").group_by(calls.c.idempotency_key)).all())
         cost = conn.execute(sa.select(sa.func.sum(calls.c.cost_usd)).where(calls.c.run_id == st.id)).scalar()
+        lost = conn.execute(sa.select(calls.c.row_index).where(
+            calls.c.run_id == st.id, calls.c.error_code == "outcome_unknown")).scalars().all()
         held = conn.execute(sa.select(sa.func.count()).select_from(budget_reservations).where(
             budget_reservations.c.id.in_([hold_id(st.id, i) for i in range(40)]))).scalar()
     assert keys == {idempotency_key(st.id, i): 1 for i in range(40)}  # each row billed once, none missing
     assert Decimal(str(cost)) == done.spent_usd and held == 0
+    assert len(lost) <= 2 and set(lost) <= set(range(40))  # the killed worker's calls in flight (2 threads), flagged
 
 
 def test_a_bad_broker_url_is_one_clear_line():

@@ -143,3 +143,36 @@ def test_a_run_whose_create_failed_without_a_batch_upstream_fails_and_frees_its_
     st = runs.status(run.id)
     assert st.state == "failed" and st.counts["failed"] == 3 and client.budgets.reserved("ana") == 0
     runs.close()
+
+
+def test_a_run_whose_batch_was_deleted_ends_with_the_rows_the_delete_billed(client, fresh_sim):
+    runs = BatchRuns(client)
+    st = runs.submit(spec(4, mode="batch"))
+    fresh_sim.finish_batch(st.upstream_batch_id)
+    client.batches.delete(st.upstream_batch_id)  # bills the unread results, then the batch is gone upstream
+    try:
+        assert runs.poll() == 1  # not polling a 404 for ever: the run ends
+        done = runs.status(st.id)
+    finally:
+        runs.close()
+    assert done.state == "ended" and done.counts["succeeded"] == 4 and done.counts["pending"] == 0
+    client.recorder.flush()
+    rows = _ledger_rows(client.ledger.engine, st.id)
+    assert len(rows) == 4 and sorted(r.row_index for r in rows) == list(range(4))
+    assert sum(Decimal(str(r.cost_usd)) for r in rows) == done.spent_usd == client.budgets.spent("ana") > 0
+    assert client.budgets.reserved("ana") == 0
+
+
+def test_a_run_whose_batch_vanished_unread_fails_its_rows_and_frees_their_holds(client, fresh_sim):
+    runs = BatchRuns(client)
+    st = runs.submit(spec(3, mode="batch"))
+    fresh_sim.finish_batch(st.upstream_batch_id)
+    client.batches.upstream.delete(st.upstream_batch_id)  # deleted outside Tollgate: its results are gone
+    try:
+        assert runs.poll() == 1
+        done = runs.status(st.id)
+    finally:
+        runs.close()
+    assert done.state == "failed" and done.counts["failed"] == 3 and done.spent_usd == 0
+    assert "deleted" in runs.results(st.id)[0]["error"]
+    assert client.budgets.reserved("ana") == 0

@@ -177,3 +177,20 @@ def test_the_default_poster_refuses_a_non_http_webhook(engine, clock, tmp_path):
     record(engine, "alice", D("1.5"), clock.now())
     assert [a.webhook_status for a in book.check_alerts("alice")] == ["error: ValueError"]
     assert not target.exists()
+
+
+def test_a_hold_that_cannot_cross_a_threshold_needs_no_alert_check(engine, clock):
+    book = BudgetBook(engine, clock=clock)  # holds in the database (PostgreSQL's way; no DuckDB tally here)
+    book.set_budget("alice", D("10"))
+    book.set_budget("*", D("100"))
+    record(engine, "alice", D("4"), clock.now())
+    small = book.reserve("alice", "c-small", D("0.5"))  # at most 4.5 of 10 once settled: under 50 %
+    assert not book.alert_may_fire(small)
+    big = book.reserve("alice", "c-big", D("1"))  # 4 + 0.5 held + 1: may reach 50 %
+    assert book.alert_may_fire(big)
+    record(engine, "alice", D("1.5"), clock.now())
+    assert [a.threshold_pct for a in book.check_alerts("alice")] == [50]
+    book.release("c-big")
+    book.release("c-small")
+    assert not book.alert_may_fire(book.reserve("alice", "c-next", D("0.1")))  # 50 % known recorded
+    assert book.alert_may_fire(None) and book.alert_may_fire("batch:prefix:")  # no bounds: always checked

@@ -143,3 +143,9 @@ def test_a_claim_left_by_a_dead_process_is_taken_over_once_stale(client, fresh_s
     assert not r.replayed and messages_seen(fresh_sim) == 1
     again = client.create("Hi", user="ana", model="claude-haiku-5-5", max_tokens=20, idempotency_key="k-dead")
     assert again.replayed and again.ledger_id == r.ledger_id
+    # The dead process's attempt may have been answered and billed upstream: the ledger says so, on its own row.
+    client.recorder.flush()
+    with client.ledger.engine.connect() as conn:
+        lost = conn.execute(sa.select(calls).where(calls.c.id == "dead-call")).mappings().one()
+    assert lost["status"] == "error" and lost["error_code"] == "outcome_unknown" and lost["user_id"] == "ana"
+    assert lost["cost_usd"] == 0 and r.ledger_id in lost["detail"] and lost["idempotency_key"] is None

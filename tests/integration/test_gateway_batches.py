@@ -123,3 +123,18 @@ def test_refusals_the_budget_the_keys_models_and_a_bad_request(gw, fresh_sim):
     with pytest.raises(anthropic.AuthenticationError):
         _sdk(gw, "sk-tg-not-a-key").messages.batches.list()
     assert fresh_sim.stats()["paths"].get("/v1/messages/batches", 0) == 0
+
+
+def test_a_batch_that_a_running_batch_run_owns_is_not_deleted_under_it(gw, fresh_sim):
+    ana = gw.key("ana")
+    made = httpx2.post(f"{gw.url}/api/batches", headers={"x-api-key": ana}, json={
+        "template": "Summarise {{id}}", "model": "claude-haiku-5-5", "max_tokens": 30, "mode": "batch",
+        "rows": [{"id": str(i)} for i in range(3)]})
+    assert made.status_code == 201, made.text
+    run = httpx2.get(f"{gw.url}/api/batches/{made.json()['id']}", headers={"x-api-key": ana}).json()
+    batch_id = run["upstream_batch_id"]
+    fresh_sim.finish_batch(batch_id)
+    with pytest.raises(anthropic.ConflictError, match="batch run") as refused:  # the SDK does not retry it
+        _sdk(gw, ana).messages.batches.delete(batch_id)
+    assert refused.value.response.headers["x-should-retry"] == "false"
+    assert _sdk(gw, ana).messages.batches.retrieve(batch_id).processing_status == "ended"  # still there
