@@ -6,8 +6,10 @@ same words before anything is written. Months are calendar months in the budget 
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core import money
@@ -84,6 +86,15 @@ def check_user(user: object) -> str:
         raise ValueError(f"A budget user id must be a non-empty string of at most 200 characters; "
                          f"got {user!r}.")
     return user
+
+
+def read_budget_file(path: Path) -> tuple[dict[str, Decimal], str | None, tuple[int, ...] | None]:
+    """A budgets TOML file, validated: (budgets by user, timezone, thresholds); ValueError in one line if not."""
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path.name} is not valid TOML: {exc}") from exc
+    return parse_budget_config(doc)
 
 
 def parse_budget_config(doc: dict) -> tuple[dict[str, Decimal], str | None, tuple[int, ...] | None]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 import time
-import tomllib
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -36,8 +35,8 @@ from core.budgets.amounts import (
     check_user,
     checked_budget,
     month_bounds,
-    parse_budget_config,
     parse_usd,
+    read_budget_file,
 )
 from core.budgets.tally import forget_budgets  # core.reports.demo_data imports it from here too
 from core.clock import Clock, naive_utc
@@ -213,11 +212,7 @@ class BudgetBook:
     def load_file(self, path: str | Path) -> dict[str, Decimal]:
         """Apply a budgets TOML file (see data/budgets.example.toml); validated before any write."""
         path = Path(path)
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path.name} is not valid TOML: {exc}") from exc
-        table, tz, thresholds = parse_budget_config(doc)
+        table, tz, thresholds = read_budget_file(path)
         if tz is not None:
             self.tz, self._zone = tz, budget_zone(tz)
             if (tally := self._tally()) is not None:
