@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from core.budgets import alerts as budget_alerts
-from core.budgets import listen, spending, tallied
+from core.budgets import combined, listen, spending, tallied
 from core.budgets import tally as tallies
 from core.budgets.alerts import Alert, as_usd, check_thresholds, tidy_usd
 from core.budgets.amounts import (
@@ -83,6 +83,7 @@ class BudgetBook:
         self.durable_holds = durable_holds  # PostgreSQL: False commits a hold without waiting for the WAL flush
         self.settle: Callable[[], object] = lambda: None  # the ledger's writer barrier (set by attach)
         self._ledger = None  # the ledger whose writer takes this book's holds (DuckDB, set by attach)
+        self._combiner = combined.Combiner()  # PostgreSQL: one user's concurrent holds in one transaction
 
     def attach(self, ledger) -> None:
         """Settle ``ledger`` before reports; on DuckDB (one owning process) count holds in memory (core.budgets.tally)."""
@@ -265,6 +266,17 @@ class BudgetBook:
                 return None
         except OperationalError as exc:
             raise LedgerUnavailable() from exc
+        if self._pg and replaces is None:  # concurrent holds of this user share one transaction
+            month, ask = month_bounds(t, self._zone)[2], combined.Ask(call_id, amount, t)
+            held = self._combiner.reserve((user, month), ask, lambda batch: combined.hold_batch(
+                self, user, month, batch, Reservation))
+        else:
+            held = self._reserve_one(user, call_id, amount, t, replaces)
+        self._maybe_purge(t)
+        return held
+
+    def _reserve_one(self, user: str, call_id: str, amount: Decimal, t: datetime, replaces: str | None):
+        """One hold in its own locking transaction (BudgetExceeded, LedgerUnavailable, ValueError)."""
         month = month_bounds(t, self._zone)[2]
 
         def check_and_hold(conn: Connection) -> Reservation | None:
@@ -295,7 +307,6 @@ class BudgetBook:
             raise ValueError(f"A reservation with id {call_id!r} already exists.") from exc
         except OperationalError as exc:
             raise LedgerUnavailable() from exc
-        self._maybe_purge(t)
         return held
 
     def reserve_many(self, user: str, holds, now: datetime | None = None, **kw) -> bool:
