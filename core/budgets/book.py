@@ -40,7 +40,7 @@ from core.budgets.amounts import (
 )
 from core.budgets.tally import forget_budgets  # core.reports.demo_data imports it from here too
 from core.clock import Clock, naive_utc
-from core.errors import BudgetExceeded, LedgerUnavailable
+from core.errors import LedgerUnavailable
 from core.ledger.schema import budget_reservations, budgets, calls
 from core.ledger.writes import is_conflict as _is_conflict  # a write-write conflict or deadlock: run it again
 
@@ -277,37 +277,9 @@ class BudgetBook:
 
     def _reserve_one(self, user: str, call_id: str, amount: Decimal, t: datetime, replaces: str | None):
         """One hold in its own locking transaction (BudgetExceeded, LedgerUnavailable, ValueError)."""
-        month = month_bounds(t, self._zone)[2]
-
-        def check_and_hold(conn: Connection) -> Reservation | None:
-            if self._pg and not self.durable_holds:  # this transaction only; the call's record stays durable
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            found = self._budgets(conn, {user, GLOBAL}, lock=True)
-            if replaces is not None:
-                conn.execute(delete(budget_reservations).where(budget_reservations.c.id == replaces,
-                                                               budget_reservations.c.user_id == user))
-            lefts, bounds = [], []
-            for scope, scope_user in (("user", user), ("global", GLOBAL)):
-                if scope_user in found:
-                    left = self._left(conn, scope_user, found[scope_user], t)
-                    if amount > left:
-                        raise BudgetExceeded(user, tidy_usd(max(Decimal(0), left)), tidy_usd(amount), scope)
-                    lefts.append(left)
-                    bounds.append((scope_user, found[scope_user], found[scope_user] - left + amount))
-            if not lefts:
-                return None
-            expires = t + self._ttl
-            conn.execute(insert(budget_reservations).values(
-                id=call_id, user_id=user, month=month, amount_usd=amount, created_at=t, expires_at=expires))
-            return Reservation(call_id, user, month, amount, expires, tidy_usd(min(lefts) - amount), tuple(bounds))
-
-        try:
-            held = self._tx(check_and_hold)
-        except IntegrityError as exc:
-            raise ValueError(f"A reservation with id {call_id!r} already exists.") from exc
-        except OperationalError as exc:
-            raise LedgerUnavailable() from exc
-        return held
+        ask = combined.Ask(call_id, amount, t)
+        combined.hold_batch(self, user, month_bounds(t, self._zone)[2], [ask], Reservation, replaces=replaces)
+        return ask.outcome()
 
     def reserve_many(self, user: str, holds, now: datetime | None = None, **kw) -> bool:
         """Many holds for ``user``, all or nothing (a Message Batch's rows): see core.budgets.holds."""

@@ -15,7 +15,7 @@ import threading
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core.budgets.alerts import tidy_usd
@@ -75,16 +75,21 @@ class Combiner:
         return ask.outcome()
 
 
-def hold_batch(book, user: str, month: str, asks: list[Ask], reservation) -> None:
-    """Decide every ask in one locking transaction of ``book`` (each gets its result or error; never raises)."""
+def hold_batch(book, user: str, month: str, asks: list[Ask], reservation, *, replaces: str | None = None) -> None:
+    """Decide every ask in one locking transaction of ``book`` (each gets its result or error; never raises).
+
+    ``replaces`` (one ask only): the user's hold made ahead for this call, dropped with the check, kept if refused."""
     t0 = min(a.t for a in asks)  # the earliest: every hold live then is counted (the safe side)
 
     def check_and_hold(conn) -> None:
         for a in asks:
             a.result = a.error = None  # a transaction run again after a conflict decides afresh
-        if not book.durable_holds:  # this transaction only; the calls' records stay durable
+        if book._pg and not book.durable_holds:  # this transaction only; the calls' records stay durable
             conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         found = book._budgets(conn, {user, GLOBAL}, lock=True)
+        if replaces is not None:
+            conn.execute(delete(budget_reservations).where(budget_reservations.c.id == replaces,
+                                                           budget_reservations.c.user_id == user))
         scopes = [(scope, u) for scope, u in (("user", user), ("global", GLOBAL)) if u in found]
         if not scopes:
             return
@@ -102,17 +107,20 @@ def hold_batch(book, user: str, month: str, asks: list[Ask], reservation) -> Non
             rows.append({"id": a.call_id, "user_id": user, "month": month, "amount_usd": a.amount,
                          "created_at": a.t, "expires_at": expires})
             a.result = reservation(a.call_id, user, month, a.amount, expires, tidy_usd(min(left.values())), bounds)
+        if replaces is not None and asks[0].error is not None:
+            raise asks[0].error  # rolled back: the hold made ahead stays
         if rows:
             conn.execute(insert(budget_reservations), rows)
 
     try:
         book._tx(check_and_hold)
     except IntegrityError:  # an id held already: decide each alone, so only that one is refused
-        for a in asks:
-            try:
-                a.result, a.error = book._reserve_one(user, a.call_id, a.amount, a.t, None), None
-            except Exception as exc:  # noqa: BLE001 - handed to the ask's own caller
-                a.result, a.error = None, exc
+        if len(asks) == 1:
+            asks[0].result, asks[0].error = None, ValueError(
+                f"A reservation with id {asks[0].call_id!r} already exists.")
+        else:
+            for a in asks:
+                hold_batch(book, user, month, [a], reservation)
     except OperationalError:
         for a in asks:
             a.result, a.error = None, LedgerUnavailable()
