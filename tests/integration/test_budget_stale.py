@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -125,6 +126,26 @@ def test_the_snapshot_written_by_budget_set_beats_this_process_memory(outage, fr
     assert _try(client, "cy", 2) == {"ok": 2, "ledger_unavailable": 0}  # the snapshot: cy has no budget
 
 
+def _heard(client, deadline_s: float = 10.0) -> None:
+    """Wait (real time) until the client's budget listener no longer vouches that bob has no budget."""
+    end = time.monotonic() + deadline_s
+    while client.budgets.surely_unbudgeted("bob"):
+        assert time.monotonic() < end, "the budget listener never heard the change"
+        time.sleep(0.01)
+
+
+def test_a_lost_listener_stops_vouching_for_who_has_no_budget(outage, fresh_sim):
+    client, proxy, url, spool = outage
+    client.create("before any budget", user="bob", **CALL)
+    end = time.monotonic() + 10
+    while not client.budgets.surely_unbudgeted("bob"):  # the listener is up and the list read
+        assert time.monotonic() < end, "the budget listener never came up"
+        client.create("before any budget", user="bob", **CALL)
+    proxy.close()  # the listener's link is cut with the rest: memory is no longer kept up to date
+    _heard(client)
+    assert not client.budgets.surely_unbudgeted("bob")
+
+
 def test_memory_of_who_has_no_budget_expires(outage, fresh_sim):
     client, proxy, url, spool = outage
     client.create("before any budget", user="bob", **CALL)
@@ -136,6 +157,7 @@ def test_memory_of_who_has_no_budget_expires(outage, fresh_sim):
     other = make_engine(url)  # another process's library call: sets the budget, writes no snapshot
     BudgetBook(other, clock=SystemClock()).set_budget("bob", Decimal("0.02"))
     other.dispose()
+    _heard(client)  # its NOTIFY reached this process's listener before the outage
     proxy.close()
     ttl = client.settings.unbudgeted_ttl_s
     assert ttl == 30.0
