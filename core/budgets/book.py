@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -41,7 +41,7 @@ from core.budgets.amounts import (
 from core.budgets.tally import forget_budgets  # core.reports.demo_data imports it from here too
 from core.clock import Clock, naive_utc
 from core.errors import LedgerUnavailable
-from core.ledger.schema import budget_reservations, budgets, calls
+from core.ledger.schema import budget_reservations, budgets
 from core.ledger.writes import is_conflict as _is_conflict  # a write-write conflict or deadlock: run it again
 
 _CONFLICT_RETRIES = 20
@@ -141,16 +141,7 @@ class BudgetBook:
     def _used(self, conn: Connection, user: str, now: datetime) -> tuple[Decimal, Decimal]:
         """(spent this month, held by live reservations) for ``user``, or everyone for "*"."""
         start, end, _ = month_bounds(now, self._zone)
-        spent = select(func.coalesce(func.sum(calls.c.cost_usd), 0)).where(calls.c.ts >= start, calls.c.ts < end)
-        # Every live hold counts whatever its month: holds last minutes, and one taken just
-        # before midnight on the 1st may settle into the new month.
-        held = (select(func.coalesce(func.sum(budget_reservations.c.amount_usd), 0))
-                .where(budget_reservations.c.expires_at > now))
-        if user != GLOBAL:
-            spent, held = spent.where(calls.c.user_id == user), held.where(budget_reservations.c.user_id == user)
-        # One statement, hence one snapshot even under READ COMMITTED: read apart, a settlement
-        # committing in between would hide both its hold and its cost.
-        both = conn.execute(select(spent.scalar_subquery(), held.scalar_subquery())).one()
+        both = conn.execute(spending.used_select(self._engine.dialect.name, user, start, end), {"now": now}).one()
         return as_usd(both[0]), as_usd(both[1])
 
     def _left(self, conn: Connection, user: str, budget: Decimal, now: datetime) -> Decimal:

@@ -1,6 +1,7 @@
-"""Contract: the budget table (``BudgetBook.status``) reads each month-to-date spend from the rollups plus the raw
-rows not in them, and its every figure equals the raw sum the reservation checks (``spent``, ``reserved``),
-to the 1e-10 USD, on DuckDB and PostgreSQL: month edges in the budget's zone, late and unrolled rows, holds."""
+"""Contract: the budget table (``BudgetBook.status``) and the reservation's own check (``spent``, ``reserve``)
+read each month-to-date spend from the rollups plus the raw rows not in them, and every figure equals the raw
+``sum(cost_usd)`` of the month's calls to the 1e-10 USD, on DuckDB and PostgreSQL: month edges in the budget's
+zone, late and unrolled rows, holds."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from core.budgets.amounts import budget_zone, month_bounds
 from core.budgets.book import BudgetBook
+from core.errors import BudgetExceeded
 from core.clock import FakeClock
 from core.ledger import rollup
 from core.ledger.engine import make_engine
@@ -54,7 +57,22 @@ def _holds(engine) -> None:
                                        ("bo", "2.5", 1))])
 
 
+def _raw_spent(engine, user: str) -> Decimal:
+    """The month's spend summed over the raw calls, rollups ignored."""
+    start, end, _ = month_bounds(NOW, budget_zone(TZ))
+    q = "SELECT coalesce(sum(cost_usd), 0) FROM calls WHERE ts >= :a AND ts < :b"
+    with engine.connect() as conn:
+        if user == "*":
+            return Decimal(conn.execute(sa.text(q), {"a": start, "b": end}).scalar())
+        return Decimal(conn.execute(sa.text(q + " AND user_id = :u"), {"a": start, "b": end, "u": user}).scalar())
+
+
 def _raw(book: BudgetBook, users) -> dict:
+    return {u: (_raw_spent(book._engine, u), book.reserved(u, NOW)) for u in users}
+
+
+def _checked(book: BudgetBook, users) -> dict:
+    """What the reservation's check sees: spent, and held."""
     return {u: (book.spent(u, NOW), book.reserved(u, NOW)) for u in users}
 
 
@@ -77,13 +95,27 @@ def test_budget_table_equals_the_raw_sums_with_rolled_unrolled_and_edge_rows(eng
     assert truth["*"][1] == Decimal("4.5000000001")  # every live hold, the unbudgeted cy's too
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM calls WHERE NOT rolled")).scalar() == 260
-    assert _table(book) == truth
+    assert _table(book) == truth and _checked(book, users) == truth
     rollup.refresh(engine)
-    assert _table(book) == truth
+    assert _table(book) == truth and _checked(book, users) == truth
 
 
-def test_budget_table_reads_the_rollups(engine):
-    """A rolled row changed behind the rollups' back is not seen by the table (the raw check sees it)."""
+def test_a_hold_fits_exactly_what_the_raw_sums_leave(engine):
+    book = _book(engine)
+    add([engine], rows(900, datetime(2026, 10, 31, 20), 24 * 12, seed=25))
+    rollup.refresh(engine)
+    add([engine], rows(40, datetime(2026, 11, 20, 13), 0.5, seed=26))  # unrolled, in the open hour
+    left = Decimal(250) - _raw_spent(engine, "bo")
+    assert Decimal(0) < left < Decimal(250)  # bo's calls: some rolled, some not
+    too_much = left + Decimal("0.0000000001")
+    with pytest.raises(BudgetExceeded):
+        book.reserve("bo", str(uuid.uuid4()), too_much, now=NOW)
+    held = book.reserve("bo", str(uuid.uuid4()), left, now=NOW)
+    assert held.remaining_usd == 0
+
+
+def test_budget_table_and_check_read_the_rollups(engine):
+    """A rolled row changed behind the rollups' back is seen neither by the table nor by the check."""
     book = _book(engine)
     add([engine], rows(800, datetime(2026, 11, 2), 24 * 10, seed=24))
     rollup.refresh(engine)
@@ -92,4 +124,4 @@ def test_budget_table_reads_the_rollups(engine):
         conn.execute(sa.text("UPDATE calls SET cost_usd = cost_usd + 1 WHERE ts >= :a AND ts < :b"),
                      {"a": datetime(2026, 11, 5), "b": datetime(2026, 11, 6)})
     assert _table(book) == before
-    assert book.spent("*", NOW) > before["*"][0]
+    assert book.spent("*", NOW) == before["*"][0] < _raw_spent(engine, "*")
