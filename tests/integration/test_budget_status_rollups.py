@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 from core.budgets.amounts import budget_zone, month_bounds
 from core.budgets.book import BudgetBook
-from core.errors import BudgetExceeded
 from core.clock import FakeClock
+from core.errors import BudgetExceeded
 from core.ledger import rollup
 from core.ledger.engine import make_engine
 from core.ledger.migrations import migrate
