@@ -72,8 +72,10 @@ def make_engine(url: str | None = None, *, pool_size: int | None = None) -> Engi
         if not db.startswith(":memory:"):
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         size = pool_size or DUCKDB_POOL_SIZE
-        return create_engine(parsed, poolclass=QueuePool, pool_size=size, max_overflow=0,
-                             pool_timeout=POOL_TIMEOUT_S)
+        engine = create_engine(parsed, poolclass=QueuePool, pool_size=size, max_overflow=0,
+                               pool_timeout=POOL_TIMEOUT_S)
+        event.listen(engine, "connect", _no_progress_bar)
+        return engine
     if parsed.get_backend_name() != "postgresql":
         return create_engine(parsed, pool_pre_ping=True)
     kwargs: dict = {"connect_args": {"connect_timeout": PG_CONNECT_TIMEOUT_S}, "pool_timeout": POOL_TIMEOUT_S}
@@ -82,6 +84,13 @@ def make_engine(url: str | None = None, *, pool_size: int | None = None) -> Engi
     engine = create_engine(parsed, **kwargs)
     _ping_when_idle(engine)
     return engine
+
+
+def _no_progress_bar(dbapi_conn, _record) -> None:
+    """DuckDB draws a progress bar on the process's stdout for any query over 2 s: in a user's script, a CLI's
+    ``--json`` output or a pipe, that is garbage among their lines (a loaded machine's spool replay drew one)."""
+    dbapi_conn.execute("SET enable_progress_bar = false")
+    dbapi_conn.execute("SET enable_progress_bar_print = false")  # even if a later SET progress_bar_time enables it
 
 
 def _ping_when_idle(engine: Engine) -> None:
