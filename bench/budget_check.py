@@ -5,7 +5,7 @@
 Fills one month with ``--rows`` calls (a quarter of them one heavy user's), folds them into the rollups,
 gives the heavy user and the organisation ("*") a budget, then times side by side in one run: the raw
 ``sum(cost_usd)`` over the month's calls that the check used to run (user and "*"), the check's read now
-(``BudgetBook.spent``: rollups plus the raw rows not in them) and a whole hold (``reserve`` then ``release``),
+(``BudgetBook.spent``: on PostgreSQL the rollups plus the raw rows not in them; DuckDB sums raw calls) and a whole hold (``reserve`` then ``release``),
 each the median of ``--runs``. A hold must not grow with the ledger: every call of a budgeted user takes one.
 """
 

@@ -115,7 +115,8 @@ def test_a_hold_fits_exactly_what_the_raw_sums_leave(engine):
 
 
 def test_budget_table_and_check_read_the_rollups(engine):
-    """A rolled row changed behind the rollups' back is seen neither by the table nor by the check."""
+    """A rolled row changed behind the rollups' back is not seen by the table, nor by PostgreSQL's check
+    (DuckDB's check sums the raw calls: a column scan is cheaper there than the rollup union)."""
     book = _book(engine)
     add([engine], rows(800, datetime(2026, 11, 2), 24 * 10, seed=24))
     rollup.refresh(engine)
@@ -124,4 +125,5 @@ def test_budget_table_and_check_read_the_rollups(engine):
         conn.execute(sa.text("UPDATE calls SET cost_usd = cost_usd + 1 WHERE ts >= :a AND ts < :b"),
                      {"a": datetime(2026, 11, 5), "b": datetime(2026, 11, 6)})
     assert _table(book) == before
-    assert book.spent("*", NOW) == before["*"][0] < _raw_spent(engine, "*")
+    checked = before["*"][0] if engine.dialect.name == "postgresql" else _raw_spent(engine, "*")
+    assert book.spent("*", NOW) == checked and before["*"][0] < _raw_spent(engine, "*")
