@@ -136,8 +136,9 @@ class Settings(BaseSettings):
     journal_sync_ms: float = var("TOLLGATE_JOURNAL_SYNC_MS", 0.0,
         "0: a cache hit or refusal is fsync'd to the journal before it returns; N > 0: written before it "
         "returns (survives a killed process), fsync'd within N ms (an OS crash may lose those).", float)
-    rollup_refresh_s: float = var("TOLLGATE_ROLLUP_REFRESH_S", 60.0, "Seconds between the console's folds of new "
-        "ledger rows into the rollups the usage figures read (core/ledger/rollup.py); 0: never (reports stay exact, slower).", float)
+    rollup_refresh_s: float = var("TOLLGATE_ROLLUP_REFRESH_S", 60.0, "Seconds between the folds of new ledger "
+        "rows into the rollups the usage figures and budget checks read, by the console and each `core serve` "
+        "replica (core/ledger/rollup.py); 0: never (figures stay exact, slower).", float)
     store_prompts: bool = var("TOLLGATE_STORE_PROMPTS", False,
         "Store prompt text in the ledger (off: only its SHA-256).", as_bool)
     budget_file: str | None = var("TOLLGATE_BUDGET_FILE", None, "TOML file of monthly budgets to load.",

@@ -51,6 +51,13 @@ def run(args, client) -> int:
         from core.batches.poller import shared_runs
 
         shared_runs(client)
+    refresher = None
+    if client.ledger is not None:
+        from core.ledger.rollup import Refresher
+
+        # Every replica folds new rows into the rollups (one at a time, by lock), so the raw tail that reports
+        # and PostgreSQL budget checks read stays short with no console running.
+        refresher = Refresher.every(client.ledger.engine, client.settings.rollup_refresh_s)
     http, loop_options = speedups()
     gateway = Gateway(client.settings, lambda: client, threads=args.workers_threads)
 
@@ -65,4 +72,6 @@ def run(args, client) -> int:
         anyio.run(main, backend_options=loop_options)
     finally:
         gateway.close()
+        if refresher is not None:
+            refresher.stop()
     return 0
