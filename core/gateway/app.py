@@ -107,21 +107,24 @@ class Gateway:
 
     async def _json(self, request: Request):
         """The body as JSON, read up to the cap (larger: RequestTooLarge, 413)."""
-        too_big = RequestTooLarge(f"The request body is larger than this gateway accepts "
-                                  f"({self.max_body:,} bytes, TOLLGATE_GATEWAY_MAX_BODY_BYTES).", status_code=413)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body:
-            raise too_big
+            raise self._too_big()
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > self.max_body:
-                raise too_big
+                raise self._too_big()
             chunks.append(chunk)
         try:
             return json.loads(b"".join(chunks))
         except ValueError:
             raise ValidationError("The request body is not valid JSON.", field="body") from None
+
+    def _too_big(self) -> RequestTooLarge:
+        """The 413 of a body over the cap (made only then: an error's message is scrubbed as it is built)."""
+        return RequestTooLarge(f"The request body is larger than this gateway accepts "
+                               f"({self.max_body:,} bytes, TOLLGATE_GATEWAY_MAX_BODY_BYTES).", status_code=413)
 
     async def _admitted(self, request: Request, caller: Caller) -> tuple[dict, dict]:
         """(body, call arguments) of a request the gateway itself accepts; a refusal here is recorded like the
