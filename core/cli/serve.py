@@ -37,6 +37,16 @@ def speedups() -> tuple[str, dict]:
     return http, {"loop_factory": uvloop.new_event_loop}
 
 
+def protocol(http: str):
+    """uvicorn's ``http`` option for ``http``: with httptools, the same parser sending a response's head and
+    first chunk in one write (``core.gateway.one_write``: one TCP segment, one wake-up of the caller, fewer)."""
+    if http != "httptools":
+        return http
+    from core.gateway.one_write import OneWriteProtocol
+
+    return OneWriteProtocol
+
+
 def run(args, client) -> int:
     """Serve until interrupted; ``client`` is the guarded client every request goes through."""
     import anyio.to_thread
@@ -64,7 +74,7 @@ def run(args, client) -> int:
     async def main() -> None:
         anyio.to_thread.current_default_thread_limiter().total_tokens = args.workers_threads
         config = uvicorn.Config(app(client.settings, client, gateway=gateway), host=args.host, port=args.port,
-                                log_level="warning", access_log=False, lifespan="off", http=http)
+                                log_level="warning", access_log=False, lifespan="off", http=protocol(http))
         print(f"Tollgate gateway on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
         await uvicorn.Server(config).serve()
 

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from core.errors import InvalidApiKey, NotFound, RequestTooLarge, TollgateError, ValidationError
@@ -32,7 +32,8 @@ from core.gateway import relay
 from core.gateway import runs as gw_runs
 from core.gateway import usage as gw_usage
 from core.gateway.auth import Authenticator, Caller, token_of
-from core.gateway.pump import END, Pump
+from core.gateway.pump import Pump
+from core.gateway.sse_reply import SseReply
 
 SOURCE = "gateway"
 DEMO_SOURCE = "demo"  # demo mode (no key: the simulator answers): kept apart from real spend, as the console's
@@ -106,21 +107,24 @@ class Gateway:
 
     async def _json(self, request: Request):
         """The body as JSON, read up to the cap (larger: RequestTooLarge, 413)."""
-        too_big = RequestTooLarge(f"The request body is larger than this gateway accepts "
-                                  f"({self.max_body:,} bytes, TOLLGATE_GATEWAY_MAX_BODY_BYTES).", status_code=413)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body:
-            raise too_big
+            raise self._too_big()
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > self.max_body:
-                raise too_big
+                raise self._too_big()
             chunks.append(chunk)
         try:
             return json.loads(b"".join(chunks))
         except ValueError:
             raise ValidationError("The request body is not valid JSON.", field="body") from None
+
+    def _too_big(self) -> RequestTooLarge:
+        """The 413 of a body over the cap (made only then: an error's message is scrubbed as it is built)."""
+        return RequestTooLarge(f"The request body is larger than this gateway accepts "
+                               f"({self.max_body:,} bytes, TOLLGATE_GATEWAY_MAX_BODY_BYTES).", status_code=413)
 
     async def _admitted(self, request: Request, caller: Caller) -> tuple[dict, dict]:
         """(body, call arguments) of a request the gateway itself accepts; a refusal here is recorded like the
@@ -144,7 +148,7 @@ class Gateway:
 
     # --- /v1 ------------------------------------------------------------------------------
 
-    async def messages(self, request: Request) -> Response:
+    async def messages(self, request: Request) -> Response | SseReply:
         try:
             caller = await self._caller(request)
             body, kw = await self._admitted(request, caller)
@@ -159,7 +163,7 @@ class Gateway:
         except TollgateError as err:
             return gw_errors.response(err)
 
-    async def _stream(self, client, kw: dict) -> Response:
+    async def _stream(self, client, kw: dict) -> SseReply:
         """Refusals and failures before the first content are plain error responses; later ones an error event."""
         pump = Pump(functools.partial(client.stream, **kw), self._run)
         try:
@@ -172,22 +176,8 @@ class Gateway:
         opened = stream.opened
         request_id = opened.request_id if opened is not None else (stream.result.request_id if stream.result
                                                                      else None)
-
-        async def events():
-            try:
-                item = first
-                while item is not END:  # what has arrived goes out in one write: the same bytes, fewer sends
-                    yield b"".join([relay.wire(item), *map(relay.wire, pump.ready())])
-                    item = await pump.next()
-            except TollgateError as err:
-                _, etype = gw_errors.classify(getattr(err, "cause", None) or err)
-                yield relay.error_event(etype, err.message, err.request_id or request_id)
-            finally:  # a caller who went away: the reader closes the stream, settled as cancelled
-                with anyio.CancelScope(shield=True):
-                    await pump.stop()
-
         headers = {**self._headers(request_id), "cache-control": "no-cache", "x-accel-buffering": "no"}
-        return StreamingResponse(events(), media_type="text/event-stream; charset=utf-8", headers=headers)
+        return SseReply(pump, first, headers, request_id)
 
     async def count_tokens(self, request: Request) -> Response:
         try:

@@ -3,7 +3,10 @@
 The guarded client blocks, so a stream is opened and read off the loop. One thread per stream,
 for its whole life (opening included: one hand-off, not two), rather than one thread hop per
 event: an event costs a ``call_soon_threadsafe`` (microseconds), not a thread-pool round trip, and
-``ready()`` lets the writer send every event that has already arrived in one write.
+``ready()`` lets the writer send every event that has already arrived in one write. Once the first
+content delta is handed over, the reader waits (at most ``FIRST_WRITE_WAIT_S``) until the writer says
+it has written it (``written()``): reading on would hold the GIL while the event loop writes the first
+token, the moment time to first token is measured by.
 When the caller goes away, ``stop`` asks the reader to close the stream at its next event (it is
 then settled and recorded as closed by the caller, its limiter slot and budget hold freed); the
 reader is also the only thread that ever touches the stream, so nothing is read and closed at once.
@@ -13,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Awaitable, Callable
 
 from core.errors import TollgateError
 
 END = object()
+FIRST_WRITE_WAIT_S = 0.05  # the longest the reader waits for the first write (a busy loop: read on anyway)
 
 
 class Pump:
@@ -34,6 +37,7 @@ class Pump:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         self._stop = threading.Event()
+        self._written = threading.Event()  # the writer has sent the first content (or gave up)
         self._task = self._loop.create_task(_awaited(run(self._read)))
 
     def _put(self, item) -> None:
@@ -52,7 +56,7 @@ class Pump:
                 self._put(event)
                 if waiting and event.type == "content_block_delta":
                     waiting = False
-                    time.sleep(0)  # yield the GIL: the loop writes what has come so far now, not after the burst
+                    self._written.wait(FIRST_WRITE_WAIT_S)  # GIL released: the loop writes what came so far
             else:
                 self._put(END)
         except TollgateError as err:
@@ -81,9 +85,14 @@ class Pump:
                 out.append(item)
         return out
 
+    def written(self) -> None:
+        """The writer has sent what it was handed (after the first content: the reader may read on)."""
+        self._written.set()
+
     async def stop(self) -> None:
         """The caller has gone (or the response ended): let the reader close the stream, then wait for it."""
         self._stop.set()
+        self._written.set()
         await self._task
 
 

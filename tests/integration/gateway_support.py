@@ -9,6 +9,7 @@ import time
 import uvicorn
 
 from core.accounts.keys import KeyStore
+from core.cli.serve import protocol, speedups
 from core.config import load_settings
 from core.factory import build_client
 from core.gateway.app import app
@@ -29,7 +30,7 @@ def serving(asgi_app):
     for _ in range(5):  # another process may take the port between the probe and the bind
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(asgi_app, host="127.0.0.1", port=port, log_level="error",
-                                               lifespan="off", access_log=False))
+                                               lifespan="off", access_log=False, http=protocol(speedups()[0])))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10

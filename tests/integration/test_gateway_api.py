@@ -73,6 +73,26 @@ def test_a_stream_through_the_gateway_has_the_upstreams_events_in_order(gw, fres
     assert via_request_id.startswith("req_sim_") and row.request_id == via_request_id
 
 
+def test_with_cors_the_mounted_route_streams_the_same_events_with_cors_headers(fresh_sim, tmp_path):
+    import httpx2 as httpx
+
+    origin = "https://app.example.com"
+    with gateway(fresh_sim, tmp_path, gateway_cors_origins=origin) as cors_gw:
+        key = cors_gw.key()
+        with sdk(cors_gw.url, key).messages.stream(**ASK) as s:
+            via = [e.type for e in s]
+        with httpx.stream("POST", f"{cors_gw.url}/v1/messages", json={**ASK, "stream": True},
+                          headers={"x-api-key": key, "origin": origin}) as r:
+            body = r.read()
+        rows = _rows(cors_gw)
+    with direct(fresh_sim).messages.stream(**ASK) as s:
+        straight = [e.type for e in s]
+    assert via == straight and via[-1] == "message_stop"
+    assert r.headers["access-control-allow-origin"] == origin
+    assert r.headers["content-type"].startswith("text/event-stream") and body.rstrip().endswith(b"}")
+    assert b"event: message_stop" in body and len(rows) == 2 and all(row.status == "ok" for row in rows)
+
+
 def test_the_async_sdk_streams_and_creates_through_the_gateway(gw):
     key = gw.key()
 

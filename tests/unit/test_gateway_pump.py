@@ -131,3 +131,42 @@ def test_serve_uses_the_c_parser_and_uvloop_when_installed():
     pytest.importorskip("httptools")
     uvloop = pytest.importorskip("uvloop")
     assert speedups() == ("httptools", {"loop_factory": uvloop.new_event_loop})
+
+
+def test_after_the_first_content_the_reader_waits_for_its_write_before_reading_on():
+    order: list[str] = []
+
+    class Watched(Stream):
+        def events(self):
+            yield START
+            yield DELTA
+            order.append("read on")
+            yield STOP
+
+    async def main():
+        gw = _gateway()
+        pump = Pump(lambda: Watched([]), gw._run)
+        got = [await pump.next()]
+        while len(got) < 2:
+            got.append(await pump.next())
+        await asyncio.sleep(0.01)  # the reader is parked: nothing past the first content has been read
+        order.append("written")
+        pump.written()
+        got.append(await pump.next())
+        end = await pump.next()
+        await pump.stop()
+        gw.close()
+        return got, end
+
+    got, end = asyncio.run(main())
+    assert got == [START, DELTA, STOP] and end is END
+    assert order == ["written", "read on"]
+
+
+def test_a_writer_that_never_writes_holds_the_reader_only_for_the_bound(monkeypatch):
+    import core.gateway.pump as pump_module
+
+    monkeypatch.setattr(pump_module, "FIRST_WRITE_WAIT_S", 0.01)
+    stream = Stream([START, DELTA, STOP])
+    got, err, _ = _drain(lambda: stream)  # _drain never calls written()
+    assert (got, err) == ([START, DELTA, STOP], None)
