@@ -214,7 +214,7 @@ def usage_select(dialect: str, groups: list[str], start: datetime, end: datetime
     cols = [cast(func.coalesce(func.sum(u.c.calls), 0), BigInteger).label("calls")]
     cols += [by_status(s).label(label) for s, label in (("ok", "ok"), ("error", "errors"), ("cached", "cache_hits"),
                                                         ("blocked", "blocked"))]
-    for m in measures or OUTPUT:
+    for m in OUTPUT if measures is None else measures:  # () asks for the counts alone
         total = func.coalesce(func.sum(u.c[m]), 0)
         if m in MONEY_MEASURES:  # units of 1e-10 USD back to exact dollars
             total = cast(cast(total, Numeric(28, 0)) * literal_column("0.0000000001"), Numeric(38, 10))
