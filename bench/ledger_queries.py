@@ -1,7 +1,7 @@
 """Time the ledger's dashboard queries on a big synthetic ledger, DuckDB and/or PostgreSQL, before and after rollups.
 
     python bench/ledger_queries.py [--rows 10000000] [--backend duckdb|postgres|both] [--db path] [--runs 5]
-                                   [--keep] [--no-before] [--writes] [--pg-schema name] [--only text]
+                                   [--keep] [--no-before] [--writes] [--pg-schema name] [--only text] [--upgrade]
 
 Rows come from ``core.reports.demo_data``'s generator (the console's demo data, vectorised): a
 year of calls from 200 users with a skewed share, the demo models, ~91 % ok / 5 % cached /
@@ -11,6 +11,7 @@ on a fresh engine) and warm (median of ``--runs``), over a month and over the ye
 unrolled (what the queries cost on raw calls: "before"), then after ``rollup.refresh`` (timed too) folded
 them into the rollups ("after"), side by side in one run. PostgreSQL is loaded with COPY into the schema
 ``i14_rollup_bench`` of ``--pg-url`` (dropped afterwards unless ``--keep``).
+``--upgrade`` first turns the ledger into a schema-9 one (no rollups, no ``rolled``) and times its upgrade.
 ``--writes`` also times ``Ledger.record`` from 50 threads for several DuckDB pool sizes.
 """
 
@@ -63,7 +64,7 @@ PG_SCHEMA = "i14_rollup_bench"
 BUDGETED = USERS[:20]
 ONLY: str | None = None  # --only: a label substring
 ROLLUP_TABLES = ("usage_hourly", "usage_hourly_all", "usage_daily", "latency_hourly", "latency_daily",
-                 "latency_hourly_all")
+                 "latency_hourly_all", "latency_daily_all")
 
 
 def generate_pg(url: str, rows: int, *, keep: bool) -> float:
@@ -75,8 +76,8 @@ def generate_pg(url: str, rows: int, *, keep: bool) -> float:
         if keep and conn.execute(sa.text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"),
                                  {"s": PG_SCHEMA}).scalar():
             return 0.0
-        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-        conn.execute(sa.text(f"CREATE SCHEMA {PG_SCHEMA}"))
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'))
+        conn.execute(sa.text(f'CREATE SCHEMA "{PG_SCHEMA}"'))
     admin.dispose()
     engine = make_engine(pg_schema_url(url))
     t0 = time.perf_counter()
@@ -90,7 +91,7 @@ def generate_pg(url: str, rows: int, *, keep: bool) -> float:
 
 
 def pg_schema_url(url: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{PG_SCHEMA}"
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D%22{PG_SCHEMA}%22"  # quoted: a name may hold '-'
 
 
 def copy_frame(engine, df) -> None:
@@ -247,6 +248,41 @@ def unroll(url: str) -> None:
     engine.dispose()
 
 
+def as_v9(url: str) -> None:
+    """Turn the ledger back into a schema-9 one (no rollups, no ``rolled``), as a ledger from before rollups is."""
+    from core.ledger.ddl import indexes
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for table in ROLLUP_TABLES:
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        present = indexes(conn, "calls")
+        kept = {} if engine.dialect.name == "postgresql" else present  # DuckDB alters no table that has indexes
+        for name in kept:
+            conn.execute(text(f"DROP INDEX {name}"))
+        conn.execute(text("ALTER TABLE calls DROP COLUMN rolled"))  # PostgreSQL drops ix_calls_unrolled with it
+        for sql in kept.values():
+            if "rolled" not in sql:
+                conn.execute(text(sql))
+        conn.execute(text("DELETE FROM tollgate_schema WHERE version >= 10"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0009'"))
+    engine.dispose()
+
+
+def upgrade(url: str) -> float:
+    """Upgrade a schema-9 ledger to this code's schema (the step that adds the rollups folds its rows); seconds."""
+    engine = make_engine(url)
+    t0 = time.perf_counter()
+    migrate(engine)
+    secs = time.perf_counter() - t0
+    with engine.connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM calls WHERE NOT rolled")).scalar()
+        folded = conn.execute(text("SELECT sum(calls) FROM usage_daily")).scalar()
+    engine.dispose()
+    print(f"upgrade from schema 9: {secs:.1f} s, {folded:,} rows in the rollups, {left:,} left unrolled")
+    return secs
+
+
 def refresh(url: str) -> float:
     """Fold every row into the rollups; returns seconds."""
     from core.ledger import rollup
@@ -268,6 +304,9 @@ def refresh(url: str) -> float:
 
 
 def run_backend(name: str, url: str, args) -> None:
+    if args.upgrade:
+        as_v9(url)
+        upgrade(url)
     engine = make_engine(url)
     t0 = time.perf_counter()
     migrate(engine)  # a kept ledger made by older code: brought to this code's schema first
@@ -303,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pg-schema", default=PG_SCHEMA, help="PostgreSQL schema to load (default i14_rollup_bench)")
     ap.add_argument("--only", help="time only the cases whose label contains this text (e.g. 'page:')")
     ap.add_argument("--no-before", dest="before", action="store_false", help="skip the raw (before) timings")
+    ap.add_argument("--upgrade", action="store_true",
+                    help="first turn the ledger into a schema-9 one and time its upgrade (which folds every row)")
     args = ap.parse_args(argv)
     PG_SCHEMA, ONLY = args.pg_schema, args.only
     if args.backend in ("postgres", "both"):
@@ -314,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             import sqlalchemy as sa
             admin = sa.create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:
-                conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'))
             admin.dispose()
     if args.backend == "postgres":
         if args.writes:

@@ -72,3 +72,21 @@ def add_missing_columns(conn: Connection, table: Table, only: tuple[str, ...] | 
     for sql in dropped.values():
         conn.execute(text(sql))
     return [c.name for c in missing]
+
+
+def add_filled_column(conn: Connection, table: Table, name: str, fill_sql: str) -> bool:
+    """Add ``table``'s NOT NULL column ``name`` holding ``fill_sql`` on every existing row and its own default on
+    new ones; False when it is there already. PostgreSQL stores the fill once (no row rewritten, however many)."""
+    if name in columns(conn, table.name):
+        return False
+    col, prep = table.c[name], conn.dialect.identifier_preparer
+    dropped = indexes(conn, table.name) if conn.dialect.name == "duckdb" else {}  # see add_missing_columns
+    for index in dropped:
+        conn.execute(text(f"DROP INDEX {prep.quote(index)}"))
+    alter = f"ALTER TABLE {prep.quote(table.name)}"
+    conn.execute(text(f"{alter} ADD COLUMN {prep.quote(name)} {col.type.compile(dialect=conn.dialect)} "
+                      f"DEFAULT {fill_sql} NOT NULL"))
+    conn.execute(text(f"{alter} ALTER COLUMN {prep.quote(name)} SET DEFAULT {_default_sql(col)}"))
+    for sql in dropped.values():
+        conn.execute(text(sql))
+    return True

@@ -34,6 +34,7 @@ from core.types import STATUS_OK
 PG_LOCK_KEY = 0x72_6F_6C_6C  # pg_advisory_xact_lock key for "roll"
 # Advisory locks are per database, not per schema: a ledger in its own schema (a tenant, a test) locks only itself.
 _PG_LOCK = ":k, hashtext(current_schema())"
+ALL_MODELS_LATENCY = (("latency_hourly_all", "hour"), ("latency_daily_all", "day"))  # schema 11 and 12
 CHUNK = timedelta(days=7)  # rows folded per transaction: a week of calls (the first refresh of a big ledger loops)
 _LOCKS: dict[str, threading.Lock] = {}
 _GUARD = threading.Lock()
@@ -84,19 +85,34 @@ def _upsert_latency(conn: Connection, table: str, unit: str, where: str, params:
         f"ON CONFLICT ({cols}) DO UPDATE SET n = {table}.n + EXCLUDED.n"), params)
 
 
-def fold(conn: Connection, where: str, params: dict, sign: int = 1) -> None:
-    """Add (``sign`` 1) or take away (-1) the calls rows matching ``where`` to or from every rollup."""
-    _upsert(conn, "usage_hourly", "hour", True, where, params, sign)
-    _upsert(conn, "usage_hourly_all", "hour", False, where, params, sign)
-    _upsert(conn, "usage_daily", "day", True, where, params, sign)
-    for table, unit in LATENCY_SOURCES:
-        _upsert_latency(conn, table, unit, where, params, sign)
-    _upsert_latency(conn, "latency_hourly_all", "hour", where, params, sign, with_model=False)
+USAGE_ROLLUPS = (("usage_hourly", "hour", True), ("usage_hourly_all", "hour", False), ("usage_daily", "day", True))
+# (table, unit, per model): latency_hourly_all came with schema 11, latency_daily_all with 12.
+LATENCY_ROLLUPS = (*((t, unit, True) for t, unit in LATENCY_SOURCES),
+                   *((t, unit, False) for t, unit in ALL_MODELS_LATENCY))
+
+
+def fold(conn: Connection, where: str, params: dict, sign: int = 1, tables: tuple[str, ...] | None = None) -> None:
+    """Add (``sign`` 1) or take away (-1) the calls rows matching ``where`` to or from every rollup (of ``tables``
+    only, if given: a schema step filling the rollups it creates)."""
+    for table, unit, with_user in USAGE_ROLLUPS:
+        if tables is None or table in tables:
+            _upsert(conn, table, unit, with_user, where, params, sign)
+    for table, unit, with_model in LATENCY_ROLLUPS:
+        if tables is None or table in tables:
+            _upsert_latency(conn, table, unit, where, params, sign, with_model)
     if sign < 0:  # a group left with no call must not show as a row of zeros
-        for table in ("usage_hourly", "usage_hourly_all", "usage_daily"):
+        for table, *_ in USAGE_ROLLUPS:
             conn.execute(text(f"DELETE FROM {table} WHERE calls = 0"))
-        for table in (*(t for t, _unit in LATENCY_SOURCES), "latency_hourly_all"):
+        for table, *_ in LATENCY_ROLLUPS:
             conn.execute(text(f"DELETE FROM {table} WHERE n = 0"))
+
+
+def tune(conn: Connection) -> None:
+    """PostgreSQL, for this transaction: room to hash a week of calls' groups in memory (the default 4 MB work_mem
+    sorted each fold on disk, an external merge of ~20 MB), and no JIT (compiling each fold's plan)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL work_mem = '256MB'"))
+        conn.execute(text("SET LOCAL jit = off"))
 
 
 def _local_lock(engine: Engine) -> threading.Lock:
@@ -115,6 +131,7 @@ def _fold_chunk(engine: Engine, wait: bool) -> int | None:
         with engine.connect().execution_options(**conn_opts) as conn, conn.begin():
             if pg and not conn.execute(text(f"SELECT pg_try_advisory_xact_lock({_PG_LOCK})"), {"k": PG_LOCK_KEY}).scalar():
                 return None
+            tune(conn)
             lo = conn.execute(text("SELECT min(ts) FROM calls WHERE NOT rolled")).scalar()
             if lo is None:
                 return 0

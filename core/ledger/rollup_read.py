@@ -25,28 +25,22 @@ from sqlalchemy import (
     case,
     cast,
     func,
-    literal,
     literal_column,
     select,
     text,
     union_all,
 )
 
-from core.ledger.rollup import BAND, bucket_sql, sum_sql
+from core.ledger.rollup import BAND, sum_sql
 from core.ledger.schema import (
     COUNT_MEASURES,
-    LATENCY,
     MONEY_MEASURES,
-    TTFT,
     calls,
-    latency_daily,
-    latency_hourly,
-    latency_hourly_all,
     usage_daily,
     usage_hourly,
     usage_hourly_all,
 )
-from core.types import SERVER_TOOL_FIELDS, STATUS_OK, USAGE_FIELDS
+from core.types import SERVER_TOOL_FIELDS, USAGE_FIELDS
 
 c = calls.c
 MEASURES = (*COUNT_MEASURES, *MONEY_MEASURES)
@@ -220,50 +214,13 @@ def usage_select(dialect: str, groups: list[str], start: datetime, end: datetime
     cols = [cast(func.coalesce(func.sum(u.c.calls), 0), BigInteger).label("calls")]
     cols += [by_status(s).label(label) for s, label in (("ok", "ok"), ("error", "errors"), ("cached", "cache_hits"),
                                                         ("blocked", "blocked"))]
-    for m in measures or OUTPUT:
+    for m in OUTPUT if measures is None else measures:  # () asks for the counts alone
         total = func.coalesce(func.sum(u.c[m]), 0)
         if m in MONEY_MEASURES:  # units of 1e-10 USD back to exact dollars
             total = cast(cast(total, Numeric(28, 0)) * literal_column("0.0000000001"), Numeric(38, 10))
         cols.append(cast(total, BigInteger).label(m) if m not in MONEY_MEASURES else total.label(m))
     stmt = select(*keys, *cols)
     return stmt.group_by(*[out[n] for n in groups]).order_by(*[out[n] for n in groups]) if groups else stmt
-
-
-def latency_select(dialect: str, groups: list[str], start: datetime, end: datetime, tz: str = "UTC",
-                   users=None, models=None):
-    """SELECT of ``groups`` (day, model), metric, bucket and n: the histogram of successful calls' latency and
-    time to first token over the period (rollup hours plus raw rows; raw only when ``users`` is given)."""
-    by_day = "day" in groups
-    p = plan(start, end, tz, by_local_day=by_day, daily_ok=True)
-    if users is not None:  # the latency rollup has no user: one user's calls are read raw
-        p = Plan(start, end, start, start, start, start, False)
-    parts = []
-    # Raw rows go to the outer sum one by one (n = 1): grouping them by 15 minutes first would be a second pass
-    # over about as many groups as calls when a user's year is read raw.
-    for (metric, col), where in ((m, w) for m in ((LATENCY, "latency_ms"), (TTFT, "ttft_ms")) for w in raw_wheres(p)):
-        parts.append(select(_raw_bucket(dialect).label("bucket"), c.model.label("model"),
-                            literal(metric).label("metric"), literal_column(bucket_sql(col)).label("bucket_no"),
-                            cast(literal(1), BigInteger).label("n"))
-                     .where(where, c.status == literal_column(f"'{STATUS_OK}'"), *_filters(calls, users, models, None)))
-    if p.hs < p.he:
-        # Hours over every model when no model is asked for: a few times fewer rows than per model.
-        hourly = latency_hourly if models is not None or "model" in groups else latency_hourly_all
-        spans = [(hourly, "hour", p.hs, p.ds), (hourly, "hour", p.de, p.he),
-                 (latency_daily, "day", p.ds, p.de)] if p.daily else [(hourly, "hour", p.hs, p.he)]
-        for table, unit, lo, hi in spans:
-            if lo >= hi:
-                continue
-            t = table.c
-            model = t.model if "model" in t else literal_column("''")
-            parts.append(select(t[unit].label("bucket"), model.label("model"), t.metric.label("metric"),
-                                t.bucket.label("bucket_no"), t.n.label("n"))
-                         .where(t[unit] >= lo, t[unit] < hi, *_filters(table, None, models, None)))
-    u = union_all(*parts).subquery("h")
-    out = {"day": lambda: local_day(u.c.bucket, tz, start, end), "model": lambda: u.c.model}
-    out = {n: out[n]() for n in groups}
-    keys = [out[n].label(n) for n in groups]
-    return (select(*keys, u.c.metric, u.c.bucket_no, cast(func.sum(u.c.n), BigInteger).label("n"))
-            .group_by(*[out[n] for n in groups], u.c.metric, u.c.bucket_no))
 
 
 def distinct_select(column: str, users=None):

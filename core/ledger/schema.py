@@ -27,7 +27,7 @@ from sqlalchemy import (
 from core.ledger.records import COST_PART_COLUMNS
 from core.types import SERVER_TOOL_FIELDS, USAGE_FIELDS
 
-SCHEMA_VERSION = 11  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
+SCHEMA_VERSION = 12  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
 MONEY = Numeric(20, 10)
 
 metadata = MetaData()
@@ -332,6 +332,13 @@ latency_hourly_all = Table("latency_hourly_all", metadata, Column("hour", DateTi
                            Column("metric", SmallInteger, primary_key=True),
                            Column("bucket", SmallInteger, primary_key=True), Column("n", BigInteger, nullable=False))
 ADDED_IN[latency_hourly_all.name] = 11
+# --- version 12 (revision 0012): latency per UTC day over every model ----------------------------
+# latency_daily summed over its models: a year of local days reads a day's histogram (plus a few hours' corrections,
+# core.ledger.rollup_read.latency_select) instead of 24 hourly ones.
+latency_daily_all = Table("latency_daily_all", metadata, Column("day", DateTime, primary_key=True),
+                          Column("metric", SmallInteger, primary_key=True),
+                          Column("bucket", SmallInteger, primary_key=True), Column("n", BigInteger, nullable=False))
+ADDED_IN[latency_daily_all.name] = 12
 # Indexes made by revision 0010: ix_usage_hourly_user (user_id, hour), ix_usage_daily_user (user_id, day);
 # on PostgreSQL ix_calls_unrolled (ts) WHERE NOT rolled, ix_calls_cost (cost_usd), ix_calls_user_cost.
 # Version 11 (revision 0011) only adds, on PostgreSQL, ix_calls_user_latency: one user's latency from an index.

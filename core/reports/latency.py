@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from core.ledger import rollup_read
+from core.ledger import latency_read, rollup_read
 from core.ledger.schema import BUCKETS_PER_OCTAVE, LATENCY, NULL_BUCKET, TTFT
 
 FRACTIONS = (0.5, 0.95)
@@ -69,7 +69,7 @@ COLUMNS = ("calls", "p50_latency_ms", "p95_latency_ms", "p50_ttft_ms", "p95_ttft
 def histograms(engine: Engine, groups: list[str], start, end, tz: str = "UTC", users=None,
                models=None) -> pd.DataFrame:
     """``groups``, metric, bucket_no and n: the histograms of successful calls per group (one query)."""
-    stmt = rollup_read.latency_select(engine.dialect.name, groups, start, end, tz, users, models)
+    stmt = latency_read.latency_select(engine.dialect.name, groups, start, end, tz, users, models)
     with rollup_read.reading(engine) as conn:
         result = conn.execute(stmt)
         return pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))  # tuples: Rows are slow to read

@@ -144,15 +144,16 @@ def _names(by) -> list[str]:
 
 
 def usage_by(engine: Engine, by: str | Iterable[str], since: Moment, until: Moment, tz: str = "UTC",
-             users=None, models=None) -> pd.DataFrame:
-    """Usage grouped by ``by`` ("day" in ``tz``, "user", "model" or a list): one row per group.
+             users=None, models=None, measures: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Usage grouped by ``by`` ("day" in ``tz``, "user", "model" or a list): one row per group, with the counts by
+    outcome and every measure (of ``measures`` only, if given: fewer sums over a year of rollup rows).
 
     Read from the rollups plus the raw calls not in them (core.ledger.rollup_read): exact sums.
     """
     names = _names(by)
     start, end = window(since, until, tz)
     return frame(engine, rollup_read.usage_select(engine.dialect.name, names, start, end, tz,
-                                                  _as_list(users), _as_list(models)))
+                                                  _as_list(users), _as_list(models), measures=measures))
 
 
 def totals(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,

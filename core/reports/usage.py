@@ -181,7 +181,7 @@ def build(engine: Engine, principal, filters: Filters, top: int = TOP_CALLS) -> 
     args = f.args()
     got = queries.at_once(engine, {
         "daily": lambda: queries.usage_by(engine, ["day", "model"], **args),
-        "by_user": lambda: queries.usage_by(engine, "user", **args),
+        "by_user": lambda: queries.usage_by(engine, "user", measures=("cost_usd",), **args),  # all its table shows
         "hist": lambda: queries.latency_histograms(engine, ["day"], **args),
         "errors": lambda: queries.errors_by_code(engine, **args),
         "expensive": lambda: queries.most_expensive_calls(engine, n=top, **args),

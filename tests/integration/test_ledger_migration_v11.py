@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from core.ledger import rollup, rollup_read
+from core.ledger import latency_read, rollup
 from core.ledger.ddl import indexes
 from core.ledger.migrations import current_version, migrate
 from core.reports import queries
@@ -41,7 +41,7 @@ def test_a_v10_ledger_gains_the_user_latency_index_and_one_users_latency_reads_i
     assert int(lat["calls"].iloc[0]) == 40
     if pg:  # the planner takes the index for an analyst's latency (a small table: sequential scans off)
         start, end = T0, T0 + timedelta(days=1)
-        stmt = rollup_read.latency_select("postgresql", ["day"], start, end, "UTC", ["ana"], None)
+        stmt = latency_read.latency_select("postgresql", ["day"], start, end, "UTC", ["ana"], None)
         sql = str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
         with engine.connect() as conn:
             conn.execute(sa.text("SET LOCAL enable_seqscan = off"))

@@ -97,6 +97,9 @@ def figures(engine) -> dict:
             out[(*key, "errors")] = queries.errors_by_code(engine, **args)
             out[(*key, "lat")] = queries.latency_summary(engine, **args)
             out[(*key, "lat_day")] = queries.latency_by_day(engine, **args)
+            for groups in (["day"], ["day", "model"]):  # the page's histograms themselves, bucket by bucket
+                hist = queries.latency_histograms(engine, groups, **args)
+                out[(*key, "hist", *groups)] = hist.sort_values([*groups, "metric", "bucket_no"]).reset_index(drop=True)
             out[(*key, "reprice")] = reprice(engine, **args)
     moment = datetime(2026, 11, 20, 13, 37, 11, tzinfo=UTC)  # month to date: an instant, mid-hour
     out["mtd"] = queries.usage_by(engine, "user", datetime(2026, 11, 1, tzinfo=UTC), moment, "Europe/Paris")
@@ -140,6 +143,13 @@ def test_rollups_plus_open_rows_equal_the_raw_calls_with_late_rows(pair):
         conn.execute(sa.text("UPDATE calls SET cost_usd = cost_usd + 1 WHERE ts >= :a AND ts < :b"),
                      {"a": datetime(2026, 11, 5), "b": datetime(2026, 11, 6)})
     assert queries.totals(rolled, *SPAN)["cost_usd"].iloc[0] == spend
+    # Latency per New York day too comes from the rollups (the daily histograms and the hours moved across).
+    ny = {"since": SPAN[0], "until": SPAN[1], "tz": "America/New_York"}
+    lat = queries.latency_by_day(rolled, **ny)
+    with rolled.begin() as conn:
+        conn.execute(sa.text("UPDATE calls SET latency_ms = latency_ms * 3 WHERE ts >= :a AND ts < :b"),
+                     {"a": datetime(2026, 11, 5), "b": datetime(2026, 11, 8)})
+    assert queries.latency_by_day(rolled, **ny).equals(lat)
 
 
 def test_removing_demo_rows_takes_them_out_of_the_rollups(pair):

@@ -1,16 +1,19 @@
 """Schema version 10: rollups for fast dashboards at scale.
 
-``calls`` gains ``rolled`` (NOT NULL, false on existing rows: they are marked to be rolled up, and the
-first refresh, core/ledger/rollup.py, folds them in; until then reports read them raw, so figures stay
-exact). Five rollup tables arrive, empty: ``usage_hourly``, ``usage_hourly_all``, ``usage_daily``,
-``latency_hourly`` and ``latency_daily``; their money columns are BIGINT units of 1e-10 USD. On PostgreSQL three indexes on ``calls``: the rows still to roll (a partial index,
-small), and cost (alone and per user) for the dearest calls. Self-contained and idempotent.
+``calls`` gains ``rolled`` (NOT NULL, false on new rows). The ledger's existing rows are folded into the rollups
+here, in this step's transaction (PostgreSQL: the ALTER's lock keeps writers out until it commits), so they start
+rolled: the column is added holding true for them, which PostgreSQL stores once instead of rewriting every row
+(marking 10 M rows rolled afterwards, by ``UPDATE calls SET rolled``, took most of a 28-minute first refresh:
+each updated row is a new row version in all eight indexes of ``calls``). Five rollup tables arrive:
+``usage_hourly``, ``usage_hourly_all``, ``usage_daily``, ``latency_hourly`` and ``latency_daily``; their money
+columns are BIGINT units of 1e-10 USD. On PostgreSQL three indexes on ``calls``: the rows still to roll (a
+partial index, small), and cost (alone and per user) for the dearest calls. Self-contained and idempotent.
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-from core.ledger.ddl import add_missing_columns, has_table, indexes
+from core.ledger.ddl import add_filled_column, has_table, indexes
 
 revision = "0010"
 down_revision = "0009"
@@ -23,6 +26,7 @@ COUNTS = ("calls", "unpriced", "input_tokens", "output_tokens", "cache_creation_
           "web_fetch_requests")
 MONEY = ("cost_usd", "cost_input_usd", "cost_output_usd", "cost_cache_write_5m_usd", "cost_cache_write_1h_usd",
          "cost_cache_read_usd", "cost_server_tools_usd", "unsplit_cost_usd")
+TABLES = ("usage_hourly", "usage_hourly_all", "usage_daily", "latency_hourly", "latency_daily")
 PG_INDEXES = {"ix_calls_unrolled": "CREATE INDEX ix_calls_unrolled ON calls (ts) WHERE NOT rolled",
               "ix_calls_cost": "CREATE INDEX ix_calls_cost ON calls (cost_usd)",
               "ix_calls_user_cost": "CREATE INDEX ix_calls_user_cost ON calls (user_id, cost_usd)"}
@@ -43,9 +47,20 @@ def _usage(name: str, bucket: str, with_user: bool) -> None:
         op.create_index(f"ix_{name}_user", name, ["user_id", bucket])
 
 
+def _fold_existing(conn) -> None:
+    """Fold every row the ledger holds into this step's rollups, a week per statement."""
+    from core.ledger import rollup
+
+    rollup.tune(conn)
+    lo, hi = conn.execute(sa.text("SELECT min(ts), max(ts) FROM calls")).one()
+    while lo is not None and lo <= hi:
+        rollup.fold(conn, "ts >= :lo AND ts < :hi", {"lo": lo, "hi": lo + rollup.CHUNK}, tables=TABLES)
+        lo += rollup.CHUNK
+
+
 def upgrade() -> None:
     conn = op.get_bind()
-    add_missing_columns(conn, ADDED)
+    filled = add_filled_column(conn, ADDED, "rolled", "TRUE")  # existing rows: rolled, by _fold_existing below
     for name, bucket, with_user in (("usage_hourly", "hour", True), ("usage_hourly_all", "hour", False),
                                     ("usage_daily", "day", True)):
         if not has_table(conn, name):
@@ -66,6 +81,8 @@ def upgrade() -> None:
         for name, sql in PG_INDEXES.items():
             if name not in present:
                 conn.execute(sa.text(sql))
+    if filled:
+        _fold_existing(conn)
 
 
 def downgrade() -> None:
