@@ -27,7 +27,7 @@ from sqlalchemy import (
 from core.ledger.records import COST_PART_COLUMNS
 from core.types import SERVER_TOOL_FIELDS, USAGE_FIELDS
 
-SCHEMA_VERSION = 12  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
+SCHEMA_VERSION = 13  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
 MONEY = Numeric(20, 10)
 
 metadata = MetaData()
@@ -342,3 +342,4 @@ ADDED_IN[latency_daily_all.name] = 12
 # Indexes made by revision 0010: ix_usage_hourly_user (user_id, hour), ix_usage_daily_user (user_id, day);
 # on PostgreSQL ix_calls_unrolled (ts) WHERE NOT rolled, ix_calls_cost (cost_usd), ix_calls_user_cost.
 # Version 11 (revision 0011) only adds, on PostgreSQL, ix_calls_user_latency: one user's latency from an index.
+# Version 13 (revision 0013) only adds, on PostgreSQL, ix_calls_unrolled_user (user_id, ts) WHERE NOT rolled.
