@@ -22,7 +22,7 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
 from core.config_checks import check_values
-from core.config_model import MappingSource, SettingField, config_error, replace, reveal  # noqa: F401 - re-exported
+from core.config_model import MappingSource, SettingField, config_error, replace, reveal, secrets_flat  # noqa: F401 - re-exported
 from core.config_model import fields as _fields
 from core.config_parse import PARSE_RULES, as_bool, ints, opt_float, opt_int, opt_str, var
 from core.errors import ConfigError
@@ -303,43 +303,6 @@ def fields(cls: type[Settings] | None = None) -> list[SettingField]:
     return _fields(cls or Settings)
 
 
-def documented() -> list[tuple[str, str, str]]:
-    """(variable, default, doc) for every setting, for the README and ``python -m core config``."""
-    rows = [("ANTHROPIC_API_KEY", "", "API key (label 'primary'); also ANTHROPIC_API_KEY_<LABEL> for "
-             "rotation, ANTHROPIC_API_KEY_FILE, or TOLLGATE_AWS_SECRET_ID for AWS Secrets Manager.")]
-    for f in fields(Settings):
-        if "env" in f.metadata:
-            default = f.default
-            shown = ",".join(map(str, default)) if isinstance(default, tuple) else ("" if default is None
-                                                                                     else str(default))
-            rows.append((f.metadata["env"], _shown_default(f.name, shown), f.metadata["doc"]))
-    return rows
-
-
-def _shown_default(name: str, shown: str) -> str:
-    """A default as documented: data files under the data directory, shipped files under the package."""
-    if name in _DATA_DEFAULTS:
-        return shown.replace(str(DEFAULT_DATA_DIR), "$TOLLGATE_DATA_DIR")
-    if name == "data_dir":
-        return "data/ (checkout)"
-    return shown.replace(str(PACKAGE_DATA.parent.parent) + "/", "")
-
-
-def _secrets_flat(secrets: Mapping | None) -> dict[str, str]:
-    """Top-level string entries of st.secrets (``TOLLGATE_*`` and ``ANTHROPIC_*`` names)."""
-    if not secrets:
-        return {}
-    out = {}
-    try:
-        for k in secrets:
-            v = secrets[k]
-            if isinstance(v, (str, int, float, bool)):
-                out[str(k)] = str(v)
-    except Exception:  # st.secrets raises when no secrets file exists
-        return {}
-    return out
-
-
 def environment(env: Mapping[str, str] | None = None, dotenv_path: str | Path | None = None) -> dict[str, str]:
     """The environment with ``.env`` underneath it (real variables win; os.environ is not changed)."""
     from dotenv import dotenv_values
@@ -354,7 +317,7 @@ def load_settings(*, env: Mapping[str, str] | None = None, secrets: Mapping | No
                   dotenv_path: str | Path | None = None, load_keys: bool = True, **explicit) -> Settings:
     """Build the settings once: explicit > st.secrets > env/.env > defaults; bad values name the variable."""
     base = environment(env, dotenv_path)
-    sources = _SOURCES.set((_secrets_flat(secrets), base))
+    sources = _SOURCES.set((secrets_flat(secrets), base))
     try:
         settings = Settings(**explicit)
     finally:

@@ -65,3 +65,18 @@ def config_error(exc: ValidationError, cls) -> ConfigError:
     info = cls.model_fields.get(field_name)
     variable = (info.validation_alias if info else None) or field_name or "settings"
     return ConfigError(str(variable), f"{first['msg'][:1].lower()}{first['msg'][1:]}")
+
+
+def secrets_flat(secrets: Mapping | None) -> dict[str, str]:
+    """Top-level string entries of st.secrets (``TOLLGATE_*`` and ``ANTHROPIC_*`` names)."""
+    if not secrets:
+        return {}
+    out = {}
+    try:
+        for k in secrets:
+            v = secrets[k]
+            if isinstance(v, (str, int, float, bool)):
+                out[str(k)] = str(v)
+    except Exception:  # st.secrets raises when no secrets file exists
+        return {}
+    return out

@@ -45,7 +45,7 @@ def cmd_health(args) -> int:
 
 
 def cmd_config(_args) -> int:
-    from core.config import documented
+    from core.config_docs import documented
 
     for name, default, doc in documented():
         print(f"{name:32} {default or '(unset)':28} {doc}")

@@ -4,7 +4,8 @@ from dataclasses import FrozenInstanceError
 
 import pytest
 
-from core.config import Settings, documented, fields, load_settings
+from core.config import Settings, fields, load_settings
+from core.config_docs import documented
 
 
 def test_defaults_without_anything(tmp_path):
