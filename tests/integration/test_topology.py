@@ -137,7 +137,10 @@ def test_3_x_50_concurrent_calls_against_one_small_budget_overshoot_by_0(topolog
     assert statuses.count(200) >= 1 and statuses.count(403) >= 1, statuses
     assert set(statuses) <= {200, 403}, statuses
     assert spent <= budget, f"spent ${spent} of ${budget} ({statuses.count(200)} of 150 answered)"
-    assert spent > budget / 2, f"only ${spent} of ${budget} spent: the reservations refused too much"
+    # Each call holds its worst case (input bound and max_tokens at the Opus price), about twice what it then
+    # costs: holds that fill the budget leave about half of it spent (8 calls here, $0.0098). Under 40 % means
+    # calls that fitted were refused.
+    assert spent > budget * Decimal("0.4"), f"only ${spent} of ${budget} spent: the reservations refused too much"
 
 
 def test_a_replica_killed_mid_stream_frees_its_concurrency_slot_within_the_lease(topology, fresh_sim):
