@@ -18,6 +18,7 @@ from decimal import Decimal
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from core.budgets import pg_hold
 from core.budgets.alerts import tidy_usd
 from core.budgets.amounts import GLOBAL
 from core.errors import BudgetExceeded, LedgerUnavailable
@@ -76,7 +77,8 @@ class Combiner:
 
 
 def hold_batch(book, user: str, month: str, asks: list[Ask], reservation, *, replaces: str | None = None) -> None:
-    """Decide every ask in one locking transaction of ``book`` (each gets its result or error; never raises).
+    """Decide every ask in one locking transaction of ``book`` (each gets its result or error; never raises):
+    on PostgreSQL one pipelined round trip (core.budgets.pg_hold), elsewhere under the book's process lock.
 
     ``replaces`` (one ask only): the user's hold made ahead for this call, dropped with the check, kept if refused."""
     t0 = min(a.t for a in asks)  # the earliest: every hold live then is counted (the safe side)
@@ -84,8 +86,6 @@ def hold_batch(book, user: str, month: str, asks: list[Ask], reservation, *, rep
     def check_and_hold(conn) -> None:
         for a in asks:
             a.result = a.error = None  # a transaction run again after a conflict decides afresh
-        if book._pg and not book.durable_holds:  # this transaction only; the calls' records stay durable
-            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         found = book._budgets(conn, {user, GLOBAL}, lock=True)
         if replaces is not None:
             conn.execute(delete(budget_reservations).where(budget_reservations.c.id == replaces,
@@ -113,7 +113,10 @@ def hold_batch(book, user: str, month: str, asks: list[Ask], reservation, *, rep
             conn.execute(insert(budget_reservations), rows)
 
     try:
-        book._tx(check_and_hold)
+        if book._pg:  # one pipelined round trip (core.budgets.pg_hold)
+            pg_hold.hold_batch(book, user, month, asks, reservation, replaces=replaces)
+        else:
+            book._tx(check_and_hold)
     except IntegrityError:  # an id held already: decide each alone, so only that one is refused
         if len(asks) == 1:
             asks[0].result, asks[0].error = None, ValueError(
