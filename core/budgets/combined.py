@@ -78,7 +78,7 @@ class Combiner:
 
 def hold_batch(book, user: str, month: str, asks: list[Ask], reservation, *, replaces: str | None = None) -> None:
     """Decide every ask in one locking transaction of ``book`` (each gets its result or error; never raises):
-    on PostgreSQL one pipelined round trip (core.budgets.pg_hold), elsewhere under the book's process lock.
+    on PostgreSQL through psycopg one pipelined round trip (core.budgets.pg_hold), else statement by statement.
 
     ``replaces`` (one ask only): the user's hold made ahead for this call, dropped with the check, kept if refused."""
     t0 = min(a.t for a in asks)  # the earliest: every hold live then is counted (the safe side)
@@ -86,6 +86,8 @@ def hold_batch(book, user: str, month: str, asks: list[Ask], reservation, *, rep
     def check_and_hold(conn) -> None:
         for a in asks:
             a.result = a.error = None  # a transaction run again after a conflict decides afresh
+        if book._pg and not book.durable_holds:  # this transaction only; the calls' records stay durable
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         found = book._budgets(conn, {user, GLOBAL}, lock=True)
         if replaces is not None:
             conn.execute(delete(budget_reservations).where(budget_reservations.c.id == replaces,
@@ -113,7 +115,7 @@ def hold_batch(book, user: str, month: str, asks: list[Ask], reservation, *, rep
             conn.execute(insert(budget_reservations), rows)
 
     try:
-        if book._pg:  # one pipelined round trip (core.budgets.pg_hold)
+        if book._pg and pg_hold.usable(book._engine):  # one pipelined round trip (psycopg 3, libpq 14+)
             pg_hold.hold_batch(book, user, month, asks, reservation, replaces=replaces)
         else:
             book._tx(check_and_hold)

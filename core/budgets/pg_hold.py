@@ -64,6 +64,21 @@ ins AS (
 SELECT w.i, w.ok, w.lu, w.lg, l.bu, l.bg FROM walk w CROSS JOIN lefts l ORDER BY w.i"""
 
 
+def usable(engine) -> bool:
+    """True when ``engine`` talks to PostgreSQL through psycopg 3 with pipeline mode (libpq 14 or later); other
+    drivers (psycopg2, pg8000) hold in the same transaction, statement by statement (core.budgets.combined)."""
+    if engine.dialect.driver != "psycopg":
+        return False
+    return _pipelines()
+
+
+@lru_cache(maxsize=1)
+def _pipelines() -> bool:
+    import psycopg
+
+    return psycopg.Pipeline.is_supported()
+
+
 # Stand for the hold's user and ``now`` while the statement is built with its constants inline, then become
 # its only parameters (with the asks'): psycopg then adapts eight values a hold, not fifty.
 _USER, _NOW = "tollgate:hold-user", datetime(1900, 1, 1)
