@@ -4,7 +4,8 @@
 (``"*"``) budget and inserts a hold, in one transaction; the ledger later writes the real cost
 and deletes the hold in one transaction, so ``spent + reserved`` never passes what was checked.
 PostgreSQL: the budget rows are locked ``FOR UPDATE`` under READ COMMITTED, so sums read after
-the lock see every earlier hold, across processes; the hold's commit does not wait for the disk unless
+the lock (by a statement of their own) see every earlier hold, across processes; the whole transaction
+is one pipelined round trip (``core.budgets.pg_hold``) and its commit does not wait for the disk unless
 ``durable_holds``. DuckDB (embedded, one process): once attached to its ledger, the book checks and
 holds against the tally in memory (``core.budgets.tally``), else a lock per database serialises the
 check-and-insert. Months are calendar months in the budget time zone.
@@ -116,10 +117,14 @@ class BudgetBook:
         with tallies.LOCKS_GUARD:
             return tallies.LOCKS.setdefault(str(self._engine.url), threading.Lock())
 
-    def _tx(self, fn: Callable[[Connection], object]) -> object:
-        """Run ``fn(conn)`` in one write transaction, again on a transient conflict."""
+    def _tx(self, fn: Callable[[Connection], object], *, one_statement: bool = False) -> object:
+        """Run ``fn(conn)`` in one write transaction, again on a transient conflict. ``one_statement``: ``fn``
+        runs a single statement, which PostgreSQL commits by itself (one round trip, no BEGIN and COMMIT)."""
         for attempt in range(_CONFLICT_RETRIES):
             try:
+                if one_statement and self._pg:
+                    with self._autocommit.connect() as conn:
+                        return fn(conn)
                 with self._write_lock(), self._engine.connect() as conn:
                     if self._pg:  # each statement must see rows committed while we waited on a lock
                         conn.execution_options(isolation_level="READ COMMITTED")
@@ -283,7 +288,7 @@ class BudgetBook:
         if (tally := self._tally()) is not None and tally.loaded:
             return tallied.release(self, tally, call_id)
         stmt = delete(budget_reservations).where(budget_reservations.c.id == call_id)
-        return bool(self._tx(lambda c: c.execute(stmt).rowcount))
+        return bool(self._tx(lambda c: c.execute(stmt).rowcount, one_statement=True))
 
     def _maybe_purge(self, now: datetime) -> None:
         """Delete holds long expired (crashed processes), at most once per TTL, best effort."""
@@ -293,7 +298,7 @@ class BudgetBook:
         # A grace of one more TTL keeps us clear of a ledger write settling a just-expired hold.
         stmt = delete(budget_reservations).where(budget_reservations.c.expires_at < now - self._ttl)
         try:
-            self._tx(lambda c: c.execute(stmt))
+            self._tx(lambda c: c.execute(stmt), one_statement=True)
         except DBAPIError:
             pass  # stale holds already stop counting; the next purge will try again
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from core.budgets import pg_hold
 from core.budgets.alerts import tidy_usd
 from core.budgets.amounts import GLOBAL
 from core.errors import BudgetExceeded, LedgerUnavailable
@@ -76,7 +77,8 @@ class Combiner:
 
 
 def hold_batch(book, user: str, month: str, asks: list[Ask], reservation, *, replaces: str | None = None) -> None:
-    """Decide every ask in one locking transaction of ``book`` (each gets its result or error; never raises).
+    """Decide every ask in one locking transaction of ``book`` (each gets its result or error; never raises):
+    on PostgreSQL through psycopg one pipelined round trip (core.budgets.pg_hold), else statement by statement.
 
     ``replaces`` (one ask only): the user's hold made ahead for this call, dropped with the check, kept if refused."""
     t0 = min(a.t for a in asks)  # the earliest: every hold live then is counted (the safe side)
@@ -113,7 +115,10 @@ def hold_batch(book, user: str, month: str, asks: list[Ask], reservation, *, rep
             conn.execute(insert(budget_reservations), rows)
 
     try:
-        book._tx(check_and_hold)
+        if book._pg and pg_hold.usable(book._engine):  # one pipelined round trip (psycopg 3, libpq 14+)
+            pg_hold.hold_batch(book, user, month, asks, reservation, replaces=replaces)
+        else:
+            book._tx(check_and_hold)
     except IntegrityError:  # an id held already: decide each alone, so only that one is refused
         if len(asks) == 1:
             asks[0].result, asks[0].error = None, ValueError(

@@ -100,7 +100,7 @@ def release_many(book, hold_ids: Sequence[str]) -> int:
         n = 0
         for i in range(0, len(ids), _CHUNK):
             stmt = delete(budget_reservations).where(budget_reservations.c.id.in_(ids[i:i + _CHUNK]))
-            n += int(book._tx(lambda c, s=stmt: c.execute(s).rowcount) or 0)
+            n += int(book._tx(lambda c, s=stmt: c.execute(s).rowcount, one_statement=True) or 0)
         return n
     if (tally := book._tally()) is not None and tally.loaded:
         from core.budgets import tallied

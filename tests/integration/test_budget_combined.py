@@ -4,28 +4,41 @@ refusal says what was left, and far fewer transactions than holds (16 threads we
 from __future__ import annotations
 
 import threading
+import time
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 
+from core.budgets import listen
 from core.budgets.book import BudgetBook
 from core.clock import SystemClock
 from core.errors import BudgetExceeded
 from core.ledger.engine import make_engine
 from core.ledger.migrations import migrate
+from tests.pg_wire import wire_counter
 
 pytestmark = pytest.mark.postgres
 
 
 def test_concurrent_holds_of_one_user_share_transactions_and_never_overshoot(pg_url):
-    engine = make_engine(pg_url, pool_size=16)
+    with wire_counter() as wire:
+        _holds_of_sixteen_threads(wire, make_engine(wire.url(pg_url), pool_size=16))
+
+
+def _holds_of_sixteen_threads(wire, engine) -> None:
     migrate(engine)
     book = BudgetBook(engine, clock=SystemClock())
     book.set_budget("ana", Decimal("1"))
-    locks = []
-    sa.event.listen(engine, "before_cursor_execute",
-                    lambda conn, cur, stmt, *a: locks.append(1) if "FOR UPDATE" in stmt else None)
+    deadline = time.monotonic() + 10  # the budget listener live: a hold then asks nothing else
+    while listen.listener(engine, book._key).cached() is None:
+        assert time.monotonic() < deadline, "the budget listener did not start"
+        book.release(book.reserve("ana", "warm", Decimal("0.01")).id)
+        time.sleep(0.01)
+    pooled = [engine.connect() for _ in range(16)]  # open the pool now: a new connection's set-up is not a hold
+    for conn in pooled:
+        conn.exec_driver_sql("SELECT 1")
+        conn.close()
+    wire.reset()
     held, refused, start = [], [], threading.Barrier(16)
 
     def run(i: int) -> None:
@@ -41,14 +54,13 @@ def test_concurrent_holds_of_one_user_share_transactions_and_never_overshoot(pg_
         th.start()
     for th in threads:
         th.join()
+    round_trips = wire.reset()[0]  # one a transaction (core.budgets.pg_hold)
     try:
         assert len(held) == 100 and len(refused) == 60  # exactly what fits: $1 at $0.01
         assert book.reserved("ana") == Decimal("1")
         assert all(r.remaining_usd >= 0 for r in held) and sorted(r.remaining_usd for r in held)[0] == 0
         assert all(e.remaining_usd < Decimal("0.01") for e in refused)
-        assert len(locks) < 160 * 0.75, f"{len(locks)} transactions for 160 holds"
+        assert round_trips < 160 * 0.75, f"{round_trips} round trips for 160 holds"
     finally:
-        from core.budgets.listen import stop_all
-
-        stop_all()
+        listen.stop_all()
         engine.dispose()

@@ -146,6 +146,19 @@ def test_spend_counts_every_status_but_only_this_user_and_month(book, engine, cl
     assert book.remaining("alice") == D("8.25")
 
 
+def test_a_hold_that_replaces_one_made_ahead_drops_it_only_when_it_fits(book, engine):
+    """A run's row takes over its share of the run hold in its own check (``replaces``); refused, the share stays."""
+    book.set_budget("alice", D("1"))
+    ahead = new_id()
+    book.reserve("alice", ahead, D("0.6"))
+    with pytest.raises(BudgetExceeded) as info:
+        book.reserve("alice", new_id(), D("1.0000000001"), replaces=ahead)  # one unit more than the whole budget
+    assert info.value.remaining_usd == D("1")  # what is left once the share is dropped
+    assert holds(engine) == 1 and book.reserved("alice") == D("0.6")
+    held = book.reserve("alice", new_id(), D("1"), replaces=ahead)  # an exact fit, with the share dropped
+    assert held.remaining_usd == 0 and holds(engine) == 1 and book.reserved("alice") == D("1")
+
+
 def test_release_drops_a_hold(book, engine):
     book.set_budget("alice", D("1"))
     cid = new_id()

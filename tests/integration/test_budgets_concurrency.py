@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import uuid
 from datetime import UTC
 from decimal import Decimal
@@ -118,4 +119,50 @@ def test_four_processes_on_postgres_never_overshoot_the_global_budget(pg_url):
     book.set_budget("bob", Decimal("1"))  # bob's own budget is loose: "*" must still bind him
     outcomes = _run_processes(pg_url, ["alice", "bob", "carol"])
     check_outcomes(outcomes, engine, 200)
+    engine.dispose()
+
+
+def _threaded_process(url: str, users: list[str], start, threads: int, per_thread: int,
+                      offset: int) -> list[tuple[str, Decimal]]:
+    """One worker process whose ``threads`` threads share one book (one user's holds combined, core.budgets.pg_hold)."""
+    from core.budgets.listen import stop_all
+    from core.clock import SystemClock
+    from core.ledger.engine import make_engine
+
+    engine = make_engine(url, pool_size=threads)
+    book = BudgetBook(engine, clock=SystemClock())
+    outcomes: list[tuple[str, Decimal]] = []
+    gate = threading.Barrier(threads)
+
+    def run(t: int) -> None:
+        gate.wait()
+        for k in range(per_thread):
+            i = offset + t * per_thread + k
+            outcomes.append(one_call(book, engine, users[i % len(users)], i, SystemClock()))
+
+    start.wait()
+    try:
+        assert run_threads(run, threads, timeout_s=120) == []
+        return outcomes
+    finally:
+        stop_all()
+        engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("scope", ["user", "global"])
+def test_two_processes_of_eight_threads_never_overshoot_one_small_budget(pg_url, scope):
+    """The pipelined hold (lock, then check-and-insert in a statement of its own) under threads and processes."""
+    engine = sa.create_engine(pg_url)
+    metadata.create_all(engine)
+    book = BudgetBook(engine, clock=FakeClock())
+    users = ["alice"] if scope == "user" else ["alice", "bob"]
+    book.set_budget("alice" if scope == "user" else "*", BUDGET)
+    if scope == "global":
+        book.set_budget("bob", Decimal("1"))  # loose: "*" binds bob too
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Manager() as manager, ctx.Pool(2) as pool:
+        start = manager.Barrier(2, timeout=30)
+        parts = pool.starmap(_threaded_process, [(pg_url, users, start, 8, 5, p * 40) for p in range(2)])
+    check_outcomes([o for part in parts for o in part], engine, 80)
     engine.dispose()
