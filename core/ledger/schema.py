@@ -340,8 +340,8 @@ latency_daily_all = Table("latency_daily_all", metadata, Column("day", DateTime,
                           Column("bucket", SmallInteger, primary_key=True), Column("n", BigInteger, nullable=False))
 ADDED_IN[latency_daily_all.name] = 12
 # --- version 14 (revision 0014): usage per UTC day over every user, and per UTC month and user ---------------------
-# What a year of the Usage & cost page sums: per local day, a day's row plus a few hours moved across (as latency
-# does); per user, twelve months instead of 365 days of usage_daily.
+# What a year of the Usage & cost page sums: over every user (errors, totals, per model) a day's rows with no user in
+# them; per user, twelve months instead of 365 days of usage_daily.
 usage_daily_all, usage_monthly = _rollup("usage_daily_all", "day", False), _rollup("usage_monthly", "month", True)
 ADDED_IN.update(dict.fromkeys((usage_daily_all.name, usage_monthly.name), 14))
 # Indexes made by revision 0010: ix_usage_hourly_user (user_id, hour), ix_usage_daily_user (user_id, day);

@@ -1,8 +1,7 @@
 """Schema version 14: usage per UTC day over every user, and per UTC month and user, for the page's year at scale.
 
-``usage_daily_all`` (``usage_daily`` without the user) gives a year of usage per local day as one row per UTC day
-plus the few hours that belong to the neighbouring local day (the latency read's method), and errors or totals over
-every user without a row per user; ``usage_monthly`` (``usage_daily`` per UTC month) gives a year per user as twelve
+``usage_daily_all`` (``usage_daily`` without the user) gives errors, totals and per-model figures over every user
+without a row per user and day; ``usage_monthly`` (``usage_daily`` per UTC month) gives a year per user as twelve
 months instead of 365 days. Both are filled from ``usage_daily`` itself (which holds exactly the rolled rows, and is
 a few hundred times smaller than the calls), under the rollup lock so that no refresh folds rows in between; from
 then on every refresh folds into them too. Self-contained and idempotent.
