@@ -64,7 +64,7 @@ PG_SCHEMA = "i14_rollup_bench"
 BUDGETED = USERS[:20]
 ONLY: str | None = None  # --only: a label substring
 ROLLUP_TABLES = ("usage_hourly", "usage_hourly_all", "usage_daily", "latency_hourly", "latency_daily",
-                 "latency_hourly_all", "latency_daily_all")
+                 "latency_hourly_all", "latency_daily_all", "usage_daily_all", "usage_monthly")
 
 
 def generate_pg(url: str, rows: int, *, keep: bool) -> float:

@@ -96,10 +96,24 @@ def _rollup_parts(dialect: str, p: Plan, tz: str, by_day: bool, with_model: bool
     parts = [_rollup_part(hourly, "hour", lo, hi, models) for lo, hi in ((p.hs, ds), (de, p.he)) if lo < hi]
     parts.append(_rollup_part(daily, "day", ds, de, models, bucket=daily.c.day + NOON))
     if moved := strays(tz, ds, de):
-        noon = cast(cast(hourly.c.hour, Date), DateTime) + NOON
-        parts += [_rollup_part(hourly, "hour", ds, de, models, only=moved),
-                  _rollup_part(hourly, "hour", ds, de, models, only=moved, bucket=noon, sign=-1)]
+        parts += _moved_parts(hourly, moved, models)
     return parts
+
+
+def _moved_parts(hourly, moved: tuple[datetime, ...], models) -> list:
+    """The ``moved`` hours read once and summed per UTC day (a day's moved hours share one local date), then counted
+    at their first hour (their own local day) and taken away at their day's noon: fewer rows for the outer sum than
+    reading each hour twice (a New York year at 10 M calls: 207 k rows instead of 458 k)."""
+    t = hourly.c
+    day = cast(cast(t.hour, Date), DateTime)
+    model = [t.model] if "model" in t else []
+    g = (select(day.label("d"), func.min(t.hour).label("first"), *[m.label("model") for m in model],
+                t.metric.label("metric"), t.bucket.label("bucket_no"), func.sum(t.n).label("n"))
+         .where(t.hour.in_(list(moved)), *_filters(hourly, None, models, None))
+         .group_by(day, *model, t.metric, t.bucket).cte("moved"))
+    m = g.c.model if model else literal_column("''")
+    return [select(at.label("bucket"), m.label("model"), g.c.metric, g.c.bucket_no, _count(g.c.n, sign).label("n"))
+            for at, sign in ((g.c.first, 1), (g.c.d + NOON, -1))]
 
 
 def latency_select(dialect: str, groups: list[str], start: datetime, end: datetime, tz: str = "UTC",

@@ -85,7 +85,9 @@ def _upsert_latency(conn: Connection, table: str, unit: str, where: str, params:
         f"ON CONFLICT ({cols}) DO UPDATE SET n = {table}.n + EXCLUDED.n"), params)
 
 
-USAGE_ROLLUPS = (("usage_hourly", "hour", True), ("usage_hourly_all", "hour", False), ("usage_daily", "day", True))
+# (table, unit, per user): usage_daily_all and usage_monthly came with schema 14.
+USAGE_ROLLUPS = (("usage_hourly", "hour", True), ("usage_hourly_all", "hour", False), ("usage_daily", "day", True),
+                 ("usage_daily_all", "day", False), ("usage_monthly", "month", True))
 # (table, unit, per model): latency_hourly_all came with schema 11, latency_daily_all with 12.
 LATENCY_ROLLUPS = (*((t, unit, True) for t, unit in LATENCY_SOURCES),
                    *((t, unit, False) for t, unit in ALL_MODELS_LATENCY))

@@ -1,7 +1,7 @@
 """Read the ledger's aggregates from the rollups (closed, rolled hours) plus the raw calls not in them.
 
 Every query over a naive-UTC period ``[start, end)`` sums three kinds of source, which partition its
-calls exactly: the rollups over the whole hours (or UTC days) inside the period, for rows already
+calls exactly: the rollups over the whole hours (or UTC days; UTC months per user) inside the period, for rows already
 rolled; the raw rolled rows of the partial hours at its edges; and every raw row not yet rolled (the
 open hour, late arrivals). Grouping by local day needs sources whose buckets never straddle a local
 midnight: hours do in zones whose offset is not whole hours (India, Nepal...), which then read raw
@@ -12,7 +12,7 @@ percentiles come from log-spaced histograms (``percentiles``), within one bucket
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -37,8 +37,10 @@ from core.ledger.schema import (
     MONEY_MEASURES,
     calls,
     usage_daily,
+    usage_daily_all,
     usage_hourly,
     usage_hourly_all,
+    usage_monthly,
 )
 from core.types import SERVER_TOOL_FIELDS, USAGE_FIELDS
 
@@ -53,7 +55,8 @@ NAMES = ("day", "utc_day", "user", "model", "status", *TEXT_KEYS, "prompt_band")
 @dataclass(frozen=True)
 class Plan:
     """Which part of ``[start, end)`` each source covers: rollups over ``[hs, he)`` (daily over ``[ds, de)``
-    inside it), raw rolled rows outside ``[hs, he)``; ``hs == he`` means raw calls only."""
+    inside it, and monthly over ``months`` inside that, when given), raw rolled rows outside ``[hs, he)``;
+    ``hs == he`` means raw calls only."""
 
     start: datetime
     end: datetime
@@ -62,6 +65,7 @@ class Plan:
     ds: datetime
     de: datetime
     daily: bool
+    months: tuple[datetime, datetime] | None = None
 
 
 def _ceil(ts: datetime, unit: timedelta) -> datetime:
@@ -72,6 +76,15 @@ def _ceil(ts: datetime, unit: timedelta) -> datetime:
 def _floor(ts: datetime, unit: timedelta) -> datetime:
     return ts.replace(minute=0, second=0, microsecond=0) if unit == timedelta(hours=1) else \
         ts.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _month_floor(ts: datetime) -> datetime:
+    return ts.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _month_ceil(ts: datetime) -> datetime:
+    floor = _month_floor(ts)
+    return floor if floor == ts else floor.replace(year=floor.year + floor.month // 12, month=floor.month % 12 + 1)
 
 
 def whole_hours(tz: str, start: datetime, end: datetime) -> bool:
@@ -87,7 +100,10 @@ def plan(start: datetime, end: datetime, tz: str, *, by_local_day: bool, daily_o
         return Plan(start, end, start, start, start, start, False)
     ds, de = _ceil(hs, day), _floor(he, day)
     daily = daily_ok and de > ds and (not by_local_day or tz == "UTC")
-    return Plan(start, end, hs, he, ds if daily else hs, de if daily else hs, daily)
+    if not daily:
+        return Plan(start, end, hs, he, hs, hs, False)
+    ms, me = _month_ceil(ds), _month_floor(de)
+    return Plan(start, end, hs, he, ds, de, True, (ms, me) if me > ms else None)
 
 
 def raw_wheres(p: Plan) -> list:
@@ -136,18 +152,32 @@ def _rollup_source(table, bucket: str, names: list[str], lo: datetime, hi: datet
     return select(*keys, *[t[m].label(m) for m in MEASURES]).where(t[bucket] >= lo, t[bucket] < hi, *conds)
 
 
+def _spans(p: Plan, with_user: bool) -> list[tuple]:
+    """(table, its time column, lo, hi) for the rollups' share ``[hs, he)`` of the plan."""
+    hourly, daily = (usage_hourly, usage_daily) if with_user else (usage_hourly_all, usage_daily_all)
+    if not p.daily:
+        return [(hourly, "hour", p.hs, p.he)]
+    spans = [(hourly, "hour", p.hs, p.ds), (hourly, "hour", p.de, p.he)]
+    if p.months and with_user:  # a year per user: twelve monthly rows, not 365 daily ones
+        (ms, me), monthly = p.months, usage_monthly
+        return [*spans, (daily, "day", p.ds, ms), (monthly, "month", ms, me), (daily, "day", me, p.de)]
+    return [*spans, (daily, "day", p.ds, p.de)]
+
+
 def usage_union(dialect: str, names: list[str], p: Plan, users=None, models=None, statuses=None):
-    """One subquery: the period's calls summed per ``names`` (bucket, user, model, status...) from every source."""
+    """One subquery: the period's calls summed per ``names`` (bucket, user, model, status...) from every source.
+
+    Per local day outside UTC it reads the hourly rollup: at 10 M calls on PostgreSQL a New York year from
+    usage_daily_all plus the hours moved across (latency_read's method) was no faster, side by side (383-532 ms
+    against 324-563 for the 225 k rows of usage_hourly_all, which it scans in parallel).
+    """
     with_user = users is not None or "user" in names
     parts = _raw_source(dialect, names, p, _filters(calls, users, models, statuses))
     if p.hs < p.he:
-        hourly = usage_hourly if with_user else usage_hourly_all
-        conds = _filters(hourly, users, models, statuses)
-        spans = [(p.hs, p.ds), (p.de, p.he)] if p.daily else [(p.hs, p.he)]
-        parts += [_rollup_source(hourly, "hour", names, lo, hi, conds) for lo, hi in spans if lo < hi]
-        if p.daily:
-            parts.append(_rollup_source(usage_daily, "day", names, p.ds, p.de,
-                                        _filters(usage_daily, users, models, statuses)))
+        # Monthly rows hold no day: only a read not grouped by time may take them.
+        spans = _spans(p if "bucket" not in names else replace(p, months=None), with_user)
+        parts += [_rollup_source(t, unit, names, lo, hi, _filters(t, users, models, statuses))
+                  for t, unit, lo, hi in spans if lo < hi]
     return union_all(*parts).subquery("u")
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from core.ledger.records import COST_PART_COLUMNS
 from core.types import SERVER_TOOL_FIELDS, USAGE_FIELDS
 
-SCHEMA_VERSION = 13  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
+SCHEMA_VERSION = 14  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
 MONEY = Numeric(20, 10)
 
 metadata = MetaData()
@@ -339,7 +339,13 @@ latency_daily_all = Table("latency_daily_all", metadata, Column("day", DateTime,
                           Column("metric", SmallInteger, primary_key=True),
                           Column("bucket", SmallInteger, primary_key=True), Column("n", BigInteger, nullable=False))
 ADDED_IN[latency_daily_all.name] = 12
+# --- version 14 (revision 0014): usage per UTC day over every user, and per UTC month and user ---------------------
+# What a year of the Usage & cost page sums: over every user (errors, totals, per model) a day's rows with no user in
+# them; per user, twelve months instead of 365 days of usage_daily.
+usage_daily_all, usage_monthly = _rollup("usage_daily_all", "day", False), _rollup("usage_monthly", "month", True)
+ADDED_IN.update(dict.fromkeys((usage_daily_all.name, usage_monthly.name), 14))
 # Indexes made by revision 0010: ix_usage_hourly_user (user_id, hour), ix_usage_daily_user (user_id, day);
 # on PostgreSQL ix_calls_unrolled (ts) WHERE NOT rolled, ix_calls_cost (cost_usd), ix_calls_user_cost.
 # Version 11 (revision 0011) only adds, on PostgreSQL, ix_calls_user_latency: one user's latency from an index.
 # Version 13 (revision 0013) only adds, on PostgreSQL, ix_calls_unrolled_user (user_id, ts) WHERE NOT rolled.
+# Revision 0014 makes ix_usage_monthly_user (user_id, month).

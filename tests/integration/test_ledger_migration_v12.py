@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from core.ledger import rollup
 from core.ledger.migrations import current_version, migrate
+from core.ledger.schema import SCHEMA_VERSION
 from core.reports import queries
 from tests.integration.conftest import T0, alembic_version
 
@@ -40,6 +41,7 @@ def test_a_v11_ledger_gains_the_daily_latency_over_every_model_and_reads_the_sam
         assert filled == conn.execute(sa.text(PER_DAY.format("day", "latency_daily"))).all()
     assert queries.latency_by_day(engine, **args).equals(lat)
     assert int(lat["calls"].sum()) == 40
+    assert migrate(engine) == SCHEMA_VERSION  # a refresh folds into every rollup the code knows: its schema first
     assert rollup.refresh(engine) == 20  # the rest folds into the new table too
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT sum(n) FROM latency_daily_all")).scalar() == 2 * 40

@@ -59,11 +59,12 @@ def test_a_v4_ledger_from_the_hand_written_step_upgrades_cleanly(old_ledger):
     assert migrate(v4_ledger) == SCHEMA_VERSION
     with v4_ledger.connect() as conn:
         # later versions' tables: api_keys (7), message_batches and idempotency_keys (8), the run tables (9),
-        # the rollups (10), latency per hour over every model (11) and per day (12)
+        # the rollups (10), latency per hour over every model (11) and per day (12), usage per day over every
+        # user and per month (14)
         assert tables(conn) == before | {"alembic_version", "api_keys", "message_batches", "idempotency_keys",
                                          "batch_runs", "batch_items", "usage_hourly", "usage_hourly_all",
                                          "usage_daily", "latency_hourly", "latency_daily", "latency_hourly_all",
-                                         "latency_daily_all"}
+                                         "latency_daily_all", "usage_daily_all", "usage_monthly"}
         assert alembic_version(conn) == [HEAD]
         assert schema_versions(conn) == list(range(1, SCHEMA_VERSION + 1))
         assert conn.execute(sa.text("SELECT count(*) FROM calls")).scalar() == 10

@@ -29,6 +29,18 @@ START = datetime(2026, 10, 25)  # naive UTC: across the end of October and Novem
 SPAN = (date(2026, 10, 25), date(2026, 12, 3))
 
 
+KEYS = "model, status, error_code, service_tier, inference_geo, prompt_band"
+# The rolled calls summed per UTC month and user, and per UTC day over every user (money in 1e-10 USD, as stored).
+MONTHLY = ("SELECT month, user_id, " + KEYS + ", sum(calls), sum(cost_usd), sum(output_tokens) FROM {} "
+           "GROUP BY month, user_id, " + KEYS + " ORDER BY month, user_id, " + KEYS)
+DAILY_ALL = ("SELECT day, " + KEYS + ", sum(calls), sum(cost_usd), sum(input_tokens) FROM {} GROUP BY day, " + KEYS
+             + " ORDER BY day, " + KEYS)
+RAW = ("(SELECT date_trunc('month', ts) AS month, date_trunc('day', ts) AS day, user_id, model, status, "
+       "coalesce(error_code, '') AS error_code, coalesce(service_tier, '') AS service_tier, "
+       "coalesce(inference_geo, '') AS inference_geo, " + rollup.KEY_SQL["prompt_band"] + " AS prompt_band, "
+       "1 AS calls, CAST(cost_usd * 10000000000 AS BIGINT) AS cost_usd, output_tokens, input_tokens FROM calls) AS r")
+
+
 def rows(n: int, start: datetime, hours: float, seed: int, source: str = "cli") -> list[dict]:
     """``n`` varied calls between ``start`` and ``hours`` later (every outcome, tier, geo and prompt size)."""
     rnd = random.Random(seed)
@@ -137,12 +149,19 @@ def test_rollups_plus_open_rows_equal_the_raw_calls_with_late_rows(pair):
         assert conn.execute(sa.text("SELECT sum(calls) FROM usage_daily")).scalar() == 2840
         assert conn.execute(sa.text("SELECT sum(n) FROM latency_hourly WHERE metric = 0")).scalar() == \
             conn.execute(sa.text("SELECT count(*) FROM calls WHERE status = 'ok'")).scalar()
-    # The figures really come from the rollups: a rolled row changed behind their back is not seen.
+        for sql in (MONTHLY, DAILY_ALL):  # schema 14's rollups hold exactly the raw calls' sums
+            assert conn.execute(sa.text(sql.format("usage_monthly" if sql is MONTHLY else "usage_daily_all"))).all() \
+                == conn.execute(sa.text(sql.format(RAW))).all()
+    # The figures really come from the rollups: a rolled row changed behind their back is not seen (per user, the
+    # year reads November from usage_monthly; per model, over every user, the UTC days read usage_daily_all).
     spend = queries.totals(rolled, *SPAN)["cost_usd"].iloc[0]
+    per_user, per_model = queries.usage_by(rolled, "user", *SPAN), queries.usage_by(rolled, "model", *SPAN)
     with rolled.begin() as conn:
         conn.execute(sa.text("UPDATE calls SET cost_usd = cost_usd + 1 WHERE ts >= :a AND ts < :b"),
                      {"a": datetime(2026, 11, 5), "b": datetime(2026, 11, 6)})
     assert queries.totals(rolled, *SPAN)["cost_usd"].iloc[0] == spend
+    assert queries.usage_by(rolled, "user", *SPAN).equals(per_user)
+    assert queries.usage_by(rolled, "model", *SPAN).equals(per_model)
     # Latency per New York day too comes from the rollups (the daily histograms and the hours moved across).
     ny = {"since": SPAN[0], "until": SPAN[1], "tz": "America/New_York"}
     lat = queries.latency_by_day(rolled, **ny)
