@@ -44,23 +44,67 @@ def from_histogram(buckets: np.ndarray, counts: np.ndarray, fraction: float) -> 
 
 
 def _rows(df: pd.DataFrame, groups: list[str]) -> list[dict]:
-    """One row per group: sorted once, then each (group, metric) histogram is a slice of plain arrays."""
+    """One row per group, every (group, metric) histogram at once: ``from_histogram``'s arithmetic on whole arrays.
+
+    A year of local days is about 1,500 histograms; read one slice at a time their numpy calls cost ~0.1 ms each
+    (0.14 s of a 10 M-call page, measured), on whole arrays a few ms. The figures are the same floats: only
+    integer and +, -, *, / steps are vectorised, and each power of two is taken per value as from_histogram does.
+    """
     df = df.sort_values([*groups, "metric", "bucket_no"], kind="stable")
-    keys = list(zip(*(df[g] for g in groups), strict=True)) if groups else [()] * len(df)
+    gid = (df.groupby(groups, sort=False).ngroup().to_numpy() if groups else np.zeros(len(df), dtype=np.int64))
     metric, bucket, count = (df[c].to_numpy(dtype=np.int64) for c in ("metric", "bucket_no", "n"))
-    out: dict[tuple, dict] = {}
-    edges = [0] + [i for i in range(1, len(df)) if keys[i] != keys[i - 1] or metric[i] != metric[i - 1]] + [len(df)]
-    for lo, hi in zip(edges, edges[1:], strict=False):
-        row = out.setdefault(keys[lo], dict(zip(groups, keys[lo], strict=True)))
-        name = "latency" if metric[lo] == LATENCY else "ttft" if metric[lo] == TTFT else None
-        if name is None:
-            continue
-        b, n = bucket[lo:hi], count[lo:hi]
-        if name == "latency":
-            row["calls"] = int(n.sum())
-        for f in FRACTIONS:
-            row[f"p{round(f * 100)}_{name}_ms"] = from_histogram(b, n, f)
-    return list(out.values())
+    first = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+    keys = df[groups].iloc[first].itertuples(index=False, name=None) if groups else [()]
+    out = [dict(zip(groups, key, strict=True)) for key in keys]
+    lat = metric == LATENCY
+    calls = _sums(gid[lat], count[lat], len(out))
+    for g in np.unique(gid[lat]).tolist():
+        out[g]["calls"] = int(calls[g])
+    for code, name in ((LATENCY, "latency"), (TTFT, "ttft")):
+        sel = metric == code
+        present = np.unique(gid[sel]).tolist()
+        sel &= bucket != NULL_BUCKET
+        figures = _percentiles(gid[sel], bucket[sel], count[sel], len(out))
+        for f, values in figures.items():
+            column = f"p{round(f * 100)}_{name}_ms"
+            for g in present:
+                out[g][column] = values[g]
+    return out
+
+
+def _percentiles(gid: np.ndarray, b: np.ndarray, n: np.ndarray, groups: int) -> dict[float, list]:
+    """Each FRACTIONS percentile per group id (None for a group with no value) of rows sorted by (gid, bucket)."""
+    ends = np.cumsum(n)  # over every group: a group's own running count is ends minus what came before it
+    total = _sums(gid, n, groups)
+    before = np.r_[0, np.cumsum(total)[:-1]]
+    live = np.flatnonzero(total > 0)
+    out = {}
+    for f in FRACTIONS:
+        rank = f * (total[live] - 1)  # percentile_cont's rank, as from_histogram computes it
+        low = np.floor(rank).astype(np.int64)
+        high = np.minimum(low + 1, total[live] - 1)
+        v_low, v_high = _value(before[live] + low, ends, b, n), _value(before[live] + high, ends, b, n)
+        values = np.where(low + 1 >= total[live], v_low, v_low + (v_high - v_low) * (rank - low))
+        column: list = [None] * groups
+        for g, v in zip(live.tolist(), values.tolist(), strict=True):
+            column[g] = v
+        out[f] = column
+    return out
+
+
+def _sums(gid: np.ndarray, n: np.ndarray, groups: int) -> np.ndarray:
+    """``n`` summed per group id, as exact integers."""
+    out = np.zeros(groups, dtype=np.int64)
+    np.add.at(out, gid, n)
+    return out
+
+
+def _value(j: np.ndarray, ends: np.ndarray, b: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """The j-th smallest values (0-based over all groups' rows), each placed evenly within its bucket."""
+    i = np.searchsorted(ends, j, side="right")
+    within = (j - (ends[i] - n[i]) + 0.5) / n[i]
+    # numpy's array power may differ from the scalar's in the last bit (SIMD): one scalar power per value instead.
+    return np.array([float(2 ** x) for x in (b[i] + within) / BUCKETS_PER_OCTAVE], dtype=np.float64)
 
 
 COLUMNS = ("calls", "p50_latency_ms", "p95_latency_ms", "p50_ttft_ms", "p95_ttft_ms")
