@@ -131,11 +131,19 @@ def test_fault_parsing_and_script():
     assert retry_after_headers(0.2) == {"retry-after": "1", "retry-after-ms": "200"}
 
 
+def _ctrl_c_as_a_terminal_gives_it() -> None:
+    """SIGINT delivered and handled by default in the child: an ignored or blocked SIGINT survives exec, and a
+    library earlier in the test process may have left one so (then Python never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_serve_runs_until_interrupted():
     code = ("from core.simulator import serve\n"
             "serve(0, ready=lambda s: print(s.url, flush=True))\n")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            preexec_fn=_ctrl_c_as_a_terminal_gives_it)
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")
