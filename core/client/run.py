@@ -39,9 +39,12 @@ class CallRun:
             self.fail(TollgateError(f"Interrupted: {type(exc).__name__}"))
             raise
 
-    def open_stream(self):
-        """Send as a stream: the transport's open stream, once the first event has arrived."""
-        return self.send(self.client.transport.open_stream)
+    def open_stream(self, first_content: bool = True, on_skipped=None):
+        """Send as a stream: the transport's open stream, once its first content (or only its head) has arrived."""
+        transport = self.client.transport
+        if first_content and on_skipped is None:
+            return self.send(transport.open_stream)
+        return self.send(lambda body: transport.open_stream(body, first_content=first_content, on_skipped=on_skipped))
 
     def _retried(self, attempt: int, err: BaseException, wait_s: float) -> None:
         """Attempt ``attempt`` failed and another follows in ``wait_s``: a log event, a metric, a span event."""

@@ -25,13 +25,24 @@ class _StreamState:
     def __init__(self, ended: bool) -> None:
         self.started = False
         self.ended = ended
+        self.opened = None  # the transport's open stream once sent by ``open()``, before any event was read
 
 
 def _abandoned(run, state: _StreamState) -> None:
     """A stream dropped without being read or closed: free what it held (runs at garbage collection)."""
     if not state.started and not state.ended:
         state.ended = True
+        _unread(run, state.opened)
+
+
+def _unread(run, st) -> None:
+    """Settle a stream that was never read: nothing sent (cancelled), or sent and closed by the caller unread."""
+    if st is None:
         run.cancel()
+        return
+    st.closer()
+    run.fail(TollgateError("Stream closed by the caller."), usage=stream_usage(st, run.call.tokenizer),
+             partial_text="", request_id=st.request_id, key_label=st.key_label)
 
 
 def text_of(ev: StreamEvent) -> str | None:
@@ -86,11 +97,7 @@ class GuardedStream:
             return
         run = self._callrun
         tokenizer = run.call.tokenizer
-        try:
-            st = self._st = run.open_stream()
-        except BaseException:  # the run settled and recorded it
-            state.ended = True
-            raise
+        st = self._st if self._st is not None else self._send(True)
         try:
             while st.backlog:  # read while opening (up to the first content): handed on first
                 yield st.backlog.pop(0)
@@ -112,6 +119,24 @@ class GuardedStream:
             raise
         state.ended = True
         self.result = run.succeed(_reply(st, tokenizer), st.ttft_s)
+
+    def open(self, *, first_content: bool = True, on_skipped=None) -> GuardedStream:
+        """Send now, before the events are read: back once the first content arrived (a failure before it is
+        retried) or, with ``first_content=False``, once the API answered with its head (a relay forwards every
+        event as it comes; a failure after the head is final, as the API's own). ``on_skipped(raw)``: the bytes
+        between events (pings, comments) the moment they are read, instead of in the next event's ``before``.
+        A cache hit: nothing to send."""
+        if self.result is None and self._st is None and not self._state.ended:
+            self._send(first_content, on_skipped)
+        return self
+
+    def _send(self, first_content: bool, on_skipped=None):
+        try:
+            self._st = self._state.opened = self._callrun.open_stream(first_content, on_skipped)
+        except BaseException:  # the run settled and recorded it
+            self._state.ended = True
+            raise
+        return self._st
 
     @property
     def opened(self):
@@ -148,9 +173,9 @@ class GuardedStream:
             return
         if self._gen is not None:
             self._gen.close()
-        if not self._state.ended:  # never started: nothing was sent, so release what was held
+        if not self._state.ended:  # never read: nothing was sent (release what was held), or closed unread
             self._state.ended = True
-            self._callrun.cancel()
+            _unread(self._callrun, self._st)
 
     def __enter__(self) -> GuardedStream:
         return self

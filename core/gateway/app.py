@@ -164,10 +164,13 @@ class Gateway:
             return gw_errors.response(err)
 
     async def _stream(self, client, kw: dict) -> SseReply:
-        """Refusals and failures before the first content are plain error responses; later ones an error event."""
-        pump = Pump(functools.partial(client.stream, **kw), self._run)
+        """Refusals and failures before the upstream's head are plain error responses; later ones an error event.
+
+        The reply starts the moment the upstream has answered, and each event follows as it arrives: nothing
+        waits for the first token (the API's own head and message_start come before it)."""
+        pump = Pump(lambda skipped: client.stream(**kw).open(first_content=False, on_skipped=skipped), self._run)
         try:
-            first = await pump.next()
+            await pump.next()  # OPENED
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await pump.stop()
@@ -177,7 +180,7 @@ class Gateway:
         request_id = opened.request_id if opened is not None else (stream.result.request_id if stream.result
                                                                      else None)
         headers = {**self._headers(request_id), "cache-control": "no-cache", "x-accel-buffering": "no"}
-        return SseReply(pump, first, headers, request_id)
+        return SseReply(pump, headers, request_id)
 
     async def count_tokens(self, request: Request) -> Response:
         try:

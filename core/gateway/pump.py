@@ -1,6 +1,7 @@
 """A guarded stream opened and read in one worker thread, its events handed to the event loop as they arrive.
 
-The guarded client blocks, so a stream is opened and read off the loop. One thread per stream,
+The guarded client blocks, so a stream is opened and read off the loop. ``OPENED`` comes first, the
+moment ``open_stream()`` returns (the upstream's head is in: the reply may start), then each event. One thread per stream,
 for its whole life (opening included: one hand-off, not two), rather than one thread hop per
 event: an event costs a ``call_soon_threadsafe`` (microseconds), not a thread-pool round trip, and
 ``ready()`` lets the writer send every event that has already arrived in one write. Once the first
@@ -21,16 +22,32 @@ from collections.abc import Awaitable, Callable
 from core.errors import TollgateError
 
 END = object()
+OPENED = object()  # the first item: the stream is open (its events follow)
 FIRST_WRITE_WAIT_S = 0.05  # the longest the reader waits for the first write (a busy loop: read on anyway)
 
 
-class Pump:
-    """``await next()`` gives each event of ``open_stream().events()``, then END; a failure is raised from it.
+class Raw:
+    """Bytes the upstream sent between events (a ping, a comment), relayed as they came."""
 
-    ``run(fn)`` runs ``fn`` in a worker thread (the gateway's pool); ``stream`` is set before the first item.
+    __slots__ = ("raw",)
+    type = ""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def wire_bytes(self) -> bytes:
+        return self.raw
+
+
+class Pump:
+    """``await next()`` gives OPENED, each event of ``open_stream().events()``, then END; a failure is raised from it.
+
+    ``open_stream(skipped)`` opens the stream (``skipped(raw)`` relays the bytes between events as they are
+    read: ``Raw`` items); ``run(fn)`` runs ``fn`` in a worker thread (the gateway's pool); ``stream`` is set
+    before the first item.
     """
 
-    def __init__(self, open_stream: Callable[[], object], run: Callable[[Callable[[], None]], Awaitable]) -> None:
+    def __init__(self, open_stream: Callable[[Callable[[bytes], None]], object], run: Callable[[Callable[[], None]], Awaitable]) -> None:
         self.stream = None
         self._held = None  # END or a failure found by ready(), for the next next()
         self._open = open_stream
@@ -46,9 +63,13 @@ class Pump:
         except RuntimeError:  # the loop has closed: nobody is listening any more
             self._stop.set()
 
+    def _skipped(self, raw: bytes) -> None:
+        self._put(Raw(raw))
+
     def _read(self) -> None:
         try:
-            self.stream = self._open()
+            self.stream = self._open(self._skipped)
+            self._put(OPENED)
             waiting = True  # for the first content: until it is written, time to first token is what counts
             for event in self.stream.events():
                 if self._stop.is_set():

@@ -22,12 +22,12 @@ MEDIA_TYPE = b"text/event-stream; charset=utf-8"
 
 
 class SseReply:
-    """The ASGI response of a stream whose first event (``first``) has come; ``pump`` gives the rest."""
+    """The ASGI response of a stream that has opened (the pump's OPENED is taken); ``pump`` gives its events."""
 
-    __slots__ = ("_first", "_pump", "_request_id", "raw_headers", "status_code")
+    __slots__ = ("_pump", "_request_id", "raw_headers", "status_code")
 
-    def __init__(self, pump, first, headers: dict[str, str], request_id: str | None) -> None:
-        self._pump, self._first, self._request_id = pump, first, request_id
+    def __init__(self, pump, headers: dict[str, str], request_id: str | None) -> None:
+        self._pump, self._request_id = pump, request_id
         self.status_code = 200
         self.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         self.raw_headers.append((b"content-type", MEDIA_TYPE))
@@ -45,8 +45,8 @@ class SseReply:
         pump = self._pump
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            item = self._first
             try:
+                item = await pump.next()
                 while item is not END:  # what has arrived goes out in one write: the same bytes, fewer sends
                     body = b"".join([relay.wire(item), *map(relay.wire, pump.ready())])
                     await send({"type": "http.response.body", "body": body, "more_body": True})

@@ -68,11 +68,13 @@ class StreamEvent:
 PING = b'event: ping\ndata: {"type": "ping"}\n\n'  # what the API sends after the first content_block_start
 
 
-def read_events(stream) -> Iterator[StreamEvent]:
+def read_events(stream, on_skipped: Callable[[bytes], None] | None = None) -> Iterator[StreamEvent]:
     """The events of an SDK ``Stream`` (unread), from its response's bytes; closes the response at the end.
 
-    Skips what the SDK's ``Stream.__stream__`` skips, raises an ``error`` event as the SDK's status
-    error, and tells the response's tracing observer (if any) as the SDK's ``Stream`` would.
+    Skips what the SDK's ``Stream.__stream__`` skips (into the next event's ``before``, or, given
+    ``on_skipped``, handed to it the moment it is read: a relay forwards a ping when it comes), raises an
+    ``error`` event as the SDK's status error, and tells the response's tracing observer (if any) as the
+    SDK's ``Stream`` would.
     """
     from anthropic.types import RawMessageStreamEvent
 
@@ -95,7 +97,10 @@ def read_events(stream) -> Iterator[StreamEvent]:
                 chunk, last = b"", True
             for name, data, raw in decoder.feed(chunk, last=last):
                 if name is None or name == "ping" or (not data and name != "error"):
-                    before.append(raw)
+                    if on_skipped is not None:
+                        on_skipped(raw)
+                    else:
+                        before.append(raw)
                     continue
                 if name == "error":
                     raise _error(client, response, data)

@@ -53,7 +53,7 @@ class Reply:
 
 @dataclass
 class OpenStream:
-    """A stream that has delivered its first content delta (or ended): the rest is read by the caller."""
+    """A stream that has answered (its head; by default its first content delta too): the rest is read by the caller."""
 
     events: Iterator
     texts: list[str]
@@ -75,6 +75,8 @@ class OpenStream:
     arrived: list = field(default_factory=list)  # thinking and tool-input text that arrived (billed if cut off)
     server_calls: dict = field(default_factory=dict)  # server tool blocks started, by name (billed if cut off)
     stop_sequence: str | None = None
+    started: float = 0.0  # clock() when the attempt began (time to first token counts from here)
+    clock: Callable[[], float] = time.monotonic  # the transport's clock (s)
 
 
 class Transport:
@@ -158,8 +160,14 @@ class Transport:
             return _reply(response, key)
         return self._with_key(call)
 
-    def open_stream(self, body: dict) -> OpenStream:
-        """Start a stream and read up to its first text delta (failures so far are retryable)."""
+    def open_stream(self, body: dict, *, first_content: bool = True,
+                    on_skipped: Callable[[bytes], None] | None = None) -> OpenStream:
+        """Start a stream and read up to its first content delta (failures so far are retryable).
+
+        ``first_content=False``: return once the upstream has answered 2xx with its head, nothing read (a
+        relay forwards every event as it arrives; a failure after the head is then final, as the API's is).
+        ``on_skipped``: given the bytes between events (pings, comments) as they are read (``read_events``).
+        """
         started = self.monotonic()
         total_end = None if self.stream_total_s is None else time.monotonic() + self.stream_total_s
 
@@ -170,9 +178,12 @@ class Transport:
             finally:
                 deadline.release(token)
             headers = stream.response.headers
-            st = OpenStream(events=read_events(stream), texts=[], usage_start={},
+            st = OpenStream(events=read_events(stream, on_skipped), texts=[], usage_start={},
                             request_id=headers.get("request-id"), headers=headers, key_label=key.label,
-                            ttft_s=None, closer=stream.close, idle_s=self.stream_idle_s, total_end=total_end)
+                            ttft_s=None, closer=stream.close, idle_s=self.stream_idle_s, total_end=total_end,
+                            started=started, clock=self.monotonic)
+            if not first_content:
+                return st
             try:
                 while (ev := _next_event(st)) is not None:
                     st.backlog.append(ev)
@@ -292,7 +303,8 @@ def drain(st: OpenStream) -> Iterator[StreamEvent]:
     """
     try:
         while (ev := _next_event(st)) is not None:
-            _absorb(st, ev)
+            if _absorb(st, ev) and st.ttft_s is None:  # opened at its head: the first content arrives here
+                st.ttft_s = st.clock() - st.started
             yield ev
     except Exception as exc:  # noqa: BLE001 - translated once, then reported with the partial text
         err = translate(exc)

@@ -96,3 +96,37 @@ def test_cache_hits_add_no_tokens_to_usage(make_client, fresh_sim, tmp_path):
     today = client.fake_clock.now().date()
     row = totals(client.ledger.engine, today, today).iloc[0]
     assert row["output_tokens"] == first.usage.output_tokens and row["tokens_saved"] == first.usage.total_tokens
+
+
+@pytest.mark.parametrize("how", ["closed", "dropped"])
+def test_a_stream_opened_at_its_head_and_never_read_is_settled_as_closed(make_client, fresh_sim, tmp_path, how):
+    client = make_client(concurrency=1, limit_max_wait_s=0, ledger_url=f"duckdb:///{tmp_path / 'l.duckdb'}",
+                         spool_path=str(tmp_path / "s"))
+    s = client.stream(PROMPT, user="ana", model="claude-haiku-5-5").open(first_content=False)
+    assert s.opened is not None and s.opened.request_id and fresh_sim.stats()["messages_requests"] == 1
+    if how == "closed":
+        s.close()
+    else:
+        del s
+        gc.collect()
+    assert client.limiter.snapshot()["global"]["concurrency"]["in_use"] == 0
+    client.recorder.flush()
+    import sqlalchemy as sa
+
+    from core.ledger.schema import calls
+    with client.ledger.engine.connect() as c:
+        (row,) = c.execute(sa.select(calls)).mappings()
+    assert row["status"] == "error" and row["streamed"] and "closed by the caller" in (row["detail"] or "").lower()
+
+
+def test_a_stream_opened_at_its_head_reads_on_with_its_time_to_first_token(make_client, fresh_sim):
+    client = make_client()
+    fresh_sim.configure(ttft_s=0.2)
+    skipped: list[bytes] = []
+    s = client.stream(PROMPT, user="ana", model="claude-haiku-5-5").open(first_content=False,
+                                                                         on_skipped=skipped.append)
+    events = list(s.events())
+    assert events[0].type == "message_start" and events[-1].type == "message_stop"
+    assert [b.split(b"\n")[0] for b in skipped] == [b"event: ping"]  # handed on when read, not in a `before`
+    assert all(not e.before for e in events)
+    assert s.result.text and s.result.ttft_ms is not None  # set when the first content came (a fake clock here)

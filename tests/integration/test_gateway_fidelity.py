@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import anthropic
 import httpx2
@@ -114,6 +115,47 @@ def test_a_stream_through_the_gateway_equals_the_upstreams_pings_included(gw, fr
     assert _without_ids(via) == _without_ids(straight)
     hit = _events(gw.url, gw.key())  # the cache's replay: the same events, the ping where it was
     assert [n for n, _ in hit] == names
+
+
+def _arrivals(url: str, key: str) -> dict[str, float]:
+    """Seconds from sending one streamed ASK to its response head and to each event's first arrival, by name."""
+    seen: dict[str, float] = {}
+    t0 = time.monotonic()
+    with httpx2.stream("POST", url + "/v1/messages", json={**ASK, "stream": True},
+                       headers={"x-api-key": key, "anthropic-version": "2023-06-01"}, timeout=30) as r:
+        seen["head"] = time.monotonic() - t0
+        text = ""
+        for chunk in r.iter_text():
+            text += chunk
+            now = time.monotonic() - t0
+            for block in text.split("\n\n")[:-1]:
+                if block.startswith("event: "):
+                    seen.setdefault(block.split("\n", 1)[0][7:], now)
+    return seen
+
+
+def test_a_stream_is_forwarded_as_it_arrives_not_held_until_its_first_token(gw, fresh_sim):
+    """The API sends the head, message_start and content_block_start at once and the first delta after the
+    model's time to first token; through the gateway they arrive as early (no buffering)."""
+    fresh_sim.configure(ttft_s=1.0)
+    key = gw.key()
+    straight, via = _arrivals(fresh_sim.url, PRIMARY.secret), _arrivals(gw.url, key)
+    for seen in (straight, via):
+        assert seen["content_block_delta"] >= 1.0  # the simulator's first token waits out its TTFT
+        for early in ("head", "message_start", "content_block_start", "ping"):
+            assert seen[early] < seen["content_block_delta"] - 0.5, (early, seen)
+
+
+def test_an_error_event_before_any_content_is_forwarded_as_the_api_sent_it(gw, fresh_sim):
+    """Once the head is out (as it is at once), a failure is the stream's own error event, billed and recorded."""
+    fresh_sim.script_faults([{"fault": "error-event", "after": 0}])
+    with pytest.raises(anthropic.APIStatusError) as info, \
+            sdk(gw.url, gw.key()).messages.stream(**ASK) as s:
+        for _ in s:
+            pass
+    assert info.value.body["error"]["type"] == "overloaded_error"
+    (row,) = _rows(gw)
+    assert row.status == "error" and row.api_key_id is not None and row.input_tokens > 0
 
 
 def test_python_callers_see_only_the_sdks_events(gw):

@@ -12,7 +12,7 @@ from core.cli.serve import speedups
 from core.config import load_settings
 from core.errors import BudgetExceeded, TollgateError
 from core.gateway.app import Gateway
-from core.gateway.pump import END, Pump
+from core.gateway.pump import END, OPENED, Pump
 
 
 class Event(NamedTuple):
@@ -50,7 +50,7 @@ def _gateway() -> Gateway:
 def _drain(open_stream) -> tuple[list, Exception | None, list[str]]:
     opened_in: list[str] = []
 
-    def opener():
+    def opener(skipped):
         opened_in.append(threading.current_thread().name)
         return open_stream()
 
@@ -58,6 +58,7 @@ def _drain(open_stream) -> tuple[list, Exception | None, list[str]]:
         gw, got = _gateway(), []
         pump = Pump(opener, gw._run)
         try:
+            assert await pump.next() is OPENED  # first, before any event: the reply may start
             while (item := await pump.next()) is not END:
                 got.append(item)
         except TollgateError as err:
@@ -99,7 +100,8 @@ def test_stop_before_the_end_closes_the_stream_at_its_next_event():
 
     async def main():
         gw = _gateway()
-        pump = Pump(lambda: stream, gw._run)
+        pump = Pump(lambda _: stream, gw._run)
+        assert await pump.next() is OPENED
         first = await pump.next()
         await pump.stop()
         gw.close()
@@ -114,8 +116,9 @@ def test_ready_hands_over_what_has_arrived_and_leaves_the_end_for_next():
 
     async def main():
         gw = _gateway()
-        pump = Pump(lambda: stream, gw._run)
+        pump = Pump(lambda _: stream, gw._run)
         await pump._task  # the reader has finished: every event is queued
+        assert await pump.next() is OPENED
         got = [await pump.next(), *pump.ready()]
         assert pump.ready() == []
         end = await pump.next()
@@ -145,7 +148,8 @@ def test_after_the_first_content_the_reader_waits_for_its_write_before_reading_o
 
     async def main():
         gw = _gateway()
-        pump = Pump(lambda: Watched([]), gw._run)
+        pump = Pump(lambda _: Watched([]), gw._run)
+        assert await pump.next() is OPENED
         got = [await pump.next()]
         while len(got) < 2:
             got.append(await pump.next())

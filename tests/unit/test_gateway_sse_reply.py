@@ -41,9 +41,10 @@ class FakePump:
 
 
 def _serve(first, rest, *, disconnect_after: int | None = None):
+    """Serve a stream whose pump gives ``first`` then ``rest`` (its OPENED was taken before the reply)."""
     log: list = []
     sent: list[dict] = []
-    pump = FakePump(rest, log)
+    pump = FakePump([first, *rest], log)
 
     async def main():
         gone = asyncio.Event()
@@ -59,7 +60,7 @@ def _serve(first, rest, *, disconnect_after: int | None = None):
                 gone.set()
                 await asyncio.sleep(0.01)
 
-        reply = SseReply(pump, first, {"request-id": "req_1", "cache-control": "no-cache"}, "req_1")
+        reply = SseReply(pump, {"request-id": "req_1", "cache-control": "no-cache"}, "req_1")
         await reply({"type": "http"}, receive, send)
 
     asyncio.run(main())
@@ -89,3 +90,4 @@ def test_a_caller_who_leaves_stops_the_writer_and_the_pump_without_an_end():
     sent, log = _serve(events[0], [*events[1:], END], disconnect_after=3)
     assert "stopped" in log and "http.response.body end" not in log
     assert len(sent) < 10
+
