@@ -8,7 +8,9 @@ without a ledger has no keys) and with the default DuckDB ledger (a Tollgate key
 of a call and of the time to first token on a stream, what the gateway adds to each, and requests
 per second with ``--clients`` concurrent clients. Targets: under 1 ms added at p50 with the ledger
 off, time to first token added under 1 ms, and at least 70 % of the raw SDK's throughput at 16
-clients with the ledger off. The gateway's number includes the guard's own work (validation,
+clients with the ledger off. Then, against a simulator whose first token takes 50 ms, the time to a
+stream's first byte (its head), raw and through the gateway in turn: nothing may wait for the token
+(target: under 1 ms added). The gateway's number includes the guard's own work (validation,
 limits, pricing, recording), which bench/overhead.py measures alone.
 """
 
@@ -40,6 +42,7 @@ JWT_SECRET = "bench-only-shared-secret-0123456789abcdef"
 ASK = dict(model="claude-haiku-5-5", max_tokens=16, messages=[{"role": "user", "content": "Say hi"}])
 
 
+SLOW_TTFT_S = 0.05  # the simulated model's time to first token when time to first byte is timed
 PORTS = [range(18600, 18700)]  # --ports A-B: where the simulator and the two gateways listen
 
 
@@ -111,6 +114,31 @@ def first_tokens(client, n: int) -> list[float]:
     return out
 
 
+def heads(client, n: int) -> list[float]:
+    """Milliseconds from sending a streamed request to its response head (before the first token)."""
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        with client.messages.stream(**ASK) as s:  # entered once the head is in
+            out.append((time.perf_counter() - t0) * 1000)
+            for _ in s:
+                pass
+    return out
+
+
+def time_heads(sim_port: int, gw_port: int, n: int) -> dict[str, list[float]]:
+    """Time to the head of ``n`` streams, straight to the simulator and through the gateway, in turn."""
+    token = jwt.encode({"sub": "bench", "exp": int(time.time()) + 3600}, JWT_SECRET, algorithm="HS256")
+    direct = anthropic.Anthropic(base_url=f"http://127.0.0.1:{sim_port}", api_key=UPSTREAM_KEY, max_retries=0)
+    via = anthropic.Anthropic(base_url=f"http://127.0.0.1:{gw_port}", api_key=token, max_retries=0)
+    heads(direct, 5), heads(via, 5)  # warm
+    out: dict[str, list[float]] = {"raw SDK direct": [], "gateway, ledger off": []}
+    for _ in range(n):  # in turn, so both see the same load
+        out["raw SDK direct"] += heads(direct, 1)
+        out["gateway, ledger off"] += heads(via, 1)
+    return out
+
+
 def throughput(make_client, clients: int, seconds: float) -> float:
     """Requests per second with ``clients`` threads, each with its own SDK client, for ``seconds``."""
     done, stop = [0] * clients, time.perf_counter() + seconds
@@ -130,34 +158,49 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--ports", default="18600-18700", help="port range A-B to listen on (loopback)")
+    ap.add_argument("--heads", type=int, default=100, help="streams timed to their head with a slow first token")
     args = ap.parse_args()
     lo, hi = (int(x) for x in args.ports.split("-"))
     PORTS[0] = range(lo, hi)
 
-    sim_port = port()
-    with tempfile.TemporaryDirectory() as tmp, \
-            process(["simulate", "--port", str(sim_port), "--ttft", "0", "--tps", "0"]):
-        sim_url = f"http://127.0.0.1:{sim_port}"
-        wait_for(sim_url + "/_sim/health")
-        token = jwt.encode({"sub": "bench", "exp": int(time.time()) + 3600}, JWT_SECRET, algorithm="HS256")
-        led_env = gateway_env(sim_url, tmp, ledger=True)
-        key = make_key(led_env)
-        off_port = port()
-        with process(["serve", "--port", str(off_port)], gateway_env(sim_url, tmp + "/off", ledger=False)):
-            wait_for(f"http://127.0.0.1:{off_port}/healthz")  # bound: the next free port is another
-            on_port = port()
-            with process(["serve", "--port", str(on_port)], led_env):
-                paths = {
-                    "raw SDK direct": lambda: anthropic.Anthropic(base_url=sim_url, api_key=UPSTREAM_KEY,
-                                                                  max_retries=0),
-                    "gateway, ledger off": lambda: anthropic.Anthropic(base_url=f"http://127.0.0.1:{off_port}",
-                                                                       api_key=token, max_retries=0),
-                    "gateway, DuckDB ledger": lambda: anthropic.Anthropic(base_url=f"http://127.0.0.1:{on_port}",
-                                                                          api_key=key, max_retries=0),
-                }
-                for p in (off_port, on_port):
-                    wait_for(f"http://127.0.0.1:{p}/healthz")
-                report(paths, args)
+    with tempfile.TemporaryDirectory() as tmp:
+        slow_port = port()
+        with process(["simulate", "--port", str(slow_port), "--ttft", str(SLOW_TTFT_S), "--tps", "0"]):
+            wait_for(f"http://127.0.0.1:{slow_port}/_sim/health")  # bound: the next free port is another
+            slow_gw = port()
+            with process(["serve", "--port", str(slow_gw)],
+                         gateway_env(f"http://127.0.0.1:{slow_port}", tmp + "/slow", ledger=False)):
+                wait_for(f"http://127.0.0.1:{slow_gw}/healthz")
+                first_byte = time_heads(slow_port, slow_gw, args.heads)
+        sim_port = port()
+        with process(["simulate", "--port", str(sim_port), "--ttft", "0", "--tps", "0"]):
+            sim_url = f"http://127.0.0.1:{sim_port}"
+            wait_for(sim_url + "/_sim/health")
+            compare(sim_url, tmp, args)
+        raw, gw = pct(first_byte["raw SDK direct"], 0.5), pct(first_byte["gateway, ledger off"], 0.5)
+        print(f"time to first byte (the head) with a {SLOW_TTFT_S * 1000:.0f} ms time to first token, "
+              f"{args.heads} streams each: raw {raw:.3f} ms, gateway {gw:.3f} ms, added {gw - raw:.3f} ms")
+
+
+def compare(sim_url: str, tmp: str, args) -> None:
+    """The three paths against the zero-latency simulator at ``sim_url``: the table."""
+    token = jwt.encode({"sub": "bench", "exp": int(time.time()) + 3600}, JWT_SECRET, algorithm="HS256")
+    led_env = gateway_env(sim_url, tmp, ledger=True)
+    key = make_key(led_env)
+    off_port = port()
+    with process(["serve", "--port", str(off_port)], gateway_env(sim_url, tmp + "/off", ledger=False)):
+        wait_for(f"http://127.0.0.1:{off_port}/healthz")  # bound: the next free port is another
+        on_port = port()
+        with process(["serve", "--port", str(on_port)], led_env):
+            paths = {
+                "raw SDK direct": lambda: anthropic.Anthropic(base_url=sim_url, api_key=UPSTREAM_KEY, max_retries=0),
+                "gateway, ledger off": lambda: anthropic.Anthropic(base_url=f"http://127.0.0.1:{off_port}",
+                                                                   api_key=token, max_retries=0),
+                "gateway, DuckDB ledger": lambda: anthropic.Anthropic(base_url=f"http://127.0.0.1:{on_port}",
+                                                                      api_key=key, max_retries=0),
+            }
+            wait_for(f"http://127.0.0.1:{on_port}/healthz")
+            report(paths, args)
 
 
 def report(paths: dict, args) -> None:
