@@ -114,15 +114,17 @@ def first_tokens(client, n: int) -> list[float]:
     return out
 
 
-def heads(client, n: int) -> list[float]:
-    """Milliseconds from sending a streamed request to its response head (before the first token)."""
+def heads(client, n: int) -> list[tuple[float, float]]:
+    """Milliseconds from sending a streamed request to its response head and to its first text delta."""
     out = []
     for _ in range(n):
         t0 = time.perf_counter()
         with client.messages.stream(**ASK) as s:  # entered once the head is in
-            out.append((time.perf_counter() - t0) * 1000)
-            for _ in s:
-                pass
+            head, first = (time.perf_counter() - t0) * 1000, None
+            for ev in s:
+                if first is None and ev.type == "content_block_delta":
+                    first = (time.perf_counter() - t0) * 1000
+        out.append((head, first))
     return out
 
 
@@ -132,7 +134,7 @@ def time_heads(sim_port: int, gw_port: int, n: int) -> dict[str, list[float]]:
     direct = anthropic.Anthropic(base_url=f"http://127.0.0.1:{sim_port}", api_key=UPSTREAM_KEY, max_retries=0)
     via = anthropic.Anthropic(base_url=f"http://127.0.0.1:{gw_port}", api_key=token, max_retries=0)
     heads(direct, 5), heads(via, 5)  # warm
-    out: dict[str, list[float]] = {"raw SDK direct": [], "gateway, ledger off": []}
+    out: dict[str, list[tuple[float, float]]] = {"raw SDK direct": [], "gateway, ledger off": []}
     for _ in range(n):  # in turn, so both see the same load
         out["raw SDK direct"] += heads(direct, 1)
         out["gateway, ledger off"] += heads(via, 1)
@@ -177,9 +179,11 @@ def main() -> None:
             sim_url = f"http://127.0.0.1:{sim_port}"
             wait_for(sim_url + "/_sim/health")
             compare(sim_url, tmp, args)
-        raw, gw = pct(first_byte["raw SDK direct"], 0.5), pct(first_byte["gateway, ledger off"], 0.5)
-        print(f"time to first byte (the head) with a {SLOW_TTFT_S * 1000:.0f} ms time to first token, "
-              f"{args.heads} streams each: raw {raw:.3f} ms, gateway {gw:.3f} ms, added {gw - raw:.3f} ms")
+        print(f"\nWith a {SLOW_TTFT_S * 1000:.0f} ms time to first token, {args.heads} streams each, in turn:")
+        for i, what in ((0, "time to first byte (the head)"), (1, "time to first token")):
+            raw = pct([x[i] for x in first_byte["raw SDK direct"]], 0.5)
+            gw = pct([x[i] for x in first_byte["gateway, ledger off"]], 0.5)
+            print(f"  {what:30} raw {raw:8.3f} ms, gateway {gw:8.3f} ms, added {gw - raw:6.3f} ms")
 
 
 def compare(sim_url: str, tmp: str, args) -> None:
