@@ -1,10 +1,11 @@
 """A guarded stream opened and read in one worker thread, its events handed to the event loop as they arrive.
 
 The guarded client blocks, so a stream is opened and read off the loop. ``OPENED`` comes first, the
-moment ``open_stream()`` returns (the upstream's head is in: the reply may start), then each event. One thread per stream,
-for its whole life (opening included: one hand-off, not two), rather than one thread hop per
-event: an event costs a ``call_soon_threadsafe`` (microseconds), not a thread-pool round trip, and
-``ready()`` lets the writer send every event that has already arrived in one write. Once the first
+moment ``open_stream()`` returns (the upstream's head is in: the reply may start), then each event.
+One thread per stream, for its whole life (opening included: one hand-off, not two), rather than one
+thread hop per event: an event is appended to a deque, and the loop is woken (``call_soon_threadsafe``)
+only when no wake-up is on its way already; ``ready()`` lets the writer send every event that has
+already arrived in one write. Once the first
 content delta is handed over, the reader waits (at most ``FIRST_WRITE_WAIT_S``) until the writer says
 it has written it (``written()``): reading on would hold the GIL while the event loop writes the first
 token, the moment time to first token is measured by.
@@ -16,6 +17,7 @@ reader is also the only thread that ever touches the stream, so nothing is read 
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 from collections.abc import Awaitable, Callable
 
@@ -51,17 +53,32 @@ class Pump:
         self.stream = None
         self._held = None  # END or a failure found by ready(), for the next next()
         self._open = open_stream
-        self._queue: asyncio.Queue = asyncio.Queue()
+        # Handed over by the reader thread; the loop is woken once per burst, not once per event: an append
+        # and a flag instead of a call_soon_threadsafe each (a lock, a handle, a wake-up) when events come fast.
+        self._items: collections.deque = collections.deque()
+        self._signalled = False  # a wake-up of the loop is on its way
+        self._waiter: asyncio.Future | None = None  # next() waiting for an item
         self._loop = asyncio.get_running_loop()
         self._stop = threading.Event()
         self._written = threading.Event()  # the writer has sent the first content (or gave up)
         self._task = self._loop.create_task(_awaited(run(self._read)))
 
     def _put(self, item) -> None:
+        self._items.append(item)  # before the flag is read: a wake-up that clears it finds the item
+        if self._signalled:
+            return
+        self._signalled = True
         try:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+            self._loop.call_soon_threadsafe(self._wake)
         except RuntimeError:  # the loop has closed: nobody is listening any more
             self._stop.set()
+
+    def _wake(self) -> None:
+        """On the loop: items have come; the waiting next() (if any) takes them."""
+        self._signalled = False
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _skipped(self, raw: bytes) -> None:
         self._put(Raw(raw))
@@ -89,17 +106,24 @@ class Pump:
                 self.stream.close()  # a no-op once it ended; else settled as closed by the caller
 
     async def next(self):
-        item = self._held if self._held is not None else await self._queue.get()
-        self._held = None
-        if isinstance(item, TollgateError):
-            raise item
-        return item
+        while True:
+            if self._held is not None:
+                item, self._held = self._held, None
+            elif self._items:
+                item = self._items.popleft()
+            else:
+                self._waiter = self._loop.create_future()
+                await self._waiter
+                continue
+            if isinstance(item, TollgateError):
+                raise item
+            return item
 
     def ready(self) -> list:
         """The events already handed over and not yet taken (END or a failure is left for ``next``)."""
         out = []
-        while self._held is None and not self._queue.empty():
-            item = self._queue.get_nowait()
+        while self._held is None and self._items:
+            item = self._items.popleft()
             if item is END or isinstance(item, TollgateError):
                 self._held = item
             else:
