@@ -2,7 +2,7 @@
 
     python bench/gateway.py [--n 1000] [--clients 16] [--seconds 5]
 
-Side by side in one run, against the same simulator (its own process): the raw SDK direct; the SDK
+Side by side in one run, call by call in turn, against the same simulator (its own process): the raw SDK direct; the SDK
 through ``python -m core serve`` with the ledger off (authenticated by an HS256 JWT, as a gateway
 without a ledger has no keys) and with the default DuckDB ledger (a Tollgate key). Prints p50/p99
 of a call and of the time to first token on a stream, what the gateway adds to each, and requests
@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -34,7 +35,6 @@ sys.path.insert(0, str(ROOT))
 import anthropic  # noqa: E402
 import jwt  # noqa: E402
 
-from bench.threads import run_threads  # noqa: E402
 from deploy.topology import free_port  # noqa: E402
 
 UPSTREAM_KEY = "sk-ant-test-fake-bench-0000"
@@ -42,6 +42,7 @@ JWT_SECRET = "bench-only-shared-secret-0123456789abcdef"
 ASK = dict(model="claude-haiku-5-5", max_tokens=16, messages=[{"role": "user", "content": "Say hi"}])
 
 
+ROUNDS = 5  # throughput is measured in this many rounds per path, the paths taking turns
 SLOW_TTFT_S = 0.05  # the simulated model's time to first token when time to first byte is timed
 PORTS = [range(18600, 18700)]  # --ports A-B: where the simulator and the two gateways listen
 
@@ -141,17 +142,27 @@ def time_heads(sim_port: int, gw_port: int, n: int) -> dict[str, list[float]]:
     return out
 
 
-def throughput(make_client, clients: int, seconds: float) -> float:
-    """Requests per second with ``clients`` threads, each with its own SDK client, for ``seconds``."""
-    done, stop = [0] * clients, time.perf_counter() + seconds
+def throughput(sdk_clients: list, seconds: float) -> float:
+    """Requests per second with one thread per SDK client (made beforehand), all calling for ``seconds``."""
+    done, ready = [0] * len(sdk_clients), threading.Barrier(len(sdk_clients) + 1)
+    stop = [0.0]
 
     def run(i: int) -> None:
-        c = make_client()
-        while time.perf_counter() < stop:
+        ready.wait()
+        c = sdk_clients[i]
+        while time.perf_counter() < stop[0]:
             c.messages.create(**ASK)
             done[i] += 1
-    elapsed = run_threads(run, clients)  # first: the counts are read after the threads end
-    return sum(done) / elapsed
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(sdk_clients))]
+    for t in threads:
+        t.start()
+    start = time.perf_counter()
+    stop[0] = start + seconds
+    ready.wait()
+    for t in threads:
+        t.join()
+    return sum(done) / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -208,13 +219,26 @@ def compare(sim_url: str, tmp: str, args) -> None:
 
 
 def report(paths: dict, args) -> None:
-    lat, ttft, rps = {}, {}, {}
-    for name, make in paths.items():
-        c = make()
+    # In turn, call by call (and throughput in rounds), so that load coming and going on the machine
+    # falls on every path alike instead of on whichever block it happened to meet.
+    lat, ttft = {name: [] for name in paths}, {name: [] for name in paths}
+    clients = {name: make() for name, make in paths.items()}
+    for c in clients.values():
         calls(c, 50), first_tokens(c, 20)  # warm: connections, imports, the first ledger write
-        lat[name], ttft[name] = calls(c, args.n), first_tokens(c, max(100, args.n // 4))
-    for name, make in paths.items():
-        rps[name] = throughput(make, args.clients, args.seconds)
+    streams = max(100, args.n // 4)
+    for i in range(args.n):
+        for name, c in clients.items():
+            lat[name] += calls(c, 1)
+            if i < streams:
+                ttft[name] += first_tokens(c, 1)
+    pools = {name: [make() for _ in range(args.clients)] for name, make in paths.items()}
+    for pool in pools.values():
+        throughput(pool, 0.2)  # warm: every client's connection
+    rounds = max(1, min(ROUNDS, round(args.seconds)))
+    rps = {name: 0.0 for name in paths}
+    for _ in range(rounds):
+        for name, pool in pools.items():
+            rps[name] += throughput(pool, args.seconds / rounds) / rounds
     base = "raw SDK direct"
     print(f"{'path':24} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'added p99':>10} "
           f"{'ttft p50':>9} {'ttft +p50':>10} {'req/s@' + str(args.clients):>10} {'of raw':>7}")
@@ -223,8 +247,9 @@ def report(paths: dict, args) -> None:
         add50, add99 = p50 - pct(lat[base], 0.5), p99 - pct(lat[base], 0.99)
         print(f"{name:24} {p50:8.3f} {p99:8.3f} {add50:10.3f} {add99:10.3f} {t50:9.3f} "
               f"{t50 - pct(ttft[base], 0.5):10.3f} {rps[name]:10.0f} {rps[name] / rps[base]:7.0%}")
-    print(f"\n{args.n} sequential calls per path (mean raw {statistics.mean(lat[base]):.3f} ms); "
-          f"{max(100, args.n // 4)} streams for time to first token; {args.clients} clients for {args.seconds:.0f} s.")
+    print(f"\n{args.n} sequential calls per path, in turn (mean raw {statistics.mean(lat[base]):.3f} ms); "
+          f"{streams} streams for time to first token; {args.clients} clients for {args.seconds:.0f} s per path "
+          f"in {rounds} rounds; load average {os.getloadavg()[0]:.1f}.")
 
 
 if __name__ == "__main__":
