@@ -174,3 +174,29 @@ def test_a_writer_that_never_writes_holds_the_reader_only_for_the_bound(monkeypa
     stream = Stream([START, DELTA, STOP])
     got, err, _ = _drain(lambda: stream)  # _drain never calls written()
     assert (got, err) == ([START, DELTA, STOP], None)
+
+
+def test_a_burst_of_events_wakes_the_loop_once_and_keeps_their_order():
+    import time
+
+    events = [Event("content_block_delta", i) for i in range(200)]
+    stream = Stream([START, *events, STOP])
+    wakes = []
+
+    async def main():
+        gw = _gateway()
+        pump = Pump(lambda _: stream, gw._run)
+        real_wake = pump._wake
+        pump._wake = lambda: (wakes.append(1), real_wake())
+        await asyncio.sleep(0)  # the reader is handed to the pool
+        time.sleep(0.2)  # the loop is busy meanwhile: the whole stream is read and handed over
+        assert await pump.next() is OPENED
+        got = [await pump.next(), *pump.ready()]
+        end = await pump.next()
+        await pump.stop()
+        gw.close()
+        return got, end
+
+    got, end = asyncio.run(main())
+    assert got == [START, *events, STOP] and end is END
+    assert len(wakes) == 1  # one call_soon_threadsafe for 203 items, not one each
