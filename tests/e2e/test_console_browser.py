@@ -117,6 +117,20 @@ def demo_login(page, user: str) -> None:
     page.get_by_role("heading", name="Playground").wait_for(timeout=WAIT)
 
 
+def laid_out(page) -> None:
+    """Until the browser has laid the page out at its present size: two animation frames (a resize's
+    observers run in the first, the layout they cause is drawn by the second), then a beat for debounced ones."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    time.sleep(0.15)
+
+
+def script_done(page) -> None:
+    """Until the page's script has finished its run: Streamlit marks its root ``data-test-script-state``
+    ``notRunning`` once the last element of the run is drawn, so an exception it raised is on the page by then."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=WAIT)
+    laid_out(page)
+
+
 def shot(page, name: str) -> None:
     """Save the whole page: Streamlit scrolls inside its main area, so the window is made as tall as it."""
     OUTPUT.mkdir(exist_ok=True)
@@ -126,7 +140,7 @@ def shot(page, name: str) -> None:
         boxes.forEach(b => b.scrollTo(0, 0));
         return Math.max(document.body.scrollHeight, ...boxes.map(b => b.scrollHeight)); }""")
     page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(tall), 8000))})
-    time.sleep(0.5)
+    laid_out(page)
     page.screenshot(path=str(OUTPUT / f"{name}.png"), full_page=True)
     page.set_viewport_size(size)
 
@@ -187,7 +201,7 @@ def test_log_in_chat_with_a_streamed_answer_then_see_usage_charts(console, brows
                                ("Users & budgets", "7-admin", "Accounts")]:
         page.get_by_role("link", name=link).click()
         page.get_by_text(marker).first.wait_for(timeout=WAIT)
-        time.sleep(0.5)  # let charts and tables settle before the picture
+        script_done(page)  # the page has drawn all it will (an exception included) before it is checked
         assert page.get_by_test_id("stException").count() == 0, f"{link} shows an exception"
         shot(page, name)
     page.close()
@@ -218,7 +232,7 @@ def test_every_page_at_desktop_and_phone_width(console, browser):
     page.get_by_role("button", name="Login").wait_for(timeout=WAIT)
     for width in (1440, 390):
         page.set_viewport_size({"width": width, "height": 1000 if width > 800 else 844})
-        time.sleep(0.5)
+        laid_out(page)
         shot(page, f"login-{width}")
     page.set_viewport_size({"width": 1440, "height": 1000})
     demo_login(page, "admin")
@@ -233,7 +247,7 @@ def test_every_page_at_desktop_and_phone_width(console, browser):
             page.get_by_test_id("stPlotlyChart").first.locator(".main-svg").first.wait_for(timeout=WAIT)
         for width in (1440, 390):
             page.set_viewport_size({"width": width, "height": 1000 if width > 800 else 844})
-            time.sleep(1.0)  # let charts and tables re-lay themselves out
+            script_done(page)  # the page's run is over and charts and tables re-laid themselves out
             assert page.get_by_test_id("stException").count() == 0, f"{link} shows an exception"
             shot(page, f"{name}-{width}")
     page.close()

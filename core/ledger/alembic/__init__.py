@@ -8,6 +8,7 @@ transaction and under its lock, so a failed revision leaves the previous version
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from sqlalchemy.engine import Connection
@@ -29,13 +30,37 @@ def _register_duckdb() -> None:
         type("DuckDBImpl", (PostgresqlImpl,), {"__dialect__": "duckdb", "transactional_ddl": True})
 
 
-def upgrade(conn: Connection, version: int) -> None:
-    """Apply the revision of ``version`` on ``conn`` (already in the migration's transaction)."""
-    from alembic import command
+def _config(conn: Connection | None = None):
     from alembic.config import Config
 
-    _register_duckdb()
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_DIR))
-    config.attributes["connection"] = conn
-    command.upgrade(config, revision_of(version))
+    if conn is not None:
+        config.attributes["connection"] = conn
+    return config
+
+
+@functools.cache
+def _scripts():
+    """The revisions, read once a process: Alembic's ``command.upgrade`` reads (and compiles) every file in
+    ``versions/`` again on each call, and ``migrate`` calls it once a version (a fresh ledger: 11 times)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_config())
+
+
+def upgrade(conn: Connection, version: int) -> None:
+    """Apply the revision of ``version`` on ``conn`` (already in the migration's transaction).
+
+    What ``alembic.command.upgrade`` does, on the process's one ``ScriptDirectory``."""
+    from alembic.runtime.environment import EnvironmentContext
+
+    _register_duckdb()
+    script, target = _scripts(), revision_of(version)
+
+    def steps(rev, context):
+        return script._upgrade_revs(target, rev)
+
+    with EnvironmentContext(_config(conn), script, fn=steps, as_sql=False, starting_rev=None,
+                            destination_rev=target, tag=None):
+        script.run_env()
