@@ -42,8 +42,6 @@ class CallRun:
     def open_stream(self, first_content: bool = True, on_skipped=None):
         """Send as a stream: the transport's open stream, once its first content (or only its head) has arrived."""
         transport = self.client.transport
-        if first_content and on_skipped is None:
-            return self.send(transport.open_stream)
         return self.send(lambda body: transport.open_stream(body, first_content=first_content, on_skipped=on_skipped))
 
     def _retried(self, attempt: int, err: BaseException, wait_s: float) -> None:
