@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core import money
 from core.accounts import sessions
@@ -40,10 +42,27 @@ def settings() -> Settings:
     return load_settings(secrets=secrets)
 
 
-@st.cache_resource(show_spinner="Starting the guarded client…", on_release=lambda d: d.close())
-def door() -> Console:
-    """The console's one door (core.console.door), built once per process: pages call only it."""
+@st.cache_resource(show_spinner=False, on_release=lambda d: d.close())
+def _door() -> Console:
     return open_console(settings())
+
+
+_DOOR_OPENED = threading.Event()  # after the first build the door is a cache hit: no spinner to show
+
+
+def door() -> Console:
+    """The console's one door (core.console.door), built once per process: pages call only it.
+
+    A page's first call shows a spinner while the client starts; a thread with no page (the gateway's
+    workers, when an API call comes before any visitor) builds it quietly: a spinner there only logs a
+    "missing ScriptRunContext" warning."""
+    if _DOOR_OPENED.is_set() or get_script_run_ctx(suppress_warning=True) is None:
+        built = _door()
+    else:
+        with st.spinner("Starting the guarded client…"):
+            built = _door()
+    _DOOR_OPENED.set()
+    return built
 
 
 def client():
