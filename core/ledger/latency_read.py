@@ -25,6 +25,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from core.ledger.rollup import bucket_sql
 from core.ledger.rollup_read import Plan, _filters, _raw_bucket, local_day, offsets, plan, raw_wheres
@@ -143,3 +144,15 @@ def latency_select(dialect: str, groups: list[str], start: datetime, end: dateti
     return (select(*keys, u.c.metric, u.c.bucket_no, cast(total, BigInteger).label("n"))
             .group_by(*[out[n] for n in groups], u.c.metric, u.c.bucket_no)
             .having(total != 0))  # a bucket whose moved hours took away all it had: no calls, no row
+
+
+def arrays_select(dialect: str, groups: list[str], start: datetime, end: datetime, tz: str = "UTC",
+                  users=None, models=None):
+    """``latency_select``'s histograms gathered per (``groups``, metric): ``buckets`` (ascending) and their ``counts``
+    as two arrays, one row per histogram. A year of local days is then 730 rows instead of ~80 k: read row by row,
+    those cost the page more in Python (~0.25 s at 1 M calls, measured) than the database spent summing them."""
+    h = latency_select(dialect, groups, start, end, tz, users, models).subquery("hist")
+    keys = [h.c[n] for n in groups]
+    return (select(*keys, h.c.metric, func.array_agg(aggregate_order_by(h.c.bucket_no, h.c.bucket_no)).label("buckets"),
+                   func.array_agg(aggregate_order_by(h.c.n, h.c.bucket_no)).label("counts"))
+            .group_by(*keys, h.c.metric))

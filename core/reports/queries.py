@@ -200,6 +200,13 @@ def latency_by_day(engine: Engine, since: Moment, until: Moment, tz: str = "UTC"
     return latency.percentiles(engine, ["day"], start, end, tz, _as_list(users), _as_list(models))
 
 
+def latency_by_day_and_period(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
+                              models=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``latency_by_day`` and ``latency_summary`` of the same period, from one read of its daily histograms."""
+    start, end = window(since, until, tz)
+    return latency.percentiles_and_whole(engine, ["day"], start, end, tz, _as_list(users), _as_list(models))
+
+
 def errors_by_code(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
                    models=None) -> pd.DataFrame:
     """Failed (``error``) and refused (``blocked``) calls per status and code, most frequent first."""
