@@ -19,7 +19,7 @@ from core.ledger import rollup
 from core.ledger.engine import make_engine
 from core.ledger.migrations import migrate
 from core.ledger.schema import calls
-from core.reports import demo_data, queries
+from core.reports import demo_data, latency, queries
 from core.reports.reprice import reprice
 from tests.conftest import pg_schema
 from tests.integration.conftest import LEDGER_BACKENDS
@@ -217,3 +217,35 @@ def test_refreshes_racing_writers_fold_every_row_once(pair):
         assert conn.execute(sa.text("SELECT count(*) FROM calls WHERE NOT rolled")).scalar() == 0
         assert conn.execute(sa.text("SELECT sum(calls) FROM usage_hourly")).scalar() == 1200
     same(figures(rolled), figures(raw))
+
+
+def test_percentiles_read_as_arrays_are_the_histograms_figures(pair):
+    """The page's latency read (one row of arrays per histogram, core.reports.latency.percentiles_and_whole) gives
+    the very frames ``from_histograms`` gives for the bucket rows, per group and over the whole period: from the
+    rollups (daily histograms, moved hours, late rows) and from raw calls alike, across DST and odd zones."""
+    rolled, _ = pair
+    add(pair, rows(2000, START, 24 * 38, seed=21))
+    rollup.refresh(rolled)
+    add(pair, rows(200, START + timedelta(days=2), 24 * 30, seed=22))  # late rows: read raw beside the rollups
+    periods = [("UTC", *SPAN), ("America/New_York", *SPAN), ("Europe/Paris", date(2026, 10, 24), date(2026, 11, 2)),
+               ("Asia/Kolkata", *SPAN), ("Pacific/Kiritimati", *SPAN), ("America/New_York", date(2026, 11, 1),
+                                                                             date(2026, 11, 1))]
+    checked = 0
+    for engine in pair:
+        for tz, since, until in periods:
+            start, end = queries.window(since, until, tz)
+            for users, models in ((None, None), (["ana"], None), (None, [MODELS[1]])):
+                for groups in (["day"], ["model"], ["day", "model"], []):
+                    hist = latency.histograms(engine, groups, start, end, tz, users, models)
+                    per, whole = latency.percentiles_and_whole(engine, groups, start, end, tz, users, models)
+                    for got, want in ((per, latency.from_histograms(hist, groups)),
+                                      (whole, latency.from_histograms(hist, [])),
+                                      (latency.percentiles(engine, groups, start, end, tz, users, models),
+                                       latency.from_histograms(hist, groups))):
+                        pd.testing.assert_frame_equal(got, want, check_exact=True, obj=f"{tz} {users} {groups}")
+                    checked += len(per)
+    assert checked > 1000
+    empty, nothing = latency.percentiles_and_whole(rolled, ["day"], datetime(2020, 1, 1), datetime(2020, 2, 1))
+    pd.testing.assert_frame_equal(empty, latency.from_histograms(pd.DataFrame(
+        columns=["day", "metric", "bucket_no", "n"]), ["day"]))
+    assert nothing.to_dict("records") == [{"calls": 0, **dict.fromkeys(latency.COLUMNS[1:])}]
