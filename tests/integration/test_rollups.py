@@ -249,3 +249,35 @@ def test_percentiles_read_as_arrays_are_the_histograms_figures(pair):
     pd.testing.assert_frame_equal(empty, latency.from_histograms(pd.DataFrame(
         columns=["day", "metric", "bucket_no", "n"]), ["day"]))
     assert nothing.to_dict("records") == [{"calls": 0, **dict.fromkeys(latency.COLUMNS[1:])}]
+
+
+def test_local_days_on_postgresql_sum_whole_utc_days_and_the_hours_moved_across(pair):
+    """Usage per New York day × model on PostgreSQL reads usage_daily_all's whole UTC days plus the hours that
+    belong to the day before (DuckDB scans the hourly rollup): the same frames as the raw calls, a model called
+    only in such hours included (its UTC day's row taken away entirely, no row of zeros), across the DST end."""
+    rolled, raw = pair
+    base = rows(1500, START, 24 * 38, seed=31)
+    moved = rows(12, datetime(2026, 11, 10, 2), 1, seed=32)  # 21:00-22:00 on 9 November in New York
+    for r in moved:
+        r["model"] = "claude-only-late"
+    add(pair, base + moved)
+    rollup.refresh(rolled)
+    add(pair, rows(100, START + timedelta(days=5), 24 * 20, seed=33))  # late rows, read raw
+    for tz in ("America/New_York", "Europe/Paris", "Pacific/Kiritimati"):
+        for users in (None, ["ana"]):
+            for by in (["day", "model"], ["day"], ["day", "user"]):
+                got = queries.usage_by(rolled, by, *SPAN, tz, users=users)
+                pd.testing.assert_frame_equal(got, queries.usage_by(raw, by, *SPAN, tz, users=users), check_exact=True,
+                                              obj=f"{tz} {users} {by}")
+    late = queries.usage_by(rolled, ["day", "model"], *SPAN, "America/New_York")
+    assert late[late["model"] == "claude-only-late"]["day"].tolist() == [date(2026, 11, 9)]
+    assert (late["calls"] > 0).all()
+    # Where the figures come from: a day of usage_daily_all changed behind the rollups' back shows on PostgreSQL only.
+    with rolled.begin() as conn:
+        changed = conn.execute(sa.text("UPDATE usage_daily_all SET calls = calls + 1000 WHERE day = :d"),
+                               {"d": datetime(2026, 11, 15)}).rowcount
+    after = queries.usage_by(rolled, ["day"], *SPAN, "America/New_York")
+    before = queries.usage_by(raw, ["day"], *SPAN, "America/New_York")
+    moved_by = (after.set_index("day")["calls"] - before.set_index("day")["calls"]).to_dict()
+    pg = rolled.dialect.name == "postgresql"
+    assert changed and moved_by == {d: (1000 * changed if pg and d == date(2026, 11, 15) else 0) for d in moved_by}
