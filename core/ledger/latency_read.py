@@ -31,6 +31,7 @@ from core.ledger.rollup_read import (
     Plan,
     _filters,
     _raw_bucket,
+    hours_in,
     local_day,
     plan,
     raw_wheres,
@@ -94,7 +95,7 @@ def _moved_parts(hourly, moved: tuple[datetime, ...], models) -> list:
     model = [t.model] if "model" in t else []
     g = (select(day.label("d"), func.min(t.hour).label("first"), *[m.label("model") for m in model],
                 t.metric.label("metric"), t.bucket.label("bucket_no"), func.sum(t.n).label("n"))
-         .where(t.hour.in_(list(moved)), *_filters(hourly, None, models, None))
+         .where(hours_in(t.hour, moved), *_filters(hourly, None, models, None))
          .group_by(day, *model, t.metric, t.bucket).cte("moved"))
     m = g.c.model if model else literal_column("''")
     return [select(at.label("bucket"), m.label("model"), g.c.metric, g.c.bucket_no, _count(g.c.n, sign).label("n"))
