@@ -193,7 +193,7 @@ def strays(tz: str, ds: datetime, de: datetime) -> tuple[datetime, ...]:
 def hours_in(col, hours: tuple[datetime, ...]):
     """``col`` among ``hours`` (PostgreSQL): one array parameter, not an IN list of a bound value each (a New York
     year's 1,825 moved hours made a 60 kB statement that psycopg parsed anew, ~10 ms of Python a read)."""
-    return col == any_(literal(list(hours), ARRAY(DateTime)))
+    return col == any_(cast(literal(list(hours), ARRAY(DateTime)), ARRAY(DateTime)))
 
 
 def whole_days(hs: datetime, he: datetime) -> tuple[datetime, datetime]:
