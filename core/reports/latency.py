@@ -140,11 +140,22 @@ def _frame(rows: list[dict], groups: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows or ([] if groups else [dict.fromkeys(cols) | {"calls": 0}]), columns=cols)
 
 
-def _arrays(engine: Engine, groups: list[str], start, end, tz, users, models) -> tuple[list[tuple], np.ndarray, ...]:
-    """``latency_read.arrays_select``'s histograms as ``_figures``' arrays: (keys, gid, metric, bucket, count)."""
+def _read_arrays(engine: Engine, groups: list[str], start, end, tz, users, models) -> list[tuple]:
     stmt = latency_read.arrays_select(engine.dialect.name, groups, start, end, tz, users, models)
     with rollup_read.reading(engine) as conn:
-        rows = [tuple(r) for r in conn.execute(stmt)]
+        return [tuple(r) for r in conn.execute(stmt)]
+
+
+def _arrays(engine: Engine, groups: list[str], start, end, tz, users, models, cuts=(),
+            run=None) -> tuple[list[tuple], np.ndarray, ...]:
+    """``latency_read.arrays_select``'s histograms as ``_figures``' arrays: (keys, gid, metric, bucket, count).
+    ``cuts`` (instants inside the period, ascending) split it into periods read apart, by ``run`` (a dict of reads
+    to their results, e.g. at once): groups must then never straddle a cut (local days cut at local midnights)."""
+    edges = [start, *cuts, end]
+    reads = {i: (lambda lo=lo, hi=hi: _read_arrays(engine, groups, lo, hi, tz, users, models))
+             for i, (lo, hi) in enumerate(zip(edges, edges[1:], strict=False))}
+    got = run(reads) if run is not None and len(reads) > 1 else {i: r() for i, r in reads.items()}
+    rows = [r for i in sorted(got) for r in got[i]]
     k = len(groups)
     rows.sort(key=lambda r: r[:k + 1])  # by groups, then metric, as _rows sorts (in Python, not the SQL collation)
     sizes = np.array([len(r[k + 1]) for r in rows], dtype=np.int64)
@@ -181,8 +192,9 @@ def percentiles(engine: Engine, groups: list[str], start, end, tz: str = "UTC", 
 
 
 def percentiles_and_whole(engine: Engine, groups: list[str], start, end, tz: str = "UTC", users=None,
-                          models=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``percentiles`` per ``groups`` and over the whole period (one row: their histograms summed), in one read."""
-    keys, gid, metric, bucket, count = _arrays(engine, groups, start, end, tz, users, models)
+                          models=None, *, cuts=(), run=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``percentiles`` per ``groups`` and over the whole period (one row: their histograms summed), in one read (or
+    one per piece between ``cuts``, see ``_arrays``: the same histograms, hence the same figures)."""
+    keys, gid, metric, bucket, count = _arrays(engine, groups, start, end, tz, users, models, cuts, run)
     per = _figures(groups, keys, gid, metric, bucket, count) if keys else []
     return _frame(per, groups), _frame(_whole(gid, metric, bucket, count), [])

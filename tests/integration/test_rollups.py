@@ -244,6 +244,13 @@ def test_percentiles_read_as_arrays_are_the_histograms_figures(pair):
                                        latency.from_histograms(hist, groups))):
                         pd.testing.assert_frame_equal(got, want, check_exact=True, obj=f"{tz} {users} {groups}")
                     checked += len(per)
+                if start + timedelta(days=2) < end:  # read in two pieces cut at a local midnight: the same frames
+                    cut = queries.window(since + timedelta(days=1), until, tz)[0]
+                    halves = latency.percentiles_and_whole(engine, ["day"], start, end, tz, users, models, cuts=(cut,),
+                                                           run=lambda reads, e=engine: queries.at_once(e, reads))
+                    for got, want in zip(halves, latency.percentiles_and_whole(engine, ["day"], start, end, tz, users,
+                                                                               models), strict=True):
+                        pd.testing.assert_frame_equal(got, want, check_exact=True, obj=f"halves {tz} {users}")
     assert checked > 1000
     empty, nothing = latency.percentiles_and_whole(rolled, ["day"], datetime(2020, 1, 1), datetime(2020, 2, 1))
     pd.testing.assert_frame_equal(empty, latency.from_histograms(pd.DataFrame(
