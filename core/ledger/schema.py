@@ -27,7 +27,7 @@ from sqlalchemy import (
 from core.ledger.records import COST_PART_COLUMNS
 from core.types import SERVER_TOOL_FIELDS, USAGE_FIELDS
 
-SCHEMA_VERSION = 14  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
+SCHEMA_VERSION = 15  # 1-3: migrations.STEPS; 4 on: Alembic revisions in core/ledger/alembic/versions
 MONEY = Numeric(20, 10)
 
 metadata = MetaData()
@@ -349,3 +349,4 @@ ADDED_IN.update(dict.fromkeys((usage_daily_all.name, usage_monthly.name), 14))
 # Version 11 (revision 0011) only adds, on PostgreSQL, ix_calls_user_latency: one user's latency from an index.
 # Version 13 (revision 0013) only adds, on PostgreSQL, ix_calls_unrolled_user (user_id, ts) WHERE NOT rolled.
 # Revision 0014 makes ix_usage_monthly_user (user_id, month).
+# Version 15 (revision 0015) only adds, on PostgreSQL, ix_latency_hourly_all_cover (hour) INCLUDE (metric, bucket, n).

@@ -47,10 +47,17 @@ def by_day_and_part(daily: pd.DataFrame) -> pd.DataFrame:
     day and part that has any spend."""
     if daily.empty:
         return pd.DataFrame(columns=["day", "part", "spend_usd"])
+    # One pass over the rows, exact Decimal sums per day and part (a pandas group per day cost ~0.1 s a year).
+    names = [n for _, _, ns in PARTS for n in ns]
+    sums: dict = {}
+    for day, *values in zip(daily["day"], *(daily[n] for n in names), strict=True):
+        acc = sums.setdefault(day, dict.fromkeys(names, Decimal(0)))
+        for n, v in zip(names, values, strict=True):
+            acc[n] += Decimal(v)
     out = []
-    for day, group in daily.groupby("day", sort=True):
-        for _, label, names in PARTS:
-            cost = _sum(group, names)
+    for day in sorted(sums):
+        for _, label, ns in PARTS:
+            cost = sum((sums[day][n] for n in ns), Decimal(0))
             if cost:
                 out.append({"day": day, "part": label, "spend_usd": float(cost)})
     return pd.DataFrame(out, columns=["day", "part", "spend_usd"])

@@ -55,6 +55,13 @@ def _rows(df: pd.DataFrame, groups: list[str]) -> list[dict]:
     metric, bucket, count = (df[c].to_numpy(dtype=np.int64) for c in ("metric", "bucket_no", "n"))
     first = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
     keys = df[groups].iloc[first].itertuples(index=False, name=None) if groups else [()]
+    return _figures(groups, list(keys), gid, metric, bucket, count)
+
+
+def _figures(groups: list[str], keys: list[tuple], gid: np.ndarray, metric: np.ndarray, bucket: np.ndarray,
+             count: np.ndarray) -> list[dict]:
+    """``_rows``' figures from its arrays: rows sorted by (group id, metric, bucket), one per bucket, ``keys`` the
+    groups' values by id."""
     out = [dict(zip(groups, key, strict=True)) for key in keys]
     lat = metric == LATENCY
     calls = _sums(gid[lat], count[lat], len(out))
@@ -128,7 +135,66 @@ def from_histograms(df: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
     return pd.DataFrame(_rows(df, groups), columns=cols)
 
 
+def _frame(rows: list[dict], groups: list[str]) -> pd.DataFrame:
+    cols = [*groups, *COLUMNS]
+    return pd.DataFrame(rows or ([] if groups else [dict.fromkeys(cols) | {"calls": 0}]), columns=cols)
+
+
+def _read_arrays(engine: Engine, groups: list[str], start, end, tz, users, models) -> list[tuple]:
+    stmt = latency_read.arrays_select(engine.dialect.name, groups, start, end, tz, users, models)
+    with rollup_read.reading(engine) as conn:
+        return [tuple(r) for r in conn.execute(stmt)]
+
+
+def _arrays(engine: Engine, groups: list[str], start, end, tz, users, models, cuts=(),
+            run=None) -> tuple[list[tuple], np.ndarray, ...]:
+    """``latency_read.arrays_select``'s histograms as ``_figures``' arrays: (keys, gid, metric, bucket, count).
+    ``cuts`` (instants inside the period, ascending) split it into periods read apart, by ``run`` (a dict of reads
+    to their results, e.g. at once): groups must then never straddle a cut (local days cut at local midnights)."""
+    edges = [start, *cuts, end]
+    reads = {i: (lambda lo=lo, hi=hi: _read_arrays(engine, groups, lo, hi, tz, users, models))
+             for i, (lo, hi) in enumerate(zip(edges, edges[1:], strict=False))}
+    got = run(reads) if run is not None and len(reads) > 1 else {i: r() for i, r in reads.items()}
+    rows = [r for i in sorted(got) for r in got[i]]
+    k = len(groups)
+    rows.sort(key=lambda r: r[:k + 1])  # by groups, then metric, as _rows sorts (in Python, not the SQL collation)
+    sizes = np.array([len(r[k + 1]) for r in rows], dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, [rows[i][:k] != rows[i - 1][:k] for i in range(1, len(rows))]]) \
+        if rows else np.zeros(0, dtype=np.int64)
+    ids = np.cumsum(np.isin(np.arange(len(rows)), starts)) - 1
+    keys = [rows[i][:k] for i in starts.tolist()]
+
+    def flat(column: int) -> np.ndarray:
+        return np.array([v for r in rows for v in r[column]], dtype=np.int64)
+
+    metric = np.repeat(np.array([r[k] for r in rows], dtype=np.int64), sizes)
+    return keys, np.repeat(ids, sizes), metric, flat(k + 1), flat(k + 2)
+
+
+def _whole(gid: np.ndarray, metric: np.ndarray, bucket: np.ndarray, count: np.ndarray) -> list[dict]:
+    """The figures of every group's histograms summed (the whole period), as ``_rows`` gives them for ``[]``."""
+    if not len(gid):
+        return []
+    key = metric * 2**16 + (bucket - NULL_BUCKET)  # buckets are SMALLINT: sorts as (metric, bucket)
+    uniq, at = np.unique(key, return_inverse=True)
+    summed = np.zeros(len(uniq), dtype=np.int64)
+    np.add.at(summed, at, count)
+    return _figures([], [()], np.zeros(len(uniq), dtype=np.int64), uniq // 2**16, uniq % 2**16 + NULL_BUCKET,
+                    summed)
+
+
 def percentiles(engine: Engine, groups: list[str], start, end, tz: str = "UTC", users=None,
                 models=None) -> pd.DataFrame:
-    """Calls, p50/p95 latency and time to first token (ms) of successful calls per ``groups`` (day, model)."""
-    return from_histograms(histograms(engine, groups, start, end, tz, users, models), groups)
+    """Calls, p50/p95 latency and time to first token (ms) of successful calls per ``groups`` (day, model): what
+    ``from_histograms`` gives for ``histograms``' rows, read as one row of arrays per histogram."""
+    keys, gid, metric, bucket, count = _arrays(engine, groups, start, end, tz, users, models)
+    return _frame(_figures(groups, keys, gid, metric, bucket, count) if keys else [], groups)
+
+
+def percentiles_and_whole(engine: Engine, groups: list[str], start, end, tz: str = "UTC", users=None,
+                          models=None, *, cuts=(), run=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``percentiles`` per ``groups`` and over the whole period (one row: their histograms summed), in one read (or
+    one per piece between ``cuts``, see ``_arrays``: the same histograms, hence the same figures)."""
+    keys, gid, metric, bucket, count = _arrays(engine, groups, start, end, tz, users, models, cuts, run)
+    per = _figures(groups, keys, gid, metric, bucket, count) if keys else []
+    return _frame(per, groups), _frame(_whole(gid, metric, bucket, count), [])

@@ -39,6 +39,7 @@ Moment = date | datetime
 T = TypeVar("T")
 GROUPS = ("day", "user", "model")
 TOKEN_COLUMNS = (*USAGE_FIELDS, "tokens_saved")
+SPLIT_DAYS = 90  # latency_by_day_and_period: a period this long is read in two halves at once on PostgreSQL
 UNSPLIT = "unsplit_cost_usd"  # cost of billed rows recorded before schema 6, which have no split
 MONEY_MEASURES = ("cost_usd", *COST_PART_COLUMNS, UNSPLIT)
 _SAFE_ZONE = re.compile(r"^[A-Za-z0-9_+\-/]+$")
@@ -198,6 +199,21 @@ def latency_by_day(engine: Engine, since: Moment, until: Moment, tz: str = "UTC"
     """p50/p95 latency and time to first token (ms) per local day in ``tz``, successful calls only."""
     start, end = window(since, until, tz)
     return latency.percentiles(engine, ["day"], start, end, tz, _as_list(users), _as_list(models))
+
+
+def latency_by_day_and_period(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,
+                              models=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``latency_by_day`` and ``latency_summary`` of the same period, from one read of its daily histograms (on
+    PostgreSQL a long period's two halves read at once, cut at a local midnight: the longest of the page's reads, a
+    New York year at 10 M calls ~0.55 s in one server process)."""
+    start, end = window(since, until, tz)
+    cuts = ()
+    whole_days = not isinstance(since, datetime) and not isinstance(until, datetime)
+    # One user's latency is read from raw calls (an index): two halves of it measured no faster.
+    if engine.dialect.name == "postgresql" and users is None and whole_days and (until - since).days >= SPLIT_DAYS:
+        cuts = (window(since + timedelta(days=(until - since).days // 2), until, tz)[0],)
+    return latency.percentiles_and_whole(engine, ["day"], start, end, tz, _as_list(users), _as_list(models),
+                                         cuts=cuts, run=lambda reads: at_once(engine, reads))
 
 
 def errors_by_code(engine: Engine, since: Moment, until: Moment, tz: str = "UTC", users=None,

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from core.budgets.alerts import tidy_usd
 from core.catalog import pricing
 from core.catalog.models import Catalogue, default_catalogue
-from core.reports import breakdown, headline, latency, queries
+from core.reports import breakdown, headline, queries
 from core.reports.reprice import reprice
 
 TOP_CALLS = 20
@@ -182,11 +182,11 @@ def build(engine: Engine, principal, filters: Filters, top: int = TOP_CALLS) -> 
     got = queries.at_once(engine, {
         "daily": lambda: queries.usage_by(engine, ["day", "model"], **args),
         "by_user": lambda: queries.usage_by(engine, "user", measures=("cost_usd",), **args),  # all its table shows
-        "hist": lambda: queries.latency_histograms(engine, ["day"], **args),
+        "latency": lambda: queries.latency_by_day_and_period(engine, **args),  # per day, and the tiles' figures
         "errors": lambda: queries.errors_by_code(engine, **args),
         "expensive": lambda: queries.most_expensive_calls(engine, n=top, **args),
         "before": lambda: _read_figures(engine, f.previous())})
-    daily, hist = got["daily"], got["hist"]
+    daily, (latency_by_day, latency_period) = got["daily"], got["latency"]
     spend_by_day = pd.DataFrame({"day": daily["day"], "model": daily["model"],
                                  "spend_usd": _usd_float(daily["cost_usd"])})
     tok = daily.groupby("day", as_index=False)[["input_tokens", "output_tokens"]].sum()
@@ -194,10 +194,10 @@ def build(engine: Engine, principal, filters: Filters, top: int = TOP_CALLS) -> 
     spend_by_user = pd.DataFrame({"user": by_user["user"], "calls": by_user["calls"],
                                   "spend_usd": _usd_float(by_user["cost_usd"]), "cost_usd": by_user["cost_usd"]})
     # The period's tiles from the frames read for the charts (the same calls, summed over days): no second read.
-    now = headline.figures(breakdown.by_model(daily), latency.from_histograms(hist, []))
+    now = headline.figures(breakdown.by_model(daily), latency_period)
     return Report(filters=f, tiles=_tiles(now, got["before"]), spend_by_day=spend_by_day,
                   spend_by_user=spend_by_user.reset_index(drop=True), tokens_by_day=tok,
-                  latency_by_day=latency.from_histograms(hist, ["day"]), errors=got["errors"],
+                  latency_by_day=latency_by_day, errors=got["errors"],
                   expensive=got["expensive"], spend_by_part=breakdown.by_part(daily),
                   spend_by_part_day=breakdown.by_day_and_part(daily))
 

@@ -19,7 +19,7 @@ from core.ledger import rollup
 from core.ledger.engine import make_engine
 from core.ledger.migrations import migrate
 from core.ledger.schema import calls
-from core.reports import demo_data, queries
+from core.reports import demo_data, latency, queries
 from core.reports.reprice import reprice
 from tests.conftest import pg_schema
 from tests.integration.conftest import LEDGER_BACKENDS
@@ -217,3 +217,74 @@ def test_refreshes_racing_writers_fold_every_row_once(pair):
         assert conn.execute(sa.text("SELECT count(*) FROM calls WHERE NOT rolled")).scalar() == 0
         assert conn.execute(sa.text("SELECT sum(calls) FROM usage_hourly")).scalar() == 1200
     same(figures(rolled), figures(raw))
+
+
+def test_percentiles_read_as_arrays_are_the_histograms_figures(pair):
+    """The page's latency read (one row of arrays per histogram, core.reports.latency.percentiles_and_whole) gives
+    the very frames ``from_histograms`` gives for the bucket rows, per group and over the whole period: from the
+    rollups (daily histograms, moved hours, late rows) and from raw calls alike, across DST and odd zones."""
+    rolled, _ = pair
+    add(pair, rows(2000, START, 24 * 38, seed=21))
+    rollup.refresh(rolled)
+    add(pair, rows(200, START + timedelta(days=2), 24 * 30, seed=22))  # late rows: read raw beside the rollups
+    periods = [("UTC", *SPAN), ("America/New_York", *SPAN), ("Europe/Paris", date(2026, 10, 24), date(2026, 11, 2)),
+               ("Asia/Kolkata", *SPAN), ("Pacific/Kiritimati", *SPAN), ("America/New_York", date(2026, 11, 1),
+                                                                             date(2026, 11, 1))]
+    checked = 0
+    for engine in pair:
+        for tz, since, until in periods:
+            start, end = queries.window(since, until, tz)
+            for users, models in ((None, None), (["ana"], None), (None, [MODELS[1]])):
+                for groups in (["day"], ["model"], ["day", "model"], []):
+                    hist = latency.histograms(engine, groups, start, end, tz, users, models)
+                    per, whole = latency.percentiles_and_whole(engine, groups, start, end, tz, users, models)
+                    for got, want in ((per, latency.from_histograms(hist, groups)),
+                                      (whole, latency.from_histograms(hist, [])),
+                                      (latency.percentiles(engine, groups, start, end, tz, users, models),
+                                       latency.from_histograms(hist, groups))):
+                        pd.testing.assert_frame_equal(got, want, check_exact=True, obj=f"{tz} {users} {groups}")
+                    checked += len(per)
+                if start + timedelta(days=2) < end:  # read in two pieces cut at a local midnight: the same frames
+                    cut = queries.window(since + timedelta(days=1), until, tz)[0]
+                    halves = latency.percentiles_and_whole(engine, ["day"], start, end, tz, users, models, cuts=(cut,),
+                                                           run=lambda reads, e=engine: queries.at_once(e, reads))
+                    for got, want in zip(halves, latency.percentiles_and_whole(engine, ["day"], start, end, tz, users,
+                                                                               models), strict=True):
+                        pd.testing.assert_frame_equal(got, want, check_exact=True, obj=f"halves {tz} {users}")
+    assert checked > 1000
+    empty, nothing = latency.percentiles_and_whole(rolled, ["day"], datetime(2020, 1, 1), datetime(2020, 2, 1))
+    pd.testing.assert_frame_equal(empty, latency.from_histograms(pd.DataFrame(
+        columns=["day", "metric", "bucket_no", "n"]), ["day"]))
+    assert nothing.to_dict("records") == [{"calls": 0, **dict.fromkeys(latency.COLUMNS[1:])}]
+
+
+def test_local_days_on_postgresql_sum_whole_utc_days_and_the_hours_moved_across(pair):
+    """Usage per New York day × model on PostgreSQL reads usage_daily_all's whole UTC days plus the hours that
+    belong to the day before (DuckDB scans the hourly rollup): the same frames as the raw calls, a model called
+    only in such hours included (its UTC day's row taken away entirely, no row of zeros), across the DST end."""
+    rolled, raw = pair
+    base = rows(1500, START, 24 * 38, seed=31)
+    moved = rows(12, datetime(2026, 11, 10, 2), 1, seed=32)  # 21:00-22:00 on 9 November in New York
+    for r in moved:
+        r["model"] = "claude-only-late"
+    add(pair, base + moved)
+    rollup.refresh(rolled)
+    add(pair, rows(100, START + timedelta(days=5), 24 * 20, seed=33))  # late rows, read raw
+    for tz in ("America/New_York", "Europe/Paris", "Pacific/Kiritimati"):
+        for users in (None, ["ana"]):
+            for by in (["day", "model"], ["day"], ["day", "user"]):
+                got = queries.usage_by(rolled, by, *SPAN, tz, users=users)
+                pd.testing.assert_frame_equal(got, queries.usage_by(raw, by, *SPAN, tz, users=users), check_exact=True,
+                                              obj=f"{tz} {users} {by}")
+    late = queries.usage_by(rolled, ["day", "model"], *SPAN, "America/New_York")
+    assert late[late["model"] == "claude-only-late"]["day"].tolist() == [date(2026, 11, 9)]
+    assert (late["calls"] > 0).all()
+    # Where the figures come from: a day of usage_daily_all changed behind the rollups' back shows on PostgreSQL only.
+    with rolled.begin() as conn:
+        changed = conn.execute(sa.text("UPDATE usage_daily_all SET calls = calls + 1000 WHERE day = :d"),
+                               {"d": datetime(2026, 11, 15)}).rowcount
+    after = queries.usage_by(rolled, ["day"], *SPAN, "America/New_York")
+    before = queries.usage_by(raw, ["day"], *SPAN, "America/New_York")
+    moved_by = (after.set_index("day")["calls"] - before.set_index("day")["calls"]).to_dict()
+    pg = rolled.dialect.name == "postgresql"
+    assert changed and moved_by == {d: (1000 * changed if pg and d == date(2026, 11, 15) else 0) for d in moved_by}
