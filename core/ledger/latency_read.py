@@ -25,9 +25,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
-from core.ledger.local_days import NOON, hours_in, local_day, strays, whole_days
 from core.ledger.rollup import bucket_sql
-from core.ledger.rollup_read import Plan, _filters, _raw_bucket, plan, raw_wheres
+from core.ledger.rollup_read import (
+    NOON,
+    Plan,
+    _filters,
+    _raw_bucket,
+    hours_in,
+    local_day,
+    plan,
+    raw_wheres,
+    strays,
+    whole_days,
+)
 from core.ledger.schema import (
     LATENCY,
     TTFT,
